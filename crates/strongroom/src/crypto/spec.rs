@@ -1,0 +1,215 @@
+//! Key specs, usages and signing algorithms: the names clients see.
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of key a KMS key is. Names follow AWS where AWS has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KeySpec {
+    #[serde(rename = "AES_256_GCM")]
+    Aes256Gcm,
+    #[serde(rename = "HMAC_SHA_256")]
+    HmacSha256,
+    #[serde(rename = "HMAC_SHA_384")]
+    HmacSha384,
+    #[serde(rename = "HMAC_SHA_512")]
+    HmacSha512,
+    #[serde(rename = "RSA_2048")]
+    Rsa2048,
+    #[serde(rename = "RSA_3072")]
+    Rsa3072,
+    #[serde(rename = "RSA_4096")]
+    Rsa4096,
+    #[serde(rename = "ECC_NIST_P256")]
+    EccNistP256,
+    #[serde(rename = "ECC_NIST_P384")]
+    EccNistP384,
+    #[serde(rename = "ECC_NIST_P521")]
+    EccNistP521,
+    #[serde(rename = "ED25519")]
+    Ed25519,
+}
+
+pub const ALL_SPECS: [KeySpec; 11] = [
+    KeySpec::Aes256Gcm,
+    KeySpec::HmacSha256,
+    KeySpec::HmacSha384,
+    KeySpec::HmacSha512,
+    KeySpec::Rsa2048,
+    KeySpec::Rsa3072,
+    KeySpec::Rsa4096,
+    KeySpec::EccNistP256,
+    KeySpec::EccNistP384,
+    KeySpec::EccNistP521,
+    KeySpec::Ed25519,
+];
+
+impl KeySpec {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeySpec::Aes256Gcm => "AES_256_GCM",
+            KeySpec::HmacSha256 => "HMAC_SHA_256",
+            KeySpec::HmacSha384 => "HMAC_SHA_384",
+            KeySpec::HmacSha512 => "HMAC_SHA_512",
+            KeySpec::Rsa2048 => "RSA_2048",
+            KeySpec::Rsa3072 => "RSA_3072",
+            KeySpec::Rsa4096 => "RSA_4096",
+            KeySpec::EccNistP256 => "ECC_NIST_P256",
+            KeySpec::EccNistP384 => "ECC_NIST_P384",
+            KeySpec::EccNistP521 => "ECC_NIST_P521",
+            KeySpec::Ed25519 => "ED25519",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        ALL_SPECS.iter().copied().find(|k| k.name() == s)
+    }
+
+    /// Usages this spec may be created with; the first is the default.
+    pub fn allowed_usages(self) -> &'static [KeyUsage] {
+        match self {
+            KeySpec::Aes256Gcm => &[KeyUsage::EncryptDecrypt],
+            KeySpec::HmacSha256 | KeySpec::HmacSha384 | KeySpec::HmacSha512 => {
+                &[KeyUsage::GenerateVerifyMac]
+            }
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => {
+                &[KeyUsage::SignVerify, KeyUsage::EncryptDecrypt]
+            }
+            KeySpec::EccNistP256
+            | KeySpec::EccNistP384
+            | KeySpec::EccNistP521
+            | KeySpec::Ed25519 => &[KeyUsage::SignVerify],
+        }
+    }
+
+    pub fn is_rsa(self) -> bool {
+        matches!(self, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096)
+    }
+
+    /// Signing algorithms valid for this spec; the first is the default.
+    pub fn signing_algorithms(self) -> &'static [SigningAlgorithm] {
+        use SigningAlgorithm::*;
+        match self {
+            KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[
+                RsassaPssSha256,
+                RsassaPssSha384,
+                RsassaPssSha512,
+                RsassaPkcs1V15Sha256,
+                RsassaPkcs1V15Sha384,
+                RsassaPkcs1V15Sha512,
+            ],
+            KeySpec::EccNistP256 => &[EcdsaSha256],
+            KeySpec::EccNistP384 => &[EcdsaSha384],
+            KeySpec::EccNistP521 => &[EcdsaSha512],
+            KeySpec::Ed25519 => &[Ed25519],
+            _ => &[],
+        }
+    }
+}
+
+/// What a key may be used for; fixed at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KeyUsage {
+    #[serde(rename = "ENCRYPT_DECRYPT")]
+    EncryptDecrypt,
+    #[serde(rename = "SIGN_VERIFY")]
+    SignVerify,
+    #[serde(rename = "GENERATE_VERIFY_MAC")]
+    GenerateVerifyMac,
+}
+
+impl KeyUsage {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyUsage::EncryptDecrypt => "ENCRYPT_DECRYPT",
+            KeyUsage::SignVerify => "SIGN_VERIFY",
+            KeyUsage::GenerateVerifyMac => "GENERATE_VERIFY_MAC",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            KeyUsage::EncryptDecrypt,
+            KeyUsage::SignVerify,
+            KeyUsage::GenerateVerifyMac,
+        ]
+        .into_iter()
+        .find(|u| u.name() == s)
+    }
+}
+
+/// Signature schemes, named as in AWS KMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningAlgorithm {
+    #[serde(rename = "RSASSA_PSS_SHA_256")]
+    RsassaPssSha256,
+    #[serde(rename = "RSASSA_PSS_SHA_384")]
+    RsassaPssSha384,
+    #[serde(rename = "RSASSA_PSS_SHA_512")]
+    RsassaPssSha512,
+    #[serde(rename = "RSASSA_PKCS1_V1_5_SHA_256")]
+    RsassaPkcs1V15Sha256,
+    #[serde(rename = "RSASSA_PKCS1_V1_5_SHA_384")]
+    RsassaPkcs1V15Sha384,
+    #[serde(rename = "RSASSA_PKCS1_V1_5_SHA_512")]
+    RsassaPkcs1V15Sha512,
+    #[serde(rename = "ECDSA_SHA_256")]
+    EcdsaSha256,
+    #[serde(rename = "ECDSA_SHA_384")]
+    EcdsaSha384,
+    #[serde(rename = "ECDSA_SHA_512")]
+    EcdsaSha512,
+    #[serde(rename = "ED25519_SHA_512")]
+    Ed25519,
+}
+
+impl SigningAlgorithm {
+    pub fn name(self) -> &'static str {
+        use SigningAlgorithm::*;
+        match self {
+            RsassaPssSha256 => "RSASSA_PSS_SHA_256",
+            RsassaPssSha384 => "RSASSA_PSS_SHA_384",
+            RsassaPssSha512 => "RSASSA_PSS_SHA_512",
+            RsassaPkcs1V15Sha256 => "RSASSA_PKCS1_V1_5_SHA_256",
+            RsassaPkcs1V15Sha384 => "RSASSA_PKCS1_V1_5_SHA_384",
+            RsassaPkcs1V15Sha512 => "RSASSA_PKCS1_V1_5_SHA_512",
+            EcdsaSha256 => "ECDSA_SHA_256",
+            EcdsaSha384 => "ECDSA_SHA_384",
+            EcdsaSha512 => "ECDSA_SHA_512",
+            Ed25519 => "ED25519_SHA_512",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        KeySpec::Rsa2048
+            .signing_algorithms()
+            .iter()
+            .chain(KeySpec::EccNistP256.signing_algorithms())
+            .chain(KeySpec::EccNistP384.signing_algorithms())
+            .chain(KeySpec::EccNistP521.signing_algorithms())
+            .chain(KeySpec::Ed25519.signing_algorithms())
+            .copied()
+            .find(|a| a.name() == s)
+    }
+
+    /// The digest a DIGEST-type message must be produced with, if any.
+    pub fn digest(self) -> Option<&'static aws_lc_rs::digest::Algorithm> {
+        use aws_lc_rs::digest;
+        use SigningAlgorithm::*;
+        match self {
+            RsassaPssSha256 | RsassaPkcs1V15Sha256 | EcdsaSha256 => Some(&digest::SHA256),
+            RsassaPssSha384 | RsassaPkcs1V15Sha384 | EcdsaSha384 => Some(&digest::SHA384),
+            RsassaPssSha512 | RsassaPkcs1V15Sha512 | EcdsaSha512 => Some(&digest::SHA512),
+            Ed25519 => None,
+        }
+    }
+}
+
+/// Whether a sign/verify message is the raw message or a precomputed digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum MessageType {
+    #[default]
+    #[serde(rename = "RAW")]
+    Raw,
+    #[serde(rename = "DIGEST")]
+    Digest,
+}

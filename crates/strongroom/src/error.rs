@@ -1,0 +1,224 @@
+//! The one error type of the service. Every variant has a stable code and an
+//! HTTP status, chosen by one exhaustive match. Messages say what was wrong
+//! and how to fix it; none ever carries secret bytes.
+
+use std::fmt;
+
+/// Errors returned by the engine, the seal and the API.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A request field is missing, malformed or out of range.
+    InvalidArgument(String),
+    /// The request body is not valid JSON for this operation.
+    MalformedRequest(String),
+    /// The request body exceeds the configured limit.
+    PayloadTooLarge { limit: usize },
+    /// No such key (by id or alias).
+    KeyNotFound(String),
+    /// No such alias.
+    AliasNotFound(String),
+    /// The alias is already in use.
+    AliasExists(String),
+    /// No such key version.
+    VersionNotFound { key_id: String, version: u32 },
+    /// The key is disabled.
+    KeyDisabled(String),
+    /// The key is scheduled for deletion.
+    KeyPendingDeletion(String),
+    /// The key's material has been destroyed.
+    KeyDestroyed(String),
+    /// The operation is not valid in the key's (or version's) current state.
+    InvalidKeyState(String),
+    /// The key version is disabled.
+    VersionDisabled { key_id: String, version: u32 },
+    /// The ciphertext's version is below the key's minimum decryption version.
+    VersionBelowMinimum { key_id: String, version: u32, minimum: u32 },
+    /// The key's usage or spec does not allow this operation.
+    InvalidKeyUsage(String),
+    /// Decryption failed: malformed, tampered, wrong key or wrong context.
+    /// Deliberately says nothing more (no oracle).
+    InvalidCiphertext,
+    /// The named key is not the key the ciphertext was made under.
+    IncorrectKey,
+    /// The AES-GCM usage limit of the primary version was reached and the
+    /// automatic rotation failed.
+    UsageLimitReached(String),
+    /// No credentials were presented.
+    Unauthenticated,
+    /// The credentials are unknown, expired or revoked.
+    InvalidToken,
+    /// The caller may not perform this operation.
+    AccessDenied(String),
+    /// The server is sealed.
+    Sealed,
+    /// The server has not been initialized yet.
+    NotInitialized,
+    /// The server is already initialized.
+    AlreadyInitialized,
+    /// An unseal share was rejected (corrupted, foreign or duplicate).
+    InvalidShare(String),
+    /// A concurrent change conflicted with this one; retry.
+    Conflict(String),
+    /// The endpoint does not exist.
+    NotFound(String),
+    /// The HTTP method is not allowed for this endpoint.
+    MethodNotAllowed,
+    /// Storage is unavailable (write, fsync or connection failure). Nothing was changed.
+    StorageUnavailable(String),
+    /// An unexpected internal failure; details are in the server log only.
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The stable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument(_) => "InvalidArgument",
+            Error::MalformedRequest(_) => "MalformedRequest",
+            Error::PayloadTooLarge { .. } => "PayloadTooLarge",
+            Error::KeyNotFound(_) => "KeyNotFound",
+            Error::AliasNotFound(_) => "AliasNotFound",
+            Error::AliasExists(_) => "AliasExists",
+            Error::VersionNotFound { .. } => "VersionNotFound",
+            Error::KeyDisabled(_) => "KeyDisabled",
+            Error::KeyPendingDeletion(_) => "KeyPendingDeletion",
+            Error::KeyDestroyed(_) => "KeyDestroyed",
+            Error::InvalidKeyState(_) => "InvalidKeyState",
+            Error::VersionDisabled { .. } => "VersionDisabled",
+            Error::VersionBelowMinimum { .. } => "VersionBelowMinimum",
+            Error::InvalidKeyUsage(_) => "InvalidKeyUsage",
+            Error::InvalidCiphertext => "InvalidCiphertext",
+            Error::IncorrectKey => "IncorrectKey",
+            Error::UsageLimitReached(_) => "UsageLimitReached",
+            Error::Unauthenticated => "Unauthenticated",
+            Error::InvalidToken => "InvalidToken",
+            Error::AccessDenied(_) => "AccessDenied",
+            Error::Sealed => "Sealed",
+            Error::NotInitialized => "NotInitialized",
+            Error::AlreadyInitialized => "AlreadyInitialized",
+            Error::InvalidShare(_) => "InvalidShare",
+            Error::Conflict(_) => "Conflict",
+            Error::NotFound(_) => "NotFound",
+            Error::MethodNotAllowed => "MethodNotAllowed",
+            Error::StorageUnavailable(_) => "StorageUnavailable",
+            Error::Internal(_) => "InternalError",
+        }
+    }
+
+    /// The HTTP status: the one place it is decided.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::InvalidArgument(_)
+            | Error::MalformedRequest(_)
+            | Error::InvalidKeyUsage(_)
+            | Error::InvalidCiphertext
+            | Error::IncorrectKey
+            | Error::InvalidShare(_) => 400,
+            Error::Unauthenticated | Error::InvalidToken => 401,
+            Error::AccessDenied(_) => 403,
+            Error::KeyNotFound(_)
+            | Error::AliasNotFound(_)
+            | Error::VersionNotFound { .. }
+            | Error::NotFound(_) => 404,
+            Error::MethodNotAllowed => 405,
+            Error::AliasExists(_)
+            | Error::KeyDisabled(_)
+            | Error::KeyPendingDeletion(_)
+            | Error::KeyDestroyed(_)
+            | Error::InvalidKeyState(_)
+            | Error::VersionDisabled { .. }
+            | Error::VersionBelowMinimum { .. }
+            | Error::UsageLimitReached(_)
+            | Error::AlreadyInitialized
+            | Error::Conflict(_) => 409,
+            Error::PayloadTooLarge { .. } => 413,
+            Error::NotInitialized | Error::Sealed | Error::StorageUnavailable(_) => 503,
+            Error::Internal(_) => 500,
+        }
+    }
+
+    /// The message shown to clients. 5xx messages stay generic.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Internal(_) => "internal error; see the server log for details".to_string(),
+            Error::StorageUnavailable(_) => {
+                "storage is unavailable; nothing was changed. Retry once the database is reachable and writable".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidArgument(m) => write!(f, "{m}"),
+            Error::MalformedRequest(m) => write!(f, "malformed request body: {m}"),
+            Error::PayloadTooLarge { limit } => write!(
+                f,
+                "request body is larger than the limit of {limit} bytes; send less data per request (use envelope encryption for large data)"
+            ),
+            Error::KeyNotFound(k) => write!(f, "key {k} not found; list keys with `strongroom key list`"),
+            Error::AliasNotFound(a) => write!(f, "alias {a} not found; list aliases with `strongroom alias list`"),
+            Error::AliasExists(a) => write!(f, "alias {a} already exists; delete it first or pick another name"),
+            Error::VersionNotFound { key_id, version } => {
+                write!(f, "key {key_id} has no version {version}")
+            }
+            Error::KeyDisabled(k) => write!(f, "key {k} is disabled; enable it with `strongroom key enable {k}`"),
+            Error::KeyPendingDeletion(k) => write!(
+                f,
+                "key {k} is pending deletion; cancel with `strongroom key cancel-deletion {k}` (it will then be disabled)"
+            ),
+            Error::KeyDestroyed(k) => write!(f, "key {k} has been destroyed; its material is gone and its ciphertexts can never be decrypted"),
+            Error::InvalidKeyState(m) => write!(f, "{m}"),
+            Error::VersionDisabled { key_id, version } => write!(
+                f,
+                "version {version} of key {key_id} is disabled; enable it with `strongroom key enable-version {key_id} {version}`"
+            ),
+            Error::VersionBelowMinimum { key_id, version, minimum } => write!(
+                f,
+                "version {version} of key {key_id} is below the key's minimum decryption version {minimum}"
+            ),
+            Error::InvalidKeyUsage(m) => write!(f, "{m}"),
+            Error::InvalidCiphertext => f.write_str(
+                "the ciphertext could not be decrypted: it is malformed or was modified, or the encryption context differs from the one used to encrypt",
+            ),
+            Error::IncorrectKey => f.write_str(
+                "the ciphertext was not produced under the key named in the request; omit the key or name the right one",
+            ),
+            Error::UsageLimitReached(k) => write!(
+                f,
+                "the primary version of key {k} reached its AES-GCM usage limit; rotate it with `strongroom key rotate {k}`"
+            ),
+            Error::Unauthenticated => f.write_str(
+                "no token presented; set STRONGROOM_TOKEN or send `Authorization: Bearer <token>`",
+            ),
+            Error::InvalidToken => f.write_str("the token is invalid, expired or revoked"),
+            Error::AccessDenied(m) => write!(f, "access denied: {m}"),
+            Error::Sealed => f.write_str(
+                "the server is sealed; unseal it with `strongroom operator unseal` (one share per call)",
+            ),
+            Error::NotInitialized => f.write_str(
+                "the server is not initialized; run `strongroom operator init --shares 5 --threshold 3`",
+            ),
+            Error::AlreadyInitialized => f.write_str("the server is already initialized"),
+            Error::InvalidShare(m) => write!(f, "unseal share rejected: {m}"),
+            Error::Conflict(m) => write!(f, "conflict: {m}; retry the request"),
+            Error::NotFound(p) => write!(f, "no such endpoint: {p}; see /v1/openapi.json"),
+            Error::MethodNotAllowed => f.write_str("method not allowed for this endpoint; see /v1/openapi.json"),
+            Error::StorageUnavailable(m) => write!(f, "storage unavailable: {m}"),
+            Error::Internal(m) => write!(f, "internal error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<crate::crypto::rng::RngError> for Error {
+    fn from(_: crate::crypto::rng::RngError) -> Self {
+        Error::Internal("random number generator failure".into())
+    }
+}

@@ -1,0 +1,223 @@
+//! The key state × operation table. This one table is what the engine
+//! enforces, what `docs/STATE_TABLE.md` prints (a test keeps them equal), and
+//! what the state tests walk cell by cell.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// Key states. NIST SP 800-57 names in brackets:
+/// Enabled (active), Disabled (suspended), PendingDeletion (suspended, with a
+/// destruction date), Destroyed (destroyed: metadata and tombstone only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KeyState {
+    Enabled,
+    Disabled,
+    PendingDeletion,
+    Destroyed,
+}
+
+pub const ALL_STATES: [KeyState; 4] = [
+    KeyState::Enabled,
+    KeyState::Disabled,
+    KeyState::PendingDeletion,
+    KeyState::Destroyed,
+];
+
+impl KeyState {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "Enabled",
+            KeyState::Disabled => "Disabled",
+            KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::Destroyed => "Destroyed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        ALL_STATES.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// Per-version state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersionState {
+    Enabled,
+    Disabled,
+    Destroyed,
+}
+
+/// Every operation that touches an existing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    Encrypt,
+    Decrypt,
+    GenerateDataKey,
+    Sign,
+    Verify,
+    GenerateMac,
+    VerifyMac,
+    GetPublicKey,
+    Describe,
+    UpdateMetadata,
+    ManageAliases,
+    Rotate,
+    Enable,
+    Disable,
+    EnableVersion,
+    DisableVersion,
+    SetMinDecryptionVersion,
+    ScheduleDeletion,
+    CancelDeletion,
+    /// The deletion window ended: the material is destroyed (done by the server, not a caller).
+    Destroy,
+}
+
+/// What the table says for one cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    Allowed,
+    /// Refused with `KeyDisabled`.
+    Disabled,
+    /// Refused with `KeyPendingDeletion`.
+    Pending,
+    /// Refused with `KeyDestroyed`.
+    Destroyed,
+    /// Refused with `InvalidKeyState`.
+    Invalid,
+}
+
+use Cell::{Allowed as A, Destroyed as X, Disabled as D, Invalid as I, Pending as P};
+
+/// Rows: operation; columns: Enabled, Disabled, PendingDeletion, Destroyed.
+pub const TABLE: [(Operation, [Cell; 4]); 20] = [
+    (Operation::Encrypt, [A, D, P, X]),
+    (Operation::Decrypt, [A, D, P, X]),
+    (Operation::GenerateDataKey, [A, D, P, X]),
+    (Operation::Sign, [A, D, P, X]),
+    (Operation::Verify, [A, D, P, X]),
+    (Operation::GenerateMac, [A, D, P, X]),
+    (Operation::VerifyMac, [A, D, P, X]),
+    (Operation::GetPublicKey, [A, D, P, X]),
+    (Operation::Describe, [A, A, A, A]),
+    (Operation::UpdateMetadata, [A, A, P, X]),
+    (Operation::ManageAliases, [A, A, P, X]),
+    (Operation::Rotate, [A, D, P, X]),
+    (Operation::Enable, [A, A, P, X]),
+    (Operation::Disable, [A, A, P, X]),
+    (Operation::EnableVersion, [A, A, P, X]),
+    (Operation::DisableVersion, [A, A, P, X]),
+    (Operation::SetMinDecryptionVersion, [A, A, P, X]),
+    (Operation::ScheduleDeletion, [A, A, I, X]),
+    (Operation::CancelDeletion, [I, I, A, X]),
+    (Operation::Destroy, [I, I, A, X]),
+];
+
+impl Operation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Encrypt => "Encrypt",
+            Operation::Decrypt => "Decrypt (and ReEncrypt source)",
+            Operation::GenerateDataKey => "GenerateDataKey",
+            Operation::Sign => "Sign",
+            Operation::Verify => "Verify",
+            Operation::GenerateMac => "GenerateMac",
+            Operation::VerifyMac => "VerifyMac",
+            Operation::GetPublicKey => "GetPublicKey",
+            Operation::Describe => "Describe / List",
+            Operation::UpdateMetadata => "UpdateMetadata",
+            Operation::ManageAliases => "Create / delete alias",
+            Operation::Rotate => "Rotate",
+            Operation::Enable => "Enable",
+            Operation::Disable => "Disable",
+            Operation::EnableVersion => "EnableVersion",
+            Operation::DisableVersion => "DisableVersion",
+            Operation::SetMinDecryptionVersion => "SetMinDecryptionVersion",
+            Operation::ScheduleDeletion => "ScheduleDeletion",
+            Operation::CancelDeletion => "CancelDeletion",
+            Operation::Destroy => "Destroy (end of deletion window)",
+        }
+    }
+}
+
+pub fn cell(state: KeyState, op: Operation) -> Cell {
+    let col = match state {
+        KeyState::Enabled => 0,
+        KeyState::Disabled => 1,
+        KeyState::PendingDeletion => 2,
+        KeyState::Destroyed => 3,
+    };
+    TABLE
+        .iter()
+        .find(|(o, _)| *o == op)
+        .map(|(_, cells)| cells[col])
+        .unwrap_or(Cell::Invalid)
+}
+
+/// Enforces the table: `Ok` or the error the cell names.
+pub fn check(state: KeyState, op: Operation, key_id: &str) -> Result<(), Error> {
+    match cell(state, op) {
+        Cell::Allowed => Ok(()),
+        Cell::Disabled => Err(Error::KeyDisabled(key_id.to_string())),
+        Cell::Pending => Err(Error::KeyPendingDeletion(key_id.to_string())),
+        Cell::Destroyed => Err(Error::KeyDestroyed(key_id.to_string())),
+        Cell::Invalid => Err(Error::InvalidKeyState(format!(
+            "{} is not allowed while key {key_id} is {}",
+            op.name(),
+            state.name()
+        ))),
+    }
+}
+
+/// The table as Markdown, for `docs/STATE_TABLE.md`.
+pub fn render_markdown() -> String {
+    let mut s = String::from("| operation | Enabled | Disabled | PendingDeletion | Destroyed |\n|---|---|---|---|---|\n");
+    for (op, cells) in TABLE {
+        s.push_str("| ");
+        s.push_str(op.name());
+        for c in cells {
+            s.push_str(" | ");
+            s.push_str(match c {
+                Cell::Allowed => "allowed",
+                Cell::Disabled => "KeyDisabled",
+                Cell::Pending => "KeyPendingDeletion",
+                Cell::Destroyed => "KeyDestroyed",
+                Cell::Invalid => "InvalidKeyState",
+            });
+        }
+        s.push_str(" |\n");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docs_print_the_table_used_by_the_code() {
+        let doc = include_str!("../../../../docs/STATE_TABLE.md");
+        assert!(
+            doc.contains(&render_markdown()),
+            "docs/STATE_TABLE.md is out of date; paste:\n{}",
+            render_markdown()
+        );
+    }
+
+    #[test]
+    fn every_operation_has_exactly_one_row() {
+        for (i, (op, _)) in TABLE.iter().enumerate() {
+            assert_eq!(TABLE.iter().filter(|(o, _)| o == op).count(), 1, "row {i}");
+        }
+    }
+
+    #[test]
+    fn check_maps_cells_to_errors() {
+        assert!(check(KeyState::Enabled, Operation::Encrypt, "k").is_ok());
+        assert_eq!(check(KeyState::Disabled, Operation::Encrypt, "k").err().map(|e| e.code()), Some("KeyDisabled"));
+        assert_eq!(check(KeyState::PendingDeletion, Operation::Sign, "k").err().map(|e| e.code()), Some("KeyPendingDeletion"));
+        assert_eq!(check(KeyState::Destroyed, Operation::Decrypt, "k").err().map(|e| e.code()), Some("KeyDestroyed"));
+        assert_eq!(check(KeyState::Enabled, Operation::CancelDeletion, "k").err().map(|e| e.code()), Some("InvalidKeyState"));
+        assert!(check(KeyState::Destroyed, Operation::Describe, "k").is_ok());
+    }
+}

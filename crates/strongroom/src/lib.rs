@@ -1,0 +1,20 @@
+//! Strongroom: a self-hosted key management service.
+//!
+//! Layout, one concept per folder:
+//! - `crypto`: aws-lc-rs wrappers, secret types, specs;
+//! - `keys`: the key model, the state × operation table, the ciphertext format and the engine;
+//! - `storage`: the storage trait and its backends;
+//! - `seal`: the barrier, Shamir unseal and the seal state machine;
+//! - `api`: the native REST API;
+//! - `server`: configuration, TLS and the listener;
+//! - `cli`: the command-line client;
+//! - `envelope`: the streaming file format used by `strongroom encrypt --in`.
+
+pub mod clock;
+pub mod crypto;
+pub mod error;
+pub mod auth;
+pub mod keys;
+pub mod seal;
+pub mod storage;
+pub mod envelope;

@@ -1,0 +1,310 @@
+//! The seal: the root key that protects every stored record, and the state
+//! machine around it (uninitialized → sealed → unsealed). While sealed the
+//! server holds no key material; unsealing needs `threshold` Shamir shares of
+//! the unseal key, which decrypts the stored root key.
+
+pub mod barrier;
+pub mod shamir;
+
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{self, Principal, PrincipalKind};
+use crate::clock::SharedClock;
+use crate::crypto::material::{LoadedKey, AES_KEY_LEN};
+use crate::crypto::rng::SharedRng;
+use crate::crypto::spec::KeySpec;
+use crate::crypto::SecretBytes;
+use crate::error::{Error, Result};
+use crate::keys::engine::{Engine, EngineConfig};
+use crate::storage::{Op, Store, Transaction};
+use barrier::Barrier;
+
+const META_SEAL_CONFIG: &str = "seal_config";
+const META_ROOT_KEY: &str = "root_key";
+const META_ROOT_TOKEN: &str = "root_token";
+const ROOT_TOKEN_IDENTITY: &str = "strongroom/meta/root_token";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SealConfig {
+    version: u32,
+    #[serde(rename = "type")]
+    kind: String,
+    shares: u8,
+    threshold: u8,
+    cluster_id: String,
+}
+
+enum State {
+    Uninitialized,
+    Sealed { progress: Vec<shamir::ParsedShare> },
+    Unsealed { engine: Arc<Engine>, root_token_hash: SecretBytes },
+}
+
+/// What `operator status` shows.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SealStatus {
+    pub initialized: bool,
+    pub sealed: bool,
+    pub shares: u8,
+    pub threshold: u8,
+    pub progress: u8,
+    pub storage: String,
+}
+
+/// Printed once at init.
+pub struct InitOutput {
+    pub shares: Vec<SecretBytes>,
+    pub root_token: SecretBytes,
+}
+
+pub struct Seal {
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    rng: SharedRng,
+    engine_cfg: EngineConfig,
+    state: RwLock<State>,
+}
+
+fn cluster_bytes(hex: &str) -> Result<[u8; 16]> {
+    let u = uuid::Uuid::try_parse(hex).map_err(|_| Error::Internal("bad cluster id".into()))?;
+    Ok(*u.as_bytes())
+}
+
+fn root_key_aad(cluster: &str) -> String {
+    format!("strongroom/root-key/{cluster}")
+}
+
+impl Seal {
+    /// Reads the seal configuration; the result is uninitialized or sealed.
+    pub fn open(store: Arc<dyn Store>, clock: SharedClock, rng: SharedRng, engine_cfg: EngineConfig) -> Result<Self> {
+        let state = match store.get_meta(META_SEAL_CONFIG)? {
+            None => State::Uninitialized,
+            Some(_) => State::Sealed { progress: Vec::new() },
+        };
+        Ok(Self {
+            store,
+            clock,
+            rng,
+            engine_cfg,
+            state: RwLock::new(state),
+        })
+    }
+
+    fn config(&self) -> Result<Option<SealConfig>> {
+        match self.store.get_meta(META_SEAL_CONFIG)? {
+            None => Ok(None),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::Internal(format!("seal config unreadable: {e}"))),
+        }
+    }
+
+    fn lock(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>> {
+        self.state.write().map_err(|_| Error::Internal("seal lock poisoned".into()))
+    }
+
+    pub fn status(&self) -> Result<SealStatus> {
+        let cfg = self.config()?;
+        let st = self.state.read().map_err(|_| Error::Internal("seal lock poisoned".into()))?;
+        let (sealed, progress) = match &*st {
+            State::Uninitialized => (true, 0),
+            State::Sealed { progress } => (true, progress.len() as u8),
+            State::Unsealed { .. } => (false, 0),
+        };
+        Ok(SealStatus {
+            initialized: cfg.is_some(),
+            sealed,
+            shares: cfg.as_ref().map(|c| c.shares).unwrap_or(0),
+            threshold: cfg.as_ref().map(|c| c.threshold).unwrap_or(0),
+            progress,
+            storage: self.store.backend().to_string(),
+        })
+    }
+
+    /// Creates the root key and unseal key, splits the latter, stores the
+    /// sealed root key, and returns the shares and a root token. The server
+    /// stays sealed.
+    pub fn init(&self, shares: u8, threshold: u8) -> Result<InitOutput> {
+        self.init_with_token(shares, threshold, None)
+    }
+
+    fn init_with_token(&self, shares: u8, threshold: u8, root_token: Option<SecretBytes>) -> Result<InitOutput> {
+        if shares == 0 || threshold == 0 || threshold > shares {
+            return Err(Error::InvalidArgument(format!(
+                "--threshold must be between 1 and --shares (got shares={shares}, threshold={threshold})"
+            )));
+        }
+        if threshold == 1 && shares > 1 {
+            return Err(Error::InvalidArgument(
+                "threshold 1 with several shares would let any single share unseal; use --threshold 2 or more, or --shares 1".into(),
+            ));
+        }
+        let mut st = self.lock()?;
+        if !matches!(*st, State::Uninitialized) {
+            return Err(Error::AlreadyInitialized);
+        }
+        let mut cid = [0u8; 16];
+        self.rng.fill(&mut cid)?;
+        let cluster = uuid::Builder::from_random_bytes(cid).into_uuid();
+        let cluster_s = cluster.hyphenated().to_string();
+        let mut root = SecretBytes::zeroed(AES_KEY_LEN);
+        self.rng.fill(root.expose_mut())?;
+        let mut unseal_key = SecretBytes::zeroed(AES_KEY_LEN);
+        self.rng.fill(unseal_key.expose_mut())?;
+        let wrap = LoadedKey::load(KeySpec::Aes256Gcm, &unseal_key)
+            .map_err(|_| Error::Internal("unseal key did not load".into()))?;
+        let mut wrapped = Vec::new();
+        wrap.aes_seal(root_key_aad(&cluster_s).as_bytes(), root.expose(), &mut wrapped)
+            .map_err(|_| Error::Internal("root key wrap failed".into()))?;
+        let token = match root_token {
+            Some(t) => t,
+            None => auth::new_token(self.rng.as_ref())?,
+        };
+        let barrier = Barrier::new(&root)?;
+        let token_record = barrier.seal(ROOT_TOKEN_IDENTITY, &auth::token_hash(token.expose()))?;
+        let cfg = SealConfig {
+            version: 1,
+            kind: "shamir".into(),
+            shares,
+            threshold,
+            cluster_id: cluster_s,
+        };
+        let cfg_bytes = serde_json::to_vec(&cfg).map_err(|e| Error::Internal(e.to_string()))?;
+        let share_texts = shamir::split(&unseal_key, shares, threshold, cluster.as_bytes(), self.rng.as_ref())?;
+        self.store
+            .commit(
+                Transaction::new()
+                    .push(Op::InsertMeta { name: META_SEAL_CONFIG.into(), value: cfg_bytes })
+                    .push(Op::PutMeta { name: META_ROOT_KEY.into(), value: wrapped })
+                    .push(Op::PutMeta { name: META_ROOT_TOKEN.into(), value: token_record }),
+            )
+            .map_err(|e| match e {
+                crate::storage::StoreError::Conflict(_) => Error::AlreadyInitialized,
+                other => other.into(),
+            })?;
+        *st = State::Sealed { progress: Vec::new() };
+        Ok(InitOutput {
+            shares: share_texts,
+            root_token: token,
+        })
+    }
+
+    /// Dev mode: initialize with one share and unseal at once.
+    pub fn init_dev(&self, root_token: Option<SecretBytes>) -> Result<SecretBytes> {
+        let out = self.init_with_token(1, 1, root_token)?;
+        let share = String::from_utf8(out.shares[0].expose().to_vec())
+            .map_err(|_| Error::Internal("share text".into()))?;
+        self.unseal(&share)?;
+        Ok(out.root_token)
+    }
+
+    /// Takes one share. When the threshold is reached, unseals.
+    pub fn unseal(&self, share_text: &str) -> Result<SealStatus> {
+        let cfg = self.config()?.ok_or(Error::NotInitialized)?;
+        let cluster = cluster_bytes(&cfg.cluster_id)?;
+        {
+            let mut st = self.lock()?;
+            let progress = match &mut *st {
+                State::Unsealed { .. } => {
+                    drop(st);
+                    return self.status();
+                }
+                State::Uninitialized => return Err(Error::NotInitialized),
+                State::Sealed { progress } => progress,
+            };
+            let share = shamir::parse(share_text, &cluster)?;
+            if progress.iter().any(|s| s.x == share.x) {
+                return Err(Error::InvalidShare(
+                    "this share was already submitted in this unseal attempt; submit a different one".into(),
+                ));
+            }
+            progress.push(share);
+            if progress.len() >= cfg.threshold as usize {
+                let shares = std::mem::take(progress);
+                let unseal_key = shamir::combine(&shares, cfg.threshold)?;
+                let engine_and_token = self.unlock(&cfg, &unseal_key);
+                match engine_and_token {
+                    Ok((engine, root_token_hash)) => {
+                        *st = State::Unsealed { engine: Arc::new(engine), root_token_hash };
+                        tracing::info!("unsealed");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "unseal failed; progress reset");
+                        return Err(match e {
+                            Error::InvalidShare(_) | Error::StorageUnavailable(_) => e,
+                            _ => Error::InvalidShare(
+                                "the shares did not reconstruct the unseal key; progress was reset, submit the shares again".into(),
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        self.status()
+    }
+
+    fn unlock(&self, cfg: &SealConfig, unseal_key: &SecretBytes) -> Result<(Engine, SecretBytes)> {
+        let wrapped = self
+            .store
+            .get_meta(META_ROOT_KEY)?
+            .ok_or_else(|| Error::Internal("root key record missing".into()))?;
+        let wrap = LoadedKey::load(KeySpec::Aes256Gcm, unseal_key)
+            .map_err(|_| Error::Internal("unseal key did not load".into()))?;
+        let root = wrap
+            .aes_open(root_key_aad(&cfg.cluster_id).as_bytes(), &wrapped)
+            .map_err(|_| Error::InvalidShare("the shares did not reconstruct the unseal key; progress was reset, submit the shares again".into()))?;
+        let barrier = Barrier::new(&root)?;
+        let token_record = self
+            .store
+            .get_meta(META_ROOT_TOKEN)?
+            .ok_or_else(|| Error::Internal("root token record missing".into()))?;
+        let token_hash = barrier.open(ROOT_TOKEN_IDENTITY, &token_record)?;
+        let engine = Engine::load(self.store.clone(), barrier, self.clock.clone(), self.rng.clone(), self.engine_cfg.clone())?;
+        Ok((engine, token_hash))
+    }
+
+    /// Drops the engine and every cached key; the server is sealed again.
+    pub fn seal(&self) -> Result<()> {
+        let mut st = self.lock()?;
+        if matches!(*st, State::Unsealed { .. }) {
+            *st = State::Sealed { progress: Vec::new() };
+            tracing::info!("sealed: key material dropped from memory");
+        }
+        Ok(())
+    }
+
+    /// The engine, or `Sealed` / `NotInitialized`.
+    pub fn engine(&self) -> Result<Arc<Engine>> {
+        let st = self.state.read().map_err(|_| Error::Internal("seal lock poisoned".into()))?;
+        match &*st {
+            State::Unsealed { engine, .. } => Ok(engine.clone()),
+            State::Sealed { .. } => Err(Error::Sealed),
+            State::Uninitialized => Err(Error::NotInitialized),
+        }
+    }
+
+    pub fn is_unsealed(&self) -> bool {
+        self.state.read().map(|s| matches!(*s, State::Unsealed { .. })).unwrap_or(false)
+    }
+
+    /// Authenticates a bearer token (only the root token exists so far).
+    pub fn authenticate(&self, token: &[u8]) -> Result<Principal> {
+        let st = self.state.read().map_err(|_| Error::Internal("seal lock poisoned".into()))?;
+        match &*st {
+            State::Unsealed { root_token_hash, .. } => {
+                if auth::token_matches(token, root_token_hash.expose()) {
+                    Ok(Principal { id: "root".into(), kind: PrincipalKind::Root })
+                } else {
+                    Err(Error::InvalidToken)
+                }
+            }
+            State::Sealed { .. } => Err(Error::Sealed),
+            State::Uninitialized => Err(Error::NotInitialized),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

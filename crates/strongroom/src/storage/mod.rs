@@ -1,0 +1,97 @@
+//! Storage: the trait the engine and seal talk to, and its backends.
+//!
+//! Storage only ever sees sealed bytes (the barrier encrypts before writing),
+//! plus the few plaintext columns it needs to enforce uniqueness and
+//! compare-and-set: key id, revision, version number and usage reservations.
+//! A [`Transaction`] is applied atomically and durably, or not at all.
+
+pub mod sqlite;
+pub mod suite;
+
+use crate::error::Error;
+
+/// A key row: id, the compare-and-set revision and the sealed metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub id: String,
+    pub revision: u64,
+    pub body: Vec<u8>,
+}
+
+/// A version row: sealed material plus the durable usage reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    pub key_id: String,
+    pub version: u32,
+    pub body: Vec<u8>,
+    pub usage_reserved: u64,
+}
+
+/// One write inside a transaction.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Insert or replace a named metadata blob.
+    PutMeta { name: String, value: Vec<u8> },
+    /// Insert a named metadata blob; the transaction fails with `Conflict` if it exists.
+    InsertMeta { name: String, value: Vec<u8> },
+    /// Insert a new key (revision 1); fails with `Conflict` if the id exists.
+    InsertKey { id: String, body: Vec<u8> },
+    /// Replace a key's body if its revision is still `expected`; the new revision is `expected + 1`.
+    UpdateKey { id: String, expected: u64, body: Vec<u8> },
+    /// Insert a version; fails with `Conflict` if (key, version) exists.
+    InsertVersion { key_id: String, version: u32, body: Vec<u8> },
+    /// Replace a version's sealed body (used to destroy material).
+    UpdateVersion { key_id: String, version: u32, body: Vec<u8> },
+    /// Raise a version's usage reservation (never lowers it).
+    ReserveUsage { key_id: String, version: u32, reserved: u64 },
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Transaction {
+    pub ops: Vec<Op>,
+}
+
+impl Transaction {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn push(mut self, op: Op) -> Self {
+        self.ops.push(op);
+        self
+    }
+}
+
+/// Storage failures.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StoreError {
+    /// A uniqueness or compare-and-set check failed; nothing was written.
+    Conflict(String),
+    /// The backend could not read or write (I/O, fsync, busy, disconnected); nothing was written.
+    Unavailable(String),
+    /// Stored data is not what this version of Strongroom expects.
+    Corrupt(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => Error::Conflict(m),
+            StoreError::Unavailable(m) => Error::StorageUnavailable(m),
+            StoreError::Corrupt(m) => Error::Internal(format!("corrupt storage: {m}")),
+        }
+    }
+}
+
+/// The storage backend. Implementations are synchronous and thread-safe;
+/// the server calls them from blocking tasks.
+pub trait Store: Send + Sync {
+    /// A short name for logs and metrics ("sqlite", "postgres").
+    fn backend(&self) -> &'static str;
+    fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    fn load_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
+    fn load_versions(&self, key_id: &str) -> Result<Vec<VersionRecord>, StoreError>;
+    fn load_all_versions(&self) -> Result<Vec<VersionRecord>, StoreError>;
+    /// Applies every op atomically and durably (the commit is on disk when this returns `Ok`).
+    fn commit(&self, tx: Transaction) -> Result<(), StoreError>;
+}

@@ -1,0 +1,305 @@
+//! The embedded SQLite backend: one file, WAL, `synchronous=FULL` so a
+//! commit is on disk before it is acknowledged, `secure_delete` so replaced
+//! pages are overwritten. `:memory:` serves dev mode.
+
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{KeyRecord, Op, Store, StoreError, Transaction, VersionRecord};
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS keys (
+    id       TEXT PRIMARY KEY,
+    seq      INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    body     BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS keys_seq ON keys(seq);
+CREATE TABLE IF NOT EXISTS key_versions (
+    key_id         TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    body           BLOB NOT NULL,
+    usage_reserved INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (key_id, version)
+);
+";
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`; `:memory:` for an
+    /// in-memory store.
+    pub fn open(path: &str) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot open SQLite database {path:?}: {e}"))
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
+        if path != ":memory:" {
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+                .map_err(unavailable)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Unavailable(format!(
+                    "could not enable WAL on {path:?} (got {mode})"
+                )));
+            }
+        }
+        conn.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;",
+        )
+        .map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::Unavailable("sqlite connection lock poisoned".into()))?;
+        f(&mut guard)
+    }
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation
+    )
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
+    let conflict_or = |e: rusqlite::Error, what: String| {
+        if is_constraint(&e) {
+            StoreError::Conflict(what)
+        } else {
+            unavailable(e)
+        }
+    };
+    match op {
+        Op::PutMeta { name, value } => {
+            tx.execute(
+                "INSERT INTO meta(name, value) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                params![name, value],
+            )
+            .map_err(unavailable)?;
+        }
+        Op::InsertMeta { name, value } => {
+            tx.execute("INSERT INTO meta(name, value) VALUES (?1, ?2)", params![name, value])
+                .map_err(|e| conflict_or(e, format!("metadata {name} already exists")))?;
+        }
+        Op::InsertKey { id, body } => {
+            tx.execute(
+                "INSERT INTO keys(id, seq, revision, body)
+                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM keys), 1, ?2)",
+                params![id, body],
+            )
+            .map_err(|e| conflict_or(e, format!("key {id} already exists")))?;
+        }
+        Op::UpdateKey { id, expected, body } => {
+            let n = tx
+                .execute(
+                    "UPDATE keys SET body = ?1, revision = revision + 1
+                     WHERE id = ?2 AND revision = ?3",
+                    params![body, id, *expected as i64],
+                )
+                .map_err(unavailable)?;
+            if n != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "key {id} was changed concurrently (expected revision {expected})"
+                )));
+            }
+        }
+        Op::InsertVersion { key_id, version, body } => {
+            tx.execute(
+                "INSERT INTO key_versions(key_id, version, body) VALUES (?1, ?2, ?3)",
+                params![key_id, version, body],
+            )
+            .map_err(|e| conflict_or(e, format!("version {version} of key {key_id} already exists")))?;
+        }
+        Op::UpdateVersion { key_id, version, body } => {
+            let n = tx
+                .execute(
+                    "UPDATE key_versions SET body = ?1 WHERE key_id = ?2 AND version = ?3",
+                    params![body, key_id, version],
+                )
+                .map_err(unavailable)?;
+            if n != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "version {version} of key {key_id} does not exist"
+                )));
+            }
+        }
+        Op::ReserveUsage { key_id, version, reserved } => {
+            let n = tx
+                .execute(
+                    "UPDATE key_versions SET usage_reserved = MAX(usage_reserved, ?1)
+                     WHERE key_id = ?2 AND version = ?3",
+                    params![*reserved as i64, key_id, version],
+                )
+                .map_err(unavailable)?;
+            if n != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "version {version} of key {key_id} does not exist"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionRecord> {
+    Ok(VersionRecord {
+        key_id: r.get(0)?,
+        version: r.get(1)?,
+        body: r.get(2)?,
+        usage_reserved: r.get::<_, i64>(3)? as u64,
+    })
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_conn(|c| {
+            c.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))
+                .optional()
+                .map_err(unavailable)
+        })
+    }
+
+    fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.with_conn(|c| {
+            let mut st = c
+                .prepare("SELECT id, revision, body FROM keys ORDER BY seq")
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(KeyRecord {
+                        id: r.get(0)?,
+                        revision: r.get::<_, i64>(1)? as u64,
+                        body: r.get(2)?,
+                    })
+                })
+                .map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+    }
+
+    fn load_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.with_conn(|c| {
+            c.query_row(
+                "SELECT id, revision, body FROM keys WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(KeyRecord {
+                        id: r.get(0)?,
+                        revision: r.get::<_, i64>(1)? as u64,
+                        body: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(unavailable)
+        })
+    }
+
+    fn load_versions(&self, key_id: &str) -> Result<Vec<VersionRecord>, StoreError> {
+        self.with_conn(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT key_id, version, body, usage_reserved FROM key_versions
+                     WHERE key_id = ?1 ORDER BY version",
+                )
+                .map_err(unavailable)?;
+            let rows = st.query_map([key_id], version_row).map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+    }
+
+    fn load_all_versions(&self) -> Result<Vec<VersionRecord>, StoreError> {
+        self.with_conn(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT key_id, version, body, usage_reserved FROM key_versions
+                     ORDER BY key_id, version",
+                )
+                .map_err(unavailable)?;
+            let rows = st.query_map([], version_row).map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+    }
+
+    fn commit(&self, txn: Transaction) -> Result<(), StoreError> {
+        self.with_conn(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            for op in &txn.ops {
+                apply(&tx, op)?; // dropping `tx` on error rolls back
+            }
+            tx.commit().map_err(unavailable)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_suite_on_memory() {
+        super::super::suite::run_all(&|| Box::new(SqliteStore::open(":memory:").expect("open")));
+    }
+
+    #[test]
+    fn shared_suite_on_file_and_reopen_keeps_commits() {
+        let dir = std::env::temp_dir().join(format!("sr-sqlite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let n = std::sync::atomic::AtomicU32::new(0);
+        super::super::suite::run_all(&|| {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let p = dir.join(format!("s{i}.db"));
+            Box::new(SqliteStore::open(p.to_str().expect("utf8")).expect("open"))
+        });
+        let p = dir.join("reopen.db");
+        let path = p.to_str().expect("utf8");
+        {
+            let s = SqliteStore::open(path).expect("open");
+            s.commit(Transaction::new().push(Op::InsertKey { id: "k".into(), body: vec![1] }))
+                .expect("commit");
+        }
+        let s = SqliteStore::open(path).expect("reopen");
+        assert_eq!(s.load_key("k").expect("load").map(|r| r.body), Some(vec![1]));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn unwritable_path_is_a_clear_error() {
+        let e = SqliteStore::open("/nonexistent-dir/x/strongroom.db").err().expect("must fail");
+        match e {
+            StoreError::Unavailable(m) => assert!(m.contains("cannot open"), "{m}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
