@@ -18,3 +18,6 @@ pub mod keys;
 pub mod seal;
 pub mod storage;
 pub mod envelope;
+pub mod api;
+pub mod server;
+pub mod cli;

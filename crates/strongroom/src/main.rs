@@ -1,1 +1,5 @@
-fn main() {}
+//! The `strongroom` binary: server and CLI.
+
+fn main() {
+    std::process::exit(strongroom::cli::main());
+}

@@ -1,0 +1,39 @@
+//! Error responses: the `{"error": {"code", "message"}}` shape, with the
+//! status from `Error::status()`. 5xx details go to the log, not the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::error::Error;
+
+/// Wrapper so handlers can `?` engine errors into responses.
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+/// The error code, stored in response extensions for metrics.
+#[derive(Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(code = e.code(), error = %e, "request failed");
+        }
+        let body = serde_json::json!({
+            "error": { "code": e.code(), "message": e.public_message() }
+        });
+        let mut resp = (status, Json(body)).into_response();
+        resp.extensions_mut().insert(ErrorCode(e.code()));
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,53 @@
+//! Extractors: the authenticated principal, and JSON bodies whose rejections
+//! use the API's error shape.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::auth::Principal;
+use crate::error::Error;
+
+/// A verified caller. Every handler that needs authentication takes this.
+pub struct Authed(pub Principal);
+
+impl FromRequestParts<Arc<AppState>> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        // Sealed comes first: a sealed server answers nothing else.
+        if !state.seal.is_unsealed() {
+            return Err(ApiError(state.seal.engine().err().unwrap_or(Error::Sealed)));
+        }
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| parts.headers.get("x-strongroom-token").and_then(|v| v.to_str().ok()))
+            .ok_or(ApiError(Error::Unauthenticated))?;
+        Ok(Authed(state.seal.authenticate(token.trim().as_bytes())?))
+    }
+}
+
+/// `Json<T>` with our error shape for malformed or oversized bodies.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => {
+                if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    return Err(ApiError(Error::PayloadTooLarge { limit: state.max_body }));
+                }
+                Err(ApiError(Error::MalformedRequest(rej.body_text())))
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The native REST API under `/v1`, plus `/metrics`. Handlers are thin:
+//! they parse, call the engine, and shape the answer.
+
+pub mod b64;
+pub mod crypto;
+pub mod error;
+pub mod extract;
+pub mod keys;
+pub mod metrics;
+pub mod openapi;
+pub mod sys;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header::CONTENT_LENGTH;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::error::Error;
+use crate::keys::engine::Engine;
+use crate::keys::state::ALL_STATES;
+use crate::seal::Seal;
+use error::{ApiError, ApiResult, ErrorCode};
+
+pub struct AppState {
+    pub seal: Arc<Seal>,
+    pub metrics: metrics::Metrics,
+    pub max_body: usize,
+    pub dev_mode: bool,
+}
+
+/// Runs an engine call that writes to storage on a blocking thread.
+pub async fn blocking<T, F>(st: &AppState, f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Engine) -> Result<T, Error> + Send + 'static,
+{
+    let engine = st.seal.engine()?;
+    tokio::task::spawn_blocking(move || f(&engine))
+        .await
+        .map_err(|e| ApiError(Error::Internal(format!("worker task failed: {e}"))))?
+        .map_err(ApiError)
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.max_body;
+    Router::new()
+        .route("/v1/sys/health", get(sys::health))
+        .route("/v1/sys/seal-status", get(sys::seal_status))
+        .route("/v1/sys/init", post(sys::init))
+        .route("/v1/sys/unseal", post(sys::unseal))
+        .route("/v1/sys/seal", post(sys::seal))
+        .route("/v1/openapi.json", get(openapi::document))
+        .route("/metrics", get(metrics_handler))
+        .route("/v1/keys", post(keys::create).get(keys::list))
+        .route("/v1/keys/{*key}", get(keys::describe).patch(keys::update))
+        .route("/v1/rotate", post(keys::rotate))
+        .route("/v1/enable", post(keys::enable))
+        .route("/v1/disable", post(keys::disable))
+        .route("/v1/enable-version", post(keys::enable_version))
+        .route("/v1/disable-version", post(keys::disable_version))
+        .route("/v1/min-decryption-version", post(keys::min_decryption_version))
+        .route("/v1/schedule-deletion", post(keys::schedule_deletion))
+        .route("/v1/cancel-deletion", post(keys::cancel_deletion))
+        .route("/v1/aliases", get(keys::list_aliases).post(keys::create_alias))
+        .route("/v1/aliases/{*alias}", axum::routing::delete(keys::delete_alias))
+        .route("/v1/encrypt", post(crypto::encrypt))
+        .route("/v1/decrypt", post(crypto::decrypt))
+        .route("/v1/reencrypt", post(crypto::reencrypt))
+        .route("/v1/generate-data-key", post(crypto::generate_data_key))
+        .route("/v1/random", post(crypto::random))
+        .route("/v1/sign", post(crypto::sign))
+        .route("/v1/verify", post(crypto::verify))
+        .route("/v1/mac", post(crypto::generate_mac))
+        .route("/v1/verify-mac", post(crypto::verify_mac))
+        .route("/v1/public-key", post(crypto::public_key))
+        .route("/v1/batch/encrypt", post(crypto::batch_encrypt))
+        .route("/v1/batch/decrypt", post(crypto::batch_decrypt))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError(Error::NotFound(req.uri().path().chars().take(200).collect()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError(Error::MethodNotAllowed)
+}
+
+/// Refuses oversized bodies by Content-Length before reading them, and
+/// records metrics for every request.
+async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let resp = match declared {
+        Some(n) if n > st.max_body as u64 => {
+            ApiError(Error::PayloadTooLarge { limit: st.max_body }).into_response()
+        }
+        _ => next.run(req).await,
+    };
+    let outcome = resp
+        .extensions()
+        .get::<ErrorCode>()
+        .map(|c| c.0)
+        .unwrap_or("ok");
+    st.metrics.observe(&method, &route, outcome, start.elapsed());
+    resp
+}
+
+async fn metrics_handler(State(st): State<Arc<AppState>>) -> Response {
+    let sealed = !st.seal.is_unsealed();
+    let counts = st
+        .seal
+        .engine()
+        .ok()
+        .and_then(|e| e.counts_by_state().ok())
+        .unwrap_or_default();
+    let by_state: Vec<(&str, usize)> = ALL_STATES
+        .iter()
+        .map(|s| (s.name(), counts.get(s).copied().unwrap_or(0)))
+        .collect();
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(sealed, &by_state),
+    )
+        .into_response()
+}

@@ -1,0 +1,89 @@
+//! The OpenAPI 3.1 document served at `/v1/openapi.json`. It is built from
+//! one table of endpoints; a test checks every route in the router is here.
+
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+/// (method, path, summary, auth required, request body fields: (name, type, required)).
+type Endpoint = (&'static str, &'static str, &'static str, bool, &'static [(&'static str, &'static str, bool)]);
+
+pub const ENDPOINTS: &[Endpoint] = &[
+    ("get", "/v1/sys/health", "Health: 200 when initialized and unsealed, 503 otherwise", false, &[]),
+    ("get", "/v1/sys/seal-status", "Seal status and unseal progress", false, &[]),
+    ("post", "/v1/sys/init", "Initialize: returns the unseal shares and root token, once", false, &[("shares", "integer", true), ("threshold", "integer", true)]),
+    ("post", "/v1/sys/unseal", "Submit one unseal share", false, &[("share", "string", true)]),
+    ("post", "/v1/sys/seal", "Seal the server (drops all key material from memory)", true, &[]),
+    ("get", "/v1/openapi.json", "This document", false, &[]),
+    ("get", "/metrics", "Prometheus metrics", false, &[]),
+    ("post", "/v1/keys", "Create a key", true, &[("spec", "string", false), ("usage", "string", false), ("description", "string", false), ("owner", "string", false), ("purpose", "string", false), ("tags", "object", false), ("aliases", "array", false)]),
+    ("get", "/v1/keys", "List keys (query: limit, cursor, alias, owner, state, tag=k=v)", true, &[]),
+    ("get", "/v1/keys/{key}", "Describe a key (id, alias/NAME or ARN)", true, &[]),
+    ("patch", "/v1/keys/{key}", "Update description, owner, purpose, tags", true, &[("description", "string", false), ("owner", "string", false), ("purpose", "string", false), ("set_tags", "object", false), ("remove_tags", "array", false)]),
+    ("post", "/v1/rotate", "Rotate: add a new primary version", true, &[("key", "string", true)]),
+    ("post", "/v1/enable", "Enable a key", true, &[("key", "string", true)]),
+    ("post", "/v1/disable", "Disable a key", true, &[("key", "string", true)]),
+    ("post", "/v1/enable-version", "Enable a key version", true, &[("key", "string", true), ("version", "integer", true)]),
+    ("post", "/v1/disable-version", "Disable a key version (not the primary)", true, &[("key", "string", true), ("version", "integer", true)]),
+    ("post", "/v1/min-decryption-version", "Set the minimum decryption version", true, &[("key", "string", true), ("version", "integer", true)]),
+    ("post", "/v1/schedule-deletion", "Schedule destruction after 7-30 days (default 30)", true, &[("key", "string", true), ("pending_window_days", "integer", false)]),
+    ("post", "/v1/cancel-deletion", "Cancel a scheduled deletion (the key stays disabled)", true, &[("key", "string", true)]),
+    ("get", "/v1/aliases", "List aliases", true, &[]),
+    ("post", "/v1/aliases", "Create an alias", true, &[("alias", "string", true), ("key", "string", true)]),
+    ("delete", "/v1/aliases/{alias}", "Delete an alias", true, &[]),
+    ("post", "/v1/encrypt", "Encrypt up to 4096 bytes (base64)", true, &[("key", "string", true), ("plaintext", "string", true), ("context", "object", false)]),
+    ("post", "/v1/decrypt", "Decrypt (the key is read from the ciphertext header)", true, &[("ciphertext", "string", true), ("context", "object", false), ("key", "string", false)]),
+    ("post", "/v1/reencrypt", "Re-encrypt under another key without exposing plaintext", true, &[("ciphertext", "string", true), ("source_context", "object", false), ("source_key", "string", false), ("destination_key", "string", true), ("destination_context", "object", false)]),
+    ("post", "/v1/generate-data-key", "Generate a data key (with or without plaintext)", true, &[("key", "string", true), ("number_of_bytes", "integer", false), ("context", "object", false), ("include_plaintext", "boolean", false)]),
+    ("post", "/v1/random", "Random bytes (1-1024)", true, &[("number_of_bytes", "integer", true)]),
+    ("post", "/v1/sign", "Sign a message or digest", true, &[("key", "string", true), ("message", "string", true), ("message_type", "string", false), ("signing_algorithm", "string", false)]),
+    ("post", "/v1/verify", "Verify a signature", true, &[("key", "string", true), ("message", "string", true), ("message_type", "string", false), ("signature", "string", true), ("signing_algorithm", "string", false)]),
+    ("post", "/v1/mac", "Generate an HMAC", true, &[("key", "string", true), ("message", "string", true)]),
+    ("post", "/v1/verify-mac", "Verify an HMAC", true, &[("key", "string", true), ("message", "string", true), ("mac", "string", true)]),
+    ("post", "/v1/public-key", "Get the public key (DER and PEM)", true, &[("key", "string", true)]),
+    ("post", "/v1/batch/encrypt", "Encrypt many items; each gets its own result", true, &[("items", "array", true)]),
+    ("post", "/v1/batch/decrypt", "Decrypt many items; each gets its own result", true, &[("items", "array", true)]),
+];
+
+pub fn build() -> Value {
+    let mut paths = Map::new();
+    for (method, path, summary, auth, fields) in ENDPOINTS {
+        let mut op = json!({
+            "summary": summary,
+            "responses": {
+                "200": { "description": "Success" },
+                "default": { "description": "Error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
+            }
+        });
+        if *auth {
+            op["security"] = json!([{ "bearer": [] }]);
+        }
+        if !fields.is_empty() {
+            let props: Map<String, Value> = fields.iter().map(|(n, t, _)| (n.to_string(), json!({ "type": t }))).collect();
+            let required: Vec<&str> = fields.iter().filter(|f| f.2).map(|f| f.0).collect();
+            op["requestBody"] = json!({
+                "required": true,
+                "content": { "application/json": { "schema": { "type": "object", "properties": props, "required": required, "additionalProperties": false } } }
+            });
+        }
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[*method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Strongroom native API", "version": env!("CARGO_PKG_VERSION") },
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": { "error": { "type": "object", "properties": { "code": { "type": "string" }, "message": { "type": "string" } } } }
+                }
+            }
+        }
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    Json(build())
+}

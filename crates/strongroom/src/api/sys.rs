@@ -1,0 +1,89 @@
+//! System endpoints: health, seal status, init, unseal, seal.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiResult;
+use super::extract::{ApiJson, Authed};
+use super::AppState;
+use crate::error::Error;
+use crate::seal::SealStatus;
+
+pub async fn health(State(st): State<Arc<AppState>>) -> ApiResult<impl IntoResponse> {
+    let s = st.seal.status()?;
+    let code = if s.initialized && !s.sealed {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((
+        code,
+        Json(json!({
+            "initialized": s.initialized,
+            "sealed": s.sealed,
+            "version": env!("CARGO_PKG_VERSION"),
+            "dev_mode": st.dev_mode,
+        })),
+    ))
+}
+
+pub async fn seal_status(State(st): State<Arc<AppState>>) -> ApiResult<Json<SealStatus>> {
+    Ok(Json(st.seal.status()?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitRequest {
+    shares: u8,
+    threshold: u8,
+}
+
+pub async fn init(State(st): State<Arc<AppState>>, ApiJson(req): ApiJson<InitRequest>) -> ApiResult<impl IntoResponse> {
+    let seal = st.seal.clone();
+    let out = tokio::task::spawn_blocking(move || seal.init(req.shares, req.threshold))
+        .await
+        .map_err(|e| Error::Internal(format!("init task: {e}")))??;
+    let shares: Vec<String> = out
+        .shares
+        .iter()
+        .map(|s| String::from_utf8_lossy(s.expose()).into_owned())
+        .collect();
+    tracing::info!(shares = req.shares, threshold = req.threshold, "initialized; shares and root token returned once");
+    Ok(Json(json!({
+        "shares": shares,
+        "threshold": req.threshold,
+        "root_token": String::from_utf8_lossy(out.root_token.expose()),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsealRequest {
+    share: String,
+}
+
+impl Drop for UnsealRequest {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.share);
+    }
+}
+
+pub async fn unseal(State(st): State<Arc<AppState>>, ApiJson(req): ApiJson<UnsealRequest>) -> ApiResult<Json<SealStatus>> {
+    let seal = st.seal.clone();
+    let status = tokio::task::spawn_blocking(move || seal.unseal(&req.share))
+        .await
+        .map_err(|e| Error::Internal(format!("unseal task: {e}")))??;
+    Ok(Json(status))
+}
+
+pub async fn seal(State(st): State<Arc<AppState>>, Authed(p): Authed) -> ApiResult<Json<SealStatus>> {
+    st.seal.seal()?;
+    tracing::warn!(principal = %p.id, "sealed by request");
+    Ok(Json(st.seal.status()?))
+}

@@ -1,0 +1,779 @@
+//! The command line: `strongroom server` and a client command for every API
+//! operation. It reads top to bottom: arguments, then one function per
+//! command group.
+
+/// `println!` that ignores a closed stdout (e.g. piped into `head`).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+/// `print!` that ignores a closed stdout.
+macro_rules! outp {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+pub mod client;
+pub mod file;
+pub mod output;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Read, Write};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use client::Client;
+use output::Format;
+
+/// A CLI failure: printed as `error: ...` with exit status 1.
+#[derive(Debug)]
+pub struct CliError {
+    message: String,
+}
+
+impl CliError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+    pub fn api(code: &str, message: &str) -> Self {
+        Self { message: format!("{code}: {message}") }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<crate::error::Error> for CliError {
+    fn from(e: crate::error::Error) -> Self {
+        CliError::api(e.code(), &e.public_message())
+    }
+}
+
+#[derive(Parser)]
+#[command(name = "strongroom", version, about = "Strongroom: a self-hosted key management service (server and CLI)")]
+pub struct Cli {
+    /// Output format for client commands.
+    #[arg(long = "output", short = 'o', global = true, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Server(ServerArgs),
+    /// Initialize, unseal, seal, and inspect the server.
+    #[command(subcommand)]
+    Operator(OperatorCmd),
+    /// Create and manage keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Manage aliases.
+    #[command(subcommand)]
+    Alias(AliasCmd),
+    /// Encrypt a string (--plaintext) or a file of any size (--in/--out, envelope encryption).
+    Encrypt(EncryptArgs),
+    /// Decrypt a ciphertext (--ciphertext) or an envelope file (--in/--out).
+    Decrypt(DecryptArgs),
+    /// Re-encrypt a ciphertext under another key without exposing the plaintext.
+    Reencrypt(ReencryptArgs),
+    /// Generate a data key.
+    DataKey(DataKeyArgs),
+    /// Generate random bytes (base64).
+    Random {
+        #[arg(long, default_value_t = 32)]
+        bytes: usize,
+    },
+    /// Sign a message or digest.
+    Sign(SignArgs),
+    /// Verify a signature.
+    Verify(VerifyArgs),
+    /// Generate an HMAC.
+    Mac(MacArgs),
+    /// Verify an HMAC.
+    VerifyMac(VerifyMacArgs),
+}
+
+#[derive(Args)]
+struct ServerArgs {
+    /// Development mode: in memory, auto-unsealed, plain HTTP. Never for production.
+    #[arg(long)]
+    dev: bool,
+    /// Configuration file (TOML) for a real server.
+    #[arg(long, conflicts_with = "dev")]
+    config: Option<String>,
+    /// Listen address (overrides the config; default 127.0.0.1:8200).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Dev mode: use this root token instead of a random one.
+    #[arg(long, requires = "dev")]
+    dev_root_token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum OperatorCmd {
+    /// Initialize: create the root key and print the unseal shares and root token ONCE.
+    Init {
+        #[arg(long, default_value_t = 5)]
+        shares: u8,
+        #[arg(long, default_value_t = 3)]
+        threshold: u8,
+    },
+    /// Submit one unseal share (argument, or read from stdin if omitted).
+    Unseal { share: Option<String> },
+    /// Seal the server: all key material leaves memory.
+    Seal,
+    /// Show initialization and seal status.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Create a key.
+    Create {
+        /// AES_256_GCM (default), HMAC_SHA_256/384/512, RSA_2048/3072/4096, ECC_NIST_P256/P384/P521, ED25519.
+        #[arg(long)]
+        spec: Option<String>,
+        /// ENCRYPT_DECRYPT, SIGN_VERIFY or GENERATE_VERIFY_MAC (default depends on the spec).
+        #[arg(long)]
+        usage: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long, default_value = "")]
+        owner: String,
+        #[arg(long, default_value = "")]
+        purpose: String,
+        /// key=value (repeatable).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// alias/NAME (repeatable).
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+    },
+    /// List keys.
+    List {
+        #[arg(long)]
+        alias: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        /// Enabled, Disabled, PendingDeletion or Destroyed.
+        #[arg(long)]
+        state: Option<String>,
+        /// key=value
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one key.
+    Describe { key: String },
+    /// Change description, owner, purpose or tags.
+    Update {
+        key: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        purpose: Option<String>,
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(long = "remove-tag")]
+        remove_tags: Vec<String>,
+    },
+    /// Add a new primary version.
+    Rotate { key: String },
+    Enable { key: String },
+    Disable { key: String },
+    EnableVersion { key: String, version: u32 },
+    DisableVersion { key: String, version: u32 },
+    /// Refuse ciphertexts made under versions below VERSION.
+    SetMinVersion { key: String, version: u32 },
+    /// Schedule destruction after 7-30 days (default 30).
+    ScheduleDeletion {
+        key: String,
+        #[arg(long)]
+        days: Option<i64>,
+    },
+    /// Cancel a scheduled deletion (the key stays disabled).
+    CancelDeletion { key: String },
+    /// Print the public key (PEM) of an asymmetric key.
+    PublicKey { key: String },
+}
+
+#[derive(Subcommand)]
+enum AliasCmd {
+    Create { alias: String, key: String },
+    Delete { alias: String },
+    List,
+}
+
+#[derive(Args)]
+struct EncryptArgs {
+    #[arg(long)]
+    key: String,
+    /// Encryption context entry key=value (repeatable); needed again to decrypt.
+    #[arg(long = "context")]
+    context: Vec<String>,
+    /// A short plaintext (≤ 4096 bytes) to encrypt directly.
+    #[arg(long, conflicts_with_all = ["in_path", "out_path"])]
+    plaintext: Option<String>,
+    /// File to encrypt (`-` for stdin); requires --out.
+    #[arg(long = "in", requires = "out_path")]
+    in_path: Option<String>,
+    /// Where to write the envelope file (`-` for stdout).
+    #[arg(long = "out", requires = "in_path")]
+    out_path: Option<String>,
+}
+
+#[derive(Args)]
+struct DecryptArgs {
+    #[arg(long = "context")]
+    context: Vec<String>,
+    /// Require that the ciphertext was made under this key.
+    #[arg(long)]
+    key: Option<String>,
+    /// A base64 ciphertext from `strongroom encrypt --plaintext`.
+    #[arg(long, conflicts_with_all = ["in_path", "out_path"])]
+    ciphertext: Option<String>,
+    #[arg(long = "in", requires = "out_path")]
+    in_path: Option<String>,
+    #[arg(long = "out", requires = "in_path")]
+    out_path: Option<String>,
+}
+
+#[derive(Args)]
+struct ReencryptArgs {
+    #[arg(long)]
+    ciphertext: String,
+    /// Destination key.
+    #[arg(long)]
+    key: String,
+    #[arg(long = "context")]
+    context: Vec<String>,
+    #[arg(long = "destination-context")]
+    destination_context: Vec<String>,
+}
+
+#[derive(Args)]
+struct DataKeyArgs {
+    #[arg(long)]
+    key: String,
+    #[arg(long, default_value_t = 32)]
+    bytes: usize,
+    #[arg(long = "context")]
+    context: Vec<String>,
+    #[arg(long)]
+    without_plaintext: bool,
+}
+
+#[derive(Args)]
+struct MessageArgs {
+    /// The message as text.
+    #[arg(long, conflicts_with = "input")]
+    message: Option<String>,
+    /// Read the message from a file (`-` for stdin).
+    #[arg(long = "in")]
+    input: Option<String>,
+    /// The message is already a digest (raw bytes from --in, or base64 in --message).
+    #[arg(long)]
+    digest: bool,
+}
+
+#[derive(Args)]
+struct SignArgs {
+    #[arg(long)]
+    key: String,
+    #[command(flatten)]
+    msg: MessageArgs,
+    #[arg(long)]
+    algorithm: Option<String>,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[arg(long)]
+    key: String,
+    #[command(flatten)]
+    msg: MessageArgs,
+    /// Base64 signature.
+    #[arg(long)]
+    signature: String,
+    #[arg(long)]
+    algorithm: Option<String>,
+}
+
+#[derive(Args)]
+struct MacArgs {
+    #[arg(long)]
+    key: String,
+    #[command(flatten)]
+    msg: MessageArgs,
+}
+
+#[derive(Args)]
+struct VerifyMacArgs {
+    #[arg(long)]
+    key: String,
+    #[command(flatten)]
+    msg: MessageArgs,
+    /// Base64 MAC.
+    #[arg(long)]
+    mac: String,
+}
+
+/// Entry point: returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let fmt = cli.format;
+    match cli.command {
+        Command::Server(a) => server(a),
+        Command::Operator(c) => operator(c, fmt),
+        Command::Key(c) => key(c, fmt),
+        Command::Alias(c) => alias(c, fmt),
+        Command::Encrypt(a) => encrypt(a, fmt),
+        Command::Decrypt(a) => decrypt(a, fmt),
+        Command::Reencrypt(a) => {
+            let c = Client::from_env()?;
+            let v = c.call(
+                "POST",
+                "/v1/reencrypt",
+                Some(&json!({
+                    "ciphertext": a.ciphertext,
+                    "source_context": pairs("--context", &a.context)?,
+                    "destination_key": a.key,
+                    "destination_context": pairs("--destination-context", &a.destination_context)?,
+                })),
+            )?;
+            print_field(&v, "ciphertext", fmt);
+            Ok(())
+        }
+        Command::DataKey(a) => {
+            let c = Client::from_env()?;
+            let v = c.call(
+                "POST",
+                "/v1/generate-data-key",
+                Some(&json!({
+                    "key": a.key,
+                    "number_of_bytes": a.bytes,
+                    "context": pairs("--context", &a.context)?,
+                    "include_plaintext": !a.without_plaintext,
+                })),
+            )?;
+            match fmt {
+                Format::Json => output::json(&v),
+                Format::Table => output::record(&v, &[("key_id", "Key ID"), ("version", "Version"), ("ciphertext", "Ciphertext"), ("plaintext", "Plaintext")]),
+            }
+            Ok(())
+        }
+        Command::Random { bytes } => {
+            let v = Client::from_env()?.call("POST", "/v1/random", Some(&json!({ "number_of_bytes": bytes })))?;
+            print_field(&v, "random", fmt);
+            Ok(())
+        }
+        Command::Sign(a) => {
+            let (message, mt) = message(&a.msg)?;
+            let mut body = json!({ "key": a.key, "message": message, "message_type": mt });
+            if let Some(alg) = a.algorithm {
+                body["signing_algorithm"] = Value::String(alg);
+            }
+            let v = Client::from_env()?.call("POST", "/v1/sign", Some(&body))?;
+            print_field(&v, "signature", fmt);
+            Ok(())
+        }
+        Command::Verify(a) => {
+            let (message, mt) = message(&a.msg)?;
+            let mut body = json!({ "key": a.key, "message": message, "message_type": mt, "signature": a.signature });
+            if let Some(alg) = a.algorithm {
+                body["signing_algorithm"] = Value::String(alg);
+            }
+            let v = Client::from_env()?.call("POST", "/v1/verify", Some(&body))?;
+            validity(&v, fmt, "signature")
+        }
+        Command::Mac(a) => {
+            let (message, _) = message(&a.msg)?;
+            let v = Client::from_env()?.call("POST", "/v1/mac", Some(&json!({ "key": a.key, "message": message })))?;
+            print_field(&v, "mac", fmt);
+            Ok(())
+        }
+        Command::VerifyMac(a) => {
+            let (message, _) = message(&a.msg)?;
+            let v = Client::from_env()?.call("POST", "/v1/verify-mac", Some(&json!({ "key": a.key, "message": message, "mac": a.mac })))?;
+            validity(&v, fmt, "MAC")
+        }
+    }
+}
+
+/// Prints `valid`/`invalid`; an invalid result is a non-zero exit.
+fn validity(v: &Value, fmt: Format, what: &str) -> Result<(), CliError> {
+    let valid = v["valid"].as_bool().unwrap_or(false);
+    match fmt {
+        Format::Json => output::json(v),
+        Format::Table => out!("{}", if valid { "valid" } else { "invalid" }),
+    }
+    if valid {
+        Ok(())
+    } else {
+        Err(CliError::new(format!("the {what} is not valid")))
+    }
+}
+
+fn print_field(v: &Value, field: &str, fmt: Format) {
+    match fmt {
+        Format::Json => output::json(v),
+        Format::Table => out!("{}", v[field].as_str().unwrap_or_default()),
+    }
+}
+
+/// Parses repeated `k=v` arguments.
+fn pairs(flag: &str, items: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+    let mut m = BTreeMap::new();
+    for i in items {
+        let (k, v) = i
+            .split_once('=')
+            .ok_or_else(|| CliError::new(format!("{flag} {i:?} must be key=value")))?;
+        if m.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(CliError::new(format!("{flag} names {k:?} twice")));
+        }
+    }
+    Ok(m)
+}
+
+/// The base64 message and its type from --message/--in/--digest.
+fn message(m: &MessageArgs) -> Result<(String, &'static str), CliError> {
+    let mt = if m.digest { "DIGEST" } else { "RAW" };
+    let bytes = match (&m.message, &m.input) {
+        (Some(s), None) if m.digest => STANDARD
+            .decode(s)
+            .map_err(|_| CliError::new("with --digest, --message must be the base64 digest"))?,
+        (Some(s), None) => s.as_bytes().to_vec(),
+        (None, Some(path)) => {
+            let mut b = Vec::new();
+            if path == "-" {
+                std::io::stdin().read_to_end(&mut b)
+            } else {
+                std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut b))
+            }
+            .map_err(|e| CliError::new(format!("cannot read --in {path:?}: {e}")))?;
+            b
+        }
+        _ => return Err(CliError::new("give the message with --message TEXT or --in FILE")),
+    };
+    Ok((STANDARD.encode(bytes), mt))
+}
+
+fn server(a: ServerArgs) -> Result<(), CliError> {
+    let level = std::env::var("STRONGROOM_LOG").unwrap_or_else(|_| "info".into());
+    let level = match level.to_ascii_lowercase().as_str() {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let mode = if a.dev {
+        crate::server::Mode::Dev { root_token: a.dev_root_token }
+    } else {
+        let path = a.config.ok_or_else(|| {
+            CliError::new("give --config strongroom.toml for a real server, or --dev for a development server")
+        })?;
+        crate::server::Mode::Production(crate::server::config::Config::load(&path)?)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(crate::server::run(crate::server::Options { mode, listen: a.listen }))?;
+    Ok(())
+}
+
+fn operator(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
+    let client = Client::from_env()?;
+    let status_fields: &[(&str, &str)] = &[
+        ("initialized", "Initialized"),
+        ("sealed", "Sealed"),
+        ("threshold", "Threshold"),
+        ("shares", "Shares"),
+        ("progress", "Unseal progress"),
+        ("storage", "Storage"),
+    ];
+    match c {
+        OperatorCmd::Init { shares, threshold } => {
+            let v = client.call("POST", "/v1/sys/init", Some(&json!({ "shares": shares, "threshold": threshold })))?;
+            match fmt {
+                Format::Json => output::json(&v),
+                Format::Table => {
+                    let empty = vec![];
+                    for (i, s) in v["shares"].as_array().unwrap_or(&empty).iter().enumerate() {
+                        out!("Unseal share {}: {}", i + 1, s.as_str().unwrap_or_default());
+                    }
+                    out!();
+                    out!("Root token: {}", v["root_token"].as_str().unwrap_or_default());
+                    out!();
+                    out!("These shares and the root token are shown ONCE and are not stored.");
+                    out!("Give each share to a different custodian. Unsealing needs {threshold} of {shares}:");
+                    out!("    strongroom operator unseal <share>");
+                }
+            }
+            Ok(())
+        }
+        OperatorCmd::Unseal { share } => {
+            let share = match share {
+                Some(s) => s,
+                None => {
+                    if std::io::stdin().is_terminal() {
+                        eprint!("Unseal share: ");
+                        let _ = std::io::stderr().flush();
+                    }
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .lock()
+                        .read_line(&mut line)
+                        .map_err(|e| CliError::new(format!("cannot read the share from stdin: {e}")))?;
+                    line.trim().to_string()
+                }
+            };
+            let v = client.call("POST", "/v1/sys/unseal", Some(&json!({ "share": share })))?;
+            match fmt {
+                Format::Json => output::json(&v),
+                Format::Table => {
+                    if v["sealed"].as_bool() == Some(false) {
+                        out!("Unsealed.");
+                    } else {
+                        out!("Share accepted: {} of {} needed. Still sealed.", v["progress"], v["threshold"]);
+                    }
+                }
+            }
+            Ok(())
+        }
+        OperatorCmd::Seal => {
+            let v = client.call("POST", "/v1/sys/seal", None)?;
+            match fmt {
+                Format::Json => output::json(&v),
+                Format::Table => out!("Sealed."),
+            }
+            Ok(())
+        }
+        OperatorCmd::Status => {
+            let v = client.call("GET", "/v1/sys/seal-status", None)?;
+            match fmt {
+                Format::Json => output::json(&v),
+                Format::Table => output::record(&v, status_fields),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn show_key(v: &Value, fmt: Format) {
+    match fmt {
+        Format::Json => output::json(v),
+        Format::Table => {
+            output::record(v, output::KEY_FIELDS);
+            if let Some(vs) = v["versions"].as_array() {
+                out!();
+                output::table(vs, &[("version", "VERSION"), ("state", "STATE"), ("created_at", "CREATED (unix)"), ("destroyed_at", "DESTROYED (unix)")]);
+            }
+        }
+    }
+}
+
+fn key_path(key: &str) -> String {
+    // Aliases keep their slash; ids are plain.
+    format!("/v1/keys/{key}")
+}
+
+fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
+    let client = Client::from_env()?;
+    let v = match c {
+        KeyCmd::Create { spec, usage, description, owner, purpose, tags, aliases } => {
+            let mut body = json!({
+                "description": description,
+                "owner": owner,
+                "purpose": purpose,
+                "tags": pairs("--tag", &tags)?,
+                "aliases": aliases,
+            });
+            if let Some(s) = spec {
+                body["spec"] = Value::String(s);
+            }
+            if let Some(u) = usage {
+                body["usage"] = Value::String(u);
+            }
+            client.call("POST", "/v1/keys", Some(&body))?
+        }
+        KeyCmd::List { alias, owner, state, tag, limit, cursor } => {
+            let mut q = vec![format!("limit={limit}")];
+            for (k, v) in [("alias", alias), ("owner", owner), ("state", state), ("tag", tag), ("cursor", cursor)] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", urlencode(&v)));
+                }
+            }
+            let v = client.call("GET", &format!("/v1/keys?{}", q.join("&")), None)?;
+            match fmt {
+                Format::Json => output::json(&v),
+                Format::Table => {
+                    let empty = vec![];
+                    output::table(v["keys"].as_array().unwrap_or(&empty), output::KEY_COLUMNS);
+                    if let Some(n) = v["next_cursor"].as_str() {
+                        out!("(more: --cursor {n})");
+                    }
+                }
+            }
+            return Ok(());
+        }
+        KeyCmd::Describe { key } => client.call("GET", &key_path(&key), None)?,
+        KeyCmd::Update { key, description, owner, purpose, tags, remove_tags } => client.call(
+            "PATCH",
+            &key_path(&key),
+            Some(&json!({
+                "description": description,
+                "owner": owner,
+                "purpose": purpose,
+                "set_tags": pairs("--tag", &tags)?,
+                "remove_tags": remove_tags,
+            })),
+        )?,
+        KeyCmd::Rotate { key } => client.call("POST", "/v1/rotate", Some(&json!({ "key": key })))?,
+        KeyCmd::Enable { key } => client.call("POST", "/v1/enable", Some(&json!({ "key": key })))?,
+        KeyCmd::Disable { key } => client.call("POST", "/v1/disable", Some(&json!({ "key": key })))?,
+        KeyCmd::EnableVersion { key, version } => client.call("POST", "/v1/enable-version", Some(&json!({ "key": key, "version": version })))?,
+        KeyCmd::DisableVersion { key, version } => client.call("POST", "/v1/disable-version", Some(&json!({ "key": key, "version": version })))?,
+        KeyCmd::SetMinVersion { key, version } => client.call("POST", "/v1/min-decryption-version", Some(&json!({ "key": key, "version": version })))?,
+        KeyCmd::ScheduleDeletion { key, days } => client.call("POST", "/v1/schedule-deletion", Some(&json!({ "key": key, "pending_window_days": days })))?,
+        KeyCmd::CancelDeletion { key } => client.call("POST", "/v1/cancel-deletion", Some(&json!({ "key": key })))?,
+        KeyCmd::PublicKey { key } => {
+            let v = client.call("POST", "/v1/public-key", Some(&json!({ "key": key })))?;
+            match fmt {
+                Format::Json => output::json(&v),
+                Format::Table => outp!("{}", v["pem"].as_str().unwrap_or_default()),
+            }
+            return Ok(());
+        }
+    };
+    show_key(&v, fmt);
+    Ok(())
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn alias(c: AliasCmd, fmt: Format) -> Result<(), CliError> {
+    let client = Client::from_env()?;
+    match c {
+        AliasCmd::Create { alias, key } => {
+            let v = client.call("POST", "/v1/aliases", Some(&json!({ "alias": alias, "key": key })))?;
+            show_key(&v, fmt);
+        }
+        AliasCmd::Delete { alias } => {
+            let v = client.call("DELETE", &format!("/v1/aliases/{alias}"), None)?;
+            show_key(&v, fmt);
+        }
+        AliasCmd::List => {
+            let v = client.call("GET", "/v1/aliases", None)?;
+            match fmt {
+                Format::Json => output::json(&v),
+                Format::Table => {
+                    let empty = vec![];
+                    output::table(v["aliases"].as_array().unwrap_or(&empty), &[("alias", "ALIAS"), ("key_id", "KEY ID")]);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn encrypt(a: EncryptArgs, fmt: Format) -> Result<(), CliError> {
+    let client = Client::from_env()?;
+    let ctx = pairs("--context", &a.context)?;
+    match (a.plaintext, a.in_path, a.out_path) {
+        (Some(p), None, None) => {
+            let v = client.call(
+                "POST",
+                "/v1/encrypt",
+                Some(&json!({ "key": a.key, "plaintext": STANDARD.encode(p.as_bytes()), "context": ctx })),
+            )?;
+            print_field(&v, "ciphertext", fmt);
+            Ok(())
+        }
+        (None, Some(i), Some(o)) => {
+            let n = file::encrypt_file(&client, &a.key, &ctx, &i, &o)?;
+            if fmt == Format::Json {
+                output::json(&json!({ "bytes": n, "out": o }));
+            }
+            Ok(())
+        }
+        _ => Err(CliError::new("give --plaintext TEXT, or --in FILE --out FILE")),
+    }
+}
+
+fn decrypt(a: DecryptArgs, fmt: Format) -> Result<(), CliError> {
+    let client = Client::from_env()?;
+    let ctx = pairs("--context", &a.context)?;
+    match (a.ciphertext, a.in_path, a.out_path) {
+        (Some(c), None, None) => {
+            let mut body = json!({ "ciphertext": c.trim(), "context": ctx });
+            if let Some(k) = a.key {
+                body["key"] = Value::String(k);
+            }
+            let v = client.call("POST", "/v1/decrypt", Some(&body))?;
+            match fmt {
+                Format::Json => output::json(&v),
+                Format::Table => {
+                    let pt = file::b64_field(&v, "plaintext")?;
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&pt).map_err(|e| CliError::new(format!("write to stdout: {e}")))?;
+                    if out.is_terminal() && !pt.ends_with(b"\n") {
+                        let _ = out.write_all(b"\n");
+                    }
+                }
+            }
+            Ok(())
+        }
+        (None, Some(i), Some(o)) => {
+            let n = file::decrypt_file(&client, a.key.as_deref(), &ctx, &i, &o)?;
+            if fmt == Format::Json {
+                output::json(&json!({ "bytes": n, "out": o }));
+            }
+            Ok(())
+        }
+        _ => Err(CliError::new("give --ciphertext BASE64, or --in FILE --out FILE")),
+    }
+}

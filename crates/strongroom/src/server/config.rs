@@ -1,0 +1,172 @@
+//! Server configuration: a TOML file, each setting overridable by a
+//! `STRONGROOM_*` environment variable.
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8200";
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. `STRONGROOM_LISTEN`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// SQLite database path. `STRONGROOM_STORAGE_PATH`.
+    #[serde(default)]
+    pub storage_path: Option<String>,
+    /// PEM certificate chain. `STRONGROOM_TLS_CERT`.
+    #[serde(default)]
+    pub tls_cert: Option<String>,
+    /// PEM private key. `STRONGROOM_TLS_KEY`.
+    #[serde(default)]
+    pub tls_key: Option<String>,
+    /// Serve plain HTTP (logged as a warning at every start). `STRONGROOM_TLS_DISABLE`.
+    #[serde(default)]
+    pub tls_disable: bool,
+    /// Request body limit in bytes. `STRONGROOM_MAX_REQUEST_BYTES`.
+    #[serde(default = "default_max")]
+    pub max_request_bytes: usize,
+    /// How often the deletion sweep runs, in seconds. `STRONGROOM_SWEEP_INTERVAL_SECS`.
+    #[serde(default = "default_sweep")]
+    pub sweep_interval_secs: u64,
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_string()
+}
+fn default_max() -> usize {
+    DEFAULT_MAX_REQUEST_BYTES
+}
+fn default_sweep() -> u64 {
+    60
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            storage_path: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_disable: false,
+            max_request_bytes: default_max(),
+            sweep_interval_secs: default_sweep(),
+        }
+    }
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, Error> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(Error::InvalidArgument(format!("{name}={v:?} is not a boolean; use true or false"))),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, Error> {
+    v.trim()
+        .parse()
+        .map_err(|_| Error::InvalidArgument(format!("{name}={v:?} is not a valid number")))
+}
+
+impl Config {
+    /// Parses TOML text, then applies overrides from `env` (name → value).
+    pub fn from_toml(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let mut c: Config = toml::from_str(text)
+            .map_err(|e| Error::InvalidArgument(format!("invalid configuration: {e}")))?;
+        c.apply_env(env)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn load(path: &str) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::InvalidArgument(format!("cannot read config file {path:?}: {e}")))?;
+        Self::from_toml(&text, &|k| std::env::var(k).ok())
+    }
+
+    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), Error> {
+        if let Some(v) = env("STRONGROOM_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = env("STRONGROOM_STORAGE_PATH") {
+            self.storage_path = Some(v);
+        }
+        if let Some(v) = env("STRONGROOM_TLS_CERT") {
+            self.tls_cert = Some(v);
+        }
+        if let Some(v) = env("STRONGROOM_TLS_KEY") {
+            self.tls_key = Some(v);
+        }
+        if let Some(v) = env("STRONGROOM_TLS_DISABLE") {
+            self.tls_disable = parse_bool("STRONGROOM_TLS_DISABLE", &v)?;
+        }
+        if let Some(v) = env("STRONGROOM_MAX_REQUEST_BYTES") {
+            self.max_request_bytes = parse_num("STRONGROOM_MAX_REQUEST_BYTES", &v)?;
+        }
+        if let Some(v) = env("STRONGROOM_SWEEP_INTERVAL_SECS") {
+            self.sweep_interval_secs = parse_num("STRONGROOM_SWEEP_INTERVAL_SECS", &v)?;
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.storage_path.as_deref().is_none_or(str::is_empty) {
+            return Err(Error::InvalidArgument(
+                "storage_path is not set; set storage_path = \"/var/lib/strongroom/strongroom.db\" in the config (or STRONGROOM_STORAGE_PATH)".into(),
+            ));
+        }
+        if !self.tls_disable && (self.tls_cert.is_none() || self.tls_key.is_none()) {
+            return Err(Error::InvalidArgument(
+                "TLS needs tls_cert and tls_key in the config; to serve plain HTTP set tls_disable = true explicitly".into(),
+            ));
+        }
+        if self.max_request_bytes < 1024 {
+            return Err(Error::InvalidArgument("max_request_bytes must be at least 1024".into()));
+        }
+        if self.sweep_interval_secs == 0 {
+            return Err(Error::InvalidArgument("sweep_interval_secs must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn parses_and_overrides() {
+        let c = Config::from_toml("storage_path = \"a.db\"\ntls_disable = true\n", &no_env).expect("parse");
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        assert_eq!(c.storage_path.as_deref(), Some("a.db"));
+        let env = |k: &str| match k {
+            "STRONGROOM_LISTEN" => Some("0.0.0.0:9000".to_string()),
+            "STRONGROOM_MAX_REQUEST_BYTES" => Some("4096".to_string()),
+            _ => None,
+        };
+        let c = Config::from_toml("storage_path = \"a.db\"\ntls_disable = true\n", &env).expect("parse");
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.max_request_bytes, 4096);
+    }
+
+    #[test]
+    fn bad_configs_are_clear() {
+        let e = Config::from_toml("storage_path = \"a.db\"\n", &no_env).err().expect("tls required");
+        assert!(e.to_string().contains("tls_disable = true"), "{e}");
+        let e = Config::from_toml("tls_disable = true\n", &no_env).err().expect("storage required");
+        assert!(e.to_string().contains("storage_path"), "{e}");
+        let e = Config::from_toml("storage_pth = \"x\"\n", &no_env).err().expect("unknown field");
+        assert!(e.to_string().contains("storage_pth"), "{e}");
+        let env = |k: &str| (k == "STRONGROOM_TLS_DISABLE").then(|| "maybe".to_string());
+        let e = Config::from_toml("storage_path = \"a.db\"\n", &env).err().expect("bad bool");
+        assert!(e.to_string().contains("STRONGROOM_TLS_DISABLE"), "{e}");
+    }
+}

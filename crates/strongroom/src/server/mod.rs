@@ -1,0 +1,217 @@
+//! The server: configuration, seal start-up, TLS, the accept loop and the
+//! deletion sweep.
+
+pub mod config;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState};
+use crate::clock::{SharedClock, SystemClock};
+use crate::crypto::rng;
+use crate::crypto::SecretBytes;
+use crate::error::Error;
+use crate::keys::engine::EngineConfig;
+use crate::seal::Seal;
+use crate::storage::sqlite::SqliteStore;
+use crate::storage::Store;
+use config::Config;
+
+/// How the server was asked to run.
+pub enum Mode {
+    /// In-memory, auto-unsealed, plain HTTP.
+    Dev { root_token: Option<String> },
+    /// The real server from a config file.
+    Production(Config),
+}
+
+pub struct Options {
+    pub mode: Mode,
+    /// Overrides the listen address (dev mode flag, or tests).
+    pub listen: Option<String>,
+}
+
+pub async fn run(opts: Options) -> Result<(), Error> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let rng = rng::system();
+    let dev_root_token = opts.mode_token();
+    let (cfg, store, dev) = match opts.mode {
+        Mode::Dev { .. } => {
+            let cfg = Config {
+                tls_disable: true,
+                ..Config::default()
+            };
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:")?);
+            (cfg, store, true)
+        }
+        Mode::Production(cfg) => {
+            let path = cfg.storage_path.clone().unwrap_or_default();
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path)?);
+            (cfg, store, false)
+        }
+    };
+    let listen = opts.listen.unwrap_or_else(|| cfg.listen.clone());
+    let seal = Arc::new(Seal::open(store, clock, rng, EngineConfig::default())?);
+    let tls = if dev || cfg.tls_disable {
+        None
+    } else {
+        Some(tls::acceptor(
+            cfg.tls_cert.as_deref().unwrap_or_default(),
+            cfg.tls_key.as_deref().unwrap_or_default(),
+        )?)
+    };
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|e| Error::InvalidArgument(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Internal(format!("local address: {e}")))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+
+    let mut dev_token = None;
+    if dev {
+        let token = dev_root_token.map(|t| SecretBytes::new(t.into_bytes()));
+        let seal2 = seal.clone();
+        dev_token = Some(
+            tokio::task::spawn_blocking(move || seal2.init_dev(token))
+                .await
+                .map_err(|e| Error::Internal(format!("dev init: {e}")))??,
+        );
+    } else if cfg.tls_disable {
+        tracing::warn!("TLS is disabled (tls_disable = true): traffic, tokens and plaintext travel in clear");
+    }
+
+    let state = Arc::new(AppState {
+        seal: seal.clone(),
+        metrics: api::metrics::Metrics::default(),
+        max_body: cfg.max_request_bytes,
+        dev_mode: dev,
+    });
+    let app = api::router(state);
+
+    println!("Strongroom {} listening on {scheme}://{addr}", env!("CARGO_PKG_VERSION"));
+    if let Some(t) = &dev_token {
+        eprintln!();
+        eprintln!("WARNING: DEVELOPMENT MODE. Storage is in memory and lost on exit, the server");
+        eprintln!("WARNING: unsealed itself, and TLS is off. Never use --dev in production.");
+        eprintln!();
+        println!("Root token: {}", String::from_utf8_lossy(t.expose()));
+        println!();
+        println!("    export STRONGROOM_ADDR={scheme}://{addr}");
+        println!("    export STRONGROOM_TOKEN={}", String::from_utf8_lossy(t.expose()));
+        println!();
+    } else {
+        let st = seal.status()?;
+        if !st.initialized {
+            println!("Not initialized: run `strongroom operator init --shares 5 --threshold 3`");
+        } else {
+            println!("Sealed: run `strongroom operator unseal` with {} of {} shares", st.threshold, st.shares);
+        }
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+
+    spawn_sweep(seal.clone(), cfg.sweep_interval_secs);
+    serve(listener, app, tls).await
+}
+
+impl Options {
+    fn mode_token(&self) -> Option<String> {
+        match &self.mode {
+            Mode::Dev { root_token } => root_token.clone(),
+            Mode::Production(_) => None,
+        }
+    }
+}
+
+/// Destroys keys whose deletion window has ended, on a fixed interval.
+fn spawn_sweep(seal: Arc<Seal>, secs: u64) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
+        loop {
+            tick.tick().await;
+            let Ok(engine) = seal.engine() else { continue };
+            match tokio::task::spawn_blocking(move || engine.destroy_due()).await {
+                Ok(Ok(ids)) => {
+                    for id in ids {
+                        tracing::warn!(key_id = %id, "key destroyed: deletion window ended");
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "deletion sweep failed"),
+                Err(e) => tracing::error!(error = %e, "deletion sweep task failed"),
+            }
+        }
+    });
+}
+
+async fn serve(listener: TcpListener, app: axum::Router, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<(), Error> {
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => {
+                tracing::info!("shutting down");
+                return Ok(());
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = app.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(s) => serve_conn(TokioIo::new(s), svc, peer).await,
+                    Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                },
+                None => serve_conn(TokioIo::new(stream), svc, peer).await,
+            }
+        });
+    }
+}
+
+async fn serve_conn<I>(io: I, svc: axum::Router, peer: SocketAddr)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let hyper_svc = TowerToHyperService::new(svc);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, hyper_svc);
+    if let Err(e) = conn.await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
