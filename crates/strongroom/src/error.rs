@@ -33,7 +33,11 @@ pub enum Error {
     /// The key version is disabled.
     VersionDisabled { key_id: String, version: u32 },
     /// The ciphertext's version is below the key's minimum decryption version.
-    VersionBelowMinimum { key_id: String, version: u32, minimum: u32 },
+    VersionBelowMinimum {
+        key_id: String,
+        version: u32,
+        minimum: u32,
+    },
     /// The key's usage or spec does not allow this operation.
     InvalidKeyUsage(String),
     /// Decryption failed: malformed, tampered, wrong key or wrong context.

@@ -10,14 +10,14 @@
 //! - `cli`: the command-line client;
 //! - `envelope`: the streaming file format used by `strongroom encrypt --in`.
 
+pub mod api;
+pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod crypto;
+pub mod envelope;
 pub mod error;
-pub mod auth;
 pub mod keys;
 pub mod seal;
-pub mod storage;
-pub mod envelope;
-pub mod api;
 pub mod server;
-pub mod cli;
+pub mod storage;

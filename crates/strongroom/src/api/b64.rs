@@ -15,7 +15,9 @@ pub struct B64(String);
 impl B64 {
     pub fn decode(&self, field: &str) -> Result<Vec<u8>, Error> {
         STANDARD.decode(self.0.as_bytes()).map_err(|_| {
-            Error::InvalidArgument(format!("{field} is not valid standard base64 (RFC 4648 with padding)"))
+            Error::InvalidArgument(format!(
+                "{field} is not valid standard base64 (RFC 4648 with padding)"
+            ))
         })
     }
 
@@ -34,4 +36,3 @@ impl Drop for B64 {
 pub fn encode(b: &[u8]) -> String {
     STANDARD.encode(b)
 }
-

@@ -29,10 +29,16 @@ pub struct EncryptReq {
 fn do_encrypt(e: &Engine, r: &EncryptReq) -> Result<Value, Error> {
     let pt = r.plaintext.decode_secret("plaintext")?;
     let out = e.encrypt(&r.key, pt.expose(), &r.context)?;
-    Ok(json!({ "ciphertext": encode(&out.ciphertext), "key_id": out.key_id, "version": out.version }))
+    Ok(
+        json!({ "ciphertext": encode(&out.ciphertext), "key_id": out.key_id, "version": out.version }),
+    )
 }
 
-pub async fn encrypt(State(st): State<Arc<AppState>>, _a: Authed, ApiJson(r): ApiJson<EncryptReq>) -> ApiResult<Json<Value>> {
+pub async fn encrypt(
+    State(st): State<Arc<AppState>>,
+    _a: Authed,
+    ApiJson(r): ApiJson<EncryptReq>,
+) -> ApiResult<Json<Value>> {
     let e = st.seal.engine()?;
     Ok(Json(do_encrypt(&e, &r)?))
 }
@@ -50,10 +56,16 @@ pub struct DecryptReq {
 fn do_decrypt(e: &Engine, r: &DecryptReq) -> Result<Value, Error> {
     let ct = r.ciphertext.decode("ciphertext")?;
     let out = e.decrypt(&ct, &r.context, r.key.as_deref())?;
-    Ok(json!({ "plaintext": encode(out.plaintext.expose()), "key_id": out.key_id, "version": out.version }))
+    Ok(
+        json!({ "plaintext": encode(out.plaintext.expose()), "key_id": out.key_id, "version": out.version }),
+    )
 }
 
-pub async fn decrypt(State(st): State<Arc<AppState>>, _a: Authed, ApiJson(r): ApiJson<DecryptReq>) -> ApiResult<Json<Value>> {
+pub async fn decrypt(
+    State(st): State<Arc<AppState>>,
+    _a: Authed,
+    ApiJson(r): ApiJson<DecryptReq>,
+) -> ApiResult<Json<Value>> {
     let e = st.seal.engine()?;
     Ok(Json(do_decrypt(&e, &r)?))
 }
@@ -71,7 +83,11 @@ pub struct ReencryptReq {
     destination_context: EncryptionContext,
 }
 
-pub async fn reencrypt(State(st): State<Arc<AppState>>, _a: Authed, ApiJson(r): ApiJson<ReencryptReq>) -> ApiResult<Json<Value>> {
+pub async fn reencrypt(
+    State(st): State<Arc<AppState>>,
+    _a: Authed,
+    ApiJson(r): ApiJson<ReencryptReq>,
+) -> ApiResult<Json<Value>> {
     let ct = r.ciphertext.decode("ciphertext")?;
     let (out, src_key, src_version) = st.seal.engine()?.reencrypt(
         &ct,
@@ -104,12 +120,19 @@ fn yes() -> bool {
     true
 }
 
-pub async fn generate_data_key(State(st): State<Arc<AppState>>, _a: Authed, ApiJson(r): ApiJson<DataKeyReq>) -> ApiResult<Json<Value>> {
-    let dk = st
-        .seal
-        .engine()?
-        .generate_data_key(&r.key, r.number_of_bytes, &r.context, r.include_plaintext)?;
-    let mut v = json!({ "ciphertext": encode(&dk.ciphertext), "key_id": dk.key_id, "version": dk.version });
+pub async fn generate_data_key(
+    State(st): State<Arc<AppState>>,
+    _a: Authed,
+    ApiJson(r): ApiJson<DataKeyReq>,
+) -> ApiResult<Json<Value>> {
+    let dk = st.seal.engine()?.generate_data_key(
+        &r.key,
+        r.number_of_bytes,
+        &r.context,
+        r.include_plaintext,
+    )?;
+    let mut v =
+        json!({ "ciphertext": encode(&dk.ciphertext), "key_id": dk.key_id, "version": dk.version });
     if let Some(p) = &dk.plaintext {
         v["plaintext"] = Value::String(encode(p.expose()));
     }
@@ -122,7 +145,11 @@ pub struct RandomReq {
     number_of_bytes: usize,
 }
 
-pub async fn random(State(st): State<Arc<AppState>>, _a: Authed, ApiJson(r): ApiJson<RandomReq>) -> ApiResult<Json<Value>> {
+pub async fn random(
+    State(st): State<Arc<AppState>>,
+    _a: Authed,
+    ApiJson(r): ApiJson<RandomReq>,
+) -> ApiResult<Json<Value>> {
     let b = st.seal.engine()?.generate_random(r.number_of_bytes)?;
     Ok(Json(json!({ "random": encode(b.expose()) })))
 }
@@ -137,10 +164,16 @@ pub struct SignReq {
     signing_algorithm: Option<String>,
 }
 
-pub async fn sign(State(st): State<Arc<AppState>>, _a: Authed, ApiJson(r): ApiJson<SignReq>) -> ApiResult<Json<Value>> {
+pub async fn sign(
+    State(st): State<Arc<AppState>>,
+    _a: Authed,
+    ApiJson(r): ApiJson<SignReq>,
+) -> ApiResult<Json<Value>> {
     let msg = r.message.decode("message")?;
     let (sig, alg, key_id, version) =
-        st.seal.engine()?.sign(&r.key, &msg, r.message_type, r.signing_algorithm.as_deref())?;
+        st.seal
+            .engine()?
+            .sign(&r.key, &msg, r.message_type, r.signing_algorithm.as_deref())?;
     Ok(Json(json!({
         "signature": encode(&sig),
         "signing_algorithm": alg.name(),
@@ -160,10 +193,20 @@ pub struct VerifyReq {
     signing_algorithm: Option<String>,
 }
 
-pub async fn verify(State(st): State<Arc<AppState>>, _a: Authed, ApiJson(r): ApiJson<VerifyReq>) -> ApiResult<Json<Value>> {
+pub async fn verify(
+    State(st): State<Arc<AppState>>,
+    _a: Authed,
+    ApiJson(r): ApiJson<VerifyReq>,
+) -> ApiResult<Json<Value>> {
     let msg = r.message.decode("message")?;
     let sig = r.signature.decode("signature")?;
-    let valid = st.seal.engine()?.verify(&r.key, &msg, r.message_type, &sig, r.signing_algorithm.as_deref())?;
+    let valid = st.seal.engine()?.verify(
+        &r.key,
+        &msg,
+        r.message_type,
+        &sig,
+        r.signing_algorithm.as_deref(),
+    )?;
     Ok(Json(json!({ "valid": valid })))
 }
 
@@ -174,10 +217,16 @@ pub struct MacReq {
     message: B64,
 }
 
-pub async fn generate_mac(State(st): State<Arc<AppState>>, _a: Authed, ApiJson(r): ApiJson<MacReq>) -> ApiResult<Json<Value>> {
+pub async fn generate_mac(
+    State(st): State<Arc<AppState>>,
+    _a: Authed,
+    ApiJson(r): ApiJson<MacReq>,
+) -> ApiResult<Json<Value>> {
     let msg = r.message.decode("message")?;
     let (mac, key_id, version) = st.seal.engine()?.generate_mac(&r.key, &msg)?;
-    Ok(Json(json!({ "mac": encode(&mac), "key_id": key_id, "version": version })))
+    Ok(Json(
+        json!({ "mac": encode(&mac), "key_id": key_id, "version": version }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -188,7 +237,11 @@ pub struct VerifyMacReq {
     mac: B64,
 }
 
-pub async fn verify_mac(State(st): State<Arc<AppState>>, _a: Authed, ApiJson(r): ApiJson<VerifyMacReq>) -> ApiResult<Json<Value>> {
+pub async fn verify_mac(
+    State(st): State<Arc<AppState>>,
+    _a: Authed,
+    ApiJson(r): ApiJson<VerifyMacReq>,
+) -> ApiResult<Json<Value>> {
     let msg = r.message.decode("message")?;
     let mac = r.mac.decode("mac")?;
     let valid = st.seal.engine()?.verify_mac(&r.key, &msg, &mac)?;
@@ -201,7 +254,11 @@ pub struct KeyOnly {
     key: String,
 }
 
-pub async fn public_key(State(st): State<Arc<AppState>>, _a: Authed, ApiJson(r): ApiJson<KeyOnly>) -> ApiResult<Json<Value>> {
+pub async fn public_key(
+    State(st): State<Arc<AppState>>,
+    _a: Authed,
+    ApiJson(r): ApiJson<KeyOnly>,
+) -> ApiResult<Json<Value>> {
     let pk = st.seal.engine()?.get_public_key(&r.key)?;
     let b64 = encode(&pk.der);
     let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
@@ -244,10 +301,18 @@ pub struct BatchEncryptReq {
     items: Vec<EncryptReq>,
 }
 
-pub async fn batch_encrypt(State(st): State<Arc<AppState>>, _a: Authed, ApiJson(r): ApiJson<BatchEncryptReq>) -> ApiResult<Json<Value>> {
+pub async fn batch_encrypt(
+    State(st): State<Arc<AppState>>,
+    _a: Authed,
+    ApiJson(r): ApiJson<BatchEncryptReq>,
+) -> ApiResult<Json<Value>> {
     check_batch_len(r.items.len())?;
     let e = st.seal.engine()?;
-    let results: Vec<Value> = r.items.iter().map(|i| batch_result(do_encrypt(&e, i))).collect();
+    let results: Vec<Value> = r
+        .items
+        .iter()
+        .map(|i| batch_result(do_encrypt(&e, i)))
+        .collect();
     Ok(Json(json!({ "results": results })))
 }
 
@@ -257,9 +322,17 @@ pub struct BatchDecryptReq {
     items: Vec<DecryptReq>,
 }
 
-pub async fn batch_decrypt(State(st): State<Arc<AppState>>, _a: Authed, ApiJson(r): ApiJson<BatchDecryptReq>) -> ApiResult<Json<Value>> {
+pub async fn batch_decrypt(
+    State(st): State<Arc<AppState>>,
+    _a: Authed,
+    ApiJson(r): ApiJson<BatchDecryptReq>,
+) -> ApiResult<Json<Value>> {
     check_batch_len(r.items.len())?;
     let e = st.seal.engine()?;
-    let results: Vec<Value> = r.items.iter().map(|i| batch_result(do_decrypt(&e, i))).collect();
+    let results: Vec<Value> = r
+        .items
+        .iter()
+        .map(|i| batch_result(do_decrypt(&e, i)))
+        .collect();
     Ok(Json(json!({ "results": results })))
 }

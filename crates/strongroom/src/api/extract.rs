@@ -17,7 +17,10 @@ pub struct Authed(pub Principal);
 impl FromRequestParts<Arc<AppState>> for Authed {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         // Sealed comes first: a sealed server answers nothing else.
         if !state.seal.is_unsealed() {
             return Err(ApiError(state.seal.engine().err().unwrap_or(Error::Sealed)));
@@ -27,7 +30,12 @@ impl FromRequestParts<Arc<AppState>> for Authed {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .or_else(|| parts.headers.get("x-strongroom-token").and_then(|v| v.to_str().ok()))
+            .or_else(|| {
+                parts
+                    .headers
+                    .get("x-strongroom-token")
+                    .and_then(|v| v.to_str().ok())
+            })
             .ok_or(ApiError(Error::Unauthenticated))?;
         Ok(Authed(state.seal.authenticate(token.trim().as_bytes())?))
     }
@@ -44,7 +52,9 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJson<T> {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rej) => {
                 if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    return Err(ApiError(Error::PayloadTooLarge { limit: state.max_body }));
+                    return Err(ApiError(Error::PayloadTooLarge {
+                        limit: state.max_body,
+                    }));
                 }
                 Err(ApiError(Error::MalformedRequest(rej.body_text())))
             }

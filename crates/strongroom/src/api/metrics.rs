@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
-const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
+const BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+];
 
 #[derive(Default)]
 struct Series {
@@ -49,16 +51,35 @@ impl Metrics {
         for ((method, route, outcome), s) in m.iter() {
             let _ = writeln!(out, "strongroom_requests_total{{method=\"{method}\",route=\"{route}\",outcome=\"{outcome}\"}} {}", s.count);
         }
-        let _ = writeln!(out, "# HELP strongroom_request_duration_seconds Request latency.");
+        let _ = writeln!(
+            out,
+            "# HELP strongroom_request_duration_seconds Request latency."
+        );
         let _ = writeln!(out, "# TYPE strongroom_request_duration_seconds histogram");
         for ((method, route, outcome), s) in m.iter() {
             let labels = format!("method=\"{method}\",route=\"{route}\",outcome=\"{outcome}\"");
             for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "strongroom_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}", s.buckets[i]);
+                let _ = writeln!(
+                    out,
+                    "strongroom_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}",
+                    s.buckets[i]
+                );
             }
-            let _ = writeln!(out, "strongroom_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "strongroom_request_duration_seconds_sum{{{labels}}} {}", s.sum);
-            let _ = writeln!(out, "strongroom_request_duration_seconds_count{{{labels}}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "strongroom_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "strongroom_request_duration_seconds_sum{{{labels}}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "strongroom_request_duration_seconds_count{{{labels}}} {}",
+                s.count
+            );
         }
         drop(m);
         let _ = writeln!(out, "# HELP strongroom_sealed 1 if the server is sealed.");

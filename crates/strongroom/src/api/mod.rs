@@ -63,11 +63,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/disable", post(keys::disable))
         .route("/v1/enable-version", post(keys::enable_version))
         .route("/v1/disable-version", post(keys::disable_version))
-        .route("/v1/min-decryption-version", post(keys::min_decryption_version))
+        .route(
+            "/v1/min-decryption-version",
+            post(keys::min_decryption_version),
+        )
         .route("/v1/schedule-deletion", post(keys::schedule_deletion))
         .route("/v1/cancel-deletion", post(keys::cancel_deletion))
-        .route("/v1/aliases", get(keys::list_aliases).post(keys::create_alias))
-        .route("/v1/aliases/{*alias}", axum::routing::delete(keys::delete_alias))
+        .route(
+            "/v1/aliases",
+            get(keys::list_aliases).post(keys::create_alias),
+        )
+        .route(
+            "/v1/aliases/{*alias}",
+            axum::routing::delete(keys::delete_alias),
+        )
         .route("/v1/encrypt", post(crypto::encrypt))
         .route("/v1/decrypt", post(crypto::decrypt))
         .route("/v1/reencrypt", post(crypto::reencrypt))
@@ -88,7 +97,9 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn not_found(req: Request) -> ApiError {
-    ApiError(Error::NotFound(req.uri().path().chars().take(200).collect()))
+    ApiError(Error::NotFound(
+        req.uri().path().chars().take(200).collect(),
+    ))
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -121,7 +132,8 @@ async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> R
         .get::<ErrorCode>()
         .map(|c| c.0)
         .unwrap_or("ok");
-    st.metrics.observe(&method, &route, outcome, start.elapsed());
+    st.metrics
+        .observe(&method, &route, outcome, start.elapsed());
     resp
 }
 
@@ -138,7 +150,10 @@ async fn metrics_handler(State(st): State<Arc<AppState>>) -> Response {
         .map(|s| (s.name(), counts.get(s).copied().unwrap_or(0)))
         .collect();
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         st.metrics.render(sealed, &by_state),
     )
         .into_response()

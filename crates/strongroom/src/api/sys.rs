@@ -44,7 +44,10 @@ pub struct InitRequest {
     threshold: u8,
 }
 
-pub async fn init(State(st): State<Arc<AppState>>, ApiJson(req): ApiJson<InitRequest>) -> ApiResult<impl IntoResponse> {
+pub async fn init(
+    State(st): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<InitRequest>,
+) -> ApiResult<impl IntoResponse> {
     let seal = st.seal.clone();
     let out = tokio::task::spawn_blocking(move || seal.init(req.shares, req.threshold))
         .await
@@ -54,7 +57,11 @@ pub async fn init(State(st): State<Arc<AppState>>, ApiJson(req): ApiJson<InitReq
         .iter()
         .map(|s| String::from_utf8_lossy(s.expose()).into_owned())
         .collect();
-    tracing::info!(shares = req.shares, threshold = req.threshold, "initialized; shares and root token returned once");
+    tracing::info!(
+        shares = req.shares,
+        threshold = req.threshold,
+        "initialized; shares and root token returned once"
+    );
     Ok(Json(json!({
         "shares": shares,
         "threshold": req.threshold,
@@ -74,7 +81,10 @@ impl Drop for UnsealRequest {
     }
 }
 
-pub async fn unseal(State(st): State<Arc<AppState>>, ApiJson(req): ApiJson<UnsealRequest>) -> ApiResult<Json<SealStatus>> {
+pub async fn unseal(
+    State(st): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<UnsealRequest>,
+) -> ApiResult<Json<SealStatus>> {
     let seal = st.seal.clone();
     let status = tokio::task::spawn_blocking(move || seal.unseal(&req.share))
         .await
@@ -82,7 +92,10 @@ pub async fn unseal(State(st): State<Arc<AppState>>, ApiJson(req): ApiJson<Unsea
     Ok(Json(status))
 }
 
-pub async fn seal(State(st): State<Arc<AppState>>, Authed(p): Authed) -> ApiResult<Json<SealStatus>> {
+pub async fn seal(
+    State(st): State<Arc<AppState>>,
+    Authed(p): Authed,
+) -> ApiResult<Json<SealStatus>> {
     st.seal.seal()?;
     tracing::warn!(principal = %p.id, "sealed by request");
     Ok(Json(st.seal.status()?))

@@ -26,12 +26,16 @@ impl Client {
                 "STRONGROOM_ADDR={base:?} must start with http:// or https://"
             )));
         }
-        let token = std::env::var("STRONGROOM_TOKEN").ok().filter(|t| !t.is_empty());
-        let mut tls = TlsConfig::builder()
-            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        let token = std::env::var("STRONGROOM_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
+        let mut tls = TlsConfig::builder().unversioned_rustls_crypto_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ));
         if let Ok(path) = std::env::var("STRONGROOM_CACERT") {
-            let pem = std::fs::read(&path)
-                .map_err(|e| CliError::new(format!("cannot read STRONGROOM_CACERT {path:?}: {e}")))?;
+            let pem = std::fs::read(&path).map_err(|e| {
+                CliError::new(format!("cannot read STRONGROOM_CACERT {path:?}: {e}"))
+            })?;
             let certs: Vec<Certificate<'static>> = crate::server::tls::load_certs(&path)
                 .map_err(|e| CliError::new(e.to_string()))?
                 .into_iter()
@@ -49,7 +53,11 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(120)))
             .tls_config(tls.build())
             .build();
-        Ok(Self { agent: cfg.into(), base, token })
+        Ok(Self {
+            agent: cfg.into(),
+            base,
+            token,
+        })
     }
 
     /// Sends a request and returns the JSON body, or the server's error.
@@ -72,11 +80,18 @@ impl Client {
                 r.call()
             }
             (m, b) => {
-                let mut r = if m == "PATCH" { self.agent.patch(&url) } else { self.agent.post(&url) };
+                let mut r = if m == "PATCH" {
+                    self.agent.patch(&url)
+                } else {
+                    self.agent.post(&url)
+                };
                 if let Some(a) = &auth {
                     r = r.header("Authorization", a);
                 }
-                r.send_json(b.cloned().unwrap_or_else(|| Value::Object(Default::default())))
+                r.send_json(
+                    b.cloned()
+                        .unwrap_or_else(|| Value::Object(Default::default())),
+                )
             }
         };
         let mut resp = result.map_err(|e| {
@@ -91,7 +106,11 @@ impl Client {
             .with_config()
             .limit(64 << 20)
             .read_json()
-            .map_err(|e| CliError::new(format!("server answered HTTP {status} with an unreadable body: {e}")))?;
+            .map_err(|e| {
+                CliError::new(format!(
+                    "server answered HTTP {status} with an unreadable body: {e}"
+                ))
+            })?;
         if (200..300).contains(&status) {
             return Ok(v);
         }

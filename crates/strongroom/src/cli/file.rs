@@ -22,9 +22,13 @@ const IO_BUF: usize = 1 << 20;
 
 fn open_input(path: &str) -> Result<(Box<dyn Read>, Option<u64>), CliError> {
     if path == "-" {
-        return Ok((Box::new(BufReader::with_capacity(IO_BUF, io::stdin().lock())), None));
+        return Ok((
+            Box::new(BufReader::with_capacity(IO_BUF, io::stdin().lock())),
+            None,
+        ));
     }
-    let f = File::open(path).map_err(|e| CliError::new(format!("cannot open --in {path:?}: {e}")))?;
+    let f =
+        File::open(path).map_err(|e| CliError::new(format!("cannot open --in {path:?}: {e}")))?;
     let len = f.metadata().ok().map(|m| m.len());
     Ok((Box::new(BufReader::with_capacity(IO_BUF, f)), len))
 }
@@ -46,17 +50,26 @@ impl Drop for TmpGuard {
 /// The output file, written under a temporary name until `finish`.
 enum Output {
     Stdout(BufWriter<io::Stdout>),
-    File { w: BufWriter<File>, dest: PathBuf, guard: TmpGuard },
+    File {
+        w: BufWriter<File>,
+        dest: PathBuf,
+        guard: TmpGuard,
+    },
 }
 
 impl Output {
     fn create(path: &str) -> Result<Self, CliError> {
         if path == "-" {
-            return Ok(Output::Stdout(BufWriter::with_capacity(IO_BUF, io::stdout())));
+            return Ok(Output::Stdout(BufWriter::with_capacity(
+                IO_BUF,
+                io::stdout(),
+            )));
         }
         let dest = PathBuf::from(path);
         if dest.is_dir() {
-            return Err(CliError::new(format!("--out {path:?} is a directory; give a file path")));
+            return Err(CliError::new(format!(
+                "--out {path:?} is a directory; give a file path"
+            )));
         }
         let name = dest
             .file_name()
@@ -69,7 +82,10 @@ impl Output {
         Ok(Output::File {
             w: BufWriter::with_capacity(IO_BUF, f),
             dest,
-            guard: TmpGuard { path: tmp, armed: true },
+            guard: TmpGuard {
+                path: tmp,
+                armed: true,
+            },
         })
     }
 
@@ -82,14 +98,21 @@ impl Output {
 
     fn finish(self) -> Result<(), CliError> {
         match self {
-            Output::Stdout(mut w) => w.flush().map_err(|e| CliError::new(format!("write to stdout: {e}"))),
+            Output::Stdout(mut w) => w
+                .flush()
+                .map_err(|e| CliError::new(format!("write to stdout: {e}"))),
             Output::File { w, dest, mut guard } => {
-                let f = w
-                    .into_inner()
-                    .map_err(|e| CliError::new(format!("write {}: {}", dest.display(), e.error())))?;
-                f.sync_all().map_err(|e| CliError::new(format!("sync {}: {e}", dest.display())))?;
-                std::fs::rename(&guard.path, &dest)
-                    .map_err(|e| CliError::new(format!("cannot move output into place at {}: {e}", dest.display())))?;
+                let f = w.into_inner().map_err(|e| {
+                    CliError::new(format!("write {}: {}", dest.display(), e.error()))
+                })?;
+                f.sync_all()
+                    .map_err(|e| CliError::new(format!("sync {}: {e}", dest.display())))?;
+                std::fs::rename(&guard.path, &dest).map_err(|e| {
+                    CliError::new(format!(
+                        "cannot move output into place at {}: {e}",
+                        dest.display()
+                    ))
+                })?;
                 guard.armed = false;
                 Ok(())
             }
@@ -108,7 +131,13 @@ struct Progress {
 impl Progress {
     fn new(label: &'static str, total: Option<u64>) -> Self {
         let now = Instant::now();
-        Self { enabled: io::stderr().is_terminal(), total, label, last: now, start: now }
+        Self {
+            enabled: io::stderr().is_terminal(),
+            total,
+            label,
+            last: now,
+            start: now,
+        }
     }
 
     fn update(&mut self, done: u64) {
@@ -121,7 +150,12 @@ impl Progress {
             Some(t) if t > 0 => {
                 let pct = (done as f64 / t as f64 * 100.0).min(100.0);
                 let filled = (pct / 5.0) as usize;
-                eprint!("\r{} [{}{}] {pct:5.1}% {mib:.1} MiB", self.label, "#".repeat(filled), " ".repeat(20 - filled.min(20)));
+                eprint!(
+                    "\r{} [{}{}] {pct:5.1}% {mib:.1} MiB",
+                    self.label,
+                    "#".repeat(filled),
+                    " ".repeat(20 - filled.min(20))
+                );
             }
             _ => eprint!("\r{} {mib:.1} MiB", self.label),
         }
@@ -130,7 +164,12 @@ impl Progress {
     fn done(&self, total: u64) {
         if self.enabled {
             let secs = self.start.elapsed().as_secs_f64().max(1e-9);
-            eprintln!("\r{} done: {:.1} MiB in {secs:.2}s ({:.0} MiB/s)          ", self.label, total as f64 / 1048576.0, total as f64 / 1048576.0 / secs);
+            eprintln!(
+                "\r{} done: {:.1} MiB in {secs:.2}s ({:.0} MiB/s)          ",
+                self.label,
+                total as f64 / 1048576.0,
+                total as f64 / 1048576.0 / secs
+            );
         }
     }
 }
@@ -139,7 +178,13 @@ fn env_err(e: envelope::EnvelopeError) -> CliError {
     CliError::new(e.to_string())
 }
 
-pub fn encrypt_file(client: &Client, key: &str, ctx: &EncryptionContext, input: &str, output: &str) -> Result<u64, CliError> {
+pub fn encrypt_file(
+    client: &Client,
+    key: &str,
+    ctx: &EncryptionContext,
+    input: &str,
+    output: &str,
+) -> Result<u64, CliError> {
     let (reader, len) = open_input(input)?;
     let mut out = Output::create(output)?;
     let v = client.call(
@@ -150,13 +195,22 @@ pub fn encrypt_file(client: &Client, key: &str, ctx: &EncryptionContext, input: 
     let wrapped = b64_field(&v, "ciphertext")?;
     let dk = SecretBytes::new(b64_field(&v, "plaintext")?);
     let mut p = Progress::new("encrypt", len);
-    let n = envelope::encrypt_stream(dk.expose(), &wrapped, reader, out.writer(), &mut |d| p.update(d)).map_err(env_err)?;
+    let n = envelope::encrypt_stream(dk.expose(), &wrapped, reader, out.writer(), &mut |d| {
+        p.update(d)
+    })
+    .map_err(env_err)?;
     out.finish()?;
     p.done(n);
     Ok(n)
 }
 
-pub fn decrypt_file(client: &Client, key: Option<&str>, ctx: &EncryptionContext, input: &str, output: &str) -> Result<u64, CliError> {
+pub fn decrypt_file(
+    client: &Client,
+    key: Option<&str>,
+    ctx: &EncryptionContext,
+    input: &str,
+    output: &str,
+) -> Result<u64, CliError> {
     let (mut reader, len) = open_input(input)?;
     let header = envelope::read_header(&mut reader).map_err(env_err)?;
     let mut body = json!({ "ciphertext": STANDARD.encode(header.wrapped_key()), "context": ctx });
@@ -167,7 +221,10 @@ pub fn decrypt_file(client: &Client, key: Option<&str>, ctx: &EncryptionContext,
     let dk = SecretBytes::new(b64_field(&v, "plaintext")?);
     let mut out = Output::create(output)?;
     let mut p = Progress::new("decrypt", len);
-    let n = envelope::decrypt_stream(&header, dk.expose(), reader, out.writer(), &mut |d| p.update(d)).map_err(env_err)?;
+    let n = envelope::decrypt_stream(&header, dk.expose(), reader, out.writer(), &mut |d| {
+        p.update(d)
+    })
+    .map_err(env_err)?;
     out.finish()?;
     p.done(n);
     Ok(n)
@@ -181,4 +238,3 @@ pub fn b64_field(v: &Value, field: &str) -> Result<Vec<u8>, CliError> {
         .decode(s)
         .map_err(|_| CliError::new(format!("server response field {field} is not base64")))
 }
-

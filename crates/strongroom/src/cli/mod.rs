@@ -40,10 +40,14 @@ pub struct CliError {
 
 impl CliError {
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
     pub fn api(code: &str, message: &str) -> Self {
-        Self { message: format!("{code}: {message}") }
+        Self {
+            message: format!("{code}: {message}"),
+        }
     }
 }
 
@@ -60,7 +64,11 @@ impl From<crate::error::Error> for CliError {
 }
 
 #[derive(Parser)]
-#[command(name = "strongroom", version, about = "Strongroom: a self-hosted key management service (server and CLI)")]
+#[command(
+    name = "strongroom",
+    version,
+    about = "Strongroom: a self-hosted key management service (server and CLI)"
+)]
 pub struct Cli {
     /// Output format for client commands.
     #[arg(long = "output", short = 'o', global = true, value_enum, default_value_t = Format::Table)]
@@ -179,7 +187,9 @@ enum KeyCmd {
         cursor: Option<String>,
     },
     /// Show one key.
-    Describe { key: String },
+    Describe {
+        key: String,
+    },
     /// Change description, owner, purpose or tags.
     Update {
         key: String,
@@ -195,13 +205,28 @@ enum KeyCmd {
         remove_tags: Vec<String>,
     },
     /// Add a new primary version.
-    Rotate { key: String },
-    Enable { key: String },
-    Disable { key: String },
-    EnableVersion { key: String, version: u32 },
-    DisableVersion { key: String, version: u32 },
+    Rotate {
+        key: String,
+    },
+    Enable {
+        key: String,
+    },
+    Disable {
+        key: String,
+    },
+    EnableVersion {
+        key: String,
+        version: u32,
+    },
+    DisableVersion {
+        key: String,
+        version: u32,
+    },
     /// Refuse ciphertexts made under versions below VERSION.
-    SetMinVersion { key: String, version: u32 },
+    SetMinVersion {
+        key: String,
+        version: u32,
+    },
     /// Schedule destruction after 7-30 days (default 30).
     ScheduleDeletion {
         key: String,
@@ -209,9 +234,13 @@ enum KeyCmd {
         days: Option<i64>,
     },
     /// Cancel a scheduled deletion (the key stays disabled).
-    CancelDeletion { key: String },
+    CancelDeletion {
+        key: String,
+    },
     /// Print the public key (PEM) of an asymmetric key.
-    PublicKey { key: String },
+    PublicKey {
+        key: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -385,12 +414,24 @@ fn run(cli: Cli) -> Result<(), CliError> {
             )?;
             match fmt {
                 Format::Json => output::json(&v),
-                Format::Table => output::record(&v, &[("key_id", "Key ID"), ("version", "Version"), ("ciphertext", "Ciphertext"), ("plaintext", "Plaintext")]),
+                Format::Table => output::record(
+                    &v,
+                    &[
+                        ("key_id", "Key ID"),
+                        ("version", "Version"),
+                        ("ciphertext", "Ciphertext"),
+                        ("plaintext", "Plaintext"),
+                    ],
+                ),
             }
             Ok(())
         }
         Command::Random { bytes } => {
-            let v = Client::from_env()?.call("POST", "/v1/random", Some(&json!({ "number_of_bytes": bytes })))?;
+            let v = Client::from_env()?.call(
+                "POST",
+                "/v1/random",
+                Some(&json!({ "number_of_bytes": bytes })),
+            )?;
             print_field(&v, "random", fmt);
             Ok(())
         }
@@ -415,13 +456,21 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Mac(a) => {
             let (message, _) = message(&a.msg)?;
-            let v = Client::from_env()?.call("POST", "/v1/mac", Some(&json!({ "key": a.key, "message": message })))?;
+            let v = Client::from_env()?.call(
+                "POST",
+                "/v1/mac",
+                Some(&json!({ "key": a.key, "message": message })),
+            )?;
             print_field(&v, "mac", fmt);
             Ok(())
         }
         Command::VerifyMac(a) => {
             let (message, _) = message(&a.msg)?;
-            let v = Client::from_env()?.call("POST", "/v1/verify-mac", Some(&json!({ "key": a.key, "message": message, "mac": a.mac })))?;
+            let v = Client::from_env()?.call(
+                "POST",
+                "/v1/verify-mac",
+                Some(&json!({ "key": a.key, "message": message, "mac": a.mac })),
+            )?;
             validity(&v, fmt, "MAC")
         }
     }
@@ -480,7 +529,11 @@ fn message(m: &MessageArgs) -> Result<(String, &'static str), CliError> {
             .map_err(|e| CliError::new(format!("cannot read --in {path:?}: {e}")))?;
             b
         }
-        _ => return Err(CliError::new("give the message with --message TEXT or --in FILE")),
+        _ => {
+            return Err(CliError::new(
+                "give the message with --message TEXT or --in FILE",
+            ))
+        }
     };
     Ok((STANDARD.encode(bytes), mt))
 }
@@ -500,7 +553,9 @@ fn server(a: ServerArgs) -> Result<(), CliError> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let mode = if a.dev {
-        crate::server::Mode::Dev { root_token: a.dev_root_token }
+        crate::server::Mode::Dev {
+            root_token: a.dev_root_token,
+        }
     } else {
         let path = a.config.ok_or_else(|| {
             CliError::new("give --config strongroom.toml for a real server, or --dev for a development server")
@@ -511,7 +566,10 @@ fn server(a: ServerArgs) -> Result<(), CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
-    rt.block_on(crate::server::run(crate::server::Options { mode, listen: a.listen }))?;
+    rt.block_on(crate::server::run(crate::server::Options {
+        mode,
+        listen: a.listen,
+    }))?;
     Ok(())
 }
 
@@ -527,7 +585,11 @@ fn operator(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
     ];
     match c {
         OperatorCmd::Init { shares, threshold } => {
-            let v = client.call("POST", "/v1/sys/init", Some(&json!({ "shares": shares, "threshold": threshold })))?;
+            let v = client.call(
+                "POST",
+                "/v1/sys/init",
+                Some(&json!({ "shares": shares, "threshold": threshold })),
+            )?;
             match fmt {
                 Format::Json => output::json(&v),
                 Format::Table => {
@@ -536,7 +598,10 @@ fn operator(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
                         out!("Unseal share {}: {}", i + 1, s.as_str().unwrap_or_default());
                     }
                     out!();
-                    out!("Root token: {}", v["root_token"].as_str().unwrap_or_default());
+                    out!(
+                        "Root token: {}",
+                        v["root_token"].as_str().unwrap_or_default()
+                    );
                     out!();
                     out!("These shares and the root token are shown ONCE and are not stored.");
                     out!("Give each share to a different custodian. Unsealing needs {threshold} of {shares}:");
@@ -554,10 +619,9 @@ fn operator(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
                         let _ = std::io::stderr().flush();
                     }
                     let mut line = String::new();
-                    std::io::stdin()
-                        .lock()
-                        .read_line(&mut line)
-                        .map_err(|e| CliError::new(format!("cannot read the share from stdin: {e}")))?;
+                    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+                        CliError::new(format!("cannot read the share from stdin: {e}"))
+                    })?;
                     line.trim().to_string()
                 }
             };
@@ -568,7 +632,11 @@ fn operator(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
                     if v["sealed"].as_bool() == Some(false) {
                         out!("Unsealed.");
                     } else {
-                        out!("Share accepted: {} of {} needed. Still sealed.", v["progress"], v["threshold"]);
+                        out!(
+                            "Share accepted: {} of {} needed. Still sealed.",
+                            v["progress"],
+                            v["threshold"]
+                        );
                     }
                 }
             }
@@ -600,7 +668,15 @@ fn show_key(v: &Value, fmt: Format) {
             output::record(v, output::KEY_FIELDS);
             if let Some(vs) = v["versions"].as_array() {
                 out!();
-                output::table(vs, &[("version", "VERSION"), ("state", "STATE"), ("created_at", "CREATED (unix)"), ("destroyed_at", "DESTROYED (unix)")]);
+                output::table(
+                    vs,
+                    &[
+                        ("version", "VERSION"),
+                        ("state", "STATE"),
+                        ("created_at", "CREATED (unix)"),
+                        ("destroyed_at", "DESTROYED (unix)"),
+                    ],
+                );
             }
         }
     }
@@ -614,7 +690,15 @@ fn key_path(key: &str) -> String {
 fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
     let client = Client::from_env()?;
     let v = match c {
-        KeyCmd::Create { spec, usage, description, owner, purpose, tags, aliases } => {
+        KeyCmd::Create {
+            spec,
+            usage,
+            description,
+            owner,
+            purpose,
+            tags,
+            aliases,
+        } => {
             let mut body = json!({
                 "description": description,
                 "owner": owner,
@@ -630,9 +714,22 @@ fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
             }
             client.call("POST", "/v1/keys", Some(&body))?
         }
-        KeyCmd::List { alias, owner, state, tag, limit, cursor } => {
+        KeyCmd::List {
+            alias,
+            owner,
+            state,
+            tag,
+            limit,
+            cursor,
+        } => {
             let mut q = vec![format!("limit={limit}")];
-            for (k, v) in [("alias", alias), ("owner", owner), ("state", state), ("tag", tag), ("cursor", cursor)] {
+            for (k, v) in [
+                ("alias", alias),
+                ("owner", owner),
+                ("state", state),
+                ("tag", tag),
+                ("cursor", cursor),
+            ] {
                 if let Some(v) = v {
                     q.push(format!("{k}={}", urlencode(&v)));
                 }
@@ -651,7 +748,14 @@ fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
             return Ok(());
         }
         KeyCmd::Describe { key } => client.call("GET", &key_path(&key), None)?,
-        KeyCmd::Update { key, description, owner, purpose, tags, remove_tags } => client.call(
+        KeyCmd::Update {
+            key,
+            description,
+            owner,
+            purpose,
+            tags,
+            remove_tags,
+        } => client.call(
             "PATCH",
             &key_path(&key),
             Some(&json!({
@@ -662,14 +766,38 @@ fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
                 "remove_tags": remove_tags,
             })),
         )?,
-        KeyCmd::Rotate { key } => client.call("POST", "/v1/rotate", Some(&json!({ "key": key })))?,
-        KeyCmd::Enable { key } => client.call("POST", "/v1/enable", Some(&json!({ "key": key })))?,
-        KeyCmd::Disable { key } => client.call("POST", "/v1/disable", Some(&json!({ "key": key })))?,
-        KeyCmd::EnableVersion { key, version } => client.call("POST", "/v1/enable-version", Some(&json!({ "key": key, "version": version })))?,
-        KeyCmd::DisableVersion { key, version } => client.call("POST", "/v1/disable-version", Some(&json!({ "key": key, "version": version })))?,
-        KeyCmd::SetMinVersion { key, version } => client.call("POST", "/v1/min-decryption-version", Some(&json!({ "key": key, "version": version })))?,
-        KeyCmd::ScheduleDeletion { key, days } => client.call("POST", "/v1/schedule-deletion", Some(&json!({ "key": key, "pending_window_days": days })))?,
-        KeyCmd::CancelDeletion { key } => client.call("POST", "/v1/cancel-deletion", Some(&json!({ "key": key })))?,
+        KeyCmd::Rotate { key } => {
+            client.call("POST", "/v1/rotate", Some(&json!({ "key": key })))?
+        }
+        KeyCmd::Enable { key } => {
+            client.call("POST", "/v1/enable", Some(&json!({ "key": key })))?
+        }
+        KeyCmd::Disable { key } => {
+            client.call("POST", "/v1/disable", Some(&json!({ "key": key })))?
+        }
+        KeyCmd::EnableVersion { key, version } => client.call(
+            "POST",
+            "/v1/enable-version",
+            Some(&json!({ "key": key, "version": version })),
+        )?,
+        KeyCmd::DisableVersion { key, version } => client.call(
+            "POST",
+            "/v1/disable-version",
+            Some(&json!({ "key": key, "version": version })),
+        )?,
+        KeyCmd::SetMinVersion { key, version } => client.call(
+            "POST",
+            "/v1/min-decryption-version",
+            Some(&json!({ "key": key, "version": version })),
+        )?,
+        KeyCmd::ScheduleDeletion { key, days } => client.call(
+            "POST",
+            "/v1/schedule-deletion",
+            Some(&json!({ "key": key, "pending_window_days": days })),
+        )?,
+        KeyCmd::CancelDeletion { key } => {
+            client.call("POST", "/v1/cancel-deletion", Some(&json!({ "key": key })))?
+        }
         KeyCmd::PublicKey { key } => {
             let v = client.call("POST", "/v1/public-key", Some(&json!({ "key": key })))?;
             match fmt {
@@ -699,7 +827,11 @@ fn alias(c: AliasCmd, fmt: Format) -> Result<(), CliError> {
     let client = Client::from_env()?;
     match c {
         AliasCmd::Create { alias, key } => {
-            let v = client.call("POST", "/v1/aliases", Some(&json!({ "alias": alias, "key": key })))?;
+            let v = client.call(
+                "POST",
+                "/v1/aliases",
+                Some(&json!({ "alias": alias, "key": key })),
+            )?;
             show_key(&v, fmt);
         }
         AliasCmd::Delete { alias } => {
@@ -712,7 +844,10 @@ fn alias(c: AliasCmd, fmt: Format) -> Result<(), CliError> {
                 Format::Json => output::json(&v),
                 Format::Table => {
                     let empty = vec![];
-                    output::table(v["aliases"].as_array().unwrap_or(&empty), &[("alias", "ALIAS"), ("key_id", "KEY ID")]);
+                    output::table(
+                        v["aliases"].as_array().unwrap_or(&empty),
+                        &[("alias", "ALIAS"), ("key_id", "KEY ID")],
+                    );
                 }
             }
         }
@@ -740,7 +875,9 @@ fn encrypt(a: EncryptArgs, fmt: Format) -> Result<(), CliError> {
             }
             Ok(())
         }
-        _ => Err(CliError::new("give --plaintext TEXT, or --in FILE --out FILE")),
+        _ => Err(CliError::new(
+            "give --plaintext TEXT, or --in FILE --out FILE",
+        )),
     }
 }
 
@@ -759,7 +896,8 @@ fn decrypt(a: DecryptArgs, fmt: Format) -> Result<(), CliError> {
                 Format::Table => {
                     let pt = file::b64_field(&v, "plaintext")?;
                     let mut out = std::io::stdout().lock();
-                    out.write_all(&pt).map_err(|e| CliError::new(format!("write to stdout: {e}")))?;
+                    out.write_all(&pt)
+                        .map_err(|e| CliError::new(format!("write to stdout: {e}")))?;
                     if out.is_terminal() && !pt.ends_with(b"\n") {
                         let _ = out.write_all(b"\n");
                     }
@@ -774,6 +912,8 @@ fn decrypt(a: DecryptArgs, fmt: Format) -> Result<(), CliError> {
             }
             Ok(())
         }
-        _ => Err(CliError::new("give --ciphertext BASE64, or --in FILE --out FILE")),
+        _ => Err(CliError::new(
+            "give --ciphertext BASE64, or --in FILE --out FILE",
+        )),
     }
 }

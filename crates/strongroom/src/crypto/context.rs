@@ -9,7 +9,12 @@ pub type EncryptionContext = BTreeMap<String, String>;
 
 /// `u32 count || (u32 klen || key || u32 vlen || value)*`, all big-endian.
 pub fn canonical(ctx: &EncryptionContext) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + ctx.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>());
+    let mut out = Vec::with_capacity(
+        4 + ctx
+            .iter()
+            .map(|(k, v)| 8 + k.len() + v.len())
+            .sum::<usize>(),
+    );
     canonical_into(ctx, &mut out);
     out
 }
@@ -29,7 +34,10 @@ mod tests {
     use super::*;
 
     fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -93,7 +93,7 @@ fn hmac_alg(spec: KeySpec) -> hmac::Algorithm {
 /// wipe their own memory when dropped.
 pub enum LoadedKey {
     Aes(RandomizedNonceKey),
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
     Rsa {
         signing: RsaKeyPair,
         decrypting: OaepPrivateDecryptingKey,
@@ -130,7 +130,7 @@ impl LoadedKey {
                 RandomizedNonceKey::new(&AES_256_GCM, m).map_err(|_| CryptoError::Failed)?,
             ),
             KeySpec::HmacSha256 | KeySpec::HmacSha384 | KeySpec::HmacSha512 => {
-                LoadedKey::Hmac(hmac::Key::new(hmac_alg(spec), m))
+                LoadedKey::Hmac(Box::new(hmac::Key::new(hmac_alg(spec), m)))
             }
             KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => {
                 let signing = RsaKeyPair::from_pkcs8(m).map_err(|_| CryptoError::Failed)?;
@@ -179,7 +179,12 @@ impl LoadedKey {
 
     /// AES-256-GCM with a nonce drawn inside aws-lc-rs: callers cannot choose
     /// one. Output is `nonce || ciphertext || tag` appended to `out`.
-    pub fn aes_seal(&self, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
+    pub fn aes_seal(
+        &self,
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
         let LoadedKey::Aes(key) = self else {
             return Err(CryptoError::Unsupported);
         };
@@ -204,8 +209,8 @@ impl LoadedKey {
             return Err(CryptoError::Failed);
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce =
-            aws_lc_rs::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Failed)?;
+        let nonce = aws_lc_rs::aead::Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| CryptoError::Failed)?;
         let mut buf = SecretBytes::from_slice(body);
         let len = key
             .open_in_place(nonce, Aad::from(aad), buf.expose_mut())
@@ -269,13 +274,22 @@ impl LoadedKey {
     }
 
     /// RSA-OAEP-SHA-256 decryption with `label` bound.
-    pub fn rsa_oaep_decrypt(&self, ciphertext: &[u8], label: &[u8]) -> Result<SecretBytes, CryptoError> {
+    pub fn rsa_oaep_decrypt(
+        &self,
+        ciphertext: &[u8],
+        label: &[u8],
+    ) -> Result<SecretBytes, CryptoError> {
         let LoadedKey::Rsa { decrypting, .. } = self else {
             return Err(CryptoError::Unsupported);
         };
         let mut out = SecretBytes::zeroed(decrypting.min_output_size());
         let len = decrypting
-            .decrypt(&OAEP_SHA256_MGF1SHA256, ciphertext, out.expose_mut(), Some(label))
+            .decrypt(
+                &OAEP_SHA256_MGF1SHA256,
+                ciphertext,
+                out.expose_mut(),
+                Some(label),
+            )
             .map_err(|_| CryptoError::Failed)?
             .len();
         Ok(SecretBytes::from_slice(&out.expose()[..len]))
@@ -361,7 +375,11 @@ pub fn verify(
 }
 
 /// RSA-OAEP-SHA-256 encryption to a SubjectPublicKeyInfo, with `label` bound.
-pub fn rsa_oaep_encrypt(public_der: &[u8], plaintext: &[u8], label: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub fn rsa_oaep_encrypt(
+    public_der: &[u8],
+    plaintext: &[u8],
+    label: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let pk = PublicEncryptingKey::from_der(public_der).map_err(|_| CryptoError::Failed)?;
     let key = OaepPublicEncryptingKey::new(pk).map_err(|_| CryptoError::Failed)?;
     let max = key.max_plaintext_size(&OAEP_SHA256_MGF1SHA256);
@@ -389,7 +407,10 @@ mod tests {
             let m = generate(spec, &SystemRng).expect("generate");
             let k = LoadedKey::load(spec, &m).expect("load");
             assert!(!format!("{k:?}").is_empty());
-            assert_eq!(k.public_key_der().is_some(), spec.signing_algorithms().len() > 0);
+            assert_eq!(
+                k.public_key_der().is_some(),
+                spec.signing_algorithms().len() > 0
+            );
         }
     }
 
@@ -402,7 +423,10 @@ mod tests {
         assert_eq!(&out[..3], b"HDR");
         let pt = k.aes_open(b"aad", &out[3..]).expect("open");
         assert_eq!(pt.expose(), b"hello");
-        assert_eq!(k.aes_open(b"aae", &out[3..]).err(), Some(CryptoError::Failed));
+        assert_eq!(
+            k.aes_open(b"aae", &out[3..]).err(),
+            Some(CryptoError::Failed)
+        );
         let mut bad = out[3..].to_vec();
         bad[14] ^= 1;
         assert_eq!(k.aes_open(b"aad", &bad).err(), Some(CryptoError::Failed));
@@ -419,14 +443,52 @@ mod tests {
             let pk = k.public_key_der().expect("pk").to_vec();
             for &alg in spec.signing_algorithms() {
                 let sig = k.sign(alg, MessageType::Raw, b"msg").expect("sign");
-                assert!(verify(spec, alg, EcdsaEncoding::Der, &pk, MessageType::Raw, b"msg", &sig).expect("v"));
-                assert!(!verify(spec, alg, EcdsaEncoding::Der, &pk, MessageType::Raw, b"msh", &sig).expect("v"));
-                assert!(!verify(spec, alg, EcdsaEncoding::Der, &pk, MessageType::Raw, b"msg", &[]).expect("v"));
+                assert!(verify(
+                    spec,
+                    alg,
+                    EcdsaEncoding::Der,
+                    &pk,
+                    MessageType::Raw,
+                    b"msg",
+                    &sig
+                )
+                .expect("v"));
+                assert!(!verify(
+                    spec,
+                    alg,
+                    EcdsaEncoding::Der,
+                    &pk,
+                    MessageType::Raw,
+                    b"msh",
+                    &sig
+                )
+                .expect("v"));
+                assert!(!verify(
+                    spec,
+                    alg,
+                    EcdsaEncoding::Der,
+                    &pk,
+                    MessageType::Raw,
+                    b"msg",
+                    &[]
+                )
+                .expect("v"));
                 if let Some(d) = alg.digest() {
                     let dg = digest::digest(d, b"msg");
-                    let sig2 = k.sign(alg, MessageType::Digest, dg.as_ref()).expect("sign digest");
+                    let sig2 = k
+                        .sign(alg, MessageType::Digest, dg.as_ref())
+                        .expect("sign digest");
                     // A digest signature verifies as a signature over the raw message.
-                    assert!(verify(spec, alg, EcdsaEncoding::Der, &pk, MessageType::Raw, b"msg", &sig2).expect("v"));
+                    assert!(verify(
+                        spec,
+                        alg,
+                        EcdsaEncoding::Der,
+                        &pk,
+                        MessageType::Raw,
+                        b"msg",
+                        &sig2
+                    )
+                    .expect("v"));
                     assert!(matches!(
                         k.sign(alg, MessageType::Digest, &dg.as_ref()[1..]),
                         Err(CryptoError::BadDigestLength { .. })
@@ -442,7 +504,10 @@ mod tests {
         let k = LoadedKey::load(KeySpec::Rsa2048, &m).expect("load");
         let pk = k.public_key_der().expect("pk").to_vec();
         let ct = rsa_oaep_encrypt(&pk, b"secret", b"label").expect("enc");
-        assert_eq!(k.rsa_oaep_decrypt(&ct, b"label").expect("dec").expose(), b"secret");
+        assert_eq!(
+            k.rsa_oaep_decrypt(&ct, b"label").expect("dec").expose(),
+            b"secret"
+        );
         assert!(k.rsa_oaep_decrypt(&ct, b"other").is_err());
         assert!(matches!(
             rsa_oaep_encrypt(&pk, &[0u8; 300], b""),

@@ -122,7 +122,10 @@ mod tests {
         let mut ct = h.encode().to_vec();
         ct.extend_from_slice(&[0u8; AES_OVERHEAD]);
         for n in 0..ct.len() {
-            assert!(matches!(Header::parse(&ct[..n]), Err(Error::InvalidCiphertext)), "len {n}");
+            assert!(
+                matches!(Header::parse(&ct[..n]), Err(Error::InvalidCiphertext)),
+                "len {n}"
+            );
         }
         for (i, b) in [(0usize, b'X'), (2, 2), (3, 9)] {
             let mut bad = ct.clone();

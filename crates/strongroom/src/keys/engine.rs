@@ -184,7 +184,9 @@ pub fn validate_alias(alias: &str) -> Result<()> {
         || name.contains("//")
         || name.starts_with('/')
         || name.ends_with('/')
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'_' || b == b'-')
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'_' || b == b'-')
     {
         return Err(bad());
     }
@@ -321,7 +323,10 @@ impl Engine {
         }
         let body = barrier.open(&version_identity(&meta.id, v.version), &v.body)?;
         let sv: StoredVersion = serde_json::from_slice(body.expose()).map_err(|e| {
-            Error::Internal(format!("version record {}/{} unreadable: {e}", meta.id, v.version))
+            Error::Internal(format!(
+                "version record {}/{} unreadable: {e}",
+                meta.id, v.version
+            ))
         })?;
         if sv.key_id != meta.id || sv.version != v.version {
             return Err(Error::Internal(format!(
@@ -331,7 +336,10 @@ impl Engine {
         }
         let material = SecretBytes::from_slice(&sv.material);
         let loaded = LoadedKey::load(meta.spec, &material).map_err(|_| {
-            Error::Internal(format!("version {}/{} material unreadable", meta.id, v.version))
+            Error::Internal(format!(
+                "version {}/{} material unreadable",
+                meta.id, v.version
+            ))
         })?;
         Ok(Some(Arc::new(loaded)))
     }
@@ -416,7 +424,10 @@ impl Engine {
     // ---------- reads ----------
 
     pub fn describe(&self, key_ref: &str) -> Result<KeyMeta> {
-        Ok(self.resolve_checked(key_ref, Operation::Describe)?.meta.clone())
+        Ok(self
+            .resolve_checked(key_ref, Operation::Describe)?
+            .meta
+            .clone())
     }
 
     /// One page of keys in creation order; the cursor is opaque to clients.
@@ -439,7 +450,9 @@ impl Engine {
         let mut out = Vec::new();
         let mut next = None;
         for (&seq, id) in inner.order.range(start..) {
-            let Some(e) = inner.keys.get(id) else { continue };
+            let Some(e) = inner.keys.get(id) else {
+                continue;
+            };
             let m = &e.meta;
             let keep = filter.alias.as_ref().is_none_or(|a| m.aliases.contains(a))
                 && filter.owner.as_ref().is_none_or(|o| &m.owner == o)
@@ -507,7 +520,11 @@ impl Engine {
                 "key spec {} cannot have usage {}; allowed: {}",
                 spec.name(),
                 usage.name(),
-                spec.allowed_usages().iter().map(|u| u.name()).collect::<Vec<_>>().join(", ")
+                spec.allowed_usages()
+                    .iter()
+                    .map(|u| u.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         validate_text("description", &req.description, 8192)?;
@@ -603,8 +620,8 @@ impl Engine {
     }
 
     fn seal_meta(&self, meta: &KeyMeta) -> Result<Vec<u8>> {
-        let json = serde_json::to_vec(meta)
-            .map_err(|e| Error::Internal(format!("serialize key: {e}")))?;
+        let json =
+            serde_json::to_vec(meta).map_err(|e| Error::Internal(format!("serialize key: {e}")))?;
         self.barrier.seal(&key_identity(&meta.id), &json)
     }
 
@@ -617,7 +634,8 @@ impl Engine {
         let json = SecretBytes::new(
             serde_json::to_vec(&sv).map_err(|e| Error::Internal(format!("serialize: {e}")))?,
         );
-        self.barrier.seal(&version_identity(id, version), json.expose())
+        self.barrier
+            .seal(&version_identity(id, version), json.expose())
     }
 
     /// Applies `f` to a copy of the key's metadata, commits it (plus any
@@ -781,7 +799,12 @@ impl Engine {
         })
     }
 
-    pub fn set_version_enabled(&self, key_ref: &str, version: u32, enabled: bool) -> Result<KeyMeta> {
+    pub fn set_version_enabled(
+        &self,
+        key_ref: &str,
+        version: u32,
+        enabled: bool,
+    ) -> Result<KeyMeta> {
         let op = if enabled {
             Operation::EnableVersion
         } else {
@@ -931,11 +954,12 @@ impl Engine {
             let cur = ve.reserved.load(Ordering::SeqCst);
             if n > cur {
                 let new = (cur + self.cfg.usage_block).max(n);
-                self.store.commit(Transaction::new().push(Op::ReserveUsage {
-                    key_id: e.meta.id.clone(),
-                    version,
-                    reserved: new,
-                }))?;
+                self.store
+                    .commit(Transaction::new().push(Op::ReserveUsage {
+                        key_id: e.meta.id.clone(),
+                        version,
+                        reserved: new,
+                    }))?;
                 ve.reserved.store(new, Ordering::SeqCst);
             }
         }
@@ -956,24 +980,41 @@ impl Engine {
                 .unwrap_or(false);
             if still_primary {
                 match self.rotate(&e.meta.id) {
-                    Ok(m) => tracing::info!(key_id = %m.id, version = m.primary_version, "rotated automatically: AES-GCM usage threshold reached"),
-                    Err(err) => tracing::error!(key_id = %e.meta.id, error = %err, "automatic rotation failed"),
+                    Ok(m) => {
+                        tracing::info!(key_id = %m.id, version = m.primary_version, "rotated automatically: AES-GCM usage threshold reached")
+                    }
+                    Err(err) => {
+                        tracing::error!(key_id = %e.meta.id, error = %err, "automatic rotation failed")
+                    }
                 }
             }
             self.auto_rotating.store(false, Ordering::SeqCst);
         }
     }
 
-    fn encrypt_with(&self, e: &KeyEntry, plaintext: &[u8], ctx: &EncryptionContext) -> Result<EncryptOutput> {
+    fn encrypt_with(
+        &self,
+        e: &KeyEntry,
+        plaintext: &[u8],
+        ctx: &EncryptionContext,
+    ) -> Result<EncryptOutput> {
         validate_context(ctx)?;
         let version = e.meta.primary_version;
         let (ve, loaded) = Self::version_for_use(e, version)?;
         let (alg, body_len) = match e.meta.spec {
-            KeySpec::Aes256Gcm => (Algorithm::Aes256Gcm, plaintext.len() + ciphertext::AES_OVERHEAD),
-            s if s.is_rsa() && e.meta.usage == KeyUsage::EncryptDecrypt => (Algorithm::RsaOaepSha256, 512),
+            KeySpec::Aes256Gcm => (
+                Algorithm::Aes256Gcm,
+                plaintext.len() + ciphertext::AES_OVERHEAD,
+            ),
+            s if s.is_rsa() && e.meta.usage == KeyUsage::EncryptDecrypt => {
+                (Algorithm::RsaOaepSha256, 512)
+            }
             _ => {
                 Self::require_usage(e, KeyUsage::EncryptDecrypt, "encryption")?;
-                return Err(Error::InvalidKeyUsage(format!("key {} cannot encrypt", e.meta.id)));
+                return Err(Error::InvalidKeyUsage(format!(
+                    "key {} cannot encrypt",
+                    e.meta.id
+                )));
             }
         };
         let header = Header {
@@ -988,12 +1029,16 @@ impl Engine {
         let used = match alg {
             Algorithm::Aes256Gcm => {
                 let n = self.count_use(e, version, &ve)?;
-                loaded.aes_seal(&aad, plaintext, &mut out).map_err(crypto_err)?;
+                loaded
+                    .aes_seal(&aad, plaintext, &mut out)
+                    .map_err(crypto_err)?;
                 Some(n)
             }
             Algorithm::RsaOaepSha256 => {
                 let pk = loaded.public_key_der().ok_or(Error::InvalidCiphertext)?;
-                out.extend_from_slice(&material::rsa_oaep_encrypt(pk, plaintext, &aad).map_err(crypto_err)?);
+                out.extend_from_slice(
+                    &material::rsa_oaep_encrypt(pk, plaintext, &aad).map_err(crypto_err)?,
+                );
                 None
             }
         };
@@ -1007,7 +1052,12 @@ impl Engine {
         })
     }
 
-    pub fn encrypt(&self, key_ref: &str, plaintext: &[u8], ctx: &EncryptionContext) -> Result<EncryptOutput> {
+    pub fn encrypt(
+        &self,
+        key_ref: &str,
+        plaintext: &[u8],
+        ctx: &EncryptionContext,
+    ) -> Result<EncryptOutput> {
         if plaintext.len() > MAX_PLAINTEXT {
             return Err(Error::InvalidArgument(format!(
                 "plaintext is {} bytes; at most {MAX_PLAINTEXT} bytes can be encrypted directly. Use a data key (envelope encryption) for larger data",
@@ -1035,13 +1085,19 @@ impl Engine {
         }
         let e = {
             let inner = self.read()?;
-            inner.keys.get(&header.key_id).cloned().ok_or(Error::InvalidCiphertext)?
+            inner
+                .keys
+                .get(&header.key_id)
+                .cloned()
+                .ok_or(Error::InvalidCiphertext)?
         };
         check(e.meta.state, Operation::Decrypt, &e.meta.id)?;
         if e.meta.usage != KeyUsage::EncryptDecrypt {
             return Err(Error::InvalidCiphertext);
         }
-        if header.version < e.meta.min_decryption_version && e.meta.version(header.version).is_some() {
+        if header.version < e.meta.min_decryption_version
+            && e.meta.version(header.version).is_some()
+        {
             return Err(Error::VersionBelowMinimum {
                 key_id: e.meta.id.clone(),
                 version: header.version,
@@ -1121,9 +1177,9 @@ impl Engine {
     fn signing_alg(e: &KeyEntry, alg: Option<&str>) -> Result<SigningAlgorithm> {
         let allowed = e.meta.spec.signing_algorithms();
         let a = match alg {
-            None => *allowed.first().ok_or_else(|| {
-                Error::InvalidKeyUsage(format!("key {} cannot sign", e.meta.id))
-            })?,
+            None => *allowed
+                .first()
+                .ok_or_else(|| Error::InvalidKeyUsage(format!("key {} cannot sign", e.meta.id)))?,
             Some(s) => SigningAlgorithm::parse(s).ok_or_else(|| {
                 Error::InvalidArgument(format!("unknown signing algorithm {s:?}"))
             })?,
@@ -1133,7 +1189,11 @@ impl Engine {
                 "signing algorithm {} does not fit key spec {}; use one of: {}",
                 a.name(),
                 e.meta.spec.name(),
-                allowed.iter().map(|x| x.name()).collect::<Vec<_>>().join(", ")
+                allowed
+                    .iter()
+                    .map(|x| x.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         Ok(a)
@@ -1162,10 +1222,12 @@ impl Engine {
         let a = Self::signing_alg(&e, alg)?;
         let version = e.meta.primary_version;
         let (_, loaded) = Self::version_for_use(&e, version)?;
-        let sig = loaded.sign(a, message_type, message).map_err(|err| match err {
-            CryptoError::Failed => Error::Internal("signing failed".into()),
-            other => crypto_err(other),
-        })?;
+        let sig = loaded
+            .sign(a, message_type, message)
+            .map_err(|err| match err {
+                CryptoError::Failed => Error::Internal("signing failed".into()),
+                other => crypto_err(other),
+            })?;
         Ok((sig, a, e.meta.id.clone(), version))
     }
 
@@ -1187,10 +1249,22 @@ impl Engine {
             if vm.state != VersionState::Enabled || vm.version < e.meta.min_decryption_version {
                 continue;
             }
-            let Ok((_, loaded)) = Self::version_for_use(&e, vm.version) else { continue };
-            let Some(pk) = loaded.public_key_der() else { continue };
-            if material::verify(e.meta.spec, a, EcdsaEncoding::Der, pk, message_type, message, signature)
-                .map_err(crypto_err)?
+            let Ok((_, loaded)) = Self::version_for_use(&e, vm.version) else {
+                continue;
+            };
+            let Some(pk) = loaded.public_key_der() else {
+                continue;
+            };
+            if material::verify(
+                e.meta.spec,
+                a,
+                EcdsaEncoding::Der,
+                pk,
+                message_type,
+                message,
+                signature,
+            )
+            .map_err(crypto_err)?
             {
                 return Ok(true);
             }
@@ -1216,7 +1290,9 @@ impl Engine {
             if vm.state != VersionState::Enabled || vm.version < e.meta.min_decryption_version {
                 continue;
             }
-            let Ok((_, loaded)) = Self::version_for_use(&e, vm.version) else { continue };
+            let Ok((_, loaded)) = Self::version_for_use(&e, vm.version) else {
+                continue;
+            };
             if loaded.hmac_verify(message, mac).map_err(crypto_err)? {
                 return Ok(true);
             }
@@ -1253,7 +1329,10 @@ impl Engine {
     /// The usage counter of a version, for tests and metrics.
     pub fn usage_count(&self, key_ref: &str, version: u32) -> Result<u64> {
         let e = self.resolve(key_ref)?;
-        Ok(e.versions.get(&version).map(|v| v.used.load(Ordering::SeqCst)).unwrap_or(0))
+        Ok(e.versions
+            .get(&version)
+            .map(|v| v.used.load(Ordering::SeqCst))
+            .unwrap_or(0))
     }
 }
 

@@ -171,7 +171,9 @@ pub fn check(state: KeyState, op: Operation, key_id: &str) -> Result<(), Error> 
 
 /// The table as Markdown, for `docs/STATE_TABLE.md`.
 pub fn render_markdown() -> String {
-    let mut s = String::from("| operation | Enabled | Disabled | PendingDeletion | Destroyed |\n|---|---|---|---|---|\n");
+    let mut s = String::from(
+        "| operation | Enabled | Disabled | PendingDeletion | Destroyed |\n|---|---|---|---|---|\n",
+    );
     for (op, cells) in TABLE {
         s.push_str("| ");
         s.push_str(op.name());
@@ -214,10 +216,30 @@ mod tests {
     #[test]
     fn check_maps_cells_to_errors() {
         assert!(check(KeyState::Enabled, Operation::Encrypt, "k").is_ok());
-        assert_eq!(check(KeyState::Disabled, Operation::Encrypt, "k").err().map(|e| e.code()), Some("KeyDisabled"));
-        assert_eq!(check(KeyState::PendingDeletion, Operation::Sign, "k").err().map(|e| e.code()), Some("KeyPendingDeletion"));
-        assert_eq!(check(KeyState::Destroyed, Operation::Decrypt, "k").err().map(|e| e.code()), Some("KeyDestroyed"));
-        assert_eq!(check(KeyState::Enabled, Operation::CancelDeletion, "k").err().map(|e| e.code()), Some("InvalidKeyState"));
+        assert_eq!(
+            check(KeyState::Disabled, Operation::Encrypt, "k")
+                .err()
+                .map(|e| e.code()),
+            Some("KeyDisabled")
+        );
+        assert_eq!(
+            check(KeyState::PendingDeletion, Operation::Sign, "k")
+                .err()
+                .map(|e| e.code()),
+            Some("KeyPendingDeletion")
+        );
+        assert_eq!(
+            check(KeyState::Destroyed, Operation::Decrypt, "k")
+                .err()
+                .map(|e| e.code()),
+            Some("KeyDestroyed")
+        );
+        assert_eq!(
+            check(KeyState::Enabled, Operation::CancelDeletion, "k")
+                .err()
+                .map(|e| e.code()),
+            Some("InvalidKeyState")
+        );
         assert!(check(KeyState::Destroyed, Operation::Describe, "k").is_ok());
     }
 }

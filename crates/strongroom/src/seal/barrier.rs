@@ -64,7 +64,10 @@ mod tests {
     fn substituted_record_fails() {
         let b = Barrier::new(&SecretBytes::from_slice(&[7u8; 32])).expect("barrier");
         let a = b.seal(&key_identity("a"), b"meta-a").expect("seal");
-        assert_eq!(b.open(&key_identity("a"), &a).expect("open").expose(), b"meta-a");
+        assert_eq!(
+            b.open(&key_identity("a"), &a).expect("open").expose(),
+            b"meta-a"
+        );
         assert!(b.open(&key_identity("b"), &a).is_err());
         let other = Barrier::new(&SecretBytes::from_slice(&[8u8; 32])).expect("barrier");
         assert!(other.open(&key_identity("a"), &a).is_err());

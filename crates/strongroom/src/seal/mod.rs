@@ -38,8 +38,13 @@ struct SealConfig {
 
 enum State {
     Uninitialized,
-    Sealed { progress: Vec<shamir::ParsedShare> },
-    Unsealed { engine: Arc<Engine>, root_token_hash: SecretBytes },
+    Sealed {
+        progress: Vec<shamir::ParsedShare>,
+    },
+    Unsealed {
+        engine: Arc<Engine>,
+        root_token_hash: SecretBytes,
+    },
 }
 
 /// What `operator status` shows.
@@ -78,10 +83,17 @@ fn root_key_aad(cluster: &str) -> String {
 
 impl Seal {
     /// Reads the seal configuration; the result is uninitialized or sealed.
-    pub fn open(store: Arc<dyn Store>, clock: SharedClock, rng: SharedRng, engine_cfg: EngineConfig) -> Result<Self> {
+    pub fn open(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        rng: SharedRng,
+        engine_cfg: EngineConfig,
+    ) -> Result<Self> {
         let state = match store.get_meta(META_SEAL_CONFIG)? {
             None => State::Uninitialized,
-            Some(_) => State::Sealed { progress: Vec::new() },
+            Some(_) => State::Sealed {
+                progress: Vec::new(),
+            },
         };
         Ok(Self {
             store,
@@ -102,12 +114,17 @@ impl Seal {
     }
 
     fn lock(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>> {
-        self.state.write().map_err(|_| Error::Internal("seal lock poisoned".into()))
+        self.state
+            .write()
+            .map_err(|_| Error::Internal("seal lock poisoned".into()))
     }
 
     pub fn status(&self) -> Result<SealStatus> {
         let cfg = self.config()?;
-        let st = self.state.read().map_err(|_| Error::Internal("seal lock poisoned".into()))?;
+        let st = self
+            .state
+            .read()
+            .map_err(|_| Error::Internal("seal lock poisoned".into()))?;
         let (sealed, progress) = match &*st {
             State::Uninitialized => (true, 0),
             State::Sealed { progress } => (true, progress.len() as u8),
@@ -130,7 +147,12 @@ impl Seal {
         self.init_with_token(shares, threshold, None)
     }
 
-    fn init_with_token(&self, shares: u8, threshold: u8, root_token: Option<SecretBytes>) -> Result<InitOutput> {
+    fn init_with_token(
+        &self,
+        shares: u8,
+        threshold: u8,
+        root_token: Option<SecretBytes>,
+    ) -> Result<InitOutput> {
         if shares == 0 || threshold == 0 || threshold > shares {
             return Err(Error::InvalidArgument(format!(
                 "--threshold must be between 1 and --shares (got shares={shares}, threshold={threshold})"
@@ -156,8 +178,12 @@ impl Seal {
         let wrap = LoadedKey::load(KeySpec::Aes256Gcm, &unseal_key)
             .map_err(|_| Error::Internal("unseal key did not load".into()))?;
         let mut wrapped = Vec::new();
-        wrap.aes_seal(root_key_aad(&cluster_s).as_bytes(), root.expose(), &mut wrapped)
-            .map_err(|_| Error::Internal("root key wrap failed".into()))?;
+        wrap.aes_seal(
+            root_key_aad(&cluster_s).as_bytes(),
+            root.expose(),
+            &mut wrapped,
+        )
+        .map_err(|_| Error::Internal("root key wrap failed".into()))?;
         let token = match root_token {
             Some(t) => t,
             None => auth::new_token(self.rng.as_ref())?,
@@ -172,19 +198,36 @@ impl Seal {
             cluster_id: cluster_s,
         };
         let cfg_bytes = serde_json::to_vec(&cfg).map_err(|e| Error::Internal(e.to_string()))?;
-        let share_texts = shamir::split(&unseal_key, shares, threshold, cluster.as_bytes(), self.rng.as_ref())?;
+        let share_texts = shamir::split(
+            &unseal_key,
+            shares,
+            threshold,
+            cluster.as_bytes(),
+            self.rng.as_ref(),
+        )?;
         self.store
             .commit(
                 Transaction::new()
-                    .push(Op::InsertMeta { name: META_SEAL_CONFIG.into(), value: cfg_bytes })
-                    .push(Op::PutMeta { name: META_ROOT_KEY.into(), value: wrapped })
-                    .push(Op::PutMeta { name: META_ROOT_TOKEN.into(), value: token_record }),
+                    .push(Op::InsertMeta {
+                        name: META_SEAL_CONFIG.into(),
+                        value: cfg_bytes,
+                    })
+                    .push(Op::PutMeta {
+                        name: META_ROOT_KEY.into(),
+                        value: wrapped,
+                    })
+                    .push(Op::PutMeta {
+                        name: META_ROOT_TOKEN.into(),
+                        value: token_record,
+                    }),
             )
             .map_err(|e| match e {
                 crate::storage::StoreError::Conflict(_) => Error::AlreadyInitialized,
                 other => other.into(),
             })?;
-        *st = State::Sealed { progress: Vec::new() };
+        *st = State::Sealed {
+            progress: Vec::new(),
+        };
         Ok(InitOutput {
             shares: share_texts,
             root_token: token,
@@ -227,7 +270,10 @@ impl Seal {
                 let engine_and_token = self.unlock(&cfg, &unseal_key);
                 match engine_and_token {
                     Ok((engine, root_token_hash)) => {
-                        *st = State::Unsealed { engine: Arc::new(engine), root_token_hash };
+                        *st = State::Unsealed {
+                            engine: Arc::new(engine),
+                            root_token_hash,
+                        };
                         tracing::info!("unsealed");
                     }
                     Err(e) => {
@@ -261,7 +307,13 @@ impl Seal {
             .get_meta(META_ROOT_TOKEN)?
             .ok_or_else(|| Error::Internal("root token record missing".into()))?;
         let token_hash = barrier.open(ROOT_TOKEN_IDENTITY, &token_record)?;
-        let engine = Engine::load(self.store.clone(), barrier, self.clock.clone(), self.rng.clone(), self.engine_cfg.clone())?;
+        let engine = Engine::load(
+            self.store.clone(),
+            barrier,
+            self.clock.clone(),
+            self.rng.clone(),
+            self.engine_cfg.clone(),
+        )?;
         Ok((engine, token_hash))
     }
 
@@ -269,7 +321,9 @@ impl Seal {
     pub fn seal(&self) -> Result<()> {
         let mut st = self.lock()?;
         if matches!(*st, State::Unsealed { .. }) {
-            *st = State::Sealed { progress: Vec::new() };
+            *st = State::Sealed {
+                progress: Vec::new(),
+            };
             tracing::info!("sealed: key material dropped from memory");
         }
         Ok(())
@@ -277,7 +331,10 @@ impl Seal {
 
     /// The engine, or `Sealed` / `NotInitialized`.
     pub fn engine(&self) -> Result<Arc<Engine>> {
-        let st = self.state.read().map_err(|_| Error::Internal("seal lock poisoned".into()))?;
+        let st = self
+            .state
+            .read()
+            .map_err(|_| Error::Internal("seal lock poisoned".into()))?;
         match &*st {
             State::Unsealed { engine, .. } => Ok(engine.clone()),
             State::Sealed { .. } => Err(Error::Sealed),
@@ -286,16 +343,27 @@ impl Seal {
     }
 
     pub fn is_unsealed(&self) -> bool {
-        self.state.read().map(|s| matches!(*s, State::Unsealed { .. })).unwrap_or(false)
+        self.state
+            .read()
+            .map(|s| matches!(*s, State::Unsealed { .. }))
+            .unwrap_or(false)
     }
 
     /// Authenticates a bearer token (only the root token exists so far).
     pub fn authenticate(&self, token: &[u8]) -> Result<Principal> {
-        let st = self.state.read().map_err(|_| Error::Internal("seal lock poisoned".into()))?;
+        let st = self
+            .state
+            .read()
+            .map_err(|_| Error::Internal("seal lock poisoned".into()))?;
         match &*st {
-            State::Unsealed { root_token_hash, .. } => {
+            State::Unsealed {
+                root_token_hash, ..
+            } => {
                 if auth::token_matches(token, root_token_hash.expose()) {
-                    Ok(Principal { id: "root".into(), kind: PrincipalKind::Root })
+                    Ok(Principal {
+                        id: "root".into(),
+                        kind: PrincipalKind::Root,
+                    })
                 } else {
                     Err(Error::InvalidToken)
                 }

@@ -43,11 +43,17 @@ pub fn split(
         return Err(Error::Internal("unseal key has the wrong length".into()));
     }
     let mut adapter = RandCoreAdapter(rng);
-    let shares: Vec<Share> = Sharks(m).dealer_rng(secret.expose(), &mut adapter).take(n as usize).collect();
+    let shares: Vec<Share> = Sharks(m)
+        .dealer_rng(secret.expose(), &mut adapter)
+        .take(n as usize)
+        .collect();
     let mut out = Vec::with_capacity(shares.len());
     for s in &shares {
         let raw = SecretBytes::new(Vec::from(s));
-        let (x, y) = raw.expose().split_first().ok_or_else(|| Error::Internal("empty share".into()))?;
+        let (x, y) = raw
+            .expose()
+            .split_first()
+            .ok_or_else(|| Error::Internal("empty share".into()))?;
         let mut framed = SecretBytes::zeroed(FRAMED_LEN);
         {
             let f = framed.expose_mut();
@@ -57,7 +63,9 @@ pub fn split(
             f[20..52].copy_from_slice(y);
             f[52..].copy_from_slice(&check(cluster, *x, y));
         }
-        out.push(SecretBytes::new(URL_SAFE_NO_PAD.encode(framed.expose()).into_bytes()));
+        out.push(SecretBytes::new(
+            URL_SAFE_NO_PAD.encode(framed.expose()).into_bytes(),
+        ));
     }
     Ok(out)
 }
@@ -84,7 +92,9 @@ pub fn parse(text: &str, cluster: &[u8; 16]) -> Result<ParsedShare, Error> {
     let x = f[19];
     let y = &f[20..52];
     if !crate::crypto::secret::ct_eq(&check(&c, x, y), &f[52..]) {
-        return Err(Error::InvalidShare("it is corrupted (checksum mismatch); check it was copied exactly".into()));
+        return Err(Error::InvalidShare(
+            "it is corrupted (checksum mismatch); check it was copied exactly".into(),
+        ));
     }
     if &c != cluster {
         return Err(Error::InvalidShare(
@@ -125,10 +135,21 @@ mod tests {
         let cluster = [1u8; 16];
         let shares = split(&secret, 5, 3, &cluster, &SystemRng).expect("split");
         assert_eq!(shares.len(), 5);
-        let parsed: Vec<ParsedShare> = shares.iter().map(|s| parse(&text(s), &cluster).expect("parse")).collect();
+        let parsed: Vec<ParsedShare> = shares
+            .iter()
+            .map(|s| parse(&text(s), &cluster).expect("parse"))
+            .collect();
         let got = combine(&parsed[1..4], 3).expect("combine");
         assert!(got.ct_eq(&[42u8; 32]));
-        let got = combine(&[parse(&text(&shares[4]), &cluster).expect("p"), parse(&text(&shares[0]), &cluster).expect("p"), parse(&text(&shares[2]), &cluster).expect("p")], 3).expect("combine");
+        let got = combine(
+            &[
+                parse(&text(&shares[4]), &cluster).expect("p"),
+                parse(&text(&shares[0]), &cluster).expect("p"),
+                parse(&text(&shares[2]), &cluster).expect("p"),
+            ],
+            3,
+        )
+        .expect("combine");
         assert!(got.ct_eq(&[42u8; 32]));
         // k-1 shares: refused by the crate.
         assert!(combine(&parsed[..2], 3).is_err());
@@ -145,10 +166,15 @@ mod tests {
         let i = 40;
         chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
         let corrupted: String = chars.into_iter().collect();
-        let e = parse(&corrupted, &cluster).err().expect("corrupted must fail");
+        let e = parse(&corrupted, &cluster)
+            .err()
+            .expect("corrupted must fail");
         assert!(e.to_string().contains("corrupted"), "{e}");
         let e = parse(&t, &[3u8; 16]).err().expect("foreign must fail");
-        assert!(e.to_string().contains("different Strongroom installation"), "{e}");
+        assert!(
+            e.to_string().contains("different Strongroom installation"),
+            "{e}"
+        );
         assert!(parse("not a share!", &cluster).is_err());
         assert!(parse("", &cluster).is_err());
         assert!(!e.to_string().contains(&t));

@@ -62,7 +62,9 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, Error> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
-        _ => Err(Error::InvalidArgument(format!("{name}={v:?} is not a boolean; use true or false"))),
+        _ => Err(Error::InvalidArgument(format!(
+            "{name}={v:?} is not a boolean; use true or false"
+        ))),
     }
 }
 
@@ -83,8 +85,9 @@ impl Config {
     }
 
     pub fn load(path: &str) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::InvalidArgument(format!("cannot read config file {path:?}: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::InvalidArgument(format!("cannot read config file {path:?}: {e}"))
+        })?;
         Self::from_toml(&text, &|k| std::env::var(k).ok())
     }
 
@@ -125,10 +128,14 @@ impl Config {
             ));
         }
         if self.max_request_bytes < 1024 {
-            return Err(Error::InvalidArgument("max_request_bytes must be at least 1024".into()));
+            return Err(Error::InvalidArgument(
+                "max_request_bytes must be at least 1024".into(),
+            ));
         }
         if self.sweep_interval_secs == 0 {
-            return Err(Error::InvalidArgument("sweep_interval_secs must be at least 1".into()));
+            return Err(Error::InvalidArgument(
+                "sweep_interval_secs must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -144,7 +151,8 @@ mod tests {
 
     #[test]
     fn parses_and_overrides() {
-        let c = Config::from_toml("storage_path = \"a.db\"\ntls_disable = true\n", &no_env).expect("parse");
+        let c = Config::from_toml("storage_path = \"a.db\"\ntls_disable = true\n", &no_env)
+            .expect("parse");
         assert_eq!(c.listen, DEFAULT_LISTEN);
         assert_eq!(c.storage_path.as_deref(), Some("a.db"));
         let env = |k: &str| match k {
@@ -152,21 +160,30 @@ mod tests {
             "STRONGROOM_MAX_REQUEST_BYTES" => Some("4096".to_string()),
             _ => None,
         };
-        let c = Config::from_toml("storage_path = \"a.db\"\ntls_disable = true\n", &env).expect("parse");
+        let c = Config::from_toml("storage_path = \"a.db\"\ntls_disable = true\n", &env)
+            .expect("parse");
         assert_eq!(c.listen, "0.0.0.0:9000");
         assert_eq!(c.max_request_bytes, 4096);
     }
 
     #[test]
     fn bad_configs_are_clear() {
-        let e = Config::from_toml("storage_path = \"a.db\"\n", &no_env).err().expect("tls required");
+        let e = Config::from_toml("storage_path = \"a.db\"\n", &no_env)
+            .err()
+            .expect("tls required");
         assert!(e.to_string().contains("tls_disable = true"), "{e}");
-        let e = Config::from_toml("tls_disable = true\n", &no_env).err().expect("storage required");
+        let e = Config::from_toml("tls_disable = true\n", &no_env)
+            .err()
+            .expect("storage required");
         assert!(e.to_string().contains("storage_path"), "{e}");
-        let e = Config::from_toml("storage_pth = \"x\"\n", &no_env).err().expect("unknown field");
+        let e = Config::from_toml("storage_pth = \"x\"\n", &no_env)
+            .err()
+            .expect("unknown field");
         assert!(e.to_string().contains("storage_pth"), "{e}");
         let env = |k: &str| (k == "STRONGROOM_TLS_DISABLE").then(|| "maybe".to_string());
-        let e = Config::from_toml("storage_path = \"a.db\"\n", &env).err().expect("bad bool");
+        let e = Config::from_toml("storage_path = \"a.db\"\n", &env)
+            .err()
+            .expect("bad bool");
         assert!(e.to_string().contains("STRONGROOM_TLS_DISABLE"), "{e}");
     }
 }

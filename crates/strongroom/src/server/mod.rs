@@ -83,7 +83,9 @@ pub async fn run(opts: Options) -> Result<(), Error> {
                 .map_err(|e| Error::Internal(format!("dev init: {e}")))??,
         );
     } else if cfg.tls_disable {
-        tracing::warn!("TLS is disabled (tls_disable = true): traffic, tokens and plaintext travel in clear");
+        tracing::warn!(
+            "TLS is disabled (tls_disable = true): traffic, tokens and plaintext travel in clear"
+        );
     }
 
     let state = Arc::new(AppState {
@@ -94,7 +96,10 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     });
     let app = api::router(state);
 
-    println!("Strongroom {} listening on {scheme}://{addr}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "Strongroom {} listening on {scheme}://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
     if let Some(t) = &dev_token {
         eprintln!();
         eprintln!("WARNING: DEVELOPMENT MODE. Storage is in memory and lost on exit, the server");
@@ -103,14 +108,20 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         println!("Root token: {}", String::from_utf8_lossy(t.expose()));
         println!();
         println!("    export STRONGROOM_ADDR={scheme}://{addr}");
-        println!("    export STRONGROOM_TOKEN={}", String::from_utf8_lossy(t.expose()));
+        println!(
+            "    export STRONGROOM_TOKEN={}",
+            String::from_utf8_lossy(t.expose())
+        );
         println!();
     } else {
         let st = seal.status()?;
         if !st.initialized {
             println!("Not initialized: run `strongroom operator init --shares 5 --threshold 3`");
         } else {
-            println!("Sealed: run `strongroom operator unseal` with {} of {} shares", st.threshold, st.shares);
+            println!(
+                "Sealed: run `strongroom operator unseal` with {} of {} shares",
+                st.threshold, st.shares
+            );
         }
     }
     use std::io::Write as _;
@@ -149,7 +160,11 @@ fn spawn_sweep(seal: Arc<Seal>, secs: u64) {
     });
 }
 
-async fn serve(listener: TcpListener, app: axum::Router, tls: Option<tokio_rustls::TlsAcceptor>) -> Result<(), Error> {
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Result<(), Error> {
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
@@ -168,7 +183,9 @@ async fn serve(listener: TcpListener, app: axum::Router, tls: Option<tokio_rustl
             }
         };
         let _ = stream.set_nodelay(true);
-        let svc = app.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let svc = app
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {

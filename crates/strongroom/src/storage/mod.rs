@@ -37,13 +37,29 @@ pub enum Op {
     /// Insert a new key (revision 1); fails with `Conflict` if the id exists.
     InsertKey { id: String, body: Vec<u8> },
     /// Replace a key's body if its revision is still `expected`; the new revision is `expected + 1`.
-    UpdateKey { id: String, expected: u64, body: Vec<u8> },
+    UpdateKey {
+        id: String,
+        expected: u64,
+        body: Vec<u8>,
+    },
     /// Insert a version; fails with `Conflict` if (key, version) exists.
-    InsertVersion { key_id: String, version: u32, body: Vec<u8> },
+    InsertVersion {
+        key_id: String,
+        version: u32,
+        body: Vec<u8>,
+    },
     /// Replace a version's sealed body (used to destroy material).
-    UpdateVersion { key_id: String, version: u32, body: Vec<u8> },
+    UpdateVersion {
+        key_id: String,
+        version: u32,
+        body: Vec<u8>,
+    },
     /// Raise a version's usage reservation (never lowers it).
-    ReserveUsage { key_id: String, version: u32, reserved: u64 },
+    ReserveUsage {
+        key_id: String,
+        version: u32,
+        reserved: u64,
+    },
 }
 
 #[derive(Debug, Default, Clone)]

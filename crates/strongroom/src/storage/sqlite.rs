@@ -103,8 +103,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
             .map_err(unavailable)?;
         }
         Op::InsertMeta { name, value } => {
-            tx.execute("INSERT INTO meta(name, value) VALUES (?1, ?2)", params![name, value])
-                .map_err(|e| conflict_or(e, format!("metadata {name} already exists")))?;
+            tx.execute(
+                "INSERT INTO meta(name, value) VALUES (?1, ?2)",
+                params![name, value],
+            )
+            .map_err(|e| conflict_or(e, format!("metadata {name} already exists")))?;
         }
         Op::InsertKey { id, body } => {
             tx.execute(
@@ -128,14 +131,27 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
                 )));
             }
         }
-        Op::InsertVersion { key_id, version, body } => {
+        Op::InsertVersion {
+            key_id,
+            version,
+            body,
+        } => {
             tx.execute(
                 "INSERT INTO key_versions(key_id, version, body) VALUES (?1, ?2, ?3)",
                 params![key_id, version, body],
             )
-            .map_err(|e| conflict_or(e, format!("version {version} of key {key_id} already exists")))?;
+            .map_err(|e| {
+                conflict_or(
+                    e,
+                    format!("version {version} of key {key_id} already exists"),
+                )
+            })?;
         }
-        Op::UpdateVersion { key_id, version, body } => {
+        Op::UpdateVersion {
+            key_id,
+            version,
+            body,
+        } => {
             let n = tx
                 .execute(
                     "UPDATE key_versions SET body = ?1 WHERE key_id = ?2 AND version = ?3",
@@ -148,7 +164,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
                 )));
             }
         }
-        Op::ReserveUsage { key_id, version, reserved } => {
+        Op::ReserveUsage {
+            key_id,
+            version,
+            reserved,
+        } => {
             let n = tx
                 .execute(
                     "UPDATE key_versions SET usage_reserved = MAX(usage_reserved, ?1)
@@ -182,9 +202,11 @@ impl Store for SqliteStore {
 
     fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.with_conn(|c| {
-            c.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))
-                .optional()
-                .map_err(unavailable)
+            c.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(unavailable)
         })
     }
 
@@ -286,17 +308,25 @@ mod tests {
         let path = p.to_str().expect("utf8");
         {
             let s = SqliteStore::open(path).expect("open");
-            s.commit(Transaction::new().push(Op::InsertKey { id: "k".into(), body: vec![1] }))
-                .expect("commit");
+            s.commit(Transaction::new().push(Op::InsertKey {
+                id: "k".into(),
+                body: vec![1],
+            }))
+            .expect("commit");
         }
         let s = SqliteStore::open(path).expect("reopen");
-        assert_eq!(s.load_key("k").expect("load").map(|r| r.body), Some(vec![1]));
+        assert_eq!(
+            s.load_key("k").expect("load").map(|r| r.body),
+            Some(vec![1])
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn unwritable_path_is_a_clear_error() {
-        let e = SqliteStore::open("/nonexistent-dir/x/strongroom.db").err().expect("must fail");
+        let e = SqliteStore::open("/nonexistent-dir/x/strongroom.db")
+            .err()
+            .expect("must fail");
         match e {
             StoreError::Unavailable(m) => assert!(m.contains("cannot open"), "{m}"),
             other => panic!("unexpected {other:?}"),

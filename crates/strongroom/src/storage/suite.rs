@@ -17,34 +17,61 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
 
 fn meta_round_trip(s: &dyn Store) {
     assert_eq!(s.get_meta("a").expect("get"), None);
-    s.commit(Transaction::new().push(Op::PutMeta { name: "a".into(), value: vec![1, 2] }))
-        .expect("put");
+    s.commit(Transaction::new().push(Op::PutMeta {
+        name: "a".into(),
+        value: vec![1, 2],
+    }))
+    .expect("put");
     assert_eq!(s.get_meta("a").expect("get"), Some(vec![1, 2]));
-    s.commit(Transaction::new().push(Op::PutMeta { name: "a".into(), value: vec![3] }))
-        .expect("put");
+    s.commit(Transaction::new().push(Op::PutMeta {
+        name: "a".into(),
+        value: vec![3],
+    }))
+    .expect("put");
     assert_eq!(s.get_meta("a").expect("get"), Some(vec![3]));
 }
 
 fn insert_meta_conflicts(s: &dyn Store) {
-    let op = || Op::InsertMeta { name: "init".into(), value: vec![9] };
-    s.commit(Transaction::new().push(op())).expect("first insert");
-    assert!(matches!(s.commit(Transaction::new().push(op())), Err(StoreError::Conflict(_))));
+    let op = || Op::InsertMeta {
+        name: "init".into(),
+        value: vec![9],
+    };
+    s.commit(Transaction::new().push(op()))
+        .expect("first insert");
+    assert!(matches!(
+        s.commit(Transaction::new().push(op())),
+        Err(StoreError::Conflict(_))
+    ));
 }
 
 fn keys_insert_update_cas(s: &dyn Store) {
-    s.commit(Transaction::new().push(Op::InsertKey { id: "k1".into(), body: vec![1] }))
-        .expect("insert");
+    s.commit(Transaction::new().push(Op::InsertKey {
+        id: "k1".into(),
+        body: vec![1],
+    }))
+    .expect("insert");
     assert!(matches!(
-        s.commit(Transaction::new().push(Op::InsertKey { id: "k1".into(), body: vec![2] })),
+        s.commit(Transaction::new().push(Op::InsertKey {
+            id: "k1".into(),
+            body: vec![2]
+        })),
         Err(StoreError::Conflict(_))
     ));
     let r = s.load_key("k1").expect("load").expect("exists");
     assert_eq!((r.revision, r.body.clone()), (1, vec![1]));
-    s.commit(Transaction::new().push(Op::UpdateKey { id: "k1".into(), expected: 1, body: vec![5] }))
-        .expect("update");
+    s.commit(Transaction::new().push(Op::UpdateKey {
+        id: "k1".into(),
+        expected: 1,
+        body: vec![5],
+    }))
+    .expect("update");
     // A stale revision is refused: this is what keeps two writers from both winning.
     assert!(matches!(
-        s.commit(Transaction::new().push(Op::UpdateKey { id: "k1".into(), expected: 1, body: vec![6] })),
+        s.commit(Transaction::new().push(Op::UpdateKey {
+            id: "k1".into(),
+            expected: 1,
+            body: vec![6]
+        })),
         Err(StoreError::Conflict(_))
     ));
     let r = s.load_key("k1").expect("load").expect("exists");
@@ -53,30 +80,69 @@ fn keys_insert_update_cas(s: &dyn Store) {
 }
 
 fn versions_unique(s: &dyn Store) {
-    let ins = |v: u32, b: u8| Op::InsertVersion { key_id: "k".into(), version: v, body: vec![b] };
+    let ins = |v: u32, b: u8| Op::InsertVersion {
+        key_id: "k".into(),
+        version: v,
+        body: vec![b],
+    };
     s.commit(Transaction::new().push(ins(1, 1))).expect("v1");
     s.commit(Transaction::new().push(ins(2, 2))).expect("v2");
-    assert!(matches!(s.commit(Transaction::new().push(ins(2, 3))), Err(StoreError::Conflict(_))));
-    let vs = s.load_versions("k").expect("load");
-    assert_eq!(vs.iter().map(|v| (v.version, v.body[0])).collect::<Vec<_>>(), vec![(1, 1), (2, 2)]);
-    s.commit(Transaction::new().push(Op::UpdateVersion { key_id: "k".into(), version: 1, body: vec![] }))
-        .expect("update");
-    assert_eq!(s.load_versions("k").expect("load")[0].body, Vec::<u8>::new());
     assert!(matches!(
-        s.commit(Transaction::new().push(Op::UpdateVersion { key_id: "k".into(), version: 9, body: vec![] })),
+        s.commit(Transaction::new().push(ins(2, 3))),
+        Err(StoreError::Conflict(_))
+    ));
+    let vs = s.load_versions("k").expect("load");
+    assert_eq!(
+        vs.iter()
+            .map(|v| (v.version, v.body[0]))
+            .collect::<Vec<_>>(),
+        vec![(1, 1), (2, 2)]
+    );
+    s.commit(Transaction::new().push(Op::UpdateVersion {
+        key_id: "k".into(),
+        version: 1,
+        body: vec![],
+    }))
+    .expect("update");
+    assert_eq!(
+        s.load_versions("k").expect("load")[0].body,
+        Vec::<u8>::new()
+    );
+    assert!(matches!(
+        s.commit(Transaction::new().push(Op::UpdateVersion {
+            key_id: "k".into(),
+            version: 9,
+            body: vec![]
+        })),
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(s.load_all_versions().expect("all").len(), 2);
 }
 
 fn failed_transaction_writes_nothing(s: &dyn Store) {
-    s.commit(Transaction::new().push(Op::InsertKey { id: "x".into(), body: vec![1] }))
-        .expect("insert");
+    s.commit(Transaction::new().push(Op::InsertKey {
+        id: "x".into(),
+        body: vec![1],
+    }))
+    .expect("insert");
     let tx = Transaction::new()
-        .push(Op::PutMeta { name: "m".into(), value: vec![1] })
-        .push(Op::InsertKey { id: "y".into(), body: vec![1] })
-        .push(Op::InsertVersion { key_id: "y".into(), version: 1, body: vec![1] })
-        .push(Op::InsertKey { id: "x".into(), body: vec![2] }); // conflicts
+        .push(Op::PutMeta {
+            name: "m".into(),
+            value: vec![1],
+        })
+        .push(Op::InsertKey {
+            id: "y".into(),
+            body: vec![1],
+        })
+        .push(Op::InsertVersion {
+            key_id: "y".into(),
+            version: 1,
+            body: vec![1],
+        })
+        .push(Op::InsertKey {
+            id: "x".into(),
+            body: vec![2],
+        }); // conflicts
     assert!(matches!(s.commit(tx), Err(StoreError::Conflict(_))));
     assert_eq!(s.get_meta("m").expect("get"), None);
     assert_eq!(s.load_key("y").expect("get"), None);
@@ -85,23 +151,44 @@ fn failed_transaction_writes_nothing(s: &dyn Store) {
 }
 
 fn usage_reservation_never_lowers(s: &dyn Store) {
-    s.commit(Transaction::new().push(Op::InsertVersion { key_id: "u".into(), version: 1, body: vec![] }))
-        .expect("insert");
-    let res = |n: u64| Op::ReserveUsage { key_id: "u".into(), version: 1, reserved: n };
-    s.commit(Transaction::new().push(res(100))).expect("reserve");
+    s.commit(Transaction::new().push(Op::InsertVersion {
+        key_id: "u".into(),
+        version: 1,
+        body: vec![],
+    }))
+    .expect("insert");
+    let res = |n: u64| Op::ReserveUsage {
+        key_id: "u".into(),
+        version: 1,
+        reserved: n,
+    };
+    s.commit(Transaction::new().push(res(100)))
+        .expect("reserve");
     s.commit(Transaction::new().push(res(50))).expect("reserve");
     assert_eq!(s.load_versions("u").expect("load")[0].usage_reserved, 100);
     assert!(matches!(
-        s.commit(Transaction::new().push(Op::ReserveUsage { key_id: "u".into(), version: 2, reserved: 1 })),
+        s.commit(Transaction::new().push(Op::ReserveUsage {
+            key_id: "u".into(),
+            version: 2,
+            reserved: 1
+        })),
         Err(StoreError::Conflict(_))
     ));
 }
 
 fn keys_listed_in_creation_order(s: &dyn Store) {
     for id in ["c", "a", "b"] {
-        s.commit(Transaction::new().push(Op::InsertKey { id: id.into(), body: vec![] }))
-            .expect("insert");
+        s.commit(Transaction::new().push(Op::InsertKey {
+            id: id.into(),
+            body: vec![],
+        }))
+        .expect("insert");
     }
-    let ids: Vec<String> = s.load_keys().expect("load").into_iter().map(|k| k.id).collect();
+    let ids: Vec<String> = s
+        .load_keys()
+        .expect("load")
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
     assert_eq!(ids, vec!["c", "a", "b"]);
 }
