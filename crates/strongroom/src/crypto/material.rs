@@ -409,7 +409,7 @@ mod tests {
             assert!(!format!("{k:?}").is_empty());
             assert_eq!(
                 k.public_key_der().is_some(),
-                spec.signing_algorithms().len() > 0
+                !spec.signing_algorithms().is_empty()
             );
         }
     }

@@ -369,12 +369,21 @@ impl Engine {
     /// Resolves a key id (UUID), `alias/name`, or a key/alias ARN.
     fn resolve(&self, key_ref: &str) -> Result<Arc<KeyEntry>> {
         let inner = self.read()?;
-        let r = key_ref.trim_start_matches(|_: char| false);
-        let r = match r.find(":key/").or_else(|| r.find(":alias/")) {
-            Some(i) if r.starts_with("arn:") => &r[i + 1..],
-            _ => r,
+        let r = match key_ref.strip_prefix("arn:") {
+            // arn:PARTITION:kms:REGION:ACCOUNT:key/ID or …:alias/NAME
+            Some(rest) => {
+                let parts: Vec<&str> = rest.splitn(5, ':').collect();
+                match parts.as_slice() {
+                    [_, "kms", _, _, res] => match res.strip_prefix("key/") {
+                        Some(id) => id,
+                        None if res.starts_with("alias/") => res,
+                        None => return Err(Error::KeyNotFound(key_ref.to_string())),
+                    },
+                    _ => return Err(Error::KeyNotFound(key_ref.to_string())),
+                }
+            }
+            None => key_ref,
         };
-        let r = r.strip_prefix("key/").unwrap_or(r);
         if r.starts_with("alias/") {
             let id = inner
                 .aliases
@@ -732,10 +741,11 @@ impl Engine {
                 "an alias must point at a key id, not at another alias".into(),
             ));
         }
-        if self.read()?.aliases.contains_key(alias) {
-            return Err(Error::AliasExists(alias.to_string()));
-        }
         self.mutate(key_ref, Operation::ManageAliases, |m, _| {
+            // Checked under the write lock, so two callers cannot both win.
+            if self.read()?.aliases.contains_key(alias) {
+                return Err(Error::AliasExists(alias.to_string()));
+            }
             m.aliases.push(alias.to_string());
             Ok(MutateExtra::default())
         })
@@ -889,7 +899,15 @@ impl Engine {
             .collect();
         let mut done = Vec::new();
         for id in due {
-            self.mutate(&id, Operation::Destroy, |m, _| {
+            let result = self.mutate(&id, Operation::Destroy, |m, _| {
+                // Re-checked under the write lock: a key cancelled (or
+                // rescheduled) since the scan above is left alone.
+                if !m.deletion_date.is_some_and(|d| d <= now) {
+                    return Err(Error::InvalidKeyState(format!(
+                        "key {} is no longer due",
+                        m.id
+                    )));
+                }
                 m.state = KeyState::Destroyed;
                 m.destroyed_at = Some(now);
                 let mut ops = Vec::new();
@@ -910,8 +928,15 @@ impl Engine {
                     new_versions: vec![],
                     drop_material: dropped,
                 })
-            })?;
-            done.push(id);
+            });
+            match result {
+                Ok(_) => done.push(id),
+                // Cancelled or rescheduled meanwhile: not an error.
+                Err(Error::InvalidKeyState(_)) => {}
+                Err(e) => {
+                    tracing::error!(key_id = %id, error = %e, "destroying key failed; will retry on the next sweep");
+                }
+            }
         }
         Ok(done)
     }
@@ -1095,16 +1120,19 @@ impl Engine {
         if e.meta.usage != KeyUsage::EncryptDecrypt {
             return Err(Error::InvalidCiphertext);
         }
-        if header.version < e.meta.min_decryption_version
-            && e.meta.version(header.version).is_some()
-        {
-            return Err(Error::VersionBelowMinimum {
-                key_id: e.meta.id.clone(),
-                version: header.version,
-                minimum: e.meta.min_decryption_version,
-            });
-        }
-        let (_, loaded) = Self::version_for_use(&e, header.version)?;
+        let vm = e
+            .meta
+            .version(header.version)
+            .ok_or(Error::InvalidCiphertext)?;
+        let loaded = e
+            .versions
+            .get(&header.version)
+            .ok_or(Error::InvalidCiphertext)?
+            .loaded
+            .clone()
+            .ok_or_else(|| Error::KeyDestroyed(e.meta.id.clone()))?;
+        // Authenticate before reporting the version's state, so an edited
+        // header learns nothing but the one generic error.
         let hdr: [u8; ciphertext::HEADER_LEN] = header.encode();
         let aad = ciphertext::aad(&hdr, ctx);
         let plaintext = match (header.algorithm, e.meta.spec) {
@@ -1113,6 +1141,23 @@ impl Engine {
             _ => Err(CryptoError::Failed),
         }
         .map_err(|_| Error::InvalidCiphertext)?;
+        if header.version < e.meta.min_decryption_version {
+            return Err(Error::VersionBelowMinimum {
+                key_id: e.meta.id.clone(),
+                version: header.version,
+                minimum: e.meta.min_decryption_version,
+            });
+        }
+        match vm.state {
+            VersionState::Enabled => {}
+            VersionState::Disabled => {
+                return Err(Error::VersionDisabled {
+                    key_id: e.meta.id.clone(),
+                    version: header.version,
+                })
+            }
+            VersionState::Destroyed => return Err(Error::KeyDestroyed(e.meta.id.clone())),
+        }
         Ok(DecryptOutput {
             plaintext,
             key_id: e.meta.id.clone(),

@@ -236,6 +236,14 @@ impl Seal {
 
     /// Dev mode: initialize with one share and unseal at once.
     pub fn init_dev(&self, root_token: Option<SecretBytes>) -> Result<SecretBytes> {
+        if root_token
+            .as_ref()
+            .is_some_and(|t| t.len() < 8 || t.expose().iter().any(|b| !b.is_ascii_graphic()))
+        {
+            return Err(Error::InvalidArgument(
+                "--dev-root-token must be at least 8 printable characters without spaces".into(),
+            ));
+        }
         let out = self.init_with_token(1, 1, root_token)?;
         let share = String::from_utf8(out.shares[0].expose().to_vec())
             .map_err(|_| Error::Internal("share text".into()))?;
@@ -278,12 +286,10 @@ impl Seal {
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "unseal failed; progress reset");
-                        return Err(match e {
-                            Error::InvalidShare(_) | Error::StorageUnavailable(_) => e,
-                            _ => Error::InvalidShare(
-                                "the shares did not reconstruct the unseal key; progress was reset, submit the shares again".into(),
-                            ),
-                        });
+                        // Only a root key that fails to unwrap blames the shares
+                        // (`unlock` says so itself); a corrupt record stays an
+                        // internal error and the server stays sealed.
+                        return Err(e);
                     }
                 }
             }
@@ -359,6 +365,9 @@ impl Seal {
             State::Unsealed {
                 root_token_hash, ..
             } => {
+                if token.is_empty() {
+                    return Err(Error::Unauthenticated);
+                }
                 if auth::token_matches(token, root_token_hash.expose()) {
                     Ok(Principal {
                         id: "root".into(),

@@ -168,22 +168,14 @@ mod tests {
 
     #[test]
     fn bad_configs_are_clear() {
-        let e = Config::from_toml("storage_path = \"a.db\"\n", &no_env)
-            .err()
-            .expect("tls required");
+        let e = Config::from_toml("storage_path = \"a.db\"\n", &no_env).expect_err("tls required");
         assert!(e.to_string().contains("tls_disable = true"), "{e}");
-        let e = Config::from_toml("tls_disable = true\n", &no_env)
-            .err()
-            .expect("storage required");
+        let e = Config::from_toml("tls_disable = true\n", &no_env).expect_err("storage required");
         assert!(e.to_string().contains("storage_path"), "{e}");
-        let e = Config::from_toml("storage_pth = \"x\"\n", &no_env)
-            .err()
-            .expect("unknown field");
+        let e = Config::from_toml("storage_pth = \"x\"\n", &no_env).expect_err("unknown field");
         assert!(e.to_string().contains("storage_pth"), "{e}");
         let env = |k: &str| (k == "STRONGROOM_TLS_DISABLE").then(|| "maybe".to_string());
-        let e = Config::from_toml("storage_path = \"a.db\"\n", &env)
-            .err()
-            .expect("bad bool");
+        let e = Config::from_toml("storage_path = \"a.db\"\n", &env).expect_err("bad bool");
         assert!(e.to_string().contains("STRONGROOM_TLS_DISABLE"), "{e}");
     }
 }
