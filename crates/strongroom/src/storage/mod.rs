@@ -27,6 +27,15 @@ pub struct VersionRecord {
     pub usage_reserved: u64,
 }
 
+/// A generic sealed record (identities, tokens, access keys, policies,
+/// approvals): `kind` names the collection, `id` the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub kind: String,
+    pub id: String,
+    pub body: Vec<u8>,
+}
+
 /// One write inside a transaction.
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -60,6 +69,20 @@ pub enum Op {
         version: u32,
         reserved: u64,
     },
+    /// Insert a record; fails with `Conflict` if (kind, id) exists.
+    InsertRecord {
+        kind: String,
+        id: String,
+        body: Vec<u8>,
+    },
+    /// Insert or replace a record.
+    PutRecord {
+        kind: String,
+        id: String,
+        body: Vec<u8>,
+    },
+    /// Delete a record (no error if absent).
+    DeleteRecord { kind: String, id: String },
 }
 
 #[derive(Debug, Default, Clone)]
@@ -108,6 +131,8 @@ pub trait Store: Send + Sync {
     fn load_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
     fn load_versions(&self, key_id: &str) -> Result<Vec<VersionRecord>, StoreError>;
     fn load_all_versions(&self) -> Result<Vec<VersionRecord>, StoreError>;
+    /// Every record of one kind, ordered by id.
+    fn load_records(&self, kind: &str) -> Result<Vec<Record>, StoreError>;
     /// Applies every op atomically and durably (the commit is on disk when this returns `Ok`).
     fn commit(&self, tx: Transaction) -> Result<(), StoreError>;
 }

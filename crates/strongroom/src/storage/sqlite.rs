@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{KeyRecord, Op, Store, StoreError, Transaction, VersionRecord};
+use super::{KeyRecord, Op, Record, Store, StoreError, Transaction, VersionRecord};
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -24,6 +24,12 @@ CREATE TABLE IF NOT EXISTS keys (
     body     BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS keys_seq ON keys(seq);
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL,
+    id   TEXT NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (kind, id)
+);
 CREATE TABLE IF NOT EXISTS key_versions (
     key_id         TEXT NOT NULL,
     version        INTEGER NOT NULL,
@@ -164,6 +170,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
                 )));
             }
         }
+        Op::InsertRecord { .. } | Op::PutRecord { .. } | Op::DeleteRecord { .. } => {
+            apply_record(tx, op)?;
+        }
         Op::ReserveUsage {
             key_id,
             version,
@@ -182,6 +191,41 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
                 )));
             }
         }
+    }
+    Ok(())
+}
+
+fn apply_record(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
+    match op {
+        Op::InsertRecord { kind, id, body } => {
+            tx.execute(
+                "INSERT INTO records(kind, id, body) VALUES (?1, ?2, ?3)",
+                params![kind, id, body],
+            )
+            .map_err(|e| {
+                if is_constraint(&e) {
+                    StoreError::Conflict(format!("{kind} {id} already exists"))
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        }
+        Op::PutRecord { kind, id, body } => {
+            tx.execute(
+                "INSERT INTO records(kind, id, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(kind, id) DO UPDATE SET body = excluded.body",
+                params![kind, id, body],
+            )
+            .map_err(unavailable)?;
+        }
+        Op::DeleteRecord { kind, id } => {
+            tx.execute(
+                "DELETE FROM records WHERE kind = ?1 AND id = ?2",
+                params![kind, id],
+            )
+            .map_err(unavailable)?;
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -268,6 +312,24 @@ impl Store for SqliteStore {
                 )
                 .map_err(unavailable)?;
             let rows = st.query_map([], version_row).map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+    }
+
+    fn load_records(&self, kind: &str) -> Result<Vec<Record>, StoreError> {
+        self.with_conn(|c| {
+            let mut st = c
+                .prepare("SELECT kind, id, body FROM records WHERE kind = ?1 ORDER BY id")
+                .map_err(unavailable)?;
+            let rows = st
+                .query_map([kind], |r| {
+                    Ok(Record {
+                        kind: r.get(0)?,
+                        id: r.get(1)?,
+                        body: r.get(2)?,
+                    })
+                })
+                .map_err(unavailable)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
         })
     }

@@ -13,6 +13,52 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     failed_transaction_writes_nothing(make().as_ref());
     usage_reservation_never_lowers(make().as_ref());
     keys_listed_in_creation_order(make().as_ref());
+    records_insert_put_delete(make().as_ref());
+}
+
+fn records_insert_put_delete(s: &dyn Store) {
+    let ins = |id: &str, b: u8| Op::InsertRecord {
+        kind: "identity".into(),
+        id: id.into(),
+        body: vec![b],
+    };
+    s.commit(Transaction::new().push(ins("bob", 1)).push(ins("alice", 2)))
+        .expect("insert");
+    assert!(matches!(
+        s.commit(Transaction::new().push(ins("bob", 3))),
+        Err(StoreError::Conflict(_))
+    ));
+    s.commit(Transaction::new().push(Op::PutRecord {
+        kind: "token".into(),
+        id: "bob".into(),
+        body: vec![9],
+    }))
+    .expect("other kind, same id");
+    let ids = |s: &dyn Store| -> Vec<(String, u8)> {
+        s.load_records("identity")
+            .expect("load")
+            .into_iter()
+            .map(|r| (r.id, r.body[0]))
+            .collect()
+    };
+    assert_eq!(
+        ids(s),
+        vec![("alice".to_string(), 2), ("bob".to_string(), 1)]
+    );
+    s.commit(Transaction::new().push(Op::PutRecord {
+        kind: "identity".into(),
+        id: "bob".into(),
+        body: vec![7],
+    }))
+    .expect("put");
+    s.commit(Transaction::new().push(Op::DeleteRecord {
+        kind: "identity".into(),
+        id: "alice".into(),
+    }))
+    .expect("delete");
+    assert_eq!(ids(s), vec![("bob".to_string(), 7)]);
+    assert_eq!(s.load_records("token").expect("load").len(), 1);
+    assert!(s.load_records("nothing").expect("load").is_empty());
 }
 
 fn meta_round_trip(s: &dyn Store) {
