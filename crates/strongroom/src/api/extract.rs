@@ -29,7 +29,11 @@ impl FromRequestParts<Arc<AppState>> for Authed {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| {
+                // The scheme is case-insensitive (RFC 9110 §11.1).
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(rest)
+            })
             .or_else(|| {
                 parts
                     .headers
@@ -58,6 +62,26 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJson<T> {
                 }
                 Err(ApiError(Error::MalformedRequest(rej.body_text())))
             }
+        }
+    }
+}
+
+/// The `{*key}` / `{*alias}` path segment, percent-decoded; undecodable
+/// segments get the API's error shape.
+pub struct PathName(pub String);
+
+impl FromRequestParts<Arc<AppState>> for PathName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(s)) => Ok(PathName(s)),
+            Err(_) => Err(ApiError(Error::InvalidArgument(
+                "the name in the URL path is not valid percent-encoded UTF-8".into(),
+            ))),
         }
     }
 }

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiResult;
-use super::extract::{ApiJson, Authed};
+use super::extract::{ApiJson, Authed, PathName};
 use super::{blocking, AppState};
 use crate::error::Error;
 use crate::keys::engine::{CreateKey, KeyFilter, UpdateKey};
@@ -74,7 +74,7 @@ pub async fn list(
 pub async fn describe(
     State(st): State<Arc<AppState>>,
     _a: Authed,
-    Path(key): Path<String>,
+    PathName(key): PathName,
 ) -> ApiResult<Json<KeyMeta>> {
     Ok(Json(st.seal.engine()?.describe(&key)?))
 }
@@ -82,7 +82,7 @@ pub async fn describe(
 pub async fn update(
     State(st): State<Arc<AppState>>,
     _a: Authed,
-    Path(key): Path<String>,
+    PathName(key): PathName,
     ApiJson(req): ApiJson<UpdateKey>,
 ) -> ApiResult<Json<KeyMeta>> {
     Ok(Json(blocking(&st, move |e| e.update(&key, req)).await?))
@@ -211,7 +211,7 @@ pub async fn create_alias(
 pub async fn delete_alias(
     State(st): State<Arc<AppState>>,
     _a: Authed,
-    Path(alias): Path<String>,
+    PathName(alias): PathName,
 ) -> ApiResult<Json<KeyMeta>> {
     Ok(Json(blocking(&st, move |e| e.delete_alias(&alias)).await?))
 }

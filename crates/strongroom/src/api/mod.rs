@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::header::CONTENT_LENGTH;
+use axum::http::header::{CONNECTION, CONTENT_LENGTH};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -92,8 +93,44 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            read_body_first,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// Refuses a body whose Content-Length exceeds the limit before reading it
+/// (and closes the connection, since the body is left unread); otherwise
+/// reads the whole body first, so answers given before a handler looks at
+/// the body (401, 405, 503) leave the keep-alive connection usable.
+async fn read_body_first(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > st.max_body as u64) {
+        let mut resp = ApiError(Error::PayloadTooLarge { limit: st.max_body }).into_response();
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        return resp;
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, st.max_body).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => {
+            // Over the limit while streaming (no or false Content-Length).
+            let mut resp = ApiError(Error::PayloadTooLarge { limit: st.max_body }).into_response();
+            resp.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            resp
+        }
+    }
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -110,30 +147,31 @@ async fn method_not_allowed() -> ApiError {
 /// records metrics for every request.
 async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_string();
+    // Only standard methods get their own label, so made-up methods can't
+    // grow the metrics without bound.
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    };
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let resp = match declared {
-        Some(n) if n > st.max_body as u64 => {
-            ApiError(Error::PayloadTooLarge { limit: st.max_body }).into_response()
-        }
-        _ => next.run(req).await,
-    };
+    let resp = next.run(req).await;
     let outcome = resp
         .extensions()
         .get::<ErrorCode>()
         .map(|c| c.0)
         .unwrap_or("ok");
     st.metrics
-        .observe(&method, &route, outcome, start.elapsed());
+        .observe(method, &route, outcome, start.elapsed());
     resp
 }
 

@@ -95,10 +95,18 @@ impl Client {
             }
         };
         let mut resp = result.map_err(|e| {
-            CliError::new(format!(
-                "cannot reach Strongroom at {}: {e}. Is the server running, and is STRONGROOM_ADDR right?",
-                self.base
-            ))
+            let text = e.to_string();
+            if text.contains("certificate") {
+                CliError::new(format!(
+                    "TLS to {} failed: {text}. Check that STRONGROOM_CACERT names the certificate (or CA) the server uses",
+                    self.base
+                ))
+            } else {
+                CliError::new(format!(
+                    "cannot reach Strongroom at {}: {text}. Is the server running, and is STRONGROOM_ADDR right?",
+                    self.base
+                ))
+            }
         })?;
         let status = resp.status().as_u16();
         let v: Value = resp

@@ -683,8 +683,9 @@ fn show_key(v: &Value, fmt: Format) {
 }
 
 fn key_path(key: &str) -> String {
-    // Aliases keep their slash; ids are plain.
-    format!("/v1/keys/{key}")
+    // Every byte outside the unreserved set is percent-encoded (the slash of
+    // `alias/NAME` too), so `?`, `#` or `%` in a name can't change the URL.
+    format!("/v1/keys/{}", urlencode(key))
 }
 
 fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
@@ -835,7 +836,11 @@ fn alias(c: AliasCmd, fmt: Format) -> Result<(), CliError> {
             show_key(&v, fmt);
         }
         AliasCmd::Delete { alias } => {
-            let v = client.call("DELETE", &format!("/v1/aliases/{alias}"), None)?;
+            let v = client.call(
+                "DELETE",
+                &format!("/v1/aliases/{}", urlencode(&alias)),
+                None,
+            )?;
             show_key(&v, fmt);
         }
         AliasCmd::List => {
@@ -870,14 +875,25 @@ fn encrypt(a: EncryptArgs, fmt: Format) -> Result<(), CliError> {
         }
         (None, Some(i), Some(o)) => {
             let n = file::encrypt_file(&client, &a.key, &ctx, &i, &o)?;
-            if fmt == Format::Json {
-                output::json(&json!({ "bytes": n, "out": o }));
-            }
+            json_summary(fmt, n, &o);
             Ok(())
         }
         _ => Err(CliError::new(
             "give --plaintext TEXT, or --in FILE --out FILE",
         )),
+    }
+}
+
+/// With `-o json`, a summary of a file operation: on stdout, unless stdout
+/// carries the data itself (`--out -`), then on stderr.
+fn json_summary(fmt: Format, bytes: u64, out: &str) {
+    if fmt == Format::Json {
+        let v = json!({ "bytes": bytes, "out": out });
+        if out == "-" {
+            eprintln!("{v}");
+        } else {
+            output::json(&v);
+        }
     }
 }
 
@@ -907,9 +923,7 @@ fn decrypt(a: DecryptArgs, fmt: Format) -> Result<(), CliError> {
         }
         (None, Some(i), Some(o)) => {
             let n = file::decrypt_file(&client, a.key.as_deref(), &ctx, &i, &o)?;
-            if fmt == Format::Json {
-                output::json(&json!({ "bytes": n, "out": o }));
-            }
+            json_summary(fmt, n, &o);
             Ok(())
         }
         _ => Err(CliError::new(

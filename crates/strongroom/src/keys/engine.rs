@@ -902,7 +902,7 @@ impl Engine {
             let result = self.mutate(&id, Operation::Destroy, |m, _| {
                 // Re-checked under the write lock: a key cancelled (or
                 // rescheduled) since the scan above is left alone.
-                if !m.deletion_date.is_some_and(|d| d <= now) {
+                if m.deletion_date.is_none_or(|d| d > now) {
                     return Err(Error::InvalidKeyState(format!(
                         "key {} is no longer due",
                         m.id
