@@ -170,8 +170,7 @@ async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> R
         .get::<ErrorCode>()
         .map(|c| c.0)
         .unwrap_or("ok");
-    st.metrics
-        .observe(method, &route, outcome, start.elapsed());
+    st.metrics.observe(method, &route, outcome, start.elapsed());
     resp
 }
 
