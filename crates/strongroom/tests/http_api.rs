@@ -1487,7 +1487,11 @@ fn early_rejection_keeps_or_closes_cleanly() {
             body.len()
         );
         sock.write_all(head.as_bytes()).unwrap();
-        // The body is late (a slow client, or a separate TCP segment).
+        // The body is late (a slow client, or a separate TCP segment). The
+        // server may answer before it arrives (then it must announce
+        // `Connection: close`) or read it first and keep the connection.
+        std::thread::sleep(Duration::from_millis(100));
+        sock.write_all(body).unwrap();
         let mut buf = vec![0u8; 4096];
         let n = sock.read(&mut buf).unwrap();
         let first = String::from_utf8_lossy(&buf[..n]).to_lowercase();
@@ -1495,7 +1499,6 @@ fn early_rejection_keeps_or_closes_cleanly() {
         if first.contains("connection: close") {
             continue; // announced: no client will reuse it
         }
-        let _ = sock.write_all(body);
         let _ = sock.write_all(
             format!("GET /v1/sys/health HTTP/1.1\r\nHost: {hostport}\r\n\r\n").as_bytes(),
         );
