@@ -54,6 +54,11 @@ pub enum Error {
     InvalidToken,
     /// The caller may not perform this operation.
     AccessDenied(String),
+    /// The action is under dual control: a pending approval request was
+    /// created instead of executing it.
+    ApprovalRequired { id: String, message: String },
+    /// The audit record could not be written durably; nothing was done.
+    AuditUnavailable,
     /// The server is sealed.
     Sealed,
     /// The server has not been initialized yet.
@@ -100,6 +105,8 @@ impl Error {
             Error::Unauthenticated => "Unauthenticated",
             Error::InvalidToken => "InvalidToken",
             Error::AccessDenied(_) => "AccessDenied",
+            Error::ApprovalRequired { .. } => "ApprovalRequired",
+            Error::AuditUnavailable => "AuditUnavailable",
             Error::Sealed => "Sealed",
             Error::NotInitialized => "NotInitialized",
             Error::AlreadyInitialized => "AlreadyInitialized",
@@ -121,6 +128,7 @@ impl Error {
             | Error::InvalidCiphertext
             | Error::IncorrectKey
             | Error::InvalidShare(_) => 400,
+            Error::ApprovalRequired { .. } => 202,
             Error::Unauthenticated | Error::InvalidToken => 401,
             Error::AccessDenied(_) => 403,
             Error::KeyNotFound(_)
@@ -139,7 +147,10 @@ impl Error {
             | Error::AlreadyInitialized
             | Error::Conflict(_) => 409,
             Error::PayloadTooLarge { .. } => 413,
-            Error::NotInitialized | Error::Sealed | Error::StorageUnavailable(_) => 503,
+            Error::NotInitialized
+            | Error::Sealed
+            | Error::StorageUnavailable(_)
+            | Error::AuditUnavailable => 503,
             Error::Internal(_) => 500,
         }
     }
@@ -202,6 +213,10 @@ impl fmt::Display for Error {
             ),
             Error::InvalidToken => f.write_str("the token is invalid, expired or revoked"),
             Error::AccessDenied(m) => write!(f, "access denied: {m}"),
+            Error::ApprovalRequired { message, .. } => f.write_str(message),
+            Error::AuditUnavailable => f.write_str(
+                "the audit log cannot be written, so the operation was refused and nothing was done; fix the audit sink (disk space, permissions) and retry",
+            ),
             Error::Sealed => f.write_str(
                 "the server is sealed; unseal it with `strongroom operator unseal` (one share per call)",
             ),

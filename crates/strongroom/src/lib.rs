@@ -11,13 +11,16 @@
 //! - `envelope`: the streaming file format used by `strongroom encrypt --in`.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod crypto;
 pub mod envelope;
 pub mod error;
+pub mod identity;
 pub mod keys;
+pub mod policy;
 pub mod seal;
 pub mod server;
 pub mod storage;

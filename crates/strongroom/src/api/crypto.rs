@@ -1,5 +1,5 @@
-//! Cryptographic endpoints. These run on the async workers directly: they
-//! read key material from memory only.
+//! Cryptographic endpoints. They go through the guard like every other
+//! request, and run inline: key material comes from memory only.
 
 use std::sync::Arc;
 
@@ -9,13 +9,28 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::b64::{encode, B64};
-use super::error::ApiResult;
-use super::extract::{ApiJson, Authed};
+use super::error::{ApiError, ApiResult};
+use super::extract::ApiJson;
+use super::guard::{Caller, Done, Guarded, Kind};
 use super::AppState;
 use crate::crypto::context::EncryptionContext;
 use crate::crypto::spec::MessageType;
 use crate::error::Error;
-use crate::keys::engine::Engine;
+use crate::keys::ciphertext::Header;
+
+fn use_key<'a>(
+    action: &'static str,
+    key: Option<&'a str>,
+    context: Option<&'a EncryptionContext>,
+) -> Guarded<'a> {
+    Guarded {
+        action,
+        key,
+        context,
+        kind: Kind::Use,
+        replay: None,
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,21 +41,23 @@ pub struct EncryptReq {
     context: EncryptionContext,
 }
 
-fn do_encrypt(e: &Engine, r: &EncryptReq) -> Result<Value, Error> {
+async fn do_encrypt(st: &AppState, c: &Caller, r: EncryptReq) -> Result<Value, ApiError> {
     let pt = r.plaintext.decode_secret("plaintext")?;
-    let out = e.encrypt(&r.key, pt.expose(), &r.context)?;
-    Ok(
-        json!({ "ciphertext": encode(&out.ciphertext), "key_id": out.key_id, "version": out.version }),
-    )
+    let (key, ctx) = (r.key.clone(), r.context.clone());
+    st.run(c, use_key("kms:Encrypt", Some(&r.key), Some(&r.context)), move |s| {
+        let out = s.engine.encrypt(&key, pt.expose(), &ctx)?;
+        let v = json!({ "ciphertext": encode(&out.ciphertext), "key_id": out.key_id, "version": out.version });
+        Ok(Done::new(v).key(out.key_id, Some(out.version)))
+    })
+    .await
 }
 
 pub async fn encrypt(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<EncryptReq>,
 ) -> ApiResult<Json<Value>> {
-    let e = st.seal.engine()?;
-    Ok(Json(do_encrypt(&e, &r)?))
+    Ok(Json(do_encrypt(&st, &c, r).await?))
 }
 
 #[derive(Deserialize)]
@@ -53,21 +70,32 @@ pub struct DecryptReq {
     key: Option<String>,
 }
 
-fn do_decrypt(e: &Engine, r: &DecryptReq) -> Result<Value, Error> {
+/// The key a ciphertext names, if it parses and the key exists. Unknown
+/// keys stay unnamed so the answer is the generic `InvalidCiphertext`.
+fn key_of(st: &AppState, ct: &[u8]) -> Option<String> {
+    let (h, _) = Header::parse(ct).ok()?;
+    let id = h.key_id.hyphenated().to_string();
+    st.seal.engine().ok()?.describe(&id).ok().map(|m| m.id)
+}
+
+async fn do_decrypt(st: &AppState, c: &Caller, r: DecryptReq) -> Result<Value, ApiError> {
     let ct = r.ciphertext.decode("ciphertext")?;
-    let out = e.decrypt(&ct, &r.context, r.key.as_deref())?;
-    Ok(
-        json!({ "plaintext": encode(out.plaintext.expose()), "key_id": out.key_id, "version": out.version }),
-    )
+    let key = key_of(st, &ct);
+    let (ctx, expected) = (r.context.clone(), r.key.clone());
+    st.run(c, use_key("kms:Decrypt", key.as_deref(), Some(&r.context)), move |s| {
+        let out = s.engine.decrypt(&ct, &ctx, expected.as_deref())?;
+        let v = json!({ "plaintext": encode(out.plaintext.expose()), "key_id": out.key_id, "version": out.version });
+        Ok(Done::new(v).key(out.key_id, Some(out.version)))
+    })
+    .await
 }
 
 pub async fn decrypt(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<DecryptReq>,
 ) -> ApiResult<Json<Value>> {
-    let e = st.seal.engine()?;
-    Ok(Json(do_decrypt(&e, &r)?))
+    Ok(Json(do_decrypt(&st, &c, r).await?))
 }
 
 #[derive(Deserialize)]
@@ -85,24 +113,54 @@ pub struct ReencryptReq {
 
 pub async fn reencrypt(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<ReencryptReq>,
 ) -> ApiResult<Json<Value>> {
     let ct = r.ciphertext.decode("ciphertext")?;
-    let (out, src_key, src_version) = st.seal.engine()?.reencrypt(
-        &ct,
-        &r.source_context,
-        r.source_key.as_deref(),
-        &r.destination_key,
-        &r.destination_context,
-    )?;
-    Ok(Json(json!({
-        "ciphertext": encode(&out.ciphertext),
-        "key_id": out.key_id,
-        "version": out.version,
-        "source_key_id": src_key,
-        "source_version": src_version,
-    })))
+    // Both ends are authorized: ReEncryptTo on the destination first.
+    st.run(
+        &c,
+        use_key(
+            "kms:ReEncryptTo",
+            Some(&r.destination_key),
+            Some(&r.destination_context),
+        ),
+        |_| Ok(Done::new(())),
+    )
+    .await?;
+    let key = key_of(&st, &ct);
+    let ReencryptReq {
+        source_context,
+        source_key,
+        destination_key,
+        destination_context,
+        ..
+    } = r;
+    let sc = source_context.clone();
+    Ok(Json(
+        st.run(
+            &c,
+            use_key("kms:ReEncryptFrom", key.as_deref(), Some(&sc)),
+            move |s| {
+                let (out, src_key, src_version) = s.engine.reencrypt(
+                    &ct,
+                    &source_context,
+                    source_key.as_deref(),
+                    &destination_key,
+                    &destination_context,
+                )?;
+                let v = json!({
+                    "ciphertext": encode(&out.ciphertext),
+                    "key_id": out.key_id,
+                    "version": out.version,
+                    "source_key_id": src_key,
+                    "source_version": src_version,
+                });
+                Ok(Done::new(v).key(src_key, Some(src_version)))
+            },
+        )
+        .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -122,21 +180,31 @@ fn yes() -> bool {
 
 pub async fn generate_data_key(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<DataKeyReq>,
 ) -> ApiResult<Json<Value>> {
-    let dk = st.seal.engine()?.generate_data_key(
-        &r.key,
+    let action = if r.include_plaintext {
+        "kms:GenerateDataKey"
+    } else {
+        "kms:GenerateDataKeyWithoutPlaintext"
+    };
+    let (key, ctx, n, incl) = (
+        r.key.clone(),
+        r.context.clone(),
         r.number_of_bytes,
-        &r.context,
         r.include_plaintext,
-    )?;
-    let mut v =
-        json!({ "ciphertext": encode(&dk.ciphertext), "key_id": dk.key_id, "version": dk.version });
-    if let Some(p) = &dk.plaintext {
-        v["plaintext"] = Value::String(encode(p.expose()));
-    }
-    Ok(Json(v))
+    );
+    Ok(Json(
+        st.run(&c, use_key(action, Some(&r.key), Some(&r.context)), move |s| {
+            let dk = s.engine.generate_data_key(&key, n, &ctx, incl)?;
+            let mut v = json!({ "ciphertext": encode(&dk.ciphertext), "key_id": dk.key_id, "version": dk.version });
+            if let Some(p) = &dk.plaintext {
+                v["plaintext"] = Value::String(encode(p.expose()));
+            }
+            Ok(Done::new(v).key(dk.key_id, Some(dk.version)))
+        })
+        .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -147,11 +215,17 @@ pub struct RandomReq {
 
 pub async fn random(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<RandomReq>,
 ) -> ApiResult<Json<Value>> {
-    let b = st.seal.engine()?.generate_random(r.number_of_bytes)?;
-    Ok(Json(json!({ "random": encode(b.expose()) })))
+    let n = r.number_of_bytes;
+    Ok(Json(
+        st.run(&c, use_key("kms:GenerateRandom", None, None), move |s| {
+            let b = s.engine.generate_random(n)?;
+            Ok(Done::new(json!({ "random": encode(b.expose()) })))
+        })
+        .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -166,20 +240,19 @@ pub struct SignReq {
 
 pub async fn sign(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<SignReq>,
 ) -> ApiResult<Json<Value>> {
     let msg = r.message.decode("message")?;
-    let (sig, alg, key_id, version) =
-        st.seal
-            .engine()?
-            .sign(&r.key, &msg, r.message_type, r.signing_algorithm.as_deref())?;
-    Ok(Json(json!({
-        "signature": encode(&sig),
-        "signing_algorithm": alg.name(),
-        "key_id": key_id,
-        "version": version,
-    })))
+    let (key, mt, alg) = (r.key.clone(), r.message_type, r.signing_algorithm.clone());
+    Ok(Json(
+        st.run(&c, use_key("kms:Sign", Some(&r.key), None), move |s| {
+            let (sig, alg, key_id, version) = s.engine.sign(&key, &msg, mt, alg.as_deref())?;
+            let v = json!({ "signature": encode(&sig), "signing_algorithm": alg.name(), "key_id": key_id, "version": version });
+            Ok(Done::new(v).key(key_id, Some(version)))
+        })
+        .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -195,19 +268,19 @@ pub struct VerifyReq {
 
 pub async fn verify(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<VerifyReq>,
 ) -> ApiResult<Json<Value>> {
     let msg = r.message.decode("message")?;
     let sig = r.signature.decode("signature")?;
-    let valid = st.seal.engine()?.verify(
-        &r.key,
-        &msg,
-        r.message_type,
-        &sig,
-        r.signing_algorithm.as_deref(),
-    )?;
-    Ok(Json(json!({ "valid": valid })))
+    let (key, mt, alg) = (r.key.clone(), r.message_type, r.signing_algorithm.clone());
+    Ok(Json(
+        st.run(&c, use_key("kms:Verify", Some(&r.key), None), move |s| {
+            let valid = s.engine.verify(&key, &msg, mt, &sig, alg.as_deref())?;
+            Ok(Done::new(json!({ "valid": valid })))
+        })
+        .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -219,13 +292,24 @@ pub struct MacReq {
 
 pub async fn generate_mac(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<MacReq>,
 ) -> ApiResult<Json<Value>> {
     let msg = r.message.decode("message")?;
-    let (mac, key_id, version) = st.seal.engine()?.generate_mac(&r.key, &msg)?;
+    let key = r.key.clone();
     Ok(Json(
-        json!({ "mac": encode(&mac), "key_id": key_id, "version": version }),
+        st.run(
+            &c,
+            use_key("kms:GenerateMac", Some(&r.key), None),
+            move |s| {
+                let (mac, key_id, version) = s.engine.generate_mac(&key, &msg)?;
+                Ok(
+                    Done::new(json!({ "mac": encode(&mac), "key_id": key_id, "version": version }))
+                        .key(key_id, Some(version)),
+                )
+            },
+        )
+        .await?,
     ))
 }
 
@@ -239,13 +323,19 @@ pub struct VerifyMacReq {
 
 pub async fn verify_mac(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<VerifyMacReq>,
 ) -> ApiResult<Json<Value>> {
     let msg = r.message.decode("message")?;
     let mac = r.mac.decode("mac")?;
-    let valid = st.seal.engine()?.verify_mac(&r.key, &msg, &mac)?;
-    Ok(Json(json!({ "valid": valid })))
+    let key = r.key.clone();
+    Ok(Json(
+        st.run(&c, use_key("kms:VerifyMac", Some(&r.key), None), move |s| {
+            let valid = s.engine.verify_mac(&key, &msg, &mac)?;
+            Ok(Done::new(json!({ "valid": valid })))
+        })
+        .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -256,35 +346,35 @@ pub struct KeyOnly {
 
 pub async fn public_key(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<KeyOnly>,
 ) -> ApiResult<Json<Value>> {
-    let pk = st.seal.engine()?.get_public_key(&r.key)?;
-    let b64 = encode(&pk.der);
-    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(chunk));
-        pem.push('\n');
-    }
-    pem.push_str("-----END PUBLIC KEY-----\n");
-    Ok(Json(json!({
-        "key_id": pk.key_id,
-        "public_key": b64,
-        "pem": pem,
-        "spec": pk.spec.name(),
-        "usage": pk.usage.name(),
-        "signing_algorithms": pk.signing_algorithms.iter().map(|a| a.name()).collect::<Vec<_>>(),
-    })))
+    let key = r.key.clone();
+    Ok(Json(
+        st.run(&c, use_key("kms:GetPublicKey", Some(&r.key), None), move |s| {
+            let pk = s.engine.get_public_key(&key)?;
+            let b64 = encode(&pk.der);
+            let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+            for chunk in b64.as_bytes().chunks(64) {
+                pem.push_str(&String::from_utf8_lossy(chunk));
+                pem.push('\n');
+            }
+            pem.push_str("-----END PUBLIC KEY-----\n");
+            let v = json!({
+                "key_id": pk.key_id,
+                "public_key": b64,
+                "pem": pem,
+                "spec": pk.spec.name(),
+                "usage": pk.usage.name(),
+                "signing_algorithms": pk.signing_algorithms.iter().map(|a| a.name()).collect::<Vec<_>>(),
+            });
+            Ok(Done::new(v).key(pk.key_id, None))
+        })
+        .await?,
+    ))
 }
 
 pub const MAX_BATCH: usize = 1000;
-
-fn batch_result(r: Result<Value, Error>) -> Value {
-    match r {
-        Ok(v) => v,
-        Err(e) => json!({ "error": { "code": e.code(), "message": e.public_message() } }),
-    }
-}
 
 fn check_batch_len(n: usize) -> Result<(), Error> {
     if n == 0 || n > MAX_BATCH {
@@ -295,6 +385,43 @@ fn check_batch_len(n: usize) -> Result<(), Error> {
     Ok(())
 }
 
+fn batch_result(r: Result<Value, ApiError>) -> Value {
+    match r {
+        Ok(v) => v,
+        Err(ApiError(e)) => json!({ "error": { "code": e.code(), "message": e.public_message() } }),
+    }
+}
+
+/// Runs every item as its own guarded request, concurrently (so their audit
+/// records share fsyncs), and returns the results in order.
+async fn run_batch<R, Fut>(
+    st: Arc<AppState>,
+    c: Caller,
+    items: Vec<R>,
+    f: fn(Arc<AppState>, Caller, R) -> Fut,
+) -> Result<Vec<Value>, ApiError>
+where
+    R: Send + 'static,
+    Fut: std::future::Future<Output = Result<Value, ApiError>> + Send + 'static,
+{
+    check_batch_len(items.len())?;
+    let mut set = tokio::task::JoinSet::new();
+    let n = items.len();
+    for (i, item) in items.into_iter().enumerate() {
+        let (st, c) = (st.clone(), c.clone());
+        set.spawn(async move { (i, f(st, c, item).await) });
+    }
+    let mut out = vec![Value::Null; n];
+    while let Some(r) = set.join_next().await {
+        let (i, res) = r.map_err(|e| ApiError(Error::Internal(format!("batch item task: {e}"))))?;
+        if let Err(ApiError(Error::AuditUnavailable)) = &res {
+            return Err(ApiError(Error::AuditUnavailable));
+        }
+        out[i] = batch_result(res);
+    }
+    Ok(out)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchEncryptReq {
@@ -303,16 +430,13 @@ pub struct BatchEncryptReq {
 
 pub async fn batch_encrypt(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<BatchEncryptReq>,
 ) -> ApiResult<Json<Value>> {
-    check_batch_len(r.items.len())?;
-    let e = st.seal.engine()?;
-    let results: Vec<Value> = r
-        .items
-        .iter()
-        .map(|i| batch_result(do_encrypt(&e, i)))
-        .collect();
+    let results = run_batch(st, c, r.items, |st, c, item| async move {
+        do_encrypt(&st, &c, item).await
+    })
+    .await?;
     Ok(Json(json!({ "results": results })))
 }
 
@@ -324,15 +448,12 @@ pub struct BatchDecryptReq {
 
 pub async fn batch_decrypt(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<BatchDecryptReq>,
 ) -> ApiResult<Json<Value>> {
-    check_batch_len(r.items.len())?;
-    let e = st.seal.engine()?;
-    let results: Vec<Value> = r
-        .items
-        .iter()
-        .map(|i| batch_result(do_decrypt(&e, i)))
-        .collect();
+    let results = run_batch(st, c, r.items, |st, c, item| async move {
+        do_decrypt(&st, &c, item).await
+    })
+    .await?;
     Ok(Json(json!({ "results": results })))
 }

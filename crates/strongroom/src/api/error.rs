@@ -27,9 +27,12 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(code = e.code(), error = %e, "request failed");
         }
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": { "code": e.code(), "message": e.public_message() }
         });
+        if let Error::ApprovalRequired { id, .. } = &e {
+            body["approval_id"] = serde_json::Value::String(id.clone());
+        }
         let mut resp = (status, Json(body)).into_response();
         resp.extensions_mut().insert(ErrorCode(e.code()));
         resp

@@ -8,42 +8,7 @@ use std::sync::Arc;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::auth::Principal;
 use crate::error::Error;
-
-/// A verified caller. Every handler that needs authentication takes this.
-pub struct Authed(pub Principal);
-
-impl FromRequestParts<Arc<AppState>> for Authed {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        // Sealed comes first: a sealed server answers nothing else.
-        if !state.seal.is_unsealed() {
-            return Err(ApiError(state.seal.engine().err().unwrap_or(Error::Sealed)));
-        }
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                // The scheme is case-insensitive (RFC 9110 §11.1).
-                let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then_some(rest)
-            })
-            .or_else(|| {
-                parts
-                    .headers
-                    .get("x-strongroom-token")
-                    .and_then(|v| v.to_str().ok())
-            })
-            .ok_or(ApiError(Error::Unauthenticated))?;
-        Ok(Authed(state.seal.authenticate(token.trim().as_bytes())?))
-    }
-}
 
 /// `Json<T>` with our error shape for malformed or oversized bodies.
 pub struct ApiJson<T>(pub T);

@@ -1,27 +1,59 @@
-//! Key management endpoints. Changes run on blocking threads because they
-//! commit to storage (fsync) before answering.
+//! Key management endpoints. Each names its AWS action and goes through
+//! the guard; changes run on blocking threads because they commit to
+//! storage (fsync) before answering.
 
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::error::ApiResult;
-use super::extract::{ApiJson, Authed, PathName};
-use super::{blocking, AppState};
+use super::extract::{ApiJson, PathName};
+use super::guard::{Caller, Done, Guarded, Kind};
+use super::AppState;
 use crate::error::Error;
 use crate::keys::engine::{CreateKey, KeyFilter, UpdateKey};
 use crate::keys::model::KeyMeta;
 use crate::keys::state::KeyState;
 
+fn done(m: KeyMeta) -> Done<KeyMeta> {
+    let (id, v) = (m.id.clone(), m.primary_version);
+    Done::new(m).key(id, Some(v))
+}
+
+fn change<'a>(action: &'static str, key: Option<&'a str>) -> Guarded<'a> {
+    Guarded {
+        action,
+        key,
+        context: None,
+        kind: Kind::Change,
+        replay: None,
+    }
+}
+
+fn read<'a>(action: &'static str, key: Option<&'a str>) -> Guarded<'a> {
+    Guarded {
+        action,
+        key,
+        context: None,
+        kind: Kind::Use,
+        replay: None,
+    }
+}
+
 pub async fn create(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(req): ApiJson<CreateKey>,
 ) -> ApiResult<Json<KeyMeta>> {
-    Ok(Json(blocking(&st, move |e| e.create(req)).await?))
+    Ok(Json(
+        st.run(&c, change("kms:CreateKey", None), move |s| {
+            s.engine.create(req).map(done)
+        })
+        .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -38,7 +70,7 @@ pub struct ListQuery {
 
 pub async fn list(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) =
@@ -66,103 +98,163 @@ pub async fn list(
         state,
         tag,
     };
-    let engine = st.seal.engine()?;
-    let (keys, next) = engine.list(&filter, q.limit.unwrap_or(100), q.cursor.as_deref())?;
-    Ok(Json(json!({ "keys": keys, "next_cursor": next })))
+    let limit = q.limit.unwrap_or(100);
+    let cursor = q.cursor;
+    Ok(Json(
+        st.run(&c, read("kms:ListKeys", None), move |s| {
+            let (keys, next) = s.engine.list(&filter, limit, cursor.as_deref())?;
+            Ok(Done::new(json!({ "keys": keys, "next_cursor": next })))
+        })
+        .await?,
+    ))
 }
 
 pub async fn describe(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     PathName(key): PathName,
 ) -> ApiResult<Json<KeyMeta>> {
-    Ok(Json(st.seal.engine()?.describe(&key)?))
+    let k = key.clone();
+    Ok(Json(
+        st.run(&c, read("kms:DescribeKey", Some(&key)), move |s| {
+            s.engine.describe(&k).map(done)
+        })
+        .await?,
+    ))
 }
 
 pub async fn update(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     PathName(key): PathName,
     ApiJson(req): ApiJson<UpdateKey>,
 ) -> ApiResult<Json<KeyMeta>> {
-    Ok(Json(blocking(&st, move |e| e.update(&key, req)).await?))
+    let k = key.clone();
+    Ok(Json(
+        st.run(
+            &c,
+            change("kms:UpdateKeyDescription", Some(&key)),
+            move |s| s.engine.update(&k, req).map(done),
+        )
+        .await?,
+    ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRef {
-    key: String,
+    pub key: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyVersion {
-    key: String,
-    version: u32,
+    pub key: String,
+    pub version: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleDeletion {
-    key: String,
-    pending_window_days: Option<i64>,
+    pub key: String,
+    pub pending_window_days: Option<i64>,
 }
 
 pub async fn rotate(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<KeyRef>,
 ) -> ApiResult<Json<KeyMeta>> {
-    Ok(Json(blocking(&st, move |e| e.rotate(&r.key)).await?))
+    let k = r.key.clone();
+    Ok(Json(
+        st.run(
+            &c,
+            change("kms:RotateKeyOnDemand", Some(&r.key)),
+            move |s| s.engine.rotate(&k).map(done),
+        )
+        .await?,
+    ))
 }
 
 pub async fn enable(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<KeyRef>,
 ) -> ApiResult<Json<KeyMeta>> {
-    Ok(Json(blocking(&st, move |e| e.enable(&r.key)).await?))
+    let k = r.key.clone();
+    Ok(Json(
+        st.run(&c, change("kms:EnableKey", Some(&r.key)), move |s| {
+            s.engine.enable(&k).map(done)
+        })
+        .await?,
+    ))
 }
 
 pub async fn disable(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<KeyRef>,
 ) -> ApiResult<Json<KeyMeta>> {
-    Ok(Json(blocking(&st, move |e| e.disable(&r.key)).await?))
+    let k = r.key.clone();
+    Ok(Json(
+        st.run(&c, change("kms:DisableKey", Some(&r.key)), move |s| {
+            s.engine.disable(&k).map(done)
+        })
+        .await?,
+    ))
 }
 
 pub async fn enable_version(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<KeyVersion>,
 ) -> ApiResult<Json<KeyMeta>> {
+    let (k, v) = (r.key.clone(), r.version);
     Ok(Json(
-        blocking(&st, move |e| e.set_version_enabled(&r.key, r.version, true)).await?,
+        st.run(&c, change("kms:EnableKeyVersion", Some(&r.key)), move |s| {
+            s.engine.set_version_enabled(&k, v, true).map(done)
+        })
+        .await?,
     ))
 }
 
 pub async fn disable_version(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<KeyVersion>,
 ) -> ApiResult<Json<KeyMeta>> {
+    let (k, v) = (r.key.clone(), r.version);
     Ok(Json(
-        blocking(&st, move |e| {
-            e.set_version_enabled(&r.key, r.version, false)
-        })
+        st.run(
+            &c,
+            change("kms:DisableKeyVersion", Some(&r.key)),
+            move |s| s.engine.set_version_enabled(&k, v, false).map(done),
+        )
         .await?,
     ))
 }
 
 pub async fn min_decryption_version(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<KeyVersion>,
 ) -> ApiResult<Json<KeyMeta>> {
+    // Only lowering the minimum is dual-controlled (it re-enables old ciphertexts).
+    let lowering = st
+        .seal
+        .engine()?
+        .describe(&r.key)
+        .map(|m| r.version < m.min_decryption_version)
+        .unwrap_or(false);
+    let replay = lowering.then(|| json!({ "key": r.key, "version": r.version }));
+    let (k, v) = (r.key.clone(), r.version);
+    let g = Guarded {
+        replay,
+        ..change("kms:SetMinDecryptionVersion", Some(&r.key))
+    };
     Ok(Json(
-        blocking(&st, move |e| {
-            e.set_min_decryption_version(&r.key, r.version)
+        st.run(&c, g, move |s| {
+            s.engine.set_min_decryption_version(&k, v).map(done)
         })
         .await?,
     ))
@@ -170,24 +262,34 @@ pub async fn min_decryption_version(
 
 pub async fn schedule_deletion(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<ScheduleDeletion>,
 ) -> ApiResult<Json<KeyMeta>> {
+    let replay = serde_json::to_value(&r).ok();
+    let (k, d) = (r.key.clone(), r.pending_window_days);
+    let g = Guarded {
+        replay,
+        ..change("kms:ScheduleKeyDeletion", Some(&r.key))
+    };
     Ok(Json(
-        blocking(&st, move |e| {
-            e.schedule_deletion(&r.key, r.pending_window_days)
-        })
-        .await?,
+        st.run(&c, g, move |s| s.engine.schedule_deletion(&k, d).map(done))
+            .await?,
     ))
 }
 
 pub async fn cancel_deletion(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<KeyRef>,
 ) -> ApiResult<Json<KeyMeta>> {
+    let k = r.key.clone();
     Ok(Json(
-        blocking(&st, move |e| e.cancel_deletion(&r.key)).await?,
+        st.run(
+            &c,
+            change("kms:CancelKeyDeletion", Some(&r.key)),
+            move |s| s.engine.cancel_deletion(&k).map(done),
+        )
+        .await?,
     ))
 }
 
@@ -200,29 +302,43 @@ pub struct CreateAlias {
 
 pub async fn create_alias(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     ApiJson(r): ApiJson<CreateAlias>,
 ) -> ApiResult<Json<KeyMeta>> {
+    let (a, k) = (r.alias.clone(), r.key.clone());
     Ok(Json(
-        blocking(&st, move |e| e.create_alias(&r.alias, &r.key)).await?,
+        st.run(&c, change("kms:CreateAlias", Some(&r.key)), move |s| {
+            s.engine.create_alias(&a, &k).map(done)
+        })
+        .await?,
     ))
 }
 
 pub async fn delete_alias(
     State(st): State<Arc<AppState>>,
-    _a: Authed,
+    c: Caller,
     PathName(alias): PathName,
 ) -> ApiResult<Json<KeyMeta>> {
-    Ok(Json(blocking(&st, move |e| e.delete_alias(&alias)).await?))
+    let a = alias.clone();
+    Ok(Json(
+        st.run(&c, change("kms:DeleteAlias", Some(&alias)), move |s| {
+            s.engine.delete_alias(&a).map(done)
+        })
+        .await?,
+    ))
 }
 
-pub async fn list_aliases(State(st): State<Arc<AppState>>, _a: Authed) -> ApiResult<Json<Value>> {
-    let aliases: Vec<Value> = st
-        .seal
-        .engine()?
-        .list_aliases()?
-        .into_iter()
-        .map(|(a, k)| json!({ "alias": a, "key_id": k }))
-        .collect();
-    Ok(Json(json!({ "aliases": aliases })))
+pub async fn list_aliases(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(&c, read("kms:ListAliases", None), |s| {
+            let aliases: Vec<Value> = s
+                .engine
+                .list_aliases()?
+                .into_iter()
+                .map(|(a, k)| json!({ "alias": a, "key_id": k }))
+                .collect();
+            Ok(Done::new(json!({ "aliases": aliases })))
+        })
+        .await?,
+    ))
 }

@@ -1,10 +1,12 @@
 //! The native REST API under `/v1`, plus `/metrics`. Handlers are thin:
 //! they parse, call the engine, and shape the answer.
 
+pub mod admin;
 pub mod b64;
 pub mod crypto;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;
@@ -22,29 +24,16 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::error::Error;
-use crate::keys::engine::Engine;
 use crate::keys::state::ALL_STATES;
 use crate::seal::Seal;
-use error::{ApiError, ApiResult, ErrorCode};
+use error::{ApiError, ErrorCode};
 
 pub struct AppState {
     pub seal: Arc<Seal>,
     pub metrics: metrics::Metrics,
     pub max_body: usize,
     pub dev_mode: bool,
-}
-
-/// Runs an engine call that writes to storage on a blocking thread.
-pub async fn blocking<T, F>(st: &AppState, f: F) -> ApiResult<T>
-where
-    T: Send + 'static,
-    F: FnOnce(&Engine) -> Result<T, Error> + Send + 'static,
-{
-    let engine = st.seal.engine()?;
-    tokio::task::spawn_blocking(move || f(&engine))
-        .await
-        .map_err(|e| ApiError(Error::Internal(format!("worker task failed: {e}"))))?
-        .map_err(ApiError)
+    pub dual_control: guard::DualControl,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -90,6 +79,38 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/public-key", post(crypto::public_key))
         .route("/v1/batch/encrypt", post(crypto::batch_encrypt))
         .route("/v1/batch/decrypt", post(crypto::batch_decrypt))
+        .route(
+            "/v1/identities",
+            get(admin::list_identities).post(admin::create_identity),
+        )
+        .route("/v1/identities/{*name}", get(admin::show_identity))
+        .route("/v1/identity/disable", post(admin::disable_identity))
+        .route("/v1/identity/grants", post(admin::set_grants))
+        .route(
+            "/v1/tokens",
+            get(admin::list_tokens).post(admin::create_token),
+        )
+        .route("/v1/tokens/revoke", post(admin::revoke_token))
+        .route(
+            "/v1/access-keys",
+            get(admin::list_access_keys).post(admin::create_access_key),
+        )
+        .route("/v1/access-keys/revoke", post(admin::revoke_access_key))
+        .route(
+            "/v1/policies",
+            get(admin::list_policies).post(admin::put_policy),
+        )
+        .route(
+            "/v1/policies/{*name}",
+            get(admin::show_policy).delete(admin::delete_policy),
+        )
+        .route("/v1/policy/explain", post(admin::explain))
+        .route("/v1/approvals", get(admin::list_approvals))
+        .route("/v1/approvals/approve", post(admin::approve))
+        .route("/v1/approvals/deny", post(admin::deny))
+        .route("/v1/audit/verify", get(admin::audit_verify))
+        .route("/v1/audit/query", get(admin::audit_query))
+        .route("/v1/audit/export", get(admin::audit_export))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiResult;
-use super::extract::{ApiJson, Authed};
+use super::extract::ApiJson;
+use super::guard::{Caller, Done, Guarded, Kind};
 use super::AppState;
 use crate::error::Error;
 use crate::seal::SealStatus;
@@ -92,11 +93,16 @@ pub async fn unseal(
     Ok(Json(status))
 }
 
-pub async fn seal(
-    State(st): State<Arc<AppState>>,
-    Authed(p): Authed,
-) -> ApiResult<Json<SealStatus>> {
+pub async fn seal(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<SealStatus>> {
+    let g = Guarded {
+        action: "strongroom:Seal",
+        key: None,
+        context: None,
+        kind: Kind::Use,
+        replay: None,
+    };
+    st.run(&c, g, |_| Ok(Done::new(()))).await?;
     st.seal.seal()?;
-    tracing::warn!(principal = %p.id, "sealed by request");
+    tracing::warn!(principal = %c.principal.id, "sealed by request");
     Ok(Json(st.seal.status()?))
 }

@@ -12,17 +12,41 @@ use crate::error::Error;
 
 pub const TOKEN_PREFIX: &str = "sr.";
 
-/// Who is making a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who is making a request, with the policies that decide what they may do.
+#[derive(Debug, Clone)]
 pub struct Principal {
     pub id: String,
     pub kind: PrincipalKind,
+    pub roles: Vec<String>,
+    /// Role policies followed by attached policies.
+    pub policies: std::sync::Arc<Vec<crate::policy::Policy>>,
+}
+
+impl Principal {
+    /// The break-glass root principal (the root token).
+    pub fn root() -> Self {
+        Principal {
+            id: "root".into(),
+            kind: PrincipalKind::Root,
+            roles: vec!["root".into()],
+            policies: std::sync::Arc::new(
+                crate::policy::builtin_role("root").into_iter().collect(),
+            ),
+        }
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.kind == PrincipalKind::Root
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrincipalKind {
-    /// The root token from init or dev mode: may do everything.
+    /// The root token from init or dev mode: break-glass, may do
+    /// everything, and every use is flagged in the audit log.
     Root,
+    /// A registered identity, limited by its roles and policies.
+    Identity,
 }
 
 /// A new random token: `sr.` + 43 base64url characters (256 bits).

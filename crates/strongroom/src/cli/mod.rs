@@ -127,6 +127,12 @@ struct ServerArgs {
     /// Dev mode: use this root token instead of a random one.
     #[arg(long, requires = "dev")]
     dev_root_token: Option<String>,
+    /// Dev mode: write the audit log here (default: a new file in the temp directory).
+    #[arg(long, requires = "dev")]
+    audit_path: Option<String>,
+    /// Dev mode: turn dual control on (it is off by default in dev mode).
+    #[arg(long, requires = "dev")]
+    dev_dual_control: bool,
 }
 
 #[derive(Subcommand)]
@@ -555,6 +561,8 @@ fn server(a: ServerArgs) -> Result<(), CliError> {
     let mode = if a.dev {
         crate::server::Mode::Dev {
             root_token: a.dev_root_token,
+            dual_control: a.dev_dual_control,
+            audit_path: a.audit_path,
         }
     } else {
         let path = a.config.ok_or_else(|| {

@@ -70,7 +70,7 @@ struct Inner {
 
 pub struct Engine {
     store: Arc<dyn Store>,
-    barrier: Barrier,
+    barrier: Arc<Barrier>,
     clock: SharedClock,
     rng: SharedRng,
     cfg: EngineConfig,
@@ -247,7 +247,7 @@ impl Engine {
     /// Builds the engine from storage: loads and opens every key record.
     pub fn load(
         store: Arc<dyn Store>,
-        barrier: Barrier,
+        barrier: Arc<Barrier>,
         clock: SharedClock,
         rng: SharedRng,
         cfg: EngineConfig,

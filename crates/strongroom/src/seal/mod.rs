@@ -10,13 +10,15 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{self, Principal, PrincipalKind};
+use crate::audit::AuditLog;
+use crate::auth::{self, Principal};
 use crate::clock::SharedClock;
 use crate::crypto::material::{LoadedKey, AES_KEY_LEN};
 use crate::crypto::rng::SharedRng;
 use crate::crypto::spec::KeySpec;
 use crate::crypto::SecretBytes;
 use crate::error::{Error, Result};
+use crate::identity::Registry;
 use crate::keys::engine::{Engine, EngineConfig};
 use crate::storage::{Op, Store, Transaction};
 use barrier::Barrier;
@@ -25,6 +27,8 @@ const META_SEAL_CONFIG: &str = "seal_config";
 const META_ROOT_KEY: &str = "root_key";
 const META_ROOT_TOKEN: &str = "root_token";
 const ROOT_TOKEN_IDENTITY: &str = "strongroom/meta/root_token";
+const META_AUDIT_KEY: &str = "audit_signing_key";
+const AUDIT_KEY_IDENTITY: &str = "strongroom/meta/audit_signing_key";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SealConfig {
@@ -42,7 +46,7 @@ enum State {
         progress: Vec<shamir::ParsedShare>,
     },
     Unsealed {
-        engine: Arc<Engine>,
+        services: Arc<Services>,
         root_token_hash: SecretBytes,
     },
 }
@@ -58,6 +62,40 @@ pub struct SealStatus {
     pub storage: String,
 }
 
+/// What exists only while unsealed: the key engine, the identity registry
+/// and the audit log (each opened with the root key).
+pub struct Services {
+    pub engine: Arc<Engine>,
+    pub registry: Arc<Registry>,
+    pub audit: Arc<AuditLog>,
+}
+
+/// Where the audit log goes, and how often it is checkpointed.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub path: std::path::PathBuf,
+    pub checkpoint_every: u64,
+}
+
+impl AuditConfig {
+    /// A fresh log file in the temp directory (dev mode and tests).
+    pub fn in_temp_dir() -> Self {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        AuditConfig {
+            path: std::env::temp_dir().join(format!(
+                "strongroom-audit-{}-{n}-{nanos}.jsonl",
+                std::process::id()
+            )),
+            checkpoint_every: 1000,
+        }
+    }
+}
+
 /// Printed once at init.
 pub struct InitOutput {
     pub shares: Vec<SecretBytes>,
@@ -69,6 +107,7 @@ pub struct Seal {
     clock: SharedClock,
     rng: SharedRng,
     engine_cfg: EngineConfig,
+    audit_cfg: AuditConfig,
     state: RwLock<State>,
 }
 
@@ -88,6 +127,7 @@ impl Seal {
         clock: SharedClock,
         rng: SharedRng,
         engine_cfg: EngineConfig,
+        audit_cfg: AuditConfig,
     ) -> Result<Self> {
         let state = match store.get_meta(META_SEAL_CONFIG)? {
             None => State::Uninitialized,
@@ -100,6 +140,7 @@ impl Seal {
             clock,
             rng,
             engine_cfg,
+            audit_cfg,
             state: RwLock::new(state),
         })
     }
@@ -277,9 +318,9 @@ impl Seal {
                 let unseal_key = shamir::combine(&shares, cfg.threshold)?;
                 let engine_and_token = self.unlock(&cfg, &unseal_key);
                 match engine_and_token {
-                    Ok((engine, root_token_hash)) => {
+                    Ok((services, root_token_hash)) => {
                         *st = State::Unsealed {
-                            engine: Arc::new(engine),
+                            services: Arc::new(services),
                             root_token_hash,
                         };
                         tracing::info!("unsealed");
@@ -297,7 +338,11 @@ impl Seal {
         self.status()
     }
 
-    fn unlock(&self, cfg: &SealConfig, unseal_key: &SecretBytes) -> Result<(Engine, SecretBytes)> {
+    fn unlock(
+        &self,
+        cfg: &SealConfig,
+        unseal_key: &SecretBytes,
+    ) -> Result<(Services, SecretBytes)> {
         let wrapped = self
             .store
             .get_meta(META_ROOT_KEY)?
@@ -306,21 +351,74 @@ impl Seal {
             .map_err(|_| Error::Internal("unseal key did not load".into()))?;
         let root = wrap
             .aes_open(root_key_aad(&cfg.cluster_id).as_bytes(), &wrapped)
-            .map_err(|_| Error::InvalidShare("the shares did not reconstruct the unseal key; progress was reset, submit the shares again".into()))?;
-        let barrier = Barrier::new(&root)?;
+            .map_err(|_| {
+                Error::InvalidShare(
+                    "the shares did not reconstruct the unseal key; progress was reset, submit the shares again".into(),
+                )
+            })?;
+        let barrier = Arc::new(Barrier::new(&root)?);
         let token_record = self
             .store
             .get_meta(META_ROOT_TOKEN)?
             .ok_or_else(|| Error::Internal("root token record missing".into()))?;
         let token_hash = barrier.open(ROOT_TOKEN_IDENTITY, &token_record)?;
+        let audit = Arc::new(self.open_audit(&barrier)?);
         let engine = Engine::load(
             self.store.clone(),
-            barrier,
+            barrier.clone(),
             self.clock.clone(),
             self.rng.clone(),
             self.engine_cfg.clone(),
         )?;
-        Ok((engine, token_hash))
+        let registry = Registry::load(
+            self.store.clone(),
+            barrier,
+            self.clock.clone(),
+            self.rng.clone(),
+        )?;
+        Ok((
+            Services {
+                engine: Arc::new(engine),
+                registry: Arc::new(registry),
+                audit,
+            },
+            token_hash,
+        ))
+    }
+
+    /// Opens the audit log with its signing key, which is created on first
+    /// use and kept sealed under the barrier. A log that cannot be opened
+    /// (unwritable, or a broken chain) keeps the server sealed.
+    fn open_audit(&self, barrier: &Barrier) -> Result<AuditLog> {
+        let key = match self.store.get_meta(META_AUDIT_KEY)? {
+            Some(sealed) => barrier.open(AUDIT_KEY_IDENTITY, &sealed)?,
+            None => {
+                let k = SecretBytes::new(
+                    crate::audit::generate_signing_key()
+                        .map_err(|e| Error::Internal(format!("audit signing key: {e}")))?,
+                );
+                let sealed = barrier.seal(AUDIT_KEY_IDENTITY, k.expose())?;
+                self.store.commit(Transaction::new().push(Op::PutMeta {
+                    name: META_AUDIT_KEY.into(),
+                    value: sealed,
+                }))?;
+                k
+            }
+        };
+        AuditLog::open(
+            &self.audit_cfg.path,
+            key.expose(),
+            self.audit_cfg.checkpoint_every,
+        )
+        .map_err(|e| match e {
+            crate::audit::AuditError::Unavailable(m) => {
+                Error::StorageUnavailable(format!("audit log: {m}"))
+            }
+            other => Error::Internal(format!(
+                "audit log {}: {other}",
+                self.audit_cfg.path.display()
+            )),
+        })
     }
 
     /// Drops the engine and every cached key; the server is sealed again.
@@ -342,7 +440,20 @@ impl Seal {
             .read()
             .map_err(|_| Error::Internal("seal lock poisoned".into()))?;
         match &*st {
-            State::Unsealed { engine, .. } => Ok(engine.clone()),
+            State::Unsealed { services, .. } => Ok(services.engine.clone()),
+            State::Sealed { .. } => Err(Error::Sealed),
+            State::Uninitialized => Err(Error::NotInitialized),
+        }
+    }
+
+    /// Engine, registry and audit log, or `Sealed` / `NotInitialized`.
+    pub fn services(&self) -> Result<Arc<Services>> {
+        let st = self
+            .state
+            .read()
+            .map_err(|_| Error::Internal("seal lock poisoned".into()))?;
+        match &*st {
+            State::Unsealed { services, .. } => Ok(services.clone()),
             State::Sealed { .. } => Err(Error::Sealed),
             State::Uninitialized => Err(Error::NotInitialized),
         }
@@ -355,31 +466,31 @@ impl Seal {
             .unwrap_or(false)
     }
 
-    /// Authenticates a bearer token (only the root token exists so far).
+    /// Authenticates a bearer token: the root token, or an identity's token.
     pub fn authenticate(&self, token: &[u8]) -> Result<Principal> {
-        let st = self
-            .state
-            .read()
-            .map_err(|_| Error::Internal("seal lock poisoned".into()))?;
-        match &*st {
-            State::Unsealed {
-                root_token_hash, ..
-            } => {
-                if token.is_empty() {
-                    return Err(Error::Unauthenticated);
-                }
-                if auth::token_matches(token, root_token_hash.expose()) {
-                    Ok(Principal {
-                        id: "root".into(),
-                        kind: PrincipalKind::Root,
-                    })
-                } else {
-                    Err(Error::InvalidToken)
-                }
-            }
-            State::Sealed { .. } => Err(Error::Sealed),
-            State::Uninitialized => Err(Error::NotInitialized),
+        if token.is_empty() {
+            return Err(Error::Unauthenticated);
         }
+        let registry = {
+            let st = self
+                .state
+                .read()
+                .map_err(|_| Error::Internal("seal lock poisoned".into()))?;
+            match &*st {
+                State::Unsealed {
+                    root_token_hash,
+                    services,
+                } => {
+                    if auth::token_matches(token, root_token_hash.expose()) {
+                        return Ok(Principal::root());
+                    }
+                    services.registry.clone()
+                }
+                State::Sealed { .. } => return Err(Error::Sealed),
+                State::Uninitialized => return Err(Error::NotInitialized),
+            }
+        };
+        registry.authenticate(token)
     }
 }
 

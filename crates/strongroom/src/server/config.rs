@@ -29,6 +29,19 @@ pub struct Config {
     /// Request body limit in bytes. `STRONGROOM_MAX_REQUEST_BYTES`.
     #[serde(default = "default_max")]
     pub max_request_bytes: usize,
+    /// The audit log file (JSON Lines, hash-chained). Defaults to the storage
+    /// path with `.audit.jsonl` appended. `STRONGROOM_AUDIT_PATH`.
+    #[serde(default)]
+    pub audit_path: Option<String>,
+    /// A signed checkpoint every this many audit records. `STRONGROOM_AUDIT_CHECKPOINT_EVERY`.
+    #[serde(default = "default_checkpoint")]
+    pub audit_checkpoint_every: u64,
+    /// Dual control for sensitive actions (on by default). `STRONGROOM_DUAL_CONTROL`.
+    #[serde(default = "yes")]
+    pub dual_control: bool,
+    /// Approvals needed for a dual-controlled action. `STRONGROOM_DUAL_CONTROL_APPROVALS`.
+    #[serde(default = "two")]
+    pub dual_control_approvals: u32,
     /// How often the deletion sweep runs, in seconds. `STRONGROOM_SWEEP_INTERVAL_SECS`.
     #[serde(default = "default_sweep")]
     pub sweep_interval_secs: u64,
@@ -43,6 +56,15 @@ fn default_max() -> usize {
 fn default_sweep() -> u64 {
     60
 }
+fn yes() -> bool {
+    true
+}
+fn two() -> u32 {
+    2
+}
+fn default_checkpoint() -> u64 {
+    1000
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -53,6 +75,10 @@ impl Default for Config {
             tls_key: None,
             tls_disable: false,
             max_request_bytes: default_max(),
+            audit_path: None,
+            audit_checkpoint_every: default_checkpoint(),
+            dual_control: true,
+            dual_control_approvals: 2,
             sweep_interval_secs: default_sweep(),
         }
     }
@@ -75,6 +101,17 @@ fn parse_num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, Error> {
 }
 
 impl Config {
+    /// The audit log path: configured, or next to the database.
+    pub fn audit_path(&self) -> String {
+        match &self.audit_path {
+            Some(p) if !p.is_empty() => p.clone(),
+            _ => format!(
+                "{}.audit.jsonl",
+                self.storage_path.as_deref().unwrap_or("strongroom.db")
+            ),
+        }
+    }
+
     /// Parses TOML text, then applies overrides from `env` (name → value).
     pub fn from_toml(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let mut c: Config = toml::from_str(text)
@@ -110,6 +147,18 @@ impl Config {
         if let Some(v) = env("STRONGROOM_MAX_REQUEST_BYTES") {
             self.max_request_bytes = parse_num("STRONGROOM_MAX_REQUEST_BYTES", &v)?;
         }
+        if let Some(v) = env("STRONGROOM_AUDIT_PATH") {
+            self.audit_path = Some(v);
+        }
+        if let Some(v) = env("STRONGROOM_AUDIT_CHECKPOINT_EVERY") {
+            self.audit_checkpoint_every = parse_num("STRONGROOM_AUDIT_CHECKPOINT_EVERY", &v)?;
+        }
+        if let Some(v) = env("STRONGROOM_DUAL_CONTROL") {
+            self.dual_control = parse_bool("STRONGROOM_DUAL_CONTROL", &v)?;
+        }
+        if let Some(v) = env("STRONGROOM_DUAL_CONTROL_APPROVALS") {
+            self.dual_control_approvals = parse_num("STRONGROOM_DUAL_CONTROL_APPROVALS", &v)?;
+        }
         if let Some(v) = env("STRONGROOM_SWEEP_INTERVAL_SECS") {
             self.sweep_interval_secs = parse_num("STRONGROOM_SWEEP_INTERVAL_SECS", &v)?;
         }
@@ -130,6 +179,16 @@ impl Config {
         if self.max_request_bytes < 1024 {
             return Err(Error::InvalidArgument(
                 "max_request_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.dual_control_approvals == 0 || self.dual_control_approvals > 16 {
+            return Err(Error::InvalidArgument(
+                "dual_control_approvals must be between 1 and 16".into(),
+            ));
+        }
+        if self.audit_checkpoint_every == 0 {
+            return Err(Error::InvalidArgument(
+                "audit_checkpoint_every must be at least 1".into(),
             ));
         }
         if self.sweep_interval_secs == 0 {

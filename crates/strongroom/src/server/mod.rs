@@ -11,13 +11,14 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+use crate::api::guard::DualControl;
 use crate::api::{self, AppState};
 use crate::clock::{SharedClock, SystemClock};
 use crate::crypto::rng;
 use crate::crypto::SecretBytes;
 use crate::error::Error;
 use crate::keys::engine::EngineConfig;
-use crate::seal::Seal;
+use crate::seal::{AuditConfig, Seal};
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::Store;
 use config::Config;
@@ -25,7 +26,13 @@ use config::Config;
 /// How the server was asked to run.
 pub enum Mode {
     /// In-memory, auto-unsealed, plain HTTP.
-    Dev { root_token: Option<String> },
+    Dev {
+        root_token: Option<String>,
+        /// Turn dual control on in dev mode (off by default there).
+        dual_control: bool,
+        /// Audit log file; a fresh file in the temp directory if absent.
+        audit_path: Option<String>,
+    },
     /// The real server from a config file.
     Production(Config),
 }
@@ -40,6 +47,14 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     let clock: SharedClock = Arc::new(SystemClock);
     let rng = rng::system();
     let dev_root_token = opts.mode_token();
+    let (dev_audit_path, dev_dual_control) = match &opts.mode {
+        Mode::Dev {
+            audit_path,
+            dual_control,
+            ..
+        } => (audit_path.clone(), *dual_control),
+        Mode::Production(_) => (None, false),
+    };
     let (cfg, store, dev) = match opts.mode {
         Mode::Dev { .. } => {
             let cfg = Config {
@@ -56,7 +71,25 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         }
     };
     let listen = opts.listen.unwrap_or_else(|| cfg.listen.clone());
-    let seal = Arc::new(Seal::open(store, clock, rng, EngineConfig::default())?);
+    let audit_path = match &dev_audit_path {
+        Some(p) => p.clone(),
+        None if dev => std::env::temp_dir()
+            .join(format!("strongroom-dev-{}-audit.jsonl", std::process::id()))
+            .display()
+            .to_string(),
+        None => cfg.audit_path(),
+    };
+    let audit_cfg = AuditConfig {
+        path: audit_path.clone().into(),
+        checkpoint_every: cfg.audit_checkpoint_every,
+    };
+    let seal = Arc::new(Seal::open(
+        store,
+        clock,
+        rng,
+        EngineConfig::default(),
+        audit_cfg,
+    )?);
     let tls = if dev || cfg.tls_disable {
         None
     } else {
@@ -93,6 +126,14 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         metrics: api::metrics::Metrics::default(),
         max_body: cfg.max_request_bytes,
         dev_mode: dev,
+        dual_control: if (dev && !dev_dual_control) || !cfg.dual_control {
+            DualControl::off()
+        } else {
+            DualControl {
+                approvals: cfg.dual_control_approvals,
+                ..DualControl::default_on()
+            }
+        },
     });
     let app = api::router(state);
 
@@ -100,10 +141,16 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         "Strongroom {} listening on {scheme}://{addr}",
         env!("CARGO_PKG_VERSION")
     );
+    println!("Audit log: {audit_path}");
     if let Some(t) = &dev_token {
         eprintln!();
         eprintln!("WARNING: DEVELOPMENT MODE. Storage is in memory and lost on exit, the server");
         eprintln!("WARNING: unsealed itself, and TLS is off. Never use --dev in production.");
+        if dev_dual_control {
+            eprintln!("Dual control is ON (--dev-dual-control).");
+        } else {
+            eprintln!("Dual control is OFF in dev mode; turn it on with --dev-dual-control.");
+        }
         eprintln!();
         println!("Root token: {}", String::from_utf8_lossy(t.expose()));
         println!();
@@ -134,7 +181,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
 impl Options {
     fn mode_token(&self) -> Option<String> {
         match &self.mode {
-            Mode::Dev { root_token } => root_token.clone(),
+            Mode::Dev { root_token, .. } => root_token.clone(),
             Mode::Production(_) => None,
         }
     }

@@ -36,7 +36,14 @@ fn env_with(cfg: EngineConfig) -> Env {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:").expect("open sqlite"));
     let clock = Arc::new(ManualClock::new(T0));
     let shared_clock: SharedClock = clock.clone();
-    let seal = Seal::open(store, shared_clock, Arc::new(SystemRng), cfg).expect("open seal");
+    let seal = Seal::open(
+        store,
+        shared_clock,
+        Arc::new(SystemRng),
+        cfg,
+        crate::seal::AuditConfig::in_temp_dir(),
+    )
+    .expect("open seal");
     seal.init_dev(None).expect("init_dev");
     let engine = seal.engine().expect("engine after init_dev");
     Env {
@@ -92,7 +99,14 @@ impl Disk {
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(&self.dir.db()).expect("open sqlite file"));
         let clock: SharedClock = self.clock.clone();
-        Seal::open(store, clock, Arc::new(SystemRng), self.cfg.clone()).expect("open seal")
+        Seal::open(
+            store,
+            clock,
+            Arc::new(SystemRng),
+            self.cfg.clone(),
+            crate::seal::AuditConfig::in_temp_dir(),
+        )
+        .expect("open seal")
     }
 
     fn init(tag: &str, cfg: EngineConfig) -> (Disk, Seal, Arc<Engine>) {

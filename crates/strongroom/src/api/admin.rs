@@ -1,0 +1,702 @@
+//! Identity, policy, approval and audit endpoints. Like everything else
+//! they go through the guard; policy and role changes are dual-controlled.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, PathName};
+use super::guard::{Caller, Done, Guarded, Kind};
+use super::AppState;
+use crate::audit::{self, AuditFilter};
+use crate::auth::Principal;
+use crate::crypto::context::EncryptionContext;
+use crate::error::{Error, Result};
+use crate::identity::IdentityKind;
+use crate::policy::{self, ApprovalStatus, Policy};
+use crate::seal::Services;
+
+fn g(action: &'static str, kind: Kind) -> Guarded<'static> {
+    Guarded {
+        action,
+        key: None,
+        context: None,
+        kind,
+        replay: None,
+    }
+}
+
+// ---------- identities ----------
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIdentity {
+    name: String,
+    #[serde(default = "human")]
+    kind: IdentityKind,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    policies: Vec<String>,
+}
+
+fn human() -> IdentityKind {
+    IdentityKind::Human
+}
+
+pub async fn create_identity(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    ApiJson(r): ApiJson<CreateIdentity>,
+) -> ApiResult<Json<Value>> {
+    // Giving an identity roles or policies is a role change: dual-controlled.
+    let grants = !r.roles.is_empty() || !r.policies.is_empty();
+    let replay = grants.then(|| json!({ "op": "create_identity", "request": serde_json::to_value(&r).unwrap_or(Value::Null) }));
+    let action = if grants {
+        "strongroom:ManagePolicies"
+    } else {
+        "strongroom:CreateIdentity"
+    };
+    let guard = Guarded {
+        replay,
+        ..g(action, Kind::Change)
+    };
+    Ok(Json(
+        st.run(&c, guard, move |s| exec_create_identity(s, r))
+            .await?,
+    ))
+}
+
+fn exec_create_identity(s: &Services, r: CreateIdentity) -> Result<Done<Value>> {
+    let i = s
+        .registry
+        .create_identity(&r.name, r.kind, r.roles, r.policies)?;
+    Ok(Done::new(json!(i)))
+}
+
+pub async fn list_identities(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(&c, g("strongroom:ManageIdentities", Kind::Use), |s| {
+            Ok(Done::new(
+                json!({ "identities": s.registry.list_identities()? }),
+            ))
+        })
+        .await?,
+    ))
+}
+
+pub async fn show_identity(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    PathName(name): PathName,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(&c, g("strongroom:ManageIdentities", Kind::Use), move |s| {
+            let i = s.registry.identity(&name)?;
+            let tokens = s.registry.list_tokens(Some(&name))?;
+            Ok(Done::new(json!({ "identity": i, "tokens": tokens })))
+        })
+        .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameReq {
+    name: String,
+}
+
+pub async fn disable_identity(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    ApiJson(r): ApiJson<NameReq>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(
+            &c,
+            g("strongroom:ManageIdentities", Kind::Change),
+            move |s| {
+                let i = s.registry.update_identity(&r.name, |i| i.disabled = true)?;
+                Ok(Done::new(json!(i)))
+            },
+        )
+        .await?,
+    ))
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetGrants {
+    name: String,
+    roles: Option<Vec<String>>,
+    policies: Option<Vec<String>>,
+}
+
+pub async fn set_grants(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    ApiJson(r): ApiJson<SetGrants>,
+) -> ApiResult<Json<Value>> {
+    let replay = Some(
+        json!({ "op": "set_grants", "request": serde_json::to_value(&r).unwrap_or(Value::Null) }),
+    );
+    let guard = Guarded {
+        replay,
+        ..g("strongroom:ManagePolicies", Kind::Change)
+    };
+    Ok(Json(
+        st.run(&c, guard, move |s| exec_set_grants(s, r)).await?,
+    ))
+}
+
+fn exec_set_grants(s: &Services, r: SetGrants) -> Result<Done<Value>> {
+    let i = s.registry.update_identity(&r.name, |i| {
+        if let Some(roles) = r.roles {
+            i.roles = roles;
+        }
+        if let Some(p) = r.policies {
+            i.policies = p;
+        }
+    })?;
+    Ok(Done::new(json!(i)))
+}
+
+// ---------- tokens and access keys ----------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    identity: String,
+    ttl_secs: Option<i64>,
+}
+
+pub async fn create_token(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    ApiJson(r): ApiJson<CreateToken>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(&c, g("strongroom:CreateToken", Kind::Change), move |s| {
+            let (token, info) = s.registry.create_token(&r.identity, r.ttl_secs)?;
+            Ok(Done::new(
+                json!({ "token": String::from_utf8_lossy(token.expose()), "info": info }),
+            ))
+        })
+        .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeToken {
+    token_id: String,
+}
+
+impl Drop for RevokeToken {
+    fn drop(&mut self) {
+        // It may be the token itself.
+        zeroize::Zeroize::zeroize(&mut self.token_id);
+    }
+}
+
+pub async fn revoke_token(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    ApiJson(r): ApiJson<RevokeToken>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(&c, g("strongroom:RevokeToken", Kind::Change), move |s| {
+            Ok(Done::new(json!(s.registry.revoke_token(&r.token_id)?)))
+        })
+        .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityQuery {
+    identity: Option<String>,
+}
+
+pub async fn list_tokens(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    Query(q): Query<IdentityQuery>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(&c, g("strongroom:ManageIdentities", Kind::Use), move |s| {
+            Ok(Done::new(
+                json!({ "tokens": s.registry.list_tokens(q.identity.as_deref())? }),
+            ))
+        })
+        .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityReq {
+    identity: String,
+}
+
+pub async fn create_access_key(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    ApiJson(r): ApiJson<IdentityReq>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(
+            &c,
+            g("strongroom:CreateAccessKey", Kind::Change),
+            move |s| {
+                let (id, secret) = s.registry.create_access_key(&r.identity)?;
+                Ok(Done::new(json!({
+                    "access_key_id": id,
+                    "secret_access_key": String::from_utf8_lossy(secret.expose()),
+                    "identity": r.identity,
+                })))
+            },
+        )
+        .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyReq {
+    access_key_id: String,
+}
+
+pub async fn revoke_access_key(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    ApiJson(r): ApiJson<AccessKeyReq>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(
+            &c,
+            g("strongroom:RevokeAccessKey", Kind::Change),
+            move |s| {
+                Ok(Done::new(json!(s
+                    .registry
+                    .revoke_access_key(&r.access_key_id)?)))
+            },
+        )
+        .await?,
+    ))
+}
+
+pub async fn list_access_keys(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(&c, g("strongroom:ManageIdentities", Kind::Use), |s| {
+            Ok(Done::new(
+                json!({ "access_keys": s.registry.list_access_keys()? }),
+            ))
+        })
+        .await?,
+    ))
+}
+
+// ---------- policies ----------
+
+pub async fn put_policy(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    ApiJson(p): ApiJson<Policy>,
+) -> ApiResult<Json<Value>> {
+    p.validate_custom()
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let replay = Some(
+        json!({ "op": "put_policy", "request": serde_json::to_value(&p).unwrap_or(Value::Null) }),
+    );
+    let guard = Guarded {
+        replay,
+        ..g("strongroom:ManagePolicies", Kind::Change)
+    };
+    Ok(Json(
+        st.run(&c, guard, move |s| {
+            Ok(Done::new(json!(s.registry.put_policy(p)?)))
+        })
+        .await?,
+    ))
+}
+
+pub async fn delete_policy(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    PathName(name): PathName,
+) -> ApiResult<Json<Value>> {
+    let replay = Some(json!({ "op": "delete_policy", "request": { "name": name } }));
+    let guard = Guarded {
+        replay,
+        ..g("strongroom:ManagePolicies", Kind::Change)
+    };
+    Ok(Json(
+        st.run(&c, guard, move |s| {
+            s.registry.delete_policy(&name)?;
+            Ok(Done::new(json!({ "deleted": name })))
+        })
+        .await?,
+    ))
+}
+
+pub async fn list_policies(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(&c, g("kms:GetKeyPolicy", Kind::Use), |s| {
+            let roles: Vec<Policy> = policy::BUILTIN_ROLES
+                .iter()
+                .filter_map(|r| policy::builtin_role(r))
+                .collect();
+            Ok(Done::new(
+                json!({ "policies": s.registry.list_policies()?, "roles": roles }),
+            ))
+        })
+        .await?,
+    ))
+}
+
+pub async fn show_policy(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    PathName(name): PathName,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(&c, g("kms:GetKeyPolicy", Kind::Use), move |s| {
+            let p = match name.strip_prefix("role:") {
+                Some(r) => policy::builtin_role(r)
+                    .ok_or_else(|| Error::InvalidArgument(format!("no role {r:?}")))?,
+                None => s.registry.policy(&name)?,
+            };
+            Ok(Done::new(json!(p)))
+        })
+        .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainReq {
+    identity: String,
+    action: String,
+    key: Option<String>,
+    #[serde(default)]
+    context: Option<EncryptionContext>,
+}
+
+pub async fn explain(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    ApiJson(r): ApiJson<ExplainReq>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(&c, g("strongroom:ManageIdentities", Kind::Use), move |s| {
+            let who: Principal = if r.identity == "root" {
+                Principal::root()
+            } else {
+                s.registry.identity(&r.identity)?;
+                s.registry.principal(&r.identity).map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "identity {} is disabled: it can do nothing",
+                        r.identity
+                    ))
+                })?
+            };
+            let meta = match &r.key {
+                Some(k) => Some(s.engine.describe(k)?),
+                None => None,
+            };
+            let d = AppState::decide(&who, &r.action, meta.as_ref(), r.context.as_ref());
+            Ok(Done::new(json!({
+                "identity": r.identity,
+                "action": r.action,
+                "key_id": meta.map(|m| m.id),
+                "allowed": d.allowed,
+                "reason": d.reason,
+                "matched": d.matched,
+                "roles": who.roles,
+                "policies": who.policies.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+            })))
+        })
+        .await?,
+    ))
+}
+
+// ---------- approvals ----------
+
+pub async fn list_approvals(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(&c, g("strongroom:ListApprovals", Kind::Use), |s| {
+            Ok(Done::new(
+                json!({ "approvals": s.registry.list_approvals()? }),
+            ))
+        })
+        .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalReq {
+    id: String,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub async fn approve(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    ApiJson(r): ApiJson<ApprovalReq>,
+) -> ApiResult<Json<Value>> {
+    decide_approval(st, c, r.id, true).await
+}
+
+pub async fn deny(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    ApiJson(r): ApiJson<ApprovalReq>,
+) -> ApiResult<Json<Value>> {
+    decide_approval(st, c, r.id, false).await
+}
+
+async fn decide_approval(
+    st: Arc<AppState>,
+    c: Caller,
+    id: String,
+    approve: bool,
+) -> ApiResult<Json<Value>> {
+    let approver = c.principal.id.clone();
+    let is_approver = c.principal.roles.iter().any(|r| r == "approver");
+    let result = st
+        .run(&c, g("strongroom:Approve", Kind::Change), move |s| {
+            let mut req = s.registry.approval(&id)?;
+            let outcome = if approve {
+                req.approve(&approver, is_approver, now_ms())
+            } else {
+                req.deny(&approver, is_approver, now_ms())
+            };
+            // An expired request is saved as Expired before the error is returned.
+            let req = s.registry.put_approval(req, false)?;
+            outcome.map_err(|e| Error::AccessDenied(e.to_string()))?;
+            Ok(Done::new(req).key(id, None))
+        })
+        .await?;
+    if result.status != ApprovalStatus::Approved {
+        return Ok(Json(json!({ "approval": result, "executed": false })));
+    }
+    // Quorum reached: execute the stored request as its requester, with the
+    // requester's permissions as they are now.
+    let requester = st
+        .seal
+        .services()?
+        .registry
+        .principal(&result.requester)
+        .map_err(|_| {
+            Error::AccessDenied(format!(
+                "the requester {} is disabled; the request cannot run",
+                result.requester
+            ))
+        })?;
+    let exec_caller = Caller {
+        principal: requester,
+        source: c.source.clone(),
+        request_id: c.request_id.clone(),
+    };
+    let output = execute(&st, &exec_caller, &result).await?;
+    let id = result.id.clone();
+    let done = st
+        .run(&c, g("strongroom:Approve", Kind::Change), move |s| {
+            let mut req = s.registry.approval(&id)?;
+            req.mark_executed()
+                .map_err(|e| Error::InvalidKeyState(e.to_string()))?;
+            Ok(Done::new(s.registry.put_approval(req, false)?).key(id, None))
+        })
+        .await?;
+    Ok(Json(
+        json!({ "approval": done, "executed": true, "result": output }),
+    ))
+}
+
+/// Replays an approved request through the guard (without dual control).
+async fn execute(
+    st: &Arc<AppState>,
+    caller: &Caller,
+    req: &policy::ApprovalRequest,
+) -> Result<Value, ApiError> {
+    let p = &req.payload;
+    let bad = || {
+        ApiError(Error::Internal(format!(
+            "approval {} has an unreadable payload",
+            req.id
+        )))
+    };
+    match req.action.as_str() {
+        "kms:ScheduleKeyDeletion" => {
+            let r: super::keys::ScheduleDeletion =
+                serde_json::from_value(p.clone()).map_err(|_| bad())?;
+            let (k, d) = (r.key.clone(), r.pending_window_days);
+            let gd = Guarded {
+                action: "kms:ScheduleKeyDeletion",
+                key: Some(&r.key),
+                context: None,
+                kind: Kind::Change,
+                replay: None,
+            };
+            st.run(caller, gd, move |s| {
+                Ok(Done::new(json!(s.engine.schedule_deletion(&k, d)?)))
+            })
+            .await
+        }
+        "kms:SetMinDecryptionVersion" => {
+            let r: super::keys::KeyVersion =
+                serde_json::from_value(p.clone()).map_err(|_| bad())?;
+            let (k, v) = (r.key.clone(), r.version);
+            let gd = Guarded {
+                action: "kms:SetMinDecryptionVersion",
+                key: Some(&r.key),
+                context: None,
+                kind: Kind::Change,
+                replay: None,
+            };
+            st.run(caller, gd, move |s| {
+                Ok(Done::new(json!(s
+                    .engine
+                    .set_min_decryption_version(&k, v)?)))
+            })
+            .await
+        }
+        "strongroom:ManagePolicies" => {
+            let op = p["op"].as_str().unwrap_or_default().to_string();
+            let body = p["request"].clone();
+            let gd = g("strongroom:ManagePolicies", Kind::Change);
+            match op.as_str() {
+                "create_identity" => {
+                    let r: CreateIdentity = serde_json::from_value(body).map_err(|_| bad())?;
+                    st.run(caller, gd, move |s| exec_create_identity(s, r))
+                        .await
+                }
+                "set_grants" => {
+                    let r: SetGrants = serde_json::from_value(body).map_err(|_| bad())?;
+                    st.run(caller, gd, move |s| exec_set_grants(s, r)).await
+                }
+                "put_policy" => {
+                    let pol: Policy = serde_json::from_value(body).map_err(|_| bad())?;
+                    st.run(caller, gd, move |s| {
+                        Ok(Done::new(json!(s.registry.put_policy(pol)?)))
+                    })
+                    .await
+                }
+                "delete_policy" => {
+                    let name = body["name"].as_str().unwrap_or_default().to_string();
+                    st.run(caller, gd, move |s| {
+                        s.registry.delete_policy(&name)?;
+                        Ok(Done::new(json!({ "deleted": name })))
+                    })
+                    .await
+                }
+                _ => Err(bad()),
+            }
+        }
+        _ => Err(bad()),
+    }
+}
+
+// ---------- audit ----------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    key: Option<String>,
+    identity: Option<String>,
+    action: Option<String>,
+    outcome: Option<String>,
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+    limit: Option<usize>,
+}
+
+impl AuditQuery {
+    fn filter(self) -> AuditFilter {
+        AuditFilter {
+            key_id: self.key,
+            identity: self.identity,
+            operation: self.action,
+            outcome: self.outcome,
+            from_ms: self.from_ms,
+            to_ms: self.to_ms,
+            limit: self.limit,
+        }
+    }
+}
+
+fn audit_err(e: audit::AuditError) -> Error {
+    match e {
+        audit::AuditError::Unavailable(m) => Error::StorageUnavailable(format!("audit log: {m}")),
+        other => Error::InvalidArgument(other.to_string()),
+    }
+}
+
+pub async fn audit_verify(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(&c, g("strongroom:ReadAudit", Kind::Read), |s| {
+            let (next, head) = s.audit.head();
+            let report =
+                audit::verify_file(s.audit.path(), &s.audit.public_key(), Some((next, &head)))
+                    .map_err(audit_err)?;
+            Ok(Done::new(json!(report)))
+        })
+        .await?,
+    ))
+}
+
+pub async fn audit_query(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) =
+        q.map_err(|r| Error::InvalidArgument(format!("bad query string: {}", r.body_text())))?;
+    let filter = q.filter();
+    Ok(Json(
+        st.run(&c, g("strongroom:ReadAudit", Kind::Read), move |s| {
+            let rows = audit::query(s.audit.path(), &filter).map_err(audit_err)?;
+            let records: Vec<Value> = rows
+                .into_iter()
+                .map(|(i, e)| json!({ "index": i, "event": e }))
+                .collect();
+            Ok(Done::new(json!({ "records": records })))
+        })
+        .await?,
+    ))
+}
+
+pub async fn audit_export(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) =
+        q.map_err(|r| Error::InvalidArgument(format!("bad query string: {}", r.body_text())))?;
+    let filter = q.filter();
+    let body = st
+        .run(&c, g("strongroom:ReadAudit", Kind::Read), move |s| {
+            let mut out = Vec::new();
+            audit::export(s.audit.path(), &filter, &mut out).map_err(audit_err)?;
+            Ok(Done::new(out))
+        })
+        .await?;
+    Ok(([(CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}

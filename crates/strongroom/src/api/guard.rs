@@ -1,0 +1,398 @@
+//! The one place every request is authenticated, authorized and audited,
+//! before the engine is called.
+//!
+//! Order for each request: sealed? → token → principal → key facts →
+//! policy decision (deny → audit "denied", 403) → dual control (pending
+//! approval, 202) → for changes, an audited intent ("pending") → execute →
+//! audited result. Any audit write that fails refuses the request with 503
+//! (for a change, before it runs).
+
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::audit::AuditEvent;
+use crate::auth::Principal;
+use crate::crypto::context::EncryptionContext;
+use crate::error::{Error, Result};
+use crate::policy::{self, ApprovalRequest, KeyFacts};
+use crate::seal::Services;
+
+/// An authenticated caller, with where the request came from.
+#[derive(Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub source: String,
+    pub request_id: String,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn source_of(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn request_id() -> String {
+    let mut b = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        // Sealed comes first: a sealed server answers nothing else.
+        let services = state.seal.services()?;
+        let source = source_of(parts);
+        let request_id = request_id();
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                // The scheme is case-insensitive (RFC 9110 §11.1).
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(rest)
+            })
+            .or_else(|| {
+                parts
+                    .headers
+                    .get("x-strongroom-token")
+                    .and_then(|v| v.to_str().ok())
+            });
+        let result = match token {
+            None => Err(Error::Unauthenticated),
+            Some(t) => state.seal.authenticate(t.trim().as_bytes()),
+        };
+        match result {
+            Ok(principal) => Ok(Caller {
+                principal,
+                source,
+                request_id,
+            }),
+            Err(e) => {
+                // Failed authentication is audited too (never the token).
+                let ev = AuditEvent {
+                    time_ms: now_ms(),
+                    request_id,
+                    identity: "anonymous".into(),
+                    source,
+                    operation: format!(
+                        "{} {}",
+                        parts.method,
+                        parts.uri.path().chars().take(100).collect::<String>()
+                    ),
+                    key_id: None,
+                    key_version: None,
+                    outcome: "denied".into(),
+                    error_code: Some(e.code().into()),
+                    root: false,
+                    detail: None,
+                };
+                services
+                    .audit
+                    .append(ev)
+                    .await
+                    .map_err(|_| ApiError(Error::AuditUnavailable))?;
+                Err(ApiError(e))
+            }
+        }
+    }
+}
+
+/// What a request does to its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Reads metadata or uses key material in memory: runs inline, audited after.
+    Use,
+    /// Reads files or storage: runs on a blocking thread, audited after.
+    Read,
+    /// Changes stored state: runs on a blocking thread, audited before and after.
+    Change,
+}
+
+/// One guarded request.
+pub struct Guarded<'a> {
+    pub action: &'static str,
+    /// The key as the caller named it (id, alias or ARN), if the action acts on one.
+    pub key: Option<&'a str>,
+    pub context: Option<&'a EncryptionContext>,
+    pub kind: Kind,
+    /// For dual-controlled actions: the request to store and replay on approval.
+    pub replay: Option<serde_json::Value>,
+}
+
+/// What `run` needs back from the operation for the audit record.
+pub struct Done<T> {
+    pub value: T,
+    pub key_id: Option<String>,
+    pub version: Option<u32>,
+}
+
+impl<T> Done<T> {
+    pub fn new(value: T) -> Self {
+        Done {
+            value,
+            key_id: None,
+            version: None,
+        }
+    }
+    pub fn key(mut self, key_id: impl Into<String>, version: Option<u32>) -> Self {
+        self.key_id = Some(key_id.into());
+        self.version = version;
+        self
+    }
+}
+
+impl AppState {
+    // The arguments are the audit record's fields, named at every call site.
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &self,
+        caller: &Caller,
+        action: &str,
+        key_id: Option<String>,
+        version: Option<u32>,
+        outcome: &str,
+        code: Option<&str>,
+        detail: Option<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            time_ms: now_ms(),
+            request_id: caller.request_id.clone(),
+            identity: caller.principal.id.clone(),
+            source: caller.source.clone(),
+            operation: action.to_string(),
+            key_id,
+            key_version: version,
+            outcome: outcome.into(),
+            error_code: code.map(str::to_string),
+            root: caller.principal.is_root(),
+            detail,
+        }
+    }
+
+    async fn audit(&self, services: &Services, ev: AuditEvent) -> Result<()> {
+        services.audit.append(ev).await.map(|_| ()).map_err(|e| {
+            tracing::error!(error = %e, "audit write failed; refusing the request");
+            Error::AuditUnavailable
+        })
+    }
+
+    /// Decides whether `caller` may do `action` on `key` (already resolved).
+    pub fn decide(
+        principal: &Principal,
+        action: &str,
+        key: Option<&crate::keys::model::KeyMeta>,
+        context: Option<&EncryptionContext>,
+    ) -> policy::Decision {
+        let policies: Vec<&policy::Policy> = principal.policies.iter().collect();
+        let facts = key.map(|m| KeyFacts {
+            id: &m.id,
+            aliases: &m.aliases,
+            tags: &m.tags,
+        });
+        policy::evaluate(
+            &policies,
+            &policy::Request {
+                action,
+                key: facts,
+                context,
+            },
+        )
+    }
+
+    /// Authorizes, audits and runs one request.
+    pub async fn run<T, F>(&self, caller: &Caller, g: Guarded<'_>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Services) -> Result<Done<T>> + Send + 'static,
+    {
+        let services = self.seal.services()?;
+        let meta = match g.key {
+            None => None,
+            Some(k) => match services.engine.describe(k) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    self.audit(
+                        &services,
+                        self.event(caller, g.action, None, None, "error", Some(e.code()), None),
+                    )
+                    .await?;
+                    return Err(ApiError(e));
+                }
+            },
+        };
+        let key_id = meta.as_ref().map(|m| m.id.clone());
+        let decision = Self::decide(&caller.principal, g.action, meta.as_ref(), g.context);
+        if !decision.allowed {
+            self.audit(
+                &services,
+                self.event(
+                    caller,
+                    g.action,
+                    key_id,
+                    None,
+                    "denied",
+                    Some("AccessDenied"),
+                    None,
+                ),
+            )
+            .await?;
+            return Err(ApiError(Error::AccessDenied(decision.reason)));
+        }
+        if let Some(replay) = g.replay {
+            if !caller.principal.is_root() && self.dual_control.requires(g.action) {
+                let id = services.registry.new_id()?;
+                let req = ApprovalRequest::new(
+                    id.clone(),
+                    g.action.to_string(),
+                    caller.principal.id.clone(),
+                    key_id.clone(),
+                    replay,
+                    now_ms(),
+                    self.dual_control.ttl_secs * 1000,
+                    self.dual_control.approvals,
+                )
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+                let message = format!(
+                    "{} is under dual control: approval request {id} was created and needs {} approval(s) from identities with the approver role (not the requester). Approve with `strongroom approval approve {id}`",
+                    g.action, self.dual_control.approvals
+                );
+                self.audit(
+                    &services,
+                    self.event(
+                        caller,
+                        g.action,
+                        key_id,
+                        None,
+                        "pending",
+                        Some("ApprovalRequired"),
+                        Some(format!("approval {id}")),
+                    ),
+                )
+                .await?;
+                let reg = services.registry.clone();
+                tokio::task::spawn_blocking(move || reg.put_approval(req, true))
+                    .await
+                    .map_err(|e| Error::Internal(format!("approval task: {e}")))??;
+                return Err(ApiError(Error::ApprovalRequired { id, message }));
+            }
+        }
+        if g.kind == Kind::Change {
+            self.audit(
+                &services,
+                self.event(
+                    caller,
+                    g.action,
+                    key_id.clone(),
+                    None,
+                    "pending",
+                    None,
+                    None,
+                ),
+            )
+            .await?;
+        }
+        let result = match g.kind {
+            Kind::Use => f(&services),
+            Kind::Read | Kind::Change => {
+                let s = services.clone();
+                tokio::task::spawn_blocking(move || f(&s))
+                    .await
+                    .map_err(|e| Error::Internal(format!("worker task: {e}")))?
+            }
+        };
+        match result {
+            Ok(done) => {
+                let ev = self.event(
+                    caller,
+                    g.action,
+                    done.key_id.clone().or(key_id),
+                    done.version,
+                    "allowed",
+                    None,
+                    None,
+                );
+                if let Err(e) = self.audit(&services, ev).await {
+                    if g.kind != Kind::Change {
+                        // The result is withheld: an unaudited use never happened.
+                        return Err(ApiError(e));
+                    }
+                    tracing::error!(
+                        "a change completed but its result record failed; its intent record stands"
+                    );
+                }
+                Ok(done.value)
+            }
+            Err(e) => {
+                self.audit(
+                    &services,
+                    self.event(
+                        caller,
+                        g.action,
+                        key_id,
+                        None,
+                        "error",
+                        Some(e.code()),
+                        None,
+                    ),
+                )
+                .await?;
+                Err(ApiError(e))
+            }
+        }
+    }
+}
+
+/// Dual-control settings.
+#[derive(Debug, Clone)]
+pub struct DualControl {
+    pub enabled: bool,
+    pub actions: Vec<String>,
+    pub approvals: u32,
+    pub ttl_secs: i64,
+}
+
+impl DualControl {
+    pub fn off() -> Self {
+        DualControl {
+            enabled: false,
+            actions: vec![],
+            approvals: 2,
+            ttl_secs: 86_400,
+        }
+    }
+
+    pub fn default_on() -> Self {
+        DualControl {
+            enabled: true,
+            actions: policy::DEFAULT_DUAL_CONTROL
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            approvals: 2,
+            ttl_secs: 86_400,
+        }
+    }
+
+    pub fn requires(&self, action: &str) -> bool {
+        self.enabled && policy::requires_approval(action, &self.actions)
+    }
+}

@@ -1,0 +1,291 @@
+//! Chain verification, shared by `verify_file` and `AuditLog::open`.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use aws_lc_rs::signature::{UnparsedPublicKey, ED25519};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+
+use super::format::{
+    checkpoint_body, checkpoint_message, entry_hash, event_body, hex, parse_hash, read_line,
+    EntryIn, Line, Payload, GENESIS_HASH,
+};
+use super::{AuditError, VerifyReport};
+
+/// Where verification found the first problem.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Bad {
+    pub index: u64,
+    pub reason: String,
+}
+
+/// How a scan of the file ended.
+#[derive(Debug)]
+pub(crate) enum ScanEnd {
+    /// Every line verified.
+    Clean,
+    /// Verified up to a trailing fragment without newline (a torn write) at `index`.
+    Torn { index: u64 },
+    /// The chain is broken.
+    Bad(Bad),
+}
+
+/// Running state of a verification pass over the entries, in file order.
+pub(crate) struct ChainVerifier<'k> {
+    public_key: &'k [u8],
+    /// Index the next entry must carry (= number of entries verified).
+    pub next_index: u64,
+    /// Hash of the last verified entry (genesis: zeros).
+    pub head: [u8; 32],
+    /// Bytes of the file covered by verified entries.
+    pub good_len: u64,
+    pub events: u64,
+    pub checkpoints: u64,
+    /// Events after the last checkpoint.
+    pub events_since_checkpoint: u64,
+    pub last_checkpoint: Option<u64>,
+    /// If set: capture the head and last checkpoint once `next_index` reaches this count.
+    capture_at: Option<u64>,
+    pub captured: Option<([u8; 32], Option<u64>)>,
+}
+
+impl<'k> ChainVerifier<'k> {
+    pub(crate) fn new(public_key: &'k [u8], capture_at: Option<u64>) -> Self {
+        let mut v = ChainVerifier {
+            public_key,
+            next_index: 0,
+            head: GENESIS_HASH,
+            good_len: 0,
+            events: 0,
+            checkpoints: 0,
+            events_since_checkpoint: 0,
+            last_checkpoint: None,
+            capture_at,
+            captured: None,
+        };
+        v.maybe_capture();
+        v
+    }
+
+    fn maybe_capture(&mut self) {
+        if self.capture_at == Some(self.next_index) && self.captured.is_none() {
+            self.captured = Some((self.head, self.last_checkpoint));
+        }
+    }
+
+    /// Checks one complete line (without newline) of `len` bytes (newline included).
+    pub(crate) fn push_line(&mut self, line: &[u8], len: u64) -> Result<(), Bad> {
+        let at = self.next_index;
+        let bad = |index: u64, reason: String| Bad { index, reason };
+
+        let entry = EntryIn::parse(line).map_err(|r| bad(at, r))?;
+
+        // 1. Index continuity: catches deletion, reordering, insertion and replay. The
+        //    position is reported: everything before it is in place.
+        if entry.index != at {
+            return Err(bad(
+                at,
+                format!(
+                    "index out of sequence: expected {at}, found {} (entry deleted, inserted or reordered)",
+                    entry.index
+                ),
+            ));
+        }
+
+        let prev = parse_hash(&entry.prev)
+            .ok_or_else(|| bad(at, "prev is not 64 lowercase hex digits".to_string()))?;
+        let stored_hash = parse_hash(&entry.hash)
+            .ok_or_else(|| bad(at, "hash is not 64 lowercase hex digits".to_string()))?;
+
+        let payload = entry.payload().map_err(|r| bad(at, r))?;
+        let (body, signature) = match payload {
+            Payload::Event(e) => (event_body(e), None),
+            Payload::Checkpoint(c) => {
+                let sig = B64
+                    .decode(c.signature.as_bytes())
+                    .map_err(|_| bad(at, "checkpoint signature is not base64".to_string()))?;
+                let pk = B64
+                    .decode(c.public_key.as_bytes())
+                    .map_err(|_| bad(at, "checkpoint public key is not base64".to_string()))?;
+                let body = checkpoint_body(&sig, &pk);
+                (body, Some((sig, pk)))
+            }
+        };
+        let computed = entry_hash(&prev, at, &body);
+
+        // 2. Link to the previous entry.
+        if prev != self.head {
+            if at > 0 && computed == stored_hash {
+                // This entry is intact relative to the prev it was written with, and the
+                // previous entry verified on its own: the previous entry was replaced and
+                // re-hashed after this one was chained to it.
+                return Err(bad(
+                    at - 1,
+                    format!(
+                        "entry {} is not the entry that entry {at} was chained to (modified and re-hashed)",
+                        at - 1
+                    ),
+                ));
+            }
+            return Err(bad(
+                at,
+                "prev does not match the hash of the previous entry".to_string(),
+            ));
+        }
+
+        // 3. The entry's own hash.
+        if computed != stored_hash {
+            return Err(bad(
+                at,
+                "hash mismatch: entry contents were modified".to_string(),
+            ));
+        }
+
+        // 4. Checkpoint signature over the head it follows.
+        if let Some((sig, pk)) = signature {
+            if pk != self.public_key {
+                return Err(bad(
+                    at,
+                    "checkpoint is signed by a different key than the expected audit key"
+                        .to_string(),
+                ));
+            }
+            let msg = checkpoint_message(at, &prev);
+            UnparsedPublicKey::new(&ED25519, self.public_key)
+                .verify(&msg, &sig)
+                .map_err(|_| bad(at, "checkpoint signature is invalid".to_string()))?;
+            self.checkpoints += 1;
+            self.events_since_checkpoint = 0;
+            self.last_checkpoint = Some(at);
+        } else {
+            self.events += 1;
+            self.events_since_checkpoint += 1;
+        }
+
+        self.head = stored_hash;
+        self.next_index += 1;
+        self.good_len += len;
+        self.maybe_capture();
+        Ok(())
+    }
+
+    /// Reads and verifies every line of `reader`.
+    pub(crate) fn scan<R: BufRead>(&mut self, reader: &mut R) -> Result<ScanEnd, AuditError> {
+        let mut buf = Vec::with_capacity(1024);
+        loop {
+            let line = read_line(reader, &mut buf)
+                .map_err(|e| AuditError::Unavailable(format!("cannot read audit log: {e}")))?;
+            match line {
+                Line::Eof => return Ok(ScanEnd::Clean),
+                Line::Unterminated => {
+                    return Ok(ScanEnd::Torn {
+                        index: self.next_index,
+                    })
+                }
+                Line::TooLong => {
+                    return Ok(ScanEnd::Bad(Bad {
+                        index: self.next_index,
+                        reason: "line is longer than the maximum entry size".to_string(),
+                    }))
+                }
+                Line::Complete { len } => {
+                    if let Err(b) = self.push_line(&buf, len) {
+                        return Ok(ScanEnd::Bad(b));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Verifies a whole audit file. See the module docs and `docs/AUDIT.md`.
+pub fn verify_file(
+    path: &Path,
+    public_key: &[u8],
+    expected_head: Option<(u64, &str)>,
+) -> Result<VerifyReport, AuditError> {
+    if public_key.len() != 32 {
+        return Err(AuditError::Invalid(format!(
+            "audit public key must be 32 bytes (raw Ed25519), got {}",
+            public_key.len()
+        )));
+    }
+    let expected = match expected_head {
+        None => None,
+        Some((n, h)) => {
+            let hash = parse_hash(h).ok_or_else(|| {
+                AuditError::Invalid("expected head hash is not 64 lowercase hex digits".to_string())
+            })?;
+            Some((n, hash))
+        }
+    };
+
+    let file = File::open(path).map_err(|e| {
+        AuditError::Unavailable(format!("cannot open audit log {}: {e}", path.display()))
+    })?;
+    let mut reader = BufReader::new(file);
+    let mut v = ChainVerifier::new(public_key, expected.map(|(n, _)| n));
+    let end = v.scan(&mut reader)?;
+
+    let mut first_bad: Option<Bad> = match &end {
+        ScanEnd::Clean => None,
+        ScanEnd::Torn { index } => Some(Bad {
+            index: *index,
+            reason: "torn last line: incomplete entry at the end of the file".to_string(),
+        }),
+        ScanEnd::Bad(b) => Some(b.clone()),
+    };
+
+    if let Some((n, want)) = expected {
+        let head_problem = match v.captured {
+            // The file holds fewer verified entries than the server has written.
+            None if v.next_index < n => Some(Bad {
+                index: v.next_index,
+                reason: format!(
+                    "truncated: the file ends (or breaks) at index {} but the server's head is at {n}",
+                    v.next_index
+                ),
+            }),
+            None => None,
+            Some((got, last_cp)) if got != want => {
+                let from = last_cp.map_or(0, |c| c + 1);
+                Some(Bad {
+                    index: from,
+                    reason: format!(
+                        "head mismatch: hash at index {} differs from the server's head; an entry after the last checkpoint (from index {from}) was rewritten",
+                        n.saturating_sub(1)
+                    ),
+                })
+            }
+            Some(_) => None,
+        };
+        // A trailing fragment beyond an intact expected head is a write in progress.
+        if head_problem.is_none() {
+            if let (ScanEnd::Torn { index }, Some(_)) = (&end, v.captured) {
+                if *index >= n {
+                    first_bad = None;
+                }
+            }
+        }
+        if let Some(hp) = head_problem {
+            match &first_bad {
+                Some(b) if b.index <= hp.index => {}
+                _ => first_bad = Some(hp),
+            }
+        }
+    }
+
+    Ok(VerifyReport {
+        ok: first_bad.is_none(),
+        entries: v.next_index,
+        events: v.events,
+        checkpoints: v.checkpoints,
+        unsigned_tail_events: v.events_since_checkpoint,
+        last_checkpoint_index: v.last_checkpoint,
+        first_bad_index: first_bad.as_ref().map(|b| b.index),
+        reason: first_bad.map(|b| b.reason),
+        head_hash: hex(&v.head),
+    })
+}

@@ -1,0 +1,608 @@
+//! The file sink: `AuditLog` and its group-committing writer thread.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use tokio::sync::oneshot;
+
+use super::format::{
+    checkpoint_body, checkpoint_message, entry_hash, hex, prepare_event, push_checkpoint_line,
+    push_event_line, PreparedEvent, GENESIS_HASH,
+};
+use super::verify::{ChainVerifier, ScanEnd};
+use super::{AuditError, AuditEvent};
+
+/// Most entries the writer puts into one write + fdatasync.
+const DEFAULT_MAX_BATCH: usize = 8192;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The data behind these mutexes stays consistent even if a holder panicked
+    // (every update is a single assignment), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Regular files currently open as an audit log in this process: two writers on one
+/// file would fork the chain.
+fn open_paths() -> &'static Mutex<HashSet<PathBuf>> {
+    static OPEN: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    OPEN.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+type Answer = Result<u64, AuditError>;
+
+enum Reply {
+    Async(oneshot::Sender<Answer>),
+    Blocking(mpsc::Sender<Answer>),
+}
+
+impl Reply {
+    fn send(self, answer: Answer) {
+        // A waiter that went away (dropped future) simply does not hear the answer.
+        match self {
+            Reply::Async(tx) => {
+                let _ = tx.send(answer);
+            }
+            Reply::Blocking(tx) => {
+                let _ = tx.send(answer);
+            }
+        }
+    }
+}
+
+enum Request {
+    Event(PreparedEvent),
+    Checkpoint,
+}
+
+struct Pending {
+    request: Request,
+    reply: Reply,
+}
+
+struct Queue {
+    items: Vec<Pending>,
+    shutdown: bool,
+}
+
+/// Test-only fault injection into the writer's I/O.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Fault {
+    /// Write half of the batch, then fail (like ENOSPC mid-write).
+    PartialWrite,
+    /// The write succeeds, fdatasync fails.
+    Sync,
+    /// The write fails half-way and the truncation back fails too.
+    PartialWriteAndTruncate,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    /// (next index, head hash) of what is durably on disk.
+    head: Mutex<(u64, [u8; 32])>,
+    failed: AtomicBool,
+    syncs: AtomicU64,
+    #[cfg(test)]
+    fault: Mutex<Option<Fault>>,
+}
+
+impl Shared {
+    fn submit(&self, request: Request, reply: Reply) -> Result<(), AuditError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(failed_error());
+        }
+        let mut q = lock(&self.queue);
+        if q.shutdown {
+            return Err(AuditError::Unavailable(
+                "audit log is shutting down".to_string(),
+            ));
+        }
+        q.items.push(Pending { request, reply });
+        drop(q);
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+fn failed_error() -> AuditError {
+    AuditError::Unavailable(
+        "audit log is in a failed state after a write error it could not roll back; reopen it"
+            .to_string(),
+    )
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    path: PathBuf,
+    registered: Option<PathBuf>,
+    public_key: Vec<u8>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        lock(&self.shared.queue).shutdown = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = lock(&self.thread).take() {
+            if t.join().is_err() {
+                tracing::error!("audit writer thread panicked");
+            }
+        }
+        if let Some(p) = &self.registered {
+            lock(open_paths()).remove(p);
+        }
+    }
+}
+
+/// The tamper-evident, fail-closed, group-committed audit log (file sink).
+///
+/// Cloning is cheap (an `Arc`); all clones share one writer thread. When the last clone is
+/// dropped the writer drains its queue, appends a final checkpoint if there are events after
+/// the last one, and stops.
+#[derive(Clone)]
+pub struct AuditLog {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (next, _) = *lock(&self.inner.shared.head);
+        f.debug_struct("AuditLog")
+            .field("path", &self.inner.path)
+            .field("next_index", &next)
+            .field("failed", &self.inner.shared.failed.load(Ordering::Acquire))
+            .finish()
+    }
+}
+
+/// Chain state owned by the writer thread.
+#[derive(Clone)]
+struct ChainState {
+    next_index: u64,
+    head: [u8; 32],
+    events_since_checkpoint: u64,
+    /// Length of the file covered by durable entries.
+    file_len: u64,
+}
+
+impl AuditLog {
+    /// Opens (creating if absent) the audit file at `path`, verifies the existing chain
+    /// (a broken chain is refused with [`AuditError::Tampered`]), resumes from its tail and
+    /// starts the writer thread. `checkpoint_every` = number of events between automatic
+    /// signed checkpoints; 0 disables automatic checkpoints (then only `checkpoint_now` and
+    /// the final checkpoint on close sign the chain).
+    pub fn open(
+        path: &Path,
+        signing_key_pkcs8: &[u8],
+        checkpoint_every: u64,
+    ) -> Result<AuditLog, AuditError> {
+        Self::open_with(path, signing_key_pkcs8, checkpoint_every, DEFAULT_MAX_BATCH)
+    }
+
+    /// `open` with a cap on the entries per write + fdatasync (1 disables group commit;
+    /// used to measure what group commit buys).
+    pub(crate) fn open_with(
+        path: &Path,
+        signing_key_pkcs8: &[u8],
+        checkpoint_every: u64,
+        max_batch: usize,
+    ) -> Result<AuditLog, AuditError> {
+        let key = Ed25519KeyPair::from_pkcs8(signing_key_pkcs8).map_err(|_| {
+            AuditError::Invalid("audit signing key is not a valid Ed25519 PKCS#8 key".to_string())
+        })?;
+        let public_key = key.public_key().as_ref().to_vec();
+        let unavailable = |what: &str, e: std::io::Error| {
+            AuditError::Unavailable(format!("{what} audit log {}: {e}", path.display()))
+        };
+
+        let existed = path.exists();
+        let mut opts = OpenOptions::new();
+        opts.read(true).append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            opts.mode(0o600);
+        }
+        let mut file = opts.open(path).map_err(|e| unavailable("cannot open", e))?;
+        let meta = file.metadata().map_err(|e| unavailable("cannot stat", e))?;
+        let regular = meta.is_file();
+
+        // One writer per file in this process.
+        let registered = if regular {
+            let canon =
+                std::fs::canonicalize(path).map_err(|e| unavailable("cannot resolve", e))?;
+            if !lock(open_paths()).insert(canon.clone()) {
+                return Err(AuditError::Unavailable(format!(
+                    "audit log {} is already open in this process",
+                    path.display()
+                )));
+            }
+            Some(canon)
+        } else {
+            None
+        };
+        let unregister = |r: &Option<PathBuf>| {
+            if let Some(p) = r {
+                lock(open_paths()).remove(p);
+            }
+        };
+
+        let state = if regular {
+            match resume(&mut file, path, &public_key, existed) {
+                Ok(s) => s,
+                Err(e) => {
+                    unregister(&registered);
+                    return Err(e);
+                }
+            }
+        } else {
+            // A device (tests use /dev/full): nothing to read or resume. Reading a device
+            // could block or never end.
+            tracing::warn!(
+                path = %path.display(),
+                "audit sink is not a regular file; its chain cannot be verified or resumed"
+            );
+            ChainState {
+                next_index: 0,
+                head: GENESIS_HASH,
+                events_since_checkpoint: 0,
+                file_len: 0,
+            }
+        };
+
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                items: Vec::new(),
+                shutdown: false,
+            }),
+            wake: Condvar::new(),
+            head: Mutex::new((state.next_index, state.head)),
+            failed: AtomicBool::new(false),
+            syncs: AtomicU64::new(0),
+            #[cfg(test)]
+            fault: Mutex::new(None),
+        });
+
+        let writer = Writer {
+            shared: Arc::clone(&shared),
+            file,
+            state,
+            key,
+            public_key_b64: B64.encode(&public_key),
+            checkpoint_every,
+            max_batch: max_batch.max(1),
+            regular,
+        };
+        let thread = std::thread::Builder::new()
+            .name("strongroom-audit".to_string())
+            .spawn(move || writer.run())
+            .map_err(|e| {
+                unregister(&registered);
+                AuditError::Unavailable(format!("cannot start audit writer thread: {e}"))
+            })?;
+
+        Ok(AuditLog {
+            inner: Arc::new(Inner {
+                shared,
+                thread: Mutex::new(Some(thread)),
+                path: path.to_path_buf(),
+                registered,
+                public_key,
+            }),
+        })
+    }
+
+    /// Appends `event` and returns its index once it is durably on disk (written and
+    /// fdatasync'ed). Concurrent appends share one write and one fdatasync.
+    ///
+    /// On any write or sync failure the answer is `Err(Unavailable)` and the caller must
+    /// not perform the audited operation. If this future is dropped before it completes,
+    /// the event may still be written (an audit record of something that did not happen,
+    /// never the reverse).
+    pub async fn append(&self, event: AuditEvent) -> Result<u64, AuditError> {
+        let prepared = prepare_event(&event)?;
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .shared
+            .submit(Request::Event(prepared), Reply::Async(tx))?;
+        rx.await.map_err(|_| writer_gone())?
+    }
+
+    /// Blocking form of [`AuditLog::append`]. Do not call it on an async runtime thread;
+    /// use `append` or `spawn_blocking` there.
+    pub fn append_blocking(&self, event: AuditEvent) -> Result<u64, AuditError> {
+        let prepared = prepare_event(&event)?;
+        let (tx, rx) = mpsc::channel();
+        self.inner
+            .shared
+            .submit(Request::Event(prepared), Reply::Blocking(tx))?;
+        rx.recv().map_err(|_| writer_gone())?
+    }
+
+    /// Appends a signed checkpoint now and returns its index once it is durable. Blocks
+    /// for one fdatasync.
+    pub fn checkpoint_now(&self) -> Result<u64, AuditError> {
+        let (tx, rx) = mpsc::channel();
+        self.inner
+            .shared
+            .submit(Request::Checkpoint, Reply::Blocking(tx))?;
+        rx.recv().map_err(|_| writer_gone())?
+    }
+
+    /// Raw 32-byte Ed25519 public key that verifies this log's checkpoints.
+    pub fn public_key(&self) -> Vec<u8> {
+        self.inner.public_key.clone()
+    }
+
+    /// Path of the audit file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// `(next index, hex hash of the last durable entry)`: the head to pass to
+    /// [`verify_file`](super::verify_file) as `expected_head` to detect tail truncation.
+    pub fn head(&self) -> (u64, String) {
+        let (next, hash) = *lock(&self.inner.shared.head);
+        (next, hex(&hash))
+    }
+
+    /// Number of successful fdatasync calls made by the writer (metrics; shows batching).
+    pub fn sync_count(&self) -> u64 {
+        self.inner.shared.syncs.load(Ordering::Relaxed)
+    }
+
+    /// True after a write failure that could not be rolled back: every append is refused
+    /// until the log is reopened.
+    pub fn is_failed(&self) -> bool {
+        self.inner.shared.failed.load(Ordering::Acquire)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn inject_fault(&self, fault: Option<Fault>) {
+        *lock(&self.inner.shared.fault) = fault;
+    }
+}
+
+fn writer_gone() -> AuditError {
+    AuditError::Unavailable("audit writer stopped".to_string())
+}
+
+/// Verifies the existing file and returns the state to continue from. A trailing fragment
+/// without newline is a write that was never acknowledged (a crash mid-write): it is cut off.
+fn resume(
+    file: &mut File,
+    path: &Path,
+    public_key: &[u8],
+    existed: bool,
+) -> Result<ChainState, AuditError> {
+    let unavailable = |what: &str, e: std::io::Error| {
+        AuditError::Unavailable(format!("{what} audit log {}: {e}", path.display()))
+    };
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| unavailable("cannot read", e))?;
+    let mut v = ChainVerifier::new(public_key, None);
+    let end = {
+        let mut reader = BufReader::new(&*file);
+        v.scan(&mut reader)?
+    };
+    match end {
+        ScanEnd::Clean => {}
+        ScanEnd::Bad(b) => {
+            return Err(AuditError::Tampered {
+                index: b.index,
+                reason: b.reason,
+            })
+        }
+        ScanEnd::Torn { index } => {
+            tracing::warn!(
+                path = %path.display(),
+                index,
+                "audit log ends with an incomplete entry (interrupted write, never acknowledged); truncating it"
+            );
+            file.set_len(v.good_len)
+                .map_err(|e| unavailable("cannot truncate torn tail of", e))?;
+            file.sync_all().map_err(|e| unavailable("cannot sync", e))?;
+        }
+    }
+    if !existed {
+        // Make the new directory entry durable too.
+        if let Some(dir) = path.parent() {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| unavailable("cannot sync directory of", e))?;
+        }
+    }
+    Ok(ChainState {
+        next_index: v.next_index,
+        head: v.head,
+        events_since_checkpoint: v.events_since_checkpoint,
+        file_len: v.good_len,
+    })
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    file: File,
+    state: ChainState,
+    key: Ed25519KeyPair,
+    public_key_b64: String,
+    checkpoint_every: u64,
+    max_batch: usize,
+    regular: bool,
+}
+
+impl Writer {
+    fn run(mut self) {
+        loop {
+            let batch = {
+                let mut q = lock(&self.shared.queue);
+                while q.items.is_empty() && !q.shutdown {
+                    q = self.shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+                if q.items.is_empty() {
+                    break; // shutdown with nothing queued
+                }
+                if q.items.len() <= self.max_batch {
+                    std::mem::take(&mut q.items)
+                } else {
+                    let rest = q.items.split_off(self.max_batch);
+                    std::mem::replace(&mut q.items, rest)
+                }
+            };
+            self.commit(batch);
+        }
+        // Clean shutdown: sign the tail so that rewriting it is detectable.
+        if self.state.events_since_checkpoint > 0 && !self.shared.failed.load(Ordering::Acquire) {
+            let (tx, _rx) = mpsc::channel();
+            self.commit(vec![Pending {
+                request: Request::Checkpoint,
+                reply: Reply::Blocking(tx),
+            }]);
+        }
+    }
+
+    /// Appends one checkpoint line for the current tentative head.
+    fn push_checkpoint(&self, st: &mut ChainState, buf: &mut Vec<u8>) -> u64 {
+        let index = st.next_index;
+        let sig = self.key.sign(&checkpoint_message(index, &st.head));
+        let body = checkpoint_body(sig.as_ref(), self.key.public_key().as_ref());
+        let hash = entry_hash(&st.head, index, &body);
+        push_checkpoint_line(
+            buf,
+            index,
+            &st.head,
+            &hash,
+            &B64.encode(sig.as_ref()),
+            &self.public_key_b64,
+        );
+        st.head = hash;
+        st.next_index += 1;
+        st.events_since_checkpoint = 0;
+        index
+    }
+
+    fn commit(&mut self, batch: Vec<Pending>) {
+        if self.shared.failed.load(Ordering::Acquire) {
+            for p in batch {
+                p.reply.send(Err(failed_error()));
+            }
+            return;
+        }
+
+        let mut st = self.state.clone();
+        let mut buf: Vec<u8> = Vec::with_capacity(batch.len() * 400);
+        let mut answers: Vec<(Reply, u64)> = Vec::with_capacity(batch.len());
+        for p in batch {
+            let index = match &p.request {
+                Request::Event(ev) => {
+                    let index = st.next_index;
+                    let hash = entry_hash(&st.head, index, &ev.body);
+                    push_event_line(&mut buf, index, &st.head, &hash, &ev.json);
+                    st.head = hash;
+                    st.next_index += 1;
+                    st.events_since_checkpoint += 1;
+                    if self.checkpoint_every > 0
+                        && st.events_since_checkpoint >= self.checkpoint_every
+                    {
+                        self.push_checkpoint(&mut st, &mut buf);
+                    }
+                    index
+                }
+                Request::Checkpoint => self.push_checkpoint(&mut st, &mut buf),
+            };
+            answers.push((p.reply, index));
+        }
+
+        match self.write_and_sync(&buf) {
+            Ok(()) => {
+                self.shared.syncs.fetch_add(1, Ordering::Relaxed);
+                st.file_len += u64::try_from(buf.len()).unwrap_or(u64::MAX);
+                self.state = st;
+                *lock(&self.shared.head) = (self.state.next_index, self.state.head);
+                for (reply, index) in answers {
+                    reply.send(Ok(index));
+                }
+            }
+            Err(e) => {
+                // Nothing of this batch is acknowledged and the head does not move.
+                let rolled_back = self.roll_back();
+                if !rolled_back {
+                    self.shared.failed.store(true, Ordering::Release);
+                }
+                tracing::error!(
+                    error = %e,
+                    rolled_back,
+                    entries = answers.len(),
+                    "audit write failed; refusing the audited operations"
+                );
+                let msg = if rolled_back {
+                    format!("audit write failed: {e}")
+                } else {
+                    format!("audit write failed and could not be rolled back ({e}); audit log is now failed")
+                };
+                for (reply, _) in answers {
+                    reply.send(Err(AuditError::Unavailable(msg.clone())));
+                }
+            }
+        }
+    }
+
+    fn write_and_sync(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        #[cfg(test)]
+        {
+            let fault = *lock(&self.shared.fault);
+            match fault {
+                Some(Fault::PartialWrite) | Some(Fault::PartialWriteAndTruncate) => {
+                    self.file.write_all(&buf[..buf.len() / 2])?;
+                    return Err(std::io::Error::other("injected write failure"));
+                }
+                Some(Fault::Sync) => {
+                    self.file.write_all(buf)?;
+                    return Err(std::io::Error::other("injected fdatasync failure"));
+                }
+                None => {}
+            }
+        }
+        self.file.write_all(buf)?;
+        self.file.sync_data()
+    }
+
+    /// Cuts the file back to the last durable length. Returns false if that is impossible,
+    /// in which case the log must stop accepting entries.
+    fn roll_back(&mut self) -> bool {
+        if !self.regular {
+            return false;
+        }
+        #[cfg(test)]
+        {
+            if *lock(&self.shared.fault) == Some(Fault::PartialWriteAndTruncate) {
+                return false;
+            }
+        }
+        let ok = self
+            .file
+            .set_len(self.state.file_len)
+            .and_then(|()| self.file.sync_all());
+        match ok {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot truncate audit log back to its last good length");
+                false
+            }
+        }
+    }
+}
