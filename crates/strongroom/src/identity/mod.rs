@@ -713,3 +713,6 @@ fn rebuild_effective(inner: &mut Inner) {
 fn poisoned() -> Error {
     Error::Internal("identity registry lock poisoned".into())
 }
+
+#[cfg(test)]
+mod tests;
