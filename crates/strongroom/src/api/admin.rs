@@ -652,10 +652,10 @@ fn audit_err(e: audit::AuditError) -> Error {
 pub async fn audit_verify(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
     Ok(Json(
         st.run(&c, g("strongroom:ReadAudit", Kind::Read), |s| {
-            let (next, head) = s.audit.head();
-            let report =
-                audit::verify_file(s.audit.path(), &s.audit.public_key(), Some((next, &head)))
-                    .map_err(audit_err)?;
+            let log = s.audit_log()?;
+            let (next, head) = log.head();
+            let report = audit::verify_file(log.path(), &log.public_key(), Some((next, &head)))
+                .map_err(audit_err)?;
             Ok(Done::new(json!(report)))
         })
         .await?,
@@ -672,7 +672,7 @@ pub async fn audit_query(
     let filter = q.filter();
     Ok(Json(
         st.run(&c, g("strongroom:ReadAudit", Kind::Read), move |s| {
-            let rows = audit::query(s.audit.path(), &filter).map_err(audit_err)?;
+            let rows = audit::query(s.audit_log()?.path(), &filter).map_err(audit_err)?;
             let records: Vec<Value> = rows
                 .into_iter()
                 .map(|(i, e)| json!({ "index": i, "event": e }))
@@ -694,7 +694,7 @@ pub async fn audit_export(
     let body = st
         .run(&c, g("strongroom:ReadAudit", Kind::Read), move |s| {
             let mut out = Vec::new();
-            audit::export(s.audit.path(), &filter, &mut out).map_err(audit_err)?;
+            audit::export(s.audit_log()?.path(), &filter, &mut out).map_err(audit_err)?;
             Ok(Done::new(out))
         })
         .await?;

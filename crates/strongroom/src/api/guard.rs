@@ -106,8 +106,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                     detail: None,
                 };
                 services
-                    .audit
-                    .append(ev)
+                    .audit_append(ev)
                     .await
                     .map_err(|_| ApiError(Error::AuditUnavailable))?;
                 Err(ApiError(e))
@@ -189,7 +188,7 @@ impl AppState {
     }
 
     async fn audit(&self, services: &Services, ev: AuditEvent) -> Result<()> {
-        services.audit.append(ev).await.map(|_| ()).map_err(|e| {
+        services.audit_append(ev).await.map_err(|e| {
             tracing::error!(error = %e, "audit write failed; refusing the request");
             Error::AuditUnavailable
         })

@@ -61,7 +61,47 @@ impl Client {
     }
 
     /// Sends a request and returns the JSON body, or the server's error.
+    ///
+    /// A dual-controlled request that was parked for approval (HTTP 202 with
+    /// `error.code == "ApprovalRequired"`) is neither data nor a failure: it
+    /// comes back as [`CliError::pending`], which every command reports as
+    /// `Pending approval: ...` with exit status 0.
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, CliError> {
+        let (status, mut resp) = self.send(method, path, body)?;
+        let v = read_json(status, &mut resp)?;
+        if (200..300).contains(&status) {
+            if status == 202 && v["error"]["code"].as_str() == Some("ApprovalRequired") {
+                return Err(CliError::pending(v));
+            }
+            return Ok(v);
+        }
+        // Health answers 503 with its normal body when sealed.
+        if path == "/v1/sys/health" {
+            return Ok(v);
+        }
+        Err(api_error(&v))
+    }
+
+    /// A GET whose successful answer is not JSON (e.g. JSON Lines): returns
+    /// a reader over the body. Errors are handled as in [`Client::call`].
+    pub fn get_stream(&self, path: &str) -> Result<impl std::io::Read, CliError> {
+        let (status, mut resp) = self.send("GET", path, None)?;
+        if status == 200 {
+            return Ok(resp.into_body().into_reader());
+        }
+        let v = read_json(status, &mut resp)?;
+        if status == 202 && v["error"]["code"].as_str() == Some("ApprovalRequired") {
+            return Err(CliError::pending(v));
+        }
+        Err(api_error(&v))
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, ureq::http::Response<ureq::Body>), CliError> {
         let url = format!("{}{path}", self.base);
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
         let result = match (method, body) {
@@ -94,7 +134,7 @@ impl Client {
                 )
             }
         };
-        let mut resp = result.map_err(|e| {
+        let resp = result.map_err(|e| {
             let text = e.to_string();
             if text.contains("certificate") {
                 CliError::new(format!(
@@ -108,26 +148,24 @@ impl Client {
                 ))
             }
         })?;
-        let status = resp.status().as_u16();
-        let v: Value = resp
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_json()
-            .map_err(|e| {
-                CliError::new(format!(
-                    "server answered HTTP {status} with an unreadable body: {e}"
-                ))
-            })?;
-        if (200..300).contains(&status) {
-            return Ok(v);
-        }
-        // Health answers 503 with its normal body when sealed.
-        if path == "/v1/sys/health" {
-            return Ok(v);
-        }
-        let code = v["error"]["code"].as_str().unwrap_or("Unknown");
-        let msg = v["error"]["message"].as_str().unwrap_or("(no message)");
-        Err(CliError::api(code, msg))
+        Ok((resp.status().as_u16(), resp))
     }
+}
+
+fn read_json(status: u16, resp: &mut ureq::http::Response<ureq::Body>) -> Result<Value, CliError> {
+    resp.body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_json()
+        .map_err(|e| {
+            CliError::new(format!(
+                "server answered HTTP {status} with an unreadable body: {e}"
+            ))
+        })
+}
+
+fn api_error(v: &Value) -> CliError {
+    let code = v["error"]["code"].as_str().unwrap_or("Unknown");
+    let msg = v["error"]["message"].as_str().unwrap_or("(no message)");
+    CliError::api(code, msg)
 }

@@ -17,6 +17,7 @@ macro_rules! outp {
     }};
 }
 
+pub mod admin;
 pub mod client;
 pub mod file;
 pub mod output;
@@ -32,21 +33,66 @@ use serde_json::{json, Value};
 use client::Client;
 use output::Format;
 
-/// A CLI failure: printed as `error: ...` with exit status 1.
+/// A CLI failure: printed as `error: ...` with exit status 1. Two special
+/// cases: a request parked for dual-control approval ([`CliError::pending`],
+/// exit status 0) and a negative result the command already printed
+/// ([`CliError::reported`], exit status 1 with nothing more on stderr).
 #[derive(Debug)]
 pub struct CliError {
     message: String,
+    kind: ErrorKind,
+}
+
+#[derive(Debug)]
+enum ErrorKind {
+    Failed,
+    Reported,
+    /// The server's 202 `ApprovalRequired` body.
+    Pending(Box<Value>),
 }
 
 impl CliError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            kind: ErrorKind::Failed,
         }
     }
     pub fn api(code: &str, message: &str) -> Self {
+        Self::new(format!("{code}: {message}"))
+    }
+    /// The request was accepted as a pending dual-control approval request.
+    pub fn pending(body: Value) -> Self {
         Self {
-            message: format!("{code}: {message}"),
+            message: body["error"]["message"]
+                .as_str()
+                .unwrap_or("the request needs approval")
+                .to_string(),
+            kind: ErrorKind::Pending(Box::new(body)),
+        }
+    }
+    /// The command printed its (negative) result itself: exit 1 quietly.
+    pub fn reported(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            kind: ErrorKind::Reported,
+        }
+    }
+    /// Prints what is left to print and returns the exit status.
+    fn report(&self, fmt: Format) -> i32 {
+        match &self.kind {
+            ErrorKind::Failed => {
+                eprintln!("error: {}", self.message);
+                1
+            }
+            ErrorKind::Reported => 1,
+            ErrorKind::Pending(body) => {
+                match fmt {
+                    Format::Json => output::json(body),
+                    Format::Table => out!("Pending approval: {}", self.message),
+                }
+                0
+            }
         }
     }
 }
@@ -111,6 +157,24 @@ enum Command {
     Mac(MacArgs),
     /// Verify an HMAC.
     VerifyMac(VerifyMacArgs),
+    /// Identities (people and services), their roles and attached policies.
+    #[command(subcommand)]
+    Identity(admin::IdentityCmd),
+    /// Bearer tokens for identities.
+    #[command(subcommand)]
+    Token(admin::TokenCmd),
+    /// AWS-style access key pairs (SigV4) for identities.
+    #[command(subcommand)]
+    AccessKey(admin::AccessKeyCmd),
+    /// Policies: store, show, delete, and explain a decision.
+    #[command(subcommand)]
+    Policy(admin::PolicyCmd),
+    /// Dual control: list, approve and deny pending requests.
+    #[command(subcommand)]
+    Approval(admin::ApprovalCmd),
+    /// The audit log: verify its hash chain, query it, export it.
+    #[command(subcommand)]
+    Audit(admin::AuditCmd),
 }
 
 #[derive(Args)]
@@ -133,6 +197,9 @@ struct ServerArgs {
     /// Dev mode: turn dual control on (it is off by default in dev mode).
     #[arg(long, requires = "dev")]
     dev_dual_control: bool,
+    /// Dev mode: no audit log at all. Only for measuring its cost.
+    #[arg(long, requires = "dev")]
+    dev_no_audit: bool,
 }
 
 #[derive(Subcommand)]
@@ -373,12 +440,10 @@ struct VerifyMacArgs {
 /// Entry point: returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    let fmt = cli.format;
     match run(cli) {
         Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: {e}");
-            1
-        }
+        Err(e) => e.report(fmt),
     }
 }
 
@@ -391,6 +456,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Alias(c) => alias(c, fmt),
         Command::Encrypt(a) => encrypt(a, fmt),
         Command::Decrypt(a) => decrypt(a, fmt),
+        Command::Identity(c) => admin::identity(c, fmt),
+        Command::Token(c) => admin::token(c, fmt),
+        Command::AccessKey(c) => admin::access_key(c, fmt),
+        Command::Policy(c) => admin::policy(c, fmt),
+        Command::Approval(c) => admin::approval(c, fmt),
+        Command::Audit(c) => admin::audit(c, fmt),
         Command::Reencrypt(a) => {
             let c = Client::from_env()?;
             let v = c.call(
@@ -562,6 +633,7 @@ fn server(a: ServerArgs) -> Result<(), CliError> {
         crate::server::Mode::Dev {
             root_token: a.dev_root_token,
             dual_control: a.dev_dual_control,
+            no_audit: a.dev_no_audit,
             audit_path: a.audit_path,
         }
     } else {

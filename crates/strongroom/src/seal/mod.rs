@@ -67,7 +67,30 @@ pub struct SealStatus {
 pub struct Services {
     pub engine: Arc<Engine>,
     pub registry: Arc<Registry>,
-    pub audit: Arc<AuditLog>,
+    /// `None` only on a dev server started with `--dev-no-audit`.
+    pub audit: Option<Arc<AuditLog>>,
+}
+
+impl Services {
+    /// Appends one audit record durably (a no-op when audit is off in dev).
+    pub async fn audit_append(
+        &self,
+        ev: crate::audit::AuditEvent,
+    ) -> std::result::Result<(), crate::audit::AuditError> {
+        match &self.audit {
+            Some(a) => a.append(ev).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// The audit log, or a clear error when it was turned off (dev only).
+    pub fn audit_log(&self) -> Result<&AuditLog> {
+        self.audit.as_deref().ok_or_else(|| {
+            Error::InvalidArgument(
+                "audit logging is off on this dev server (--dev-no-audit); restart without that flag".into(),
+            )
+        })
+    }
 }
 
 /// Where the audit log goes, and how often it is checkpointed.
@@ -75,6 +98,8 @@ pub struct Services {
 pub struct AuditConfig {
     pub path: std::path::PathBuf,
     pub checkpoint_every: u64,
+    /// Off only for dev-mode measurements (`--dev-no-audit`).
+    pub enabled: bool,
 }
 
 impl AuditConfig {
@@ -92,6 +117,7 @@ impl AuditConfig {
                 std::process::id()
             )),
             checkpoint_every: 1000,
+            enabled: true,
         }
     }
 }
@@ -362,7 +388,11 @@ impl Seal {
             .get_meta(META_ROOT_TOKEN)?
             .ok_or_else(|| Error::Internal("root token record missing".into()))?;
         let token_hash = barrier.open(ROOT_TOKEN_IDENTITY, &token_record)?;
-        let audit = Arc::new(self.open_audit(&barrier)?);
+        let audit = if self.audit_cfg.enabled {
+            Some(Arc::new(self.open_audit(&barrier)?))
+        } else {
+            None
+        };
         let engine = Engine::load(
             self.store.clone(),
             barrier.clone(),

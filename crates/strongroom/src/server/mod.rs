@@ -30,6 +30,8 @@ pub enum Mode {
         root_token: Option<String>,
         /// Turn dual control on in dev mode (off by default there).
         dual_control: bool,
+        /// Turn the audit log off (benchmarks only).
+        no_audit: bool,
         /// Audit log file; a fresh file in the temp directory if absent.
         audit_path: Option<String>,
     },
@@ -47,13 +49,14 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     let clock: SharedClock = Arc::new(SystemClock);
     let rng = rng::system();
     let dev_root_token = opts.mode_token();
-    let (dev_audit_path, dev_dual_control) = match &opts.mode {
+    let (dev_audit_path, dev_dual_control, dev_no_audit) = match &opts.mode {
         Mode::Dev {
             audit_path,
             dual_control,
+            no_audit,
             ..
-        } => (audit_path.clone(), *dual_control),
-        Mode::Production(_) => (None, false),
+        } => (audit_path.clone(), *dual_control, *no_audit),
+        Mode::Production(_) => (None, false, false),
     };
     let (cfg, store, dev) = match opts.mode {
         Mode::Dev { .. } => {
@@ -82,6 +85,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     let audit_cfg = AuditConfig {
         path: audit_path.clone().into(),
         checkpoint_every: cfg.audit_checkpoint_every,
+        enabled: !dev_no_audit,
     };
     let seal = Arc::new(Seal::open(
         store,
@@ -141,7 +145,11 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         "Strongroom {} listening on {scheme}://{addr}",
         env!("CARGO_PKG_VERSION")
     );
-    println!("Audit log: {audit_path}");
+    if dev_no_audit {
+        println!("Audit log: OFF (--dev-no-audit)");
+    } else {
+        println!("Audit log: {audit_path}");
+    }
     if let Some(t) = &dev_token {
         eprintln!();
         eprintln!("WARNING: DEVELOPMENT MODE. Storage is in memory and lost on exit, the server");
