@@ -241,3 +241,100 @@ impl From<crate::crypto::rng::RngError> for Error {
         Error::Internal("random number generator failure".into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of every variant. The match below fails to compile when a
+    /// variant is added, so this list cannot fall behind.
+    fn every_variant() -> Vec<Error> {
+        let s = || String::from("x");
+        let all = vec![
+            Error::InvalidArgument(s()),
+            Error::MalformedRequest(s()),
+            Error::PayloadTooLarge { limit: 1 },
+            Error::KeyNotFound(s()),
+            Error::AliasNotFound(s()),
+            Error::AliasExists(s()),
+            Error::VersionNotFound { key_id: s(), version: 1 },
+            Error::KeyDisabled(s()),
+            Error::KeyPendingDeletion(s()),
+            Error::KeyDestroyed(s()),
+            Error::InvalidKeyState(s()),
+            Error::VersionDisabled { key_id: s(), version: 1 },
+            Error::VersionBelowMinimum { key_id: s(), version: 1, minimum: 2 },
+            Error::InvalidKeyUsage(s()),
+            Error::InvalidCiphertext,
+            Error::IncorrectKey,
+            Error::UsageLimitReached(s()),
+            Error::Unauthenticated,
+            Error::InvalidToken,
+            Error::AccessDenied(s()),
+            Error::ApprovalRequired { id: s(), message: s() },
+            Error::AuditUnavailable,
+            Error::Sealed,
+            Error::NotInitialized,
+            Error::AlreadyInitialized,
+            Error::InvalidShare(s()),
+            Error::Conflict(s()),
+            Error::NotFound(s()),
+            Error::MethodNotAllowed,
+            Error::StorageUnavailable(s()),
+            Error::Internal(s()),
+        ];
+        for e in &all {
+            match e {
+                Error::InvalidArgument(_)
+                | Error::MalformedRequest(_)
+                | Error::PayloadTooLarge { .. }
+                | Error::KeyNotFound(_)
+                | Error::AliasNotFound(_)
+                | Error::AliasExists(_)
+                | Error::VersionNotFound { .. }
+                | Error::KeyDisabled(_)
+                | Error::KeyPendingDeletion(_)
+                | Error::KeyDestroyed(_)
+                | Error::InvalidKeyState(_)
+                | Error::VersionDisabled { .. }
+                | Error::VersionBelowMinimum { .. }
+                | Error::InvalidKeyUsage(_)
+                | Error::InvalidCiphertext
+                | Error::IncorrectKey
+                | Error::UsageLimitReached(_)
+                | Error::Unauthenticated
+                | Error::InvalidToken
+                | Error::AccessDenied(_)
+                | Error::ApprovalRequired { .. }
+                | Error::AuditUnavailable
+                | Error::Sealed
+                | Error::NotInitialized
+                | Error::AlreadyInitialized
+                | Error::InvalidShare(_)
+                | Error::Conflict(_)
+                | Error::NotFound(_)
+                | Error::MethodNotAllowed
+                | Error::StorageUnavailable(_)
+                | Error::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn docs_list_every_code_with_its_status() {
+        let doc = include_str!("../../../docs/API.md");
+        for e in every_variant() {
+            let row = format!("| {} | {} |", e.code(), e.status());
+            assert!(doc.contains(&row), "docs/API.md lacks the row {row:?}");
+        }
+    }
+
+    #[test]
+    fn server_errors_stay_generic() {
+        let e = Error::Internal("sqlite said SECRET-DETAIL".into());
+        assert!(!e.public_message().contains("SECRET-DETAIL"));
+        let e = Error::StorageUnavailable("disk /dev/sda1 SECRET".into());
+        assert!(!e.public_message().contains("SECRET"));
+    }
+}
