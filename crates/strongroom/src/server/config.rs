@@ -39,6 +39,10 @@ pub struct Config {
     /// Dual control for sensitive actions (on by default). `STRONGROOM_DUAL_CONTROL`.
     #[serde(default = "yes")]
     pub dual_control: bool,
+    /// The dual-controlled actions (default: the set in docs/POLICY.md).
+    /// `STRONGROOM_DUAL_CONTROL_ACTIONS` (comma-separated).
+    #[serde(default)]
+    pub dual_control_actions: Option<Vec<String>>,
     /// Approvals needed for a dual-controlled action. `STRONGROOM_DUAL_CONTROL_APPROVALS`.
     #[serde(default = "two")]
     pub dual_control_approvals: u32,
@@ -78,6 +82,7 @@ impl Default for Config {
             audit_path: None,
             audit_checkpoint_every: default_checkpoint(),
             dual_control: true,
+            dual_control_actions: None,
             dual_control_approvals: 2,
             sweep_interval_secs: default_sweep(),
         }
@@ -156,6 +161,14 @@ impl Config {
         if let Some(v) = env("STRONGROOM_DUAL_CONTROL") {
             self.dual_control = parse_bool("STRONGROOM_DUAL_CONTROL", &v)?;
         }
+        if let Some(v) = env("STRONGROOM_DUAL_CONTROL_ACTIONS") {
+            self.dual_control_actions = Some(
+                v.split(',')
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect(),
+            );
+        }
         if let Some(v) = env("STRONGROOM_DUAL_CONTROL_APPROVALS") {
             self.dual_control_approvals = parse_num("STRONGROOM_DUAL_CONTROL_APPROVALS", &v)?;
         }
@@ -180,6 +193,10 @@ impl Config {
             return Err(Error::InvalidArgument(
                 "max_request_bytes must be at least 1024".into(),
             ));
+        }
+        if let Some(actions) = &self.dual_control_actions {
+            crate::policy::validate_dual_control_set(actions)
+                .map_err(|e| Error::InvalidArgument(format!("dual_control_actions: {e}")))?;
         }
         if self.dual_control_approvals == 0 || self.dual_control_approvals > 16 {
             return Err(Error::InvalidArgument(

@@ -133,9 +133,14 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         dual_control: if (dev && !dev_dual_control) || !cfg.dual_control {
             DualControl::off()
         } else {
+            let default = DualControl::default_on();
             DualControl {
                 approvals: cfg.dual_control_approvals,
-                ..DualControl::default_on()
+                actions: cfg
+                    .dual_control_actions
+                    .clone()
+                    .unwrap_or(default.actions.clone()),
+                ..default
             }
         },
     });
