@@ -59,6 +59,12 @@ pub enum Error {
     ApprovalRequired { id: String, message: String },
     /// The audit record could not be written durably; nothing was done.
     AuditUnavailable,
+    /// The audit log failed verification when it was opened; the server stays sealed.
+    AuditTampered {
+        path: String,
+        index: u64,
+        reason: String,
+    },
     /// The server is sealed.
     Sealed,
     /// The server has not been initialized yet.
@@ -107,6 +113,7 @@ impl Error {
             Error::AccessDenied(_) => "AccessDenied",
             Error::ApprovalRequired { .. } => "ApprovalRequired",
             Error::AuditUnavailable => "AuditUnavailable",
+            Error::AuditTampered { .. } => "AuditTampered",
             Error::Sealed => "Sealed",
             Error::NotInitialized => "NotInitialized",
             Error::AlreadyInitialized => "AlreadyInitialized",
@@ -145,6 +152,7 @@ impl Error {
             | Error::VersionBelowMinimum { .. }
             | Error::UsageLimitReached(_)
             | Error::AlreadyInitialized
+            | Error::AuditTampered { .. }
             | Error::Conflict(_) => 409,
             Error::PayloadTooLarge { .. } => 413,
             Error::NotInitialized
@@ -214,6 +222,10 @@ impl fmt::Display for Error {
             Error::InvalidToken => f.write_str("the token is invalid, expired or revoked"),
             Error::AccessDenied(m) => write!(f, "access denied: {m}"),
             Error::ApprovalRequired { message, .. } => f.write_str(message),
+            Error::AuditTampered { path, index, reason } => write!(
+                f,
+                "the audit log {path} fails verification at index {index} ({reason}); the server stays sealed. Keep the file as evidence, move it aside or restore it from a copy, then unseal again"
+            ),
             Error::AuditUnavailable => f.write_str(
                 "the audit log cannot be written, so the operation was refused and nothing was done; fix the audit sink (disk space, permissions) and retry",
             ),
@@ -257,13 +269,23 @@ mod tests {
             Error::KeyNotFound(s()),
             Error::AliasNotFound(s()),
             Error::AliasExists(s()),
-            Error::VersionNotFound { key_id: s(), version: 1 },
+            Error::VersionNotFound {
+                key_id: s(),
+                version: 1,
+            },
             Error::KeyDisabled(s()),
             Error::KeyPendingDeletion(s()),
             Error::KeyDestroyed(s()),
             Error::InvalidKeyState(s()),
-            Error::VersionDisabled { key_id: s(), version: 1 },
-            Error::VersionBelowMinimum { key_id: s(), version: 1, minimum: 2 },
+            Error::VersionDisabled {
+                key_id: s(),
+                version: 1,
+            },
+            Error::VersionBelowMinimum {
+                key_id: s(),
+                version: 1,
+                minimum: 2,
+            },
             Error::InvalidKeyUsage(s()),
             Error::InvalidCiphertext,
             Error::IncorrectKey,
@@ -271,8 +293,16 @@ mod tests {
             Error::Unauthenticated,
             Error::InvalidToken,
             Error::AccessDenied(s()),
-            Error::ApprovalRequired { id: s(), message: s() },
+            Error::ApprovalRequired {
+                id: s(),
+                message: s(),
+            },
             Error::AuditUnavailable,
+            Error::AuditTampered {
+                path: s(),
+                index: 1,
+                reason: s(),
+            },
             Error::Sealed,
             Error::NotInitialized,
             Error::AlreadyInitialized,
@@ -307,6 +337,7 @@ mod tests {
                 | Error::AccessDenied(_)
                 | Error::ApprovalRequired { .. }
                 | Error::AuditUnavailable
+                | Error::AuditTampered { .. }
                 | Error::Sealed
                 | Error::NotInitialized
                 | Error::AlreadyInitialized

@@ -169,6 +169,18 @@ fn exec_set_grants(s: &Services, r: SetGrants) -> Result<Done<Value>> {
 
 // ---------- tokens and access keys ----------
 
+/// Credentials for another identity would let the caller act as it (for
+/// example as two approvers at once): only root (break-glass, audited) may
+/// issue them; everyone else only for themselves.
+fn only_self_unless_root(me: &Principal, identity: &str, what: &str) -> Result<()> {
+    if me.is_root() || me.id == identity {
+        return Ok(());
+    }
+    Err(Error::AccessDenied(format!(
+        "only root may create {what} for another identity ({identity}); {identity} can create its own"
+    )))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
@@ -181,8 +193,10 @@ pub async fn create_token(
     c: Caller,
     ApiJson(r): ApiJson<CreateToken>,
 ) -> ApiResult<Json<Value>> {
+    let me = c.principal.clone();
     Ok(Json(
         st.run(&c, g("strongroom:CreateToken", Kind::Change), move |s| {
+            only_self_unless_root(&me, &r.identity, "tokens")?;
             let (token, info) = s.registry.create_token(&r.identity, r.ttl_secs)?;
             Ok(Done::new(
                 json!({ "token": String::from_utf8_lossy(token.expose()), "info": info }),
@@ -250,11 +264,13 @@ pub async fn create_access_key(
     c: Caller,
     ApiJson(r): ApiJson<IdentityReq>,
 ) -> ApiResult<Json<Value>> {
+    let me = c.principal.clone();
     Ok(Json(
         st.run(
             &c,
             g("strongroom:CreateAccessKey", Kind::Change),
             move |s| {
+                only_self_unless_root(&me, &r.identity, "access keys")?;
                 let (id, secret) = s.registry.create_access_key(&r.identity)?;
                 Ok(Done::new(json!({
                     "access_key_id": id,
@@ -313,8 +329,15 @@ pub async fn put_policy(
     c: Caller,
     ApiJson(p): ApiJson<Policy>,
 ) -> ApiResult<Json<Value>> {
-    p.validate_custom()
-        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    if let Err(e) = p.validate_custom() {
+        // Authorized (and audited) first: an unauthorized caller learns
+        // nothing about validation.
+        let msg = e.to_string();
+        st.run(&c, g("strongroom:ManagePolicies", Kind::Use), move |_| {
+            Err::<Done<()>, _>(Error::InvalidArgument(msg))
+        })
+        .await?;
+    }
     let replay = Some(
         json!({ "op": "put_policy", "request": serde_json::to_value(&p).unwrap_or(Value::Null) }),
     );
@@ -480,21 +503,29 @@ async fn decide_approval(
 ) -> ApiResult<Json<Value>> {
     let approver = c.principal.id.clone();
     let is_approver = c.principal.roles.iter().any(|r| r == "approver");
-    let result = st
+    // Decide and, at quorum, claim the single execution in one locked step:
+    // the request is stored as Executed before it runs, so concurrent final
+    // approvals cannot both execute it.
+    let (result, runs) = st
         .run(&c, g("strongroom:Approve", Kind::Change), move |s| {
-            let mut req = s.registry.approval(&id)?;
-            let outcome = if approve {
-                req.approve(&approver, is_approver, now_ms())
-            } else {
-                req.deny(&approver, is_approver, now_ms())
-            };
-            // An expired request is saved as Expired before the error is returned.
-            let req = s.registry.put_approval(req, false)?;
-            outcome.map_err(|e| Error::AccessDenied(e.to_string()))?;
-            Ok(Done::new(req).key(id, None))
+            let (req, runs) = s.registry.update_approval(&id, |req| {
+                let outcome = if approve {
+                    req.approve(&approver, is_approver, now_ms())
+                } else {
+                    req.deny(&approver, is_approver, now_ms())
+                };
+                outcome.map_err(|e| Error::AccessDenied(e.to_string()))?;
+                if req.status == ApprovalStatus::Approved {
+                    req.mark_executed()
+                        .map_err(|e| Error::InvalidKeyState(e.to_string()))?;
+                    return Ok(true);
+                }
+                Ok(false)
+            })?;
+            Ok(Done::new((req, runs)).key(id, None))
         })
         .await?;
-    if result.status != ApprovalStatus::Approved {
+    if !runs {
         return Ok(Json(json!({ "approval": result, "executed": false })));
     }
     // Quorum reached: execute the stored request as its requester, with the
@@ -516,17 +547,8 @@ async fn decide_approval(
         request_id: c.request_id.clone(),
     };
     let output = execute(&st, &exec_caller, &result).await?;
-    let id = result.id.clone();
-    let done = st
-        .run(&c, g("strongroom:Approve", Kind::Change), move |s| {
-            let mut req = s.registry.approval(&id)?;
-            req.mark_executed()
-                .map_err(|e| Error::InvalidKeyState(e.to_string()))?;
-            Ok(Done::new(s.registry.put_approval(req, false)?).key(id, None))
-        })
-        .await?;
     Ok(Json(
-        json!({ "approval": done, "executed": true, "result": output }),
+        json!({ "approval": result, "executed": true, "result": output }),
     ))
 }
 

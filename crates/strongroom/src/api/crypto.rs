@@ -72,7 +72,7 @@ pub struct DecryptReq {
 
 /// The key a ciphertext names, if it parses and the key exists. Unknown
 /// keys stay unnamed so the answer is the generic `InvalidCiphertext`.
-fn key_of(st: &AppState, ct: &[u8]) -> Option<String> {
+pub fn key_of(st: &AppState, ct: &[u8]) -> Option<String> {
     let (h, _) = Header::parse(ct).ok()?;
     let id = h.key_id.hyphenated().to_string();
     st.seal.engine().ok()?.describe(&id).ok().map(|m| m.id)

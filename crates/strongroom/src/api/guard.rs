@@ -21,6 +21,12 @@ use crate::error::{Error, Result};
 use crate::policy::{self, ApprovalRequest, KeyFacts};
 use crate::seal::Services;
 
+tokio::task_local! {
+    /// Set when a request's audit record has been written, so the outer
+    /// middleware can audit whatever was refused before reaching the guard.
+    pub static AUDITED: Arc<std::sync::atomic::AtomicBool>;
+}
+
 /// An authenticated caller, with where the request came from.
 #[derive(Clone)]
 pub struct Caller {
@@ -88,27 +94,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             }),
             Err(e) => {
                 // Failed authentication is audited too (never the token).
-                let ev = AuditEvent {
-                    time_ms: now_ms(),
-                    request_id,
-                    identity: "anonymous".into(),
-                    source,
-                    operation: format!(
-                        "{} {}",
-                        parts.method,
-                        parts.uri.path().chars().take(100).collect::<String>()
-                    ),
-                    key_id: None,
-                    key_version: None,
-                    outcome: "denied".into(),
-                    error_code: Some(e.code().into()),
-                    root: false,
-                    detail: None,
-                };
-                services
-                    .audit_append(ev)
-                    .await
-                    .map_err(|_| ApiError(Error::AuditUnavailable))?;
+                let op = format!(
+                    "{} {}",
+                    parts.method,
+                    parts.uri.path().chars().take(100).collect::<String>()
+                );
+                state
+                    .audit_auth_failure(&services, &request_id, &source, &op, e.code())
+                    .await?;
                 Err(ApiError(e))
             }
         }
@@ -160,6 +153,32 @@ impl<T> Done<T> {
 }
 
 impl AppState {
+    /// Audits a request that failed authentication (fail closed: 503 if
+    /// the record cannot be written).
+    pub async fn audit_auth_failure(
+        &self,
+        services: &Services,
+        request_id: &str,
+        source: &str,
+        operation: &str,
+        code: &str,
+    ) -> Result<()> {
+        let ev = AuditEvent {
+            time_ms: now_ms(),
+            request_id: request_id.to_string(),
+            identity: "anonymous".into(),
+            source: source.to_string(),
+            operation: operation.to_string(),
+            key_id: None,
+            key_version: None,
+            outcome: "denied".into(),
+            error_code: Some(code.to_string()),
+            root: false,
+            detail: None,
+        };
+        self.audit(services, ev).await
+    }
+
     // The arguments are the audit record's fields, named at every call site.
     #[allow(clippy::too_many_arguments)]
     fn event(
@@ -187,7 +206,8 @@ impl AppState {
         }
     }
 
-    async fn audit(&self, services: &Services, ev: AuditEvent) -> Result<()> {
+    pub async fn audit(&self, services: &Services, ev: AuditEvent) -> Result<()> {
+        let _ = AUDITED.try_with(|f| f.store(true, std::sync::atomic::Ordering::Relaxed));
         services.audit_append(ev).await.map_err(|e| {
             tracing::error!(error = %e, "audit write failed; refusing the request");
             Error::AuditUnavailable

@@ -141,8 +141,25 @@ async fn read_body_first(State(st): State<Arc<AppState>>, req: Request, next: Ne
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, st.max_body).await {
         Ok(bytes) => {
-            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                .await
+            let audited = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let method = parts.method.clone();
+            let path: String = parts.uri.path().chars().take(200).collect();
+            let headers = parts.headers.clone();
+            let source = parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.to_string())
+                .unwrap_or_else(|| "unknown".into());
+            let resp = guard::AUDITED
+                .scope(
+                    audited.clone(),
+                    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))),
+                )
+                .await;
+            if audited.load(std::sync::atomic::Ordering::Relaxed) {
+                return resp;
+            }
+            audit_unguarded(&st, &method, &path, &headers, &source, resp).await
         }
         Err(_) => {
             // Over the limit while streaming (no or false Content-Length).
@@ -150,6 +167,82 @@ async fn read_body_first(State(st): State<Arc<AppState>>, req: Request, next: Ne
             resp.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
             resp
+        }
+    }
+}
+
+/// Audits a request the guard never saw: one refused before it (bad body,
+/// unknown endpoint, bad query) or a seal operation. Health, metrics, the
+/// OpenAPI document and seal status are not audited. Nothing is audited
+/// while sealed (there is no audit log then).
+async fn audit_unguarded(
+    st: &AppState,
+    method: &axum::http::Method,
+    path: &str,
+    headers: &axum::http::HeaderMap,
+    source: &str,
+    resp: Response,
+) -> Response {
+    let status = resp.status();
+    let quiet = matches!(
+        path,
+        "/v1/sys/health" | "/metrics" | "/v1/openapi.json" | "/v1/sys/seal-status"
+    );
+    let sys_change = matches!(path, "/v1/sys/init" | "/v1/sys/unseal" | "/v1/sys/seal");
+    if quiet || (status.as_u16() < 400 && !sys_change) {
+        return resp;
+    }
+    let Ok(services) = st.seal.services() else {
+        return resp;
+    };
+    let identity = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split_once(' ')
+                .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t.trim())
+        })
+        .and_then(|t| st.seal.authenticate(t.as_bytes()).ok());
+    let ev = crate::audit::AuditEvent {
+        time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+        request_id: {
+            let mut b = [0u8; 8];
+            let _ = aws_lc_rs::rand::fill(&mut b);
+            b.iter().map(|x| format!("{x:02x}")).collect()
+        },
+        identity: identity
+            .as_ref()
+            .map(|p| p.id.clone())
+            .unwrap_or_else(|| "anonymous".into()),
+        source: source.to_string(),
+        operation: format!("{method} {path}"),
+        key_id: None,
+        key_version: None,
+        outcome: if status.as_u16() < 400 {
+            "allowed"
+        } else {
+            "error"
+        }
+        .into(),
+        error_code: resp
+            .extensions()
+            .get::<ErrorCode>()
+            .map(|c| c.0.to_string()),
+        root: identity.as_ref().is_some_and(|p| p.is_root()),
+        detail: None,
+    };
+    match st.audit(&services, ev).await {
+        Ok(()) => resp,
+        Err(e) => {
+            if path == "/v1/sys/unseal" {
+                // An unseal that cannot be audited is undone.
+                let _ = st.seal.seal();
+            }
+            ApiError(e).into_response()
         }
     }
 }

@@ -18,7 +18,14 @@ use crate::seal::SealStatus;
 
 pub async fn health(State(st): State<Arc<AppState>>) -> ApiResult<impl IntoResponse> {
     let s = st.seal.status()?;
-    let code = if s.initialized && !s.sealed {
+    // A server whose audit log has failed refuses everything: not healthy.
+    let audit_failed = st
+        .seal
+        .services()
+        .ok()
+        .and_then(|svc| svc.audit.as_ref().map(|a| a.is_failed()))
+        .unwrap_or(false);
+    let code = if s.initialized && !s.sealed && !audit_failed {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -30,6 +37,7 @@ pub async fn health(State(st): State<Arc<AppState>>) -> ApiResult<impl IntoRespo
             "sealed": s.sealed,
             "version": env!("CARGO_PKG_VERSION"),
             "dev_mode": st.dev_mode,
+            "audit_failed": audit_failed,
         })),
     ))
 }

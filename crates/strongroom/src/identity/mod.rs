@@ -115,9 +115,9 @@ pub fn validate_name(what: &str, name: &str) -> Result<()> {
         && name.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_' || b == b'-'
         });
-    if !ok || name == "root" || name == "system" {
+    if !ok || ["root", "system", "anonymous"].contains(&name) {
         return Err(Error::InvalidArgument(format!(
-            "invalid {what} name {name:?}: use 1-64 characters from a-z 0-9 . _ - starting with a letter (`root` and `system` are reserved)"
+            "invalid {what} name {name:?}: use 1-64 characters from a-z 0-9 . _ - starting with a letter (`root`, `system` and `anonymous` are reserved)"
         )));
     }
     Ok(())
@@ -403,7 +403,9 @@ impl Registry {
             return Err(Error::InvalidToken);
         }
         let now = self.clock.now();
-        if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) {
+        // Whole seconds: a token is valid through its last second, so it
+        // lives at least `ttl` seconds.
+        if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| now > e) {
             return Err(Error::InvalidToken);
         }
         self.principal_locked(&inner, &t.identity)
@@ -638,6 +640,39 @@ impl Registry {
                 out,
             ))
         })
+    }
+
+    /// Reads, changes and saves one approval request under the registry's
+    /// write lock, so concurrent decisions on it are serialized. The request
+    /// is saved even when `f` fails (an expired request is stored as
+    /// Expired); `f`'s error is returned after the save.
+    pub fn update_approval<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ApprovalRequest) -> Result<T>,
+    ) -> Result<(ApprovalRequest, T)> {
+        let (saved, out) = self.change(|inner| {
+            let mut a = inner.approvals.get(id).cloned().ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "no approval request {id:?}; list them with `strongroom approval list`"
+                ))
+            })?;
+            let out = f(&mut a);
+            let body = self.seal(KIND_APPROVAL, &a.id, &a)?;
+            let saved = a.clone();
+            Ok((
+                vec![Op::PutRecord {
+                    kind: KIND_APPROVAL.into(),
+                    id: a.id.clone(),
+                    body,
+                }],
+                Box::new(move |i: &mut Inner| {
+                    i.approvals.insert(a.id.clone(), a);
+                }) as Box<dyn FnOnce(&mut Inner)>,
+                (saved, out),
+            ))
+        })?;
+        Ok((saved, out?))
     }
 
     pub fn approval(&self, id: &str) -> Result<ApprovalRequest> {

@@ -444,6 +444,11 @@ impl Seal {
             crate::audit::AuditError::Unavailable(m) => {
                 Error::StorageUnavailable(format!("audit log: {m}"))
             }
+            crate::audit::AuditError::Tampered { index, reason } => Error::AuditTampered {
+                path: self.audit_cfg.path.display().to_string(),
+                index,
+                reason,
+            },
             other => Error::Internal(format!(
                 "audit log {}: {other}",
                 self.audit_cfg.path.display()
