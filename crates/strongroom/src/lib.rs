@@ -13,6 +13,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod crypto;
@@ -23,4 +24,5 @@ pub mod keys;
 pub mod policy;
 pub mod seal;
 pub mod server;
+pub mod sigv4;
 pub mod storage;

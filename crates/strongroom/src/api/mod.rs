@@ -34,11 +34,13 @@ pub struct AppState {
     pub max_body: usize,
     pub dev_mode: bool,
     pub dual_control: guard::DualControl,
+    pub aws: crate::aws::AwsSettings,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.max_body;
     Router::new()
+        .route("/", post(crate::aws::handle))
         .route("/v1/sys/health", get(sys::health))
         .route("/v1/sys/seal-status", get(sys::seal_status))
         .route("/v1/sys/init", post(sys::init))

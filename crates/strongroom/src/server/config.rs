@@ -46,6 +46,15 @@ pub struct Config {
     /// Approvals needed for a dual-controlled action. `STRONGROOM_DUAL_CONTROL_APPROVALS`.
     #[serde(default = "two")]
     pub dual_control_approvals: u32,
+    /// Region in ARNs and the only region accepted in SigV4 scopes (any if unset). `STRONGROOM_AWS_REGION`.
+    #[serde(default)]
+    pub aws_region: Option<String>,
+    /// Account id in ARNs. `STRONGROOM_AWS_ACCOUNT_ID`.
+    #[serde(default = "default_account")]
+    pub aws_account_id: String,
+    /// Allowed clock skew for SigV4, in seconds. `STRONGROOM_AWS_MAX_SKEW_SECS`.
+    #[serde(default = "default_skew")]
+    pub aws_max_skew_secs: i64,
     /// How often the deletion sweep runs, in seconds. `STRONGROOM_SWEEP_INTERVAL_SECS`.
     #[serde(default = "default_sweep")]
     pub sweep_interval_secs: u64,
@@ -59,6 +68,12 @@ fn default_max() -> usize {
 }
 fn default_sweep() -> u64 {
     60
+}
+fn default_account() -> String {
+    "000000000000".into()
+}
+fn default_skew() -> i64 {
+    300
 }
 fn yes() -> bool {
     true
@@ -81,6 +96,9 @@ impl Default for Config {
             max_request_bytes: default_max(),
             audit_path: None,
             audit_checkpoint_every: default_checkpoint(),
+            aws_region: None,
+            aws_account_id: default_account(),
+            aws_max_skew_secs: default_skew(),
             dual_control: true,
             dual_control_actions: None,
             dual_control_approvals: 2,
@@ -158,6 +176,15 @@ impl Config {
         if let Some(v) = env("STRONGROOM_AUDIT_CHECKPOINT_EVERY") {
             self.audit_checkpoint_every = parse_num("STRONGROOM_AUDIT_CHECKPOINT_EVERY", &v)?;
         }
+        if let Some(v) = env("STRONGROOM_AWS_REGION") {
+            self.aws_region = Some(v);
+        }
+        if let Some(v) = env("STRONGROOM_AWS_ACCOUNT_ID") {
+            self.aws_account_id = v;
+        }
+        if let Some(v) = env("STRONGROOM_AWS_MAX_SKEW_SECS") {
+            self.aws_max_skew_secs = parse_num("STRONGROOM_AWS_MAX_SKEW_SECS", &v)?;
+        }
         if let Some(v) = env("STRONGROOM_DUAL_CONTROL") {
             self.dual_control = parse_bool("STRONGROOM_DUAL_CONTROL", &v)?;
         }
@@ -201,6 +228,18 @@ impl Config {
         if self.dual_control_approvals == 0 || self.dual_control_approvals > 16 {
             return Err(Error::InvalidArgument(
                 "dual_control_approvals must be between 1 and 16".into(),
+            ));
+        }
+        if self.aws_account_id.len() != 12
+            || !self.aws_account_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(Error::InvalidArgument(
+                "aws_account_id must be 12 digits".into(),
+            ));
+        }
+        if !(1..=3600).contains(&self.aws_max_skew_secs) {
+            return Err(Error::InvalidArgument(
+                "aws_max_skew_secs must be between 1 and 3600".into(),
             ));
         }
         if self.audit_checkpoint_every == 0 {

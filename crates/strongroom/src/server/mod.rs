@@ -32,6 +32,8 @@ pub enum Mode {
         dual_control: bool,
         /// Turn the audit log off (benchmarks only).
         no_audit: bool,
+        /// `AKID:SECRET` accepted by the AWS front-end (as root).
+        aws_credentials: Option<String>,
         /// Audit log file; a fresh file in the temp directory if absent.
         audit_path: Option<String>,
     },
@@ -57,6 +59,26 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             ..
         } => (audit_path.clone(), *dual_control, *no_audit),
         Mode::Production(_) => (None, false, false),
+    };
+    let dev_aws = match &opts.mode {
+        Mode::Dev {
+            aws_credentials: Some(c),
+            ..
+        } => {
+            let (id, secret) = c
+                .split_once(':')
+                .filter(|(i, s)| !i.is_empty() && !s.is_empty())
+                .ok_or_else(|| {
+                    Error::InvalidArgument(
+                        "--dev-aws-credentials must be ACCESS_KEY_ID:SECRET".into(),
+                    )
+                })?;
+            Some((
+                id.to_string(),
+                Arc::new(SecretBytes::from_slice(secret.as_bytes())),
+            ))
+        }
+        _ => None,
     };
     let (cfg, store, dev) = match opts.mode {
         Mode::Dev { .. } => {
@@ -130,6 +152,15 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         metrics: api::metrics::Metrics::default(),
         max_body: cfg.max_request_bytes,
         dev_mode: dev,
+        aws: crate::aws::AwsSettings {
+            arn: crate::aws::ops::AwsConfig {
+                region: cfg.aws_region.clone().unwrap_or_else(|| "us-east-1".into()),
+                account_id: cfg.aws_account_id.clone(),
+            },
+            region: cfg.aws_region.clone(),
+            max_skew_secs: cfg.aws_max_skew_secs,
+            dev_credentials: dev_aws.clone(),
+        },
         dual_control: if (dev && !dev_dual_control) || !cfg.dual_control {
             DualControl::off()
         } else {
@@ -173,6 +204,18 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             String::from_utf8_lossy(t.expose())
         );
         println!();
+        if let Some((id, secret)) = &dev_aws {
+            println!(
+                "AWS KMS endpoint at {scheme}://{addr} (any region; this access key acts as root):"
+            );
+            println!();
+            println!(
+                "    export AWS_ACCESS_KEY_ID={id} AWS_SECRET_ACCESS_KEY={} AWS_REGION=us-east-1",
+                String::from_utf8_lossy(secret.expose())
+            );
+            println!("    export AWS_ENDPOINT_URL_KMS={scheme}://{addr}");
+            println!();
+        }
     } else {
         let st = seal.status()?;
         if !st.initialized {

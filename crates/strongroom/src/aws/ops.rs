@@ -1,0 +1,602 @@
+//! AWS KMS operations, mapped onto the engine through the same guard as the
+//! native API (same policies with the same `kms:` action names, same audit).
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::AwsError;
+use crate::api::guard::{Caller, Done, Guarded, Kind};
+use crate::api::AppState;
+use crate::crypto::context::EncryptionContext;
+use crate::crypto::spec::{KeySpec, KeyUsage, MessageType, SigningAlgorithm};
+use crate::error::Error;
+use crate::keys::engine::{CreateKey, KeyFilter, UpdateKey};
+use crate::keys::model::KeyMeta;
+use crate::keys::state::KeyState;
+
+/// Where ARNs point.
+#[derive(Debug, Clone)]
+pub struct AwsConfig {
+    pub region: String,
+    pub account_id: String,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        AwsConfig {
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+        }
+    }
+}
+
+impl AwsConfig {
+    pub fn key_arn(&self, id: &str) -> String {
+        format!("arn:aws:kms:{}:{}:key/{id}", self.region, self.account_id)
+    }
+    pub fn alias_arn(&self, alias: &str) -> String {
+        format!("arn:aws:kms:{}:{}:{alias}", self.region, self.account_id)
+    }
+}
+
+fn b64(field: &str, v: &Option<String>) -> Result<Vec<u8>, AwsError> {
+    let s = v
+        .as_deref()
+        .ok_or_else(|| AwsError::validation(format!("{field} is required")))?;
+    STANDARD
+        .decode(s)
+        .map_err(|_| AwsError::validation(format!("{field} is not valid base64")))
+}
+
+fn required<'a>(field: &str, v: &'a Option<String>) -> Result<&'a str, AwsError> {
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AwsError::validation(format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null")))
+}
+
+/// AWS key spec names ↔ Strongroom's.
+pub fn spec_from_aws(s: &str) -> Option<KeySpec> {
+    Some(match s {
+        "SYMMETRIC_DEFAULT" => KeySpec::Aes256Gcm,
+        "HMAC_256" => KeySpec::HmacSha256,
+        "HMAC_384" => KeySpec::HmacSha384,
+        "HMAC_512" => KeySpec::HmacSha512,
+        "RSA_2048" => KeySpec::Rsa2048,
+        "RSA_3072" => KeySpec::Rsa3072,
+        "RSA_4096" => KeySpec::Rsa4096,
+        "ECC_NIST_P256" => KeySpec::EccNistP256,
+        "ECC_NIST_P384" => KeySpec::EccNistP384,
+        "ECC_NIST_P521" => KeySpec::EccNistP521,
+        "ECC_NIST_EDWARDS25519" => KeySpec::Ed25519,
+        _ => return None,
+    })
+}
+
+pub fn spec_to_aws(s: KeySpec) -> &'static str {
+    match s {
+        KeySpec::Aes256Gcm => "SYMMETRIC_DEFAULT",
+        KeySpec::HmacSha256 => "HMAC_256",
+        KeySpec::HmacSha384 => "HMAC_384",
+        KeySpec::HmacSha512 => "HMAC_512",
+        KeySpec::Rsa2048 => "RSA_2048",
+        KeySpec::Rsa3072 => "RSA_3072",
+        KeySpec::Rsa4096 => "RSA_4096",
+        KeySpec::EccNistP256 => "ECC_NIST_P256",
+        KeySpec::EccNistP384 => "ECC_NIST_P384",
+        KeySpec::EccNistP521 => "ECC_NIST_P521",
+        KeySpec::Ed25519 => "ECC_NIST_EDWARDS25519",
+    }
+}
+
+fn mac_algorithm(s: KeySpec) -> Option<&'static str> {
+    match s {
+        KeySpec::HmacSha256 => Some("HMAC_SHA_256"),
+        KeySpec::HmacSha384 => Some("HMAC_SHA_384"),
+        KeySpec::HmacSha512 => Some("HMAC_SHA_512"),
+        _ => None,
+    }
+}
+
+fn state_to_aws(s: KeyState) -> &'static str {
+    match s {
+        KeyState::Enabled => "Enabled",
+        KeyState::Disabled => "Disabled",
+        KeyState::PendingDeletion => "PendingDeletion",
+        // AWS has no state for a destroyed key (it is gone); the closest is
+        // Unavailable, which AWS clients treat as unusable.
+        KeyState::Destroyed => "Unavailable",
+    }
+}
+
+pub fn key_metadata(cfg: &AwsConfig, m: &KeyMeta) -> Value {
+    let mut v = json!({
+        "AWSAccountId": cfg.account_id,
+        "KeyId": m.id,
+        "Arn": cfg.key_arn(&m.id),
+        "CreationDate": m.created_at,
+        "Enabled": m.state == KeyState::Enabled,
+        "Description": m.description,
+        "KeyUsage": m.usage.name(),
+        "KeyState": state_to_aws(m.state),
+        "Origin": "AWS_KMS",
+        "KeyManager": "CUSTOMER",
+        "KeySpec": spec_to_aws(m.spec),
+        "CustomerMasterKeySpec": spec_to_aws(m.spec),
+        "MultiRegion": false,
+    });
+    match m.usage {
+        KeyUsage::EncryptDecrypt => {
+            v["EncryptionAlgorithms"] = if m.spec == KeySpec::Aes256Gcm {
+                json!(["SYMMETRIC_DEFAULT"])
+            } else {
+                json!(["RSAES_OAEP_SHA_256"])
+            }
+        }
+        KeyUsage::SignVerify => {
+            v["SigningAlgorithms"] = json!(m
+                .spec
+                .signing_algorithms()
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>())
+        }
+        KeyUsage::GenerateVerifyMac => {
+            v["MacAlgorithms"] = json!(mac_algorithm(m.spec).into_iter().collect::<Vec<_>>())
+        }
+    }
+    if let Some(d) = m.deletion_date {
+        v["DeletionDate"] = json!(d);
+    }
+    v
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Req {
+    key_id: Option<String>,
+    description: Option<String>,
+    key_usage: Option<String>,
+    key_spec: Option<String>,
+    customer_master_key_spec: Option<String>,
+    tags: Option<Vec<Tag>>,
+    tag_keys: Option<Vec<String>>,
+    limit: Option<usize>,
+    marker: Option<String>,
+    pending_window_in_days: Option<i64>,
+    alias_name: Option<String>,
+    target_key_id: Option<String>,
+    plaintext: Option<String>,
+    ciphertext_blob: Option<String>,
+    encryption_context: Option<EncryptionContext>,
+    encryption_algorithm: Option<String>,
+    source_encryption_context: Option<EncryptionContext>,
+    source_key_id: Option<String>,
+    destination_key_id: Option<String>,
+    destination_encryption_context: Option<EncryptionContext>,
+    number_of_bytes: Option<usize>,
+    message: Option<String>,
+    message_type: Option<String>,
+    signature: Option<String>,
+    signing_algorithm: Option<String>,
+    mac: Option<String>,
+    mac_algorithm: Option<String>,
+    origin: Option<String>,
+}
+
+#[derive(Deserialize, serde::Serialize, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    tag_key: String,
+    tag_value: String,
+}
+
+fn use_key<'a>(
+    action: &'static str,
+    key: Option<&'a str>,
+    ctx: Option<&'a EncryptionContext>,
+) -> Guarded<'a> {
+    Guarded {
+        action,
+        key,
+        context: ctx,
+        kind: Kind::Use,
+        replay: None,
+    }
+}
+
+fn change<'a>(action: &'static str, key: Option<&'a str>) -> Guarded<'a> {
+    Guarded {
+        action,
+        key,
+        context: None,
+        kind: Kind::Change,
+        replay: None,
+    }
+}
+
+fn check_symmetric_algorithm(alg: &Option<String>, spec_rsa: bool) -> Result<(), AwsError> {
+    match alg.as_deref() {
+        None | Some("SYMMETRIC_DEFAULT") if !spec_rsa => Ok(()),
+        None | Some("RSAES_OAEP_SHA_256") if spec_rsa => Ok(()),
+        Some(a) => Err(AwsError::validation(format!(
+            "EncryptionAlgorithm {a} is not supported for this key; use SYMMETRIC_DEFAULT (AES-256-GCM) or RSAES_OAEP_SHA_256 (RSA keys)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn message_type(s: &Option<String>) -> Result<MessageType, AwsError> {
+    match s.as_deref() {
+        None | Some("RAW") => Ok(MessageType::Raw),
+        Some("DIGEST") => Ok(MessageType::Digest),
+        Some(o) => Err(AwsError::validation(format!(
+            "MessageType {o} is not supported; use RAW or DIGEST"
+        ))),
+    }
+}
+
+/// Runs one operation. Unknown operations get UnsupportedOperationException.
+pub async fn dispatch(
+    st: &AppState,
+    cfg: &AwsConfig,
+    c: &Caller,
+    op: &str,
+    r: Req,
+) -> Result<Value, AwsError> {
+    let arn = |id: &str| cfg.key_arn(id);
+    match op {
+        "CreateKey" => {
+            let spec_aws = r.key_spec.clone().or(r.customer_master_key_spec.clone()).unwrap_or_else(|| "SYMMETRIC_DEFAULT".into());
+            let spec = spec_from_aws(&spec_aws)
+                .ok_or_else(|| AwsError::new("UnsupportedOperationException", 400, format!("KeySpec {spec_aws} is not supported by Strongroom")))?;
+            if let Some(o) = r.origin.as_deref().filter(|o| *o != "AWS_KMS") {
+                return Err(AwsError::new("UnsupportedOperationException", 400, format!("Origin {o} is not supported yet; only AWS_KMS (keys generated by Strongroom)")));
+            }
+            let tags: BTreeMap<String, String> = r.tags.unwrap_or_default().into_iter().map(|t| (t.tag_key, t.tag_value)).collect();
+            let req = CreateKey {
+                spec: Some(spec.name().to_string()),
+                usage: r.key_usage.clone(),
+                description: r.description.unwrap_or_default(),
+                tags,
+                ..CreateKey::default()
+            };
+            let cfg2 = cfg.clone();
+            let v = st
+                .run(c, change("kms:CreateKey", None), move |s| {
+                    let m = s.engine.create(req)?;
+                    let id = m.id.clone();
+                    Ok(Done::new(json!({ "KeyMetadata": key_metadata(&cfg2, &m) })).key(id, Some(1)))
+                })
+                .await?;
+            Ok(v)
+        }
+        "DescribeKey" => {
+            let k = required("KeyId", &r.key_id)?.to_string();
+            let cfg2 = cfg.clone();
+            let k2 = k.clone();
+            Ok(st
+                .run(c, use_key("kms:DescribeKey", Some(&k), None), move |s| {
+                    Ok(Done::new(json!({ "KeyMetadata": key_metadata(&cfg2, &s.engine.describe(&k2)?) })))
+                })
+                .await?)
+        }
+        "ListKeys" => {
+            let limit = r.limit.unwrap_or(100).clamp(1, 1000);
+            let marker = r.marker.clone();
+            let cfg2 = cfg.clone();
+            Ok(st
+                .run(c, use_key("kms:ListKeys", None, None), move |s| {
+                    let (keys, next) = s.engine.list(&KeyFilter::default(), limit, marker.as_deref())?;
+                    let ks: Vec<Value> = keys.iter().map(|m| json!({ "KeyId": m.id, "KeyArn": cfg2.key_arn(&m.id) })).collect();
+                    let mut v = json!({ "Keys": ks, "Truncated": next.is_some() });
+                    if let Some(n) = next {
+                        v["NextMarker"] = json!(n);
+                    }
+                    Ok(Done::new(v))
+                })
+                .await?)
+        }
+        "EnableKey" | "DisableKey" | "CancelKeyDeletion" | "RotateKeyOnDemand" => {
+            let k = required("KeyId", &r.key_id)?.to_string();
+            let action = match op {
+                "EnableKey" => "kms:EnableKey",
+                "DisableKey" => "kms:DisableKey",
+                "CancelKeyDeletion" => "kms:CancelKeyDeletion",
+                _ => "kms:RotateKeyOnDemand",
+            };
+            let (k2, op2) = (k.clone(), op.to_string());
+            let m: KeyMeta = st
+                .run(c, change(action, Some(&k)), move |s| {
+                    let m = match op2.as_str() {
+                        "EnableKey" => s.engine.enable(&k2)?,
+                        "DisableKey" => s.engine.disable(&k2)?,
+                        "CancelKeyDeletion" => s.engine.cancel_deletion(&k2)?,
+                        _ => s.engine.rotate(&k2)?,
+                    };
+                    Ok(Done::new(m))
+                })
+                .await?;
+            Ok(match op {
+                "EnableKey" | "DisableKey" => json!({}),
+                _ => json!({ "KeyId": arn(&m.id) }),
+            })
+        }
+        "ScheduleKeyDeletion" => {
+            let k = required("KeyId", &r.key_id)?.to_string();
+            let days = r.pending_window_in_days;
+            let replay = Some(json!({ "key": k, "pending_window_days": days }));
+            let k2 = k.clone();
+            let g = Guarded { replay, ..change("kms:ScheduleKeyDeletion", Some(&k)) };
+            let m: KeyMeta = st.run(c, g, move |s| Ok(Done::new(s.engine.schedule_deletion(&k2, days)?))).await?;
+            Ok(json!({
+                "KeyId": arn(&m.id),
+                "DeletionDate": m.deletion_date,
+                "KeyState": state_to_aws(m.state),
+                "PendingWindowInDays": days.unwrap_or(30),
+            }))
+        }
+        "UpdateKeyDescription" => {
+            let k = required("KeyId", &r.key_id)?.to_string();
+            let (k2, d) = (k.clone(), r.description.unwrap_or_default());
+            st.run(c, change("kms:UpdateKeyDescription", Some(&k)), move |s| {
+                s.engine.update(&k2, UpdateKey { description: Some(d), ..UpdateKey::default() })?;
+                Ok(Done::new(()))
+            })
+            .await?;
+            Ok(json!({}))
+        }
+        "TagResource" | "UntagResource" => {
+            let k = required("KeyId", &r.key_id)?.to_string();
+            let set: BTreeMap<String, String> = r.tags.unwrap_or_default().into_iter().map(|t| (t.tag_key, t.tag_value)).collect();
+            let remove = r.tag_keys.unwrap_or_default();
+            let action = if op == "TagResource" { "kms:TagResource" } else { "kms:UntagResource" };
+            let k2 = k.clone();
+            st.run(c, change(action, Some(&k)), move |s| {
+                s.engine.update(&k2, UpdateKey { set_tags: set, remove_tags: remove, ..UpdateKey::default() })?;
+                Ok(Done::new(()))
+            })
+            .await?;
+            Ok(json!({}))
+        }
+        "ListResourceTags" => {
+            let k = required("KeyId", &r.key_id)?.to_string();
+            let k2 = k.clone();
+            Ok(st
+                .run(c, use_key("kms:DescribeKey", Some(&k), None), move |s| {
+                    let m = s.engine.describe(&k2)?;
+                    let tags: Vec<Value> = m.tags.iter().map(|(k, v)| json!({ "TagKey": k, "TagValue": v })).collect();
+                    Ok(Done::new(json!({ "Tags": tags, "Truncated": false })))
+                })
+                .await?)
+        }
+        "CreateAlias" | "UpdateAlias" => {
+            let alias = required("AliasName", &r.alias_name)?.to_string();
+            let target = required("TargetKeyId", &r.target_key_id)?.to_string();
+            let (a2, t2, upd) = (alias.clone(), target.clone(), op == "UpdateAlias");
+            let action = if upd { "kms:UpdateAlias" } else { "kms:CreateAlias" };
+            st.run(c, change(action, Some(&target)), move |s| {
+                if upd {
+                    s.engine.delete_alias(&a2)?;
+                }
+                s.engine.create_alias(&a2, &t2)?;
+                Ok(Done::new(()))
+            })
+            .await?;
+            Ok(json!({}))
+        }
+        "DeleteAlias" => {
+            let alias = required("AliasName", &r.alias_name)?.to_string();
+            let a2 = alias.clone();
+            st.run(c, change("kms:DeleteAlias", Some(&alias)), move |s| {
+                s.engine.delete_alias(&a2)?;
+                Ok(Done::new(()))
+            })
+            .await?;
+            Ok(json!({}))
+        }
+        "ListAliases" => {
+            let filter = r.key_id.clone();
+            let cfg2 = cfg.clone();
+            Ok(st
+                .run(c, use_key("kms:ListAliases", None, None), move |s| {
+                    let want = match &filter {
+                        Some(k) => Some(s.engine.describe(k)?.id),
+                        None => None,
+                    };
+                    let aliases: Vec<Value> = s
+                        .engine
+                        .list_aliases()?
+                        .into_iter()
+                        .filter(|(_, id)| want.as_ref().is_none_or(|w| w == id))
+                        .map(|(a, id)| json!({ "AliasName": a, "AliasArn": cfg2.alias_arn(&a), "TargetKeyId": id }))
+                        .collect();
+                    Ok(Done::new(json!({ "Aliases": aliases, "Truncated": false })))
+                })
+                .await?)
+        }
+        "Encrypt" => {
+            let k = required("KeyId", &r.key_id)?.to_string();
+            let pt = crate::crypto::SecretBytes::new(b64("Plaintext", &r.plaintext)?);
+            let ctx = r.encryption_context.clone().unwrap_or_default();
+            let alg = r.encryption_algorithm.clone();
+            let (k2, ctx2, cfg2) = (k.clone(), ctx.clone(), cfg.clone());
+            Ok(st
+                .run(c, use_key("kms:Encrypt", Some(&k), Some(&ctx)), move |s| {
+                    let m = s.engine.describe(&k2)?;
+                    check_symmetric_algorithm(&alg, m.spec.is_rsa()).map_err(|e| Error::InvalidArgument(e.message))?;
+                    let out = s.engine.encrypt(&k2, pt.expose(), &ctx2)?;
+                    let v = json!({
+                        "CiphertextBlob": STANDARD.encode(&out.ciphertext),
+                        "KeyId": cfg2.key_arn(&out.key_id),
+                        "EncryptionAlgorithm": if m.spec.is_rsa() { "RSAES_OAEP_SHA_256" } else { "SYMMETRIC_DEFAULT" },
+                    });
+                    Ok(Done::new(v).key(out.key_id, Some(out.version)))
+                })
+                .await?)
+        }
+        "Decrypt" => {
+            let ct = b64("CiphertextBlob", &r.ciphertext_blob)?;
+            let ctx = r.encryption_context.clone().unwrap_or_default();
+            let key = crate::api::crypto::key_of(st, &ct);
+            let (ctx2, expected, cfg2) = (ctx.clone(), r.key_id.clone(), cfg.clone());
+            Ok(st
+                .run(c, use_key("kms:Decrypt", key.as_deref(), Some(&ctx)), move |s| {
+                    let out = s.engine.decrypt(&ct, &ctx2, expected.as_deref())?;
+                    let rsa = s.engine.describe(&out.key_id).map(|m| m.spec.is_rsa()).unwrap_or(false);
+                    let v = json!({
+                        "Plaintext": STANDARD.encode(out.plaintext.expose()),
+                        "KeyId": cfg2.key_arn(&out.key_id),
+                        "EncryptionAlgorithm": if rsa { "RSAES_OAEP_SHA_256" } else { "SYMMETRIC_DEFAULT" },
+                    });
+                    Ok(Done::new(v).key(out.key_id, Some(out.version)))
+                })
+                .await?)
+        }
+        "ReEncrypt" => {
+            let ct = b64("CiphertextBlob", &r.ciphertext_blob)?;
+            let dest = required("DestinationKeyId", &r.destination_key_id)?.to_string();
+            let sctx = r.source_encryption_context.clone().unwrap_or_default();
+            let dctx = r.destination_encryption_context.clone().unwrap_or_default();
+            st.run(c, use_key("kms:ReEncryptTo", Some(&dest), Some(&dctx)), |_| Ok(Done::new(()))).await?;
+            let key = crate::api::crypto::key_of(st, &ct);
+            let (sctx2, src, cfg2) = (sctx.clone(), r.source_key_id.clone(), cfg.clone());
+            Ok(st
+                .run(c, use_key("kms:ReEncryptFrom", key.as_deref(), Some(&sctx)), move |s| {
+                    let (out, sk, sv) = s.engine.reencrypt(&ct, &sctx2, src.as_deref(), &dest, &dctx)?;
+                    let v = json!({
+                        "CiphertextBlob": STANDARD.encode(&out.ciphertext),
+                        "SourceKeyId": cfg2.key_arn(&sk),
+                        "KeyId": cfg2.key_arn(&out.key_id),
+                        "SourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+                        "DestinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+                    });
+                    Ok(Done::new(v).key(sk, Some(sv)))
+                })
+                .await?)
+        }
+        "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
+            let k = required("KeyId", &r.key_id)?.to_string();
+            let n = match (r.key_spec.as_deref(), r.number_of_bytes) {
+                (Some(_), Some(_)) => return Err(AwsError::validation("give KeySpec or NumberOfBytes, not both")),
+                (Some("AES_256"), None) => 32,
+                (Some("AES_128"), None) => 16,
+                (Some(o), None) => return Err(AwsError::validation(format!("KeySpec {o} is not valid for a data key; use AES_256 or AES_128"))),
+                (None, Some(n)) => n,
+                (None, None) => return Err(AwsError::validation("give KeySpec (AES_256 or AES_128) or NumberOfBytes")),
+            };
+            let with = op == "GenerateDataKey";
+            let action = if with { "kms:GenerateDataKey" } else { "kms:GenerateDataKeyWithoutPlaintext" };
+            let ctx = r.encryption_context.clone().unwrap_or_default();
+            let (k2, ctx2, cfg2) = (k.clone(), ctx.clone(), cfg.clone());
+            Ok(st
+                .run(c, use_key(action, Some(&k), Some(&ctx)), move |s| {
+                    let dk = s.engine.generate_data_key(&k2, Some(n), &ctx2, with)?;
+                    let mut v = json!({ "CiphertextBlob": STANDARD.encode(&dk.ciphertext), "KeyId": cfg2.key_arn(&dk.key_id) });
+                    if let Some(p) = &dk.plaintext {
+                        v["Plaintext"] = json!(STANDARD.encode(p.expose()));
+                    }
+                    Ok(Done::new(v).key(dk.key_id, Some(dk.version)))
+                })
+                .await?)
+        }
+        "GenerateRandom" => {
+            let n = r.number_of_bytes.ok_or_else(|| AwsError::validation("NumberOfBytes is required"))?;
+            Ok(st
+                .run(c, use_key("kms:GenerateRandom", None, None), move |s| {
+                    Ok(Done::new(json!({ "Plaintext": STANDARD.encode(s.engine.generate_random(n)?.expose()) })))
+                })
+                .await?)
+        }
+        "Sign" => {
+            let k = required("KeyId", &r.key_id)?.to_string();
+            let msg = b64("Message", &r.message)?;
+            let mt = message_type(&r.message_type)?;
+            let alg = required("SigningAlgorithm", &r.signing_algorithm)?.to_string();
+            let (k2, cfg2) = (k.clone(), cfg.clone());
+            Ok(st
+                .run(c, use_key("kms:Sign", Some(&k), None), move |s| {
+                    let (sig, a, id, v) = s.engine.sign(&k2, &msg, mt, Some(&alg))?;
+                    Ok(Done::new(json!({ "KeyId": cfg2.key_arn(&id), "Signature": STANDARD.encode(&sig), "SigningAlgorithm": a.name() })).key(id, Some(v)))
+                })
+                .await?)
+        }
+        "Verify" => {
+            let k = required("KeyId", &r.key_id)?.to_string();
+            let msg = b64("Message", &r.message)?;
+            let sig = b64("Signature", &r.signature)?;
+            let mt = message_type(&r.message_type)?;
+            let alg = required("SigningAlgorithm", &r.signing_algorithm)?.to_string();
+            let (k2, alg2) = (k.clone(), alg.clone());
+            let valid = st
+                .run(c, use_key("kms:Verify", Some(&k), None), move |s| Ok(Done::new(s.engine.verify(&k2, &msg, mt, &sig, Some(&alg2))?)))
+                .await?;
+            if !valid {
+                return Err(AwsError::new("KMSInvalidSignatureException", 400, "the signature is not valid for this message and key"));
+            }
+            let id = st.seal.engine()?.describe(&k)?.id;
+            Ok(json!({ "KeyId": arn(&id), "SignatureValid": true, "SigningAlgorithm": SigningAlgorithm::parse(&alg).map(|a| a.name()).unwrap_or_default() }))
+        }
+        "GenerateMac" | "VerifyMac" => {
+            let k = required("KeyId", &r.key_id)?.to_string();
+            let msg = b64("Message", &r.message)?;
+            let want_alg = required("MacAlgorithm", &r.mac_algorithm)?.to_string();
+            let meta = st.seal.engine()?.describe(&k)?;
+            if mac_algorithm(meta.spec) != Some(want_alg.as_str()) {
+                return Err(AwsError::new(
+                    "InvalidKeyUsageException",
+                    400,
+                    format!("MacAlgorithm {want_alg} does not match key {} ({})", meta.id, spec_to_aws(meta.spec)),
+                ));
+            }
+            let k2 = k.clone();
+            if op == "GenerateMac" {
+                let (mac, id) = st
+                    .run(c, use_key("kms:GenerateMac", Some(&k), None), move |s| {
+                        let (mac, id, v) = s.engine.generate_mac(&k2, &msg)?;
+                        Ok(Done::new((mac, id.clone())).key(id, Some(v)))
+                    })
+                    .await?;
+                return Ok(json!({ "Mac": STANDARD.encode(&mac), "MacAlgorithm": want_alg, "KeyId": arn(&id) }));
+            }
+            let mac = b64("Mac", &r.mac)?;
+            let valid = st
+                .run(c, use_key("kms:VerifyMac", Some(&k), None), move |s| Ok(Done::new(s.engine.verify_mac(&k2, &msg, &mac)?)))
+                .await?;
+            if !valid {
+                return Err(AwsError::new("KMSInvalidMacException", 400, "the MAC is not valid for this message and key"));
+            }
+            Ok(json!({ "KeyId": arn(&meta.id), "MacValid": true, "MacAlgorithm": want_alg }))
+        }
+        "GetPublicKey" => {
+            let k = required("KeyId", &r.key_id)?.to_string();
+            let (k2, cfg2) = (k.clone(), cfg.clone());
+            Ok(st
+                .run(c, use_key("kms:GetPublicKey", Some(&k), None), move |s| {
+                    let pk = s.engine.get_public_key(&k2)?;
+                    let mut v = json!({
+                        "KeyId": cfg2.key_arn(&pk.key_id),
+                        "PublicKey": STANDARD.encode(&pk.der),
+                        "KeySpec": spec_to_aws(pk.spec),
+                        "CustomerMasterKeySpec": spec_to_aws(pk.spec),
+                        "KeyUsage": pk.usage.name(),
+                    });
+                    if pk.usage == KeyUsage::SignVerify {
+                        v["SigningAlgorithms"] = json!(pk.signing_algorithms.iter().map(|a| a.name()).collect::<Vec<_>>());
+                    } else {
+                        v["EncryptionAlgorithms"] = json!(["RSAES_OAEP_SHA_256"]);
+                    }
+                    Ok(Done::new(v).key(pk.key_id, None))
+                })
+                .await?)
+        }
+        other => Err(AwsError::new(
+            "UnsupportedOperationException",
+            400,
+            format!("TrentService.{other} is not supported by Strongroom yet; see docs/AWS.md for the supported operations"),
+        )),
+    }
+}
