@@ -89,7 +89,12 @@ impl CliError {
             ErrorKind::Pending(body) => {
                 match fmt {
                     Format::Json => output::json(body),
-                    Format::Table => out!("Pending approval: {}", self.message),
+                    Format::Table => {
+                        out!("Pending approval: {}", self.message);
+                        if let Some(id) = body["approval_id"].as_str() {
+                            out!("Approval id: {id}");
+                        }
+                    }
                 }
                 0
             }
@@ -200,6 +205,9 @@ struct ServerArgs {
     /// Dev mode: no audit log at all. Only for measuring its cost.
     #[arg(long, requires = "dev")]
     dev_no_audit: bool,
+    /// Dev mode: an AWS access key pair AKID:SECRET for the AWS KMS endpoint at `/` (acts as root).
+    #[arg(long, requires = "dev")]
+    dev_aws_credentials: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -634,6 +642,7 @@ fn server(a: ServerArgs) -> Result<(), CliError> {
             root_token: a.dev_root_token,
             dual_control: a.dev_dual_control,
             no_audit: a.dev_no_audit,
+            aws_credentials: a.dev_aws_credentials,
             audit_path: a.audit_path,
         }
     } else {
