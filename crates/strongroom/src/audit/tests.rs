@@ -1275,3 +1275,33 @@ fn byte_layout_matches_audit_doc() {
     assert!(l[0].starts_with("{\"index\":0,\"prev\":\""));
     assert!(l[1].contains("\"checkpoint\":{\"signature\":\""));
 }
+
+/// An editor's `sed -i` or a `mv` replaces the file: the log must refuse
+/// rather than keep writing to a file nobody can read.
+#[test]
+fn replaced_or_removed_file_is_refused() {
+    let dir = TempDir::new("replaced");
+    let path = dir.path("audit.jsonl");
+    let key = generate_signing_key().unwrap();
+    let log = AuditLog::open(&path, &key, EVERY).unwrap();
+    log.append_blocking(ev(0)).unwrap();
+    let copy = dir.path("copy.jsonl");
+    std::fs::copy(&path, &copy).unwrap();
+    std::fs::rename(&copy, &path).unwrap();
+    let e = log.append_blocking(ev(1)).unwrap_err();
+    assert!(
+        matches!(&e, AuditError::Unavailable(m) if m.contains("replaced")),
+        "{e}"
+    );
+    std::fs::remove_file(&path).unwrap();
+    let e = log.append_blocking(ev(2)).unwrap_err();
+    assert!(
+        matches!(&e, AuditError::Unavailable(m) if m.contains("gone")),
+        "{e}"
+    );
+    assert_eq!(
+        log.head().0,
+        1,
+        "nothing was acknowledged after the replacement"
+    );
+}

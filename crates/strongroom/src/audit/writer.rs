@@ -281,6 +281,7 @@ impl AuditLog {
             checkpoint_every,
             max_batch: max_batch.max(1),
             regular,
+            path: path.to_path_buf(),
         };
         let thread = std::thread::Builder::new()
             .name("strongroom-audit".to_string())
@@ -443,6 +444,8 @@ struct Writer {
     checkpoint_every: u64,
     max_batch: usize,
     regular: bool,
+    /// The path the file was opened at, to notice it being replaced.
+    path: PathBuf,
 }
 
 impl Writer {
@@ -577,8 +580,33 @@ impl Writer {
                 None => {}
             }
         }
+        self.check_same_file()?;
         self.file.write_all(buf)?;
         self.file.sync_data()
+    }
+
+    /// Fails if the path no longer names the open file (replaced by an
+    /// editor's rename, moved or deleted): records would otherwise go to a
+    /// file nobody can read, so the log refuses instead.
+    fn check_same_file(&self) -> std::io::Result<()> {
+        if !self.regular {
+            return Ok(());
+        }
+        use std::os::unix::fs::MetadataExt;
+        let open = self.file.metadata()?;
+        let on_disk = std::fs::metadata(&self.path).map_err(|e| {
+            std::io::Error::other(format!(
+                "the audit file {} is gone ({e}); restore it and restart",
+                self.path.display()
+            ))
+        })?;
+        if (open.dev(), open.ino()) != (on_disk.dev(), on_disk.ino()) {
+            return Err(std::io::Error::other(format!(
+                "the audit file {} was replaced on disk; keep both files as evidence and restart",
+                self.path.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Cuts the file back to the last durable length. Returns false if that is impossible,
