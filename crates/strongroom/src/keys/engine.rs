@@ -1197,6 +1197,13 @@ impl Engine {
         }
         let e = self.resolve_checked(key_ref, Operation::GenerateDataKey)?;
         Self::require_usage(&e, KeyUsage::EncryptDecrypt, "data key generation")?;
+        if e.meta.spec != KeySpec::Aes256Gcm {
+            return Err(Error::InvalidKeyUsage(format!(
+                "data keys are wrapped by symmetric keys only; key {} is {}. Use an AES_256_GCM key",
+                e.meta.id,
+                e.meta.spec.name()
+            )));
+        }
         let mut dk = SecretBytes::zeroed(n);
         self.rng.fill(dk.expose_mut())?;
         let out = self.encrypt_with(&e, dk.expose(), ctx)?;
@@ -1230,7 +1237,7 @@ impl Engine {
             })?,
         };
         if !allowed.contains(&a) {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::InvalidKeyUsage(format!(
                 "signing algorithm {} does not fit key spec {}; use one of: {}",
                 a.name(),
                 e.meta.spec.name(),
