@@ -1205,7 +1205,6 @@ async fn rsa_oaep_encrypt_decrypt() {
 /// that a client made with the GetPublicKey output (the documented "encrypt
 /// outside KMS, decrypt in KMS" flow).
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "BUG: RSA Encrypt returns Strongroom's 24-byte-header envelope (280 bytes for RSA_2048, OAEP label = header||context), so Decrypt refuses a standard OAEP ciphertext made with the GetPublicKey output (InvalidCiphertextException)"]
 async fn rsa_oaep_interoperates_with_public_key_encryption() {
     let env = app_env();
     let kms = &env.kms;

@@ -428,7 +428,17 @@ pub async fn dispatch(
                 .run(c, use_key("kms:Encrypt", Some(&k), Some(&ctx)), move |s| {
                     let m = s.engine.describe(&k2)?;
                     check_symmetric_algorithm(&alg, m.spec.is_rsa()).map_err(|e| Error::InvalidArgument(e.message))?;
-                    let out = s.engine.encrypt(&k2, pt.expose(), &ctx2)?;
+                    let out = if m.spec.is_rsa() {
+                        // As AWS: the bare OAEP ciphertext; no encryption context.
+                        if !ctx2.is_empty() {
+                            return Err(Error::InvalidArgument(
+                                "EncryptionContext is not supported with asymmetric keys".into(),
+                            ));
+                        }
+                        s.engine.encrypt_rsa_raw(&k2, pt.expose())?
+                    } else {
+                        s.engine.encrypt(&k2, pt.expose(), &ctx2)?
+                    };
                     let v = json!({
                         "CiphertextBlob": STANDARD.encode(&out.ciphertext),
                         "KeyId": cfg2.key_arn(&out.key_id),
@@ -441,11 +451,22 @@ pub async fn dispatch(
         "Decrypt" => {
             let ct = b64("CiphertextBlob", &r.ciphertext_blob)?;
             let ctx = r.encryption_context.clone().unwrap_or_default();
-            let key = crate::api::crypto::key_of(st, &ct);
+            // An RSA KeyId means a bare AWS-style OAEP ciphertext (AWS requires
+            // KeyId for asymmetric decryption); otherwise the header names the key.
+            let rsa_key = r
+                .key_id
+                .as_deref()
+                .and_then(|k| st.seal.engine().ok()?.describe(k).ok())
+                .filter(|m| m.spec.is_rsa())
+                .map(|m| m.id);
+            let key = rsa_key.clone().or_else(|| crate::api::crypto::key_of(st, &ct));
             let (ctx2, expected, cfg2) = (ctx.clone(), r.key_id.clone(), cfg.clone());
             Ok(st
                 .run(c, use_key("kms:Decrypt", key.as_deref(), Some(&ctx)), move |s| {
-                    let out = s.engine.decrypt(&ct, &ctx2, expected.as_deref())?;
+                    let out = match &rsa_key {
+                        Some(k) => s.engine.decrypt_rsa_raw(k, &ct)?,
+                        None => s.engine.decrypt(&ct, &ctx2, expected.as_deref())?,
+                    };
                     let rsa = s.engine.describe(&out.key_id).map(|m| m.spec.is_rsa()).unwrap_or(false);
                     let v = json!({
                         "Plaintext": STANDARD.encode(out.plaintext.expose()),

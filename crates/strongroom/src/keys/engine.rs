@@ -1165,6 +1165,59 @@ impl Engine {
         })
     }
 
+    /// RSA-OAEP-SHA-256 exactly as AWS KMS does it: the bare RSA ciphertext,
+    /// no header, no label (so it interoperates with encryption done locally
+    /// with the public key). Only for RSA `ENCRYPT_DECRYPT` keys.
+    pub fn encrypt_rsa_raw(&self, key_ref: &str, plaintext: &[u8]) -> Result<EncryptOutput> {
+        let e = self.resolve_checked(key_ref, Operation::Encrypt)?;
+        Self::require_usage(&e, KeyUsage::EncryptDecrypt, "encryption")?;
+        if !e.meta.spec.is_rsa() {
+            return Err(Error::InvalidKeyUsage(format!(
+                "key {} is not an RSA key",
+                e.meta.id
+            )));
+        }
+        let version = e.meta.primary_version;
+        let (_, loaded) = Self::version_for_use(&e, version)?;
+        let pk = loaded.public_key_der().ok_or(Error::InvalidCiphertext)?;
+        let ciphertext = material::rsa_oaep_encrypt(pk, plaintext, &[]).map_err(crypto_err)?;
+        Ok(EncryptOutput {
+            ciphertext,
+            key_id: e.meta.id.clone(),
+            version,
+        })
+    }
+
+    /// Decrypts a bare RSA-OAEP-SHA-256 ciphertext (see `encrypt_rsa_raw`)
+    /// with the named key, trying each enabled version at or above the
+    /// minimum, newest first (a bare ciphertext does not say which).
+    pub fn decrypt_rsa_raw(&self, key_ref: &str, ciphertext: &[u8]) -> Result<DecryptOutput> {
+        let e = self.resolve_checked(key_ref, Operation::Decrypt)?;
+        Self::require_usage(&e, KeyUsage::EncryptDecrypt, "decryption")?;
+        if !e.meta.spec.is_rsa() {
+            return Err(Error::InvalidKeyUsage(format!(
+                "key {} is not an RSA key",
+                e.meta.id
+            )));
+        }
+        for vm in e.meta.versions.iter().rev() {
+            if vm.state != VersionState::Enabled || vm.version < e.meta.min_decryption_version {
+                continue;
+            }
+            let Ok((_, loaded)) = Self::version_for_use(&e, vm.version) else {
+                continue;
+            };
+            if let Ok(plaintext) = loaded.rsa_oaep_decrypt(ciphertext, &[]) {
+                return Ok(DecryptOutput {
+                    plaintext,
+                    key_id: e.meta.id.clone(),
+                    version: vm.version,
+                });
+            }
+        }
+        Err(Error::InvalidCiphertext)
+    }
+
     /// Decrypts under the source key and encrypts under the destination key;
     /// the plaintext never leaves the server.
     pub fn reencrypt(
