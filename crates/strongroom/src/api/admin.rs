@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, PathName};
-use super::guard::{Caller, Done, Guarded, Kind};
+use super::guard::{now_ms, Caller, Done, Guarded, Kind};
 use super::AppState;
 use crate::audit::{self, AuditFilter};
 use crate::auth::Principal;
@@ -470,13 +470,6 @@ pub async fn list_approvals(State(st): State<Arc<AppState>>, c: Caller) -> ApiRe
 #[serde(deny_unknown_fields)]
 pub struct ApprovalReq {
     id: String,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 pub async fn approve(

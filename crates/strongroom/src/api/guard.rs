@@ -35,7 +35,8 @@ pub struct Caller {
     pub request_id: String,
 }
 
-fn now_ms() -> i64 {
+/// Wall-clock milliseconds for audit records.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -50,7 +51,8 @@ fn source_of(parts: &Parts) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn request_id() -> String {
+/// A fresh random request id (hex), for audit records.
+pub fn request_id() -> String {
     let mut b = [0u8; 8];
     let _ = aws_lc_rs::rand::fill(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()

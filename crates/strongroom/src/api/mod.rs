@@ -207,15 +207,8 @@ async fn audit_unguarded(
         })
         .and_then(|t| st.seal.authenticate(t.as_bytes()).ok());
     let ev = crate::audit::AuditEvent {
-        time_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0),
-        request_id: {
-            let mut b = [0u8; 8];
-            let _ = aws_lc_rs::rand::fill(&mut b);
-            b.iter().map(|x| format!("{x:02x}")).collect()
-        },
+        time_ms: guard::now_ms(),
+        request_id: guard::request_id(),
         identity: identity
             .as_ref()
             .map(|p| p.id.clone())

@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 
-use crate::api::guard::Caller;
+use crate::api::guard::{request_id, Caller};
 use crate::api::AppState;
 use crate::auth::Principal;
 use crate::crypto::SecretBytes;
@@ -46,12 +46,6 @@ fn now_unix() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-fn request_id() -> String {
-    let mut b = [0u8; 8];
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Verifies the SigV4 signature and returns the caller's principal.
