@@ -15,6 +15,13 @@ type Endpoint = (
 
 pub const ENDPOINTS: &[Endpoint] = &[
     (
+        "post",
+        "/",
+        "AWS KMS JSON 1.1 protocol (X-Amz-Target: TrentService.<Operation>, SigV4); see docs/AWS.md",
+        false,
+        &[],
+    ),
+    (
         "get",
         "/v1/sys/health",
         "Health: 200 when initialized and unsealed, 503 otherwise",
