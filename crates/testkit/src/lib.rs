@@ -77,6 +77,9 @@ impl Server {
             "127.0.0.1:0".into(),
             "--dev-root-token".into(),
             token.clone(),
+            // Inside the test's temp dir, so it is removed with it.
+            "--audit-path".into(),
+            dir.path().join("audit.jsonl").display().to_string(),
         ];
         let mut s = Self::spawn(bin, dir, &args, &[]);
         s.token = token;
