@@ -181,6 +181,17 @@ impl Registry {
         self.barrier.seal(&identity_of(kind, id), json.expose())
     }
 
+    /// Seals `v` as record (`kind`, `id`) and returns its write: an insert
+    /// (which fails if the record exists) or an upsert.
+    fn record_op<T: Serialize>(&self, kind: &str, id: &str, v: &T, insert: bool) -> Result<Op> {
+        let (kind, id, body) = (kind.to_string(), id.to_string(), self.seal(kind, id, v)?);
+        Ok(if insert {
+            Op::InsertRecord { kind, id, body }
+        } else {
+            Op::PutRecord { kind, id, body }
+        })
+    }
+
     fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Inner>> {
         self.inner.read().map_err(|_| poisoned())
     }
@@ -231,14 +242,10 @@ impl Registry {
                 disabled: false,
                 created_at: now,
             };
-            let body = self.seal(KIND_IDENTITY, name, &ident)?;
+            let op = self.record_op(KIND_IDENTITY, name, &ident, true)?;
             let out = ident.clone();
             Ok((
-                vec![Op::InsertRecord {
-                    kind: KIND_IDENTITY.into(),
-                    id: name.into(),
-                    body,
-                }],
+                vec![op],
                 Box::new(move |i: &mut Inner| {
                     i.identities.insert(ident.name.clone(), ident);
                 }),
@@ -269,14 +276,10 @@ impl Registry {
                 .ok_or_else(|| Error::InvalidArgument(format!("no identity named {name:?}")))?;
             f(&mut ident);
             check_roles_and_policies(inner, &ident.roles, &ident.policies)?;
-            let body = self.seal(KIND_IDENTITY, name, &ident)?;
+            let op = self.record_op(KIND_IDENTITY, name, &ident, false)?;
             let out = ident.clone();
             Ok((
-                vec![Op::PutRecord {
-                    kind: KIND_IDENTITY.into(),
-                    id: name.into(),
-                    body,
-                }],
+                vec![op],
                 Box::new(move |i: &mut Inner| {
                     i.identities.insert(ident.name.clone(), ident);
                 }),
@@ -333,13 +336,9 @@ impl Registry {
                 }
                 Some(_) => {}
             }
-            let body = self.seal(KIND_TOKEN, &id, &info)?;
+            let op = self.record_op(KIND_TOKEN, &id, &info, true)?;
             Ok((
-                vec![Op::InsertRecord {
-                    kind: KIND_TOKEN.into(),
-                    id: id.clone(),
-                    body,
-                }],
+                vec![op],
                 Box::new(move |i: &mut Inner| {
                     i.tokens.insert(info.id.clone(), info);
                 }),
@@ -363,14 +362,10 @@ impl Registry {
                 .cloned()
                 .ok_or_else(|| Error::InvalidArgument(format!("no token with id {id:?}")))?;
             t.revoked_at.get_or_insert(now);
-            let body = self.seal(KIND_TOKEN, &id, &t)?;
+            let op = self.record_op(KIND_TOKEN, &id, &t, false)?;
             let out = t.clone();
             Ok((
-                vec![Op::PutRecord {
-                    kind: KIND_TOKEN.into(),
-                    id: id.clone(),
-                    body,
-                }],
+                vec![op],
                 Box::new(move |i: &mut Inner| {
                     i.tokens.insert(t.id.clone(), t);
                 }),
@@ -464,13 +459,9 @@ impl Registry {
                     "no enabled identity named {identity:?}"
                 )));
             }
-            let body = self.seal(KIND_ACCESS_KEY, &id, &rec)?;
+            let op = self.record_op(KIND_ACCESS_KEY, &id, &rec, true)?;
             Ok((
-                vec![Op::InsertRecord {
-                    kind: KIND_ACCESS_KEY.into(),
-                    id: id.clone(),
-                    body,
-                }],
+                vec![op],
                 Box::new(move |i: &mut Inner| {
                     i.access_keys.insert(rec.id.clone(), rec);
                 }),
@@ -500,13 +491,9 @@ impl Registry {
                 created_at: rec.created_at,
                 revoked_at: rec.revoked_at,
             };
-            let body = self.seal(KIND_ACCESS_KEY, id, &rec)?;
+            let op = self.record_op(KIND_ACCESS_KEY, id, &rec, false)?;
             Ok((
-                vec![Op::PutRecord {
-                    kind: KIND_ACCESS_KEY.into(),
-                    id: id.into(),
-                    body,
-                }],
+                vec![op],
                 Box::new(move |i: &mut Inner| {
                     i.access_keys.insert(rec.id.clone(), rec);
                 }),
@@ -553,14 +540,10 @@ impl Registry {
         p.validate_custom()
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         self.change(|_| {
-            let body = self.seal(KIND_POLICY, &p.name, &p)?;
+            let op = self.record_op(KIND_POLICY, &p.name, &p, false)?;
             let out = p.clone();
             Ok((
-                vec![Op::PutRecord {
-                    kind: KIND_POLICY.into(),
-                    id: p.name.clone(),
-                    body,
-                }],
+                vec![op],
                 Box::new(move |i: &mut Inner| {
                     i.policies.insert(p.name.clone(), p);
                 }),
@@ -617,20 +600,7 @@ impl Registry {
 
     pub fn put_approval(&self, a: ApprovalRequest, insert: bool) -> Result<ApprovalRequest> {
         self.change(|_| {
-            let body = self.seal(KIND_APPROVAL, &a.id, &a)?;
-            let op = if insert {
-                Op::InsertRecord {
-                    kind: KIND_APPROVAL.into(),
-                    id: a.id.clone(),
-                    body,
-                }
-            } else {
-                Op::PutRecord {
-                    kind: KIND_APPROVAL.into(),
-                    id: a.id.clone(),
-                    body,
-                }
-            };
+            let op = self.record_op(KIND_APPROVAL, &a.id, &a, insert)?;
             let out = a.clone();
             Ok((
                 vec![op],
@@ -658,14 +628,10 @@ impl Registry {
                 ))
             })?;
             let out = f(&mut a);
-            let body = self.seal(KIND_APPROVAL, &a.id, &a)?;
+            let op = self.record_op(KIND_APPROVAL, &a.id, &a, false)?;
             let saved = a.clone();
             Ok((
-                vec![Op::PutRecord {
-                    kind: KIND_APPROVAL.into(),
-                    id: a.id.clone(),
-                    body,
-                }],
+                vec![op],
                 Box::new(move |i: &mut Inner| {
                     i.approvals.insert(a.id.clone(), a);
                 }) as Box<dyn FnOnce(&mut Inner)>,
