@@ -83,6 +83,12 @@ pub enum Error {
     StorageUnavailable(String),
     /// An unexpected internal failure; details are in the server log only.
     Internal(String),
+    /// The key's activation date has not come yet: it is usable for nothing.
+    KeyNotYetActive { key_id: String, activation: i64 },
+    /// The key's expiry date has passed: decrypt and verify only.
+    KeyExpired { key_id: String, expiry: i64 },
+    /// The version was declared compromised.
+    VersionCompromised { key_id: String, version: u32 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -123,6 +129,9 @@ impl Error {
             Error::MethodNotAllowed => "MethodNotAllowed",
             Error::StorageUnavailable(_) => "StorageUnavailable",
             Error::Internal(_) => "InternalError",
+            Error::KeyNotYetActive { .. } => "KeyNotYetActive",
+            Error::KeyExpired { .. } => "KeyExpired",
+            Error::VersionCompromised { .. } => "VersionCompromised",
         }
     }
 
@@ -153,7 +162,10 @@ impl Error {
             | Error::UsageLimitReached(_)
             | Error::AlreadyInitialized
             | Error::AuditTampered { .. }
-            | Error::Conflict(_) => 409,
+            | Error::Conflict(_)
+            | Error::KeyNotYetActive { .. }
+            | Error::KeyExpired { .. }
+            | Error::VersionCompromised { .. } => 409,
             Error::PayloadTooLarge { .. } => 413,
             Error::NotInitialized
             | Error::Sealed
@@ -242,6 +254,20 @@ impl fmt::Display for Error {
             Error::MethodNotAllowed => f.write_str("method not allowed for this endpoint; see /v1/openapi.json"),
             Error::StorageUnavailable(m) => write!(f, "storage unavailable: {m}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
+            Error::KeyNotYetActive { key_id, activation } => write!(
+                f,
+                "key {key_id} is not active yet: its activation date is {}; until then it can be used for nothing. Change it with `strongroom key update {key_id} --activate-at TIME`",
+                crate::keys::dates::format_rfc3339(*activation)
+            ),
+            Error::KeyExpired { key_id, expiry } => write!(
+                f,
+                "key {key_id} expired at {} and is deactivated: it can still decrypt and verify, but not encrypt, sign or make data keys. Use a newer key, or move the date with `strongroom key update {key_id} --expire-at TIME`",
+                crate::keys::dates::format_rfc3339(*expiry)
+            ),
+            Error::VersionCompromised { key_id, version } => write!(
+                f,
+                "version {version} of key {key_id} was declared compromised; it never encrypts or signs again, and decrypts only with the audited override (`allow_compromised: true`, CLI `--allow-compromised`, action strongroom:DecryptCompromised). Re-encrypt with `strongroom rewrap --key {key_id} --allow-compromised ...`"
+            ),
         }
     }
 }
@@ -312,6 +338,18 @@ mod tests {
             Error::MethodNotAllowed,
             Error::StorageUnavailable(s()),
             Error::Internal(s()),
+            Error::KeyNotYetActive {
+                key_id: s(),
+                activation: 1,
+            },
+            Error::KeyExpired {
+                key_id: s(),
+                expiry: 1,
+            },
+            Error::VersionCompromised {
+                key_id: s(),
+                version: 1,
+            },
         ];
         for e in &all {
             match e {
@@ -346,7 +384,10 @@ mod tests {
                 | Error::NotFound(_)
                 | Error::MethodNotAllowed
                 | Error::StorageUnavailable(_)
-                | Error::Internal(_) => {}
+                | Error::Internal(_)
+                | Error::KeyNotYetActive { .. }
+                | Error::KeyExpired { .. }
+                | Error::VersionCompromised { .. } => {}
             }
         }
         all

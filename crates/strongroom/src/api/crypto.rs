@@ -68,6 +68,10 @@ pub struct DecryptReq {
     context: EncryptionContext,
     #[serde(default)]
     key: Option<String>,
+    /// Decrypt even under a version declared compromised (audited as
+    /// `strongroom:DecryptCompromised`, which the caller must be granted).
+    #[serde(default)]
+    allow_compromised: bool,
 }
 
 /// The key a ciphertext names, if it parses and the key exists. Unknown
@@ -81,9 +85,14 @@ pub fn key_of(st: &AppState, ct: &[u8]) -> Option<String> {
 async fn do_decrypt(st: &AppState, c: &Caller, r: DecryptReq) -> Result<Value, ApiError> {
     let ct = r.ciphertext.decode("ciphertext")?;
     let key = key_of(st, &ct);
-    let (ctx, expected) = (r.context.clone(), r.key.clone());
-    st.run(c, use_key("kms:Decrypt", key.as_deref(), Some(&r.context)), move |s| {
-        let out = s.engine.decrypt(&ct, &ctx, expected.as_deref())?;
+    let (ctx, expected, allow) = (r.context.clone(), r.key.clone(), r.allow_compromised);
+    let action = if allow {
+        "strongroom:DecryptCompromised"
+    } else {
+        "kms:Decrypt"
+    };
+    st.run(c, use_key(action, key.as_deref(), Some(&r.context)), move |s| {
+        let out = s.engine.decrypt_opts(&ct, &ctx, expected.as_deref(), allow)?;
         let v = json!({ "plaintext": encode(out.plaintext.expose()), "key_id": out.key_id, "version": out.version });
         Ok(Done::new(v).key(out.key_id, Some(out.version)))
     })
@@ -109,6 +118,10 @@ pub struct ReencryptReq {
     destination_key: String,
     #[serde(default)]
     destination_context: EncryptionContext,
+    /// Re-encrypt even from a version declared compromised (authorized and
+    /// audited as `strongroom:DecryptCompromised` instead of `kms:ReEncryptFrom`).
+    #[serde(default)]
+    allow_compromised: bool,
 }
 
 pub async fn reencrypt(
@@ -134,31 +147,34 @@ pub async fn reencrypt(
         source_key,
         destination_key,
         destination_context,
+        allow_compromised,
         ..
     } = r;
     let sc = source_context.clone();
+    let from = if allow_compromised {
+        "strongroom:DecryptCompromised"
+    } else {
+        "kms:ReEncryptFrom"
+    };
     Ok(Json(
-        st.run(
-            &c,
-            use_key("kms:ReEncryptFrom", key.as_deref(), Some(&sc)),
-            move |s| {
-                let (out, src_key, src_version) = s.engine.reencrypt(
-                    &ct,
-                    &source_context,
-                    source_key.as_deref(),
-                    &destination_key,
-                    &destination_context,
-                )?;
-                let v = json!({
-                    "ciphertext": encode(&out.ciphertext),
-                    "key_id": out.key_id,
-                    "version": out.version,
-                    "source_key_id": src_key,
-                    "source_version": src_version,
-                });
-                Ok(Done::new(v).key(src_key, Some(src_version)))
-            },
-        )
+        st.run(&c, use_key(from, key.as_deref(), Some(&sc)), move |s| {
+            let (out, src_key, src_version) = s.engine.reencrypt_opts(
+                &ct,
+                &source_context,
+                source_key.as_deref(),
+                &destination_key,
+                &destination_context,
+                allow_compromised,
+            )?;
+            let v = json!({
+                "ciphertext": encode(&out.ciphertext),
+                "key_id": out.key_id,
+                "version": out.version,
+                "source_key_id": src_key,
+                "source_version": src_version,
+            });
+            Ok(Done::new(v).key(src_key, Some(src_version)))
+        })
         .await?,
     ))
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod keys;
+pub mod lifecycle;
 pub mod metrics;
 pub mod openapi;
 pub mod sys;
@@ -113,6 +114,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/audit/verify", get(admin::audit_verify))
         .route("/v1/audit/query", get(admin::audit_query))
         .route("/v1/audit/export", get(admin::audit_export))
+        .route("/v1/compromise", post(lifecycle::compromise))
+        .route("/v1/inventory", get(lifecycle::inventory))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -285,10 +288,9 @@ async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> R
 
 async fn metrics_handler(State(st): State<Arc<AppState>>) -> Response {
     let sealed = !st.seal.is_unsealed();
-    let counts = st
-        .seal
-        .engine()
-        .ok()
+    let engine = st.seal.engine().ok();
+    let counts = engine
+        .as_ref()
         .and_then(|e| e.counts_by_state().ok())
         .unwrap_or_default();
     let by_state: Vec<(&str, usize)> = ALL_STATES
@@ -300,7 +302,10 @@ async fn metrics_handler(State(st): State<Arc<AppState>>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        st.metrics.render(sealed, &by_state),
+        st.metrics.render(sealed, &by_state)
+            + &engine
+                .map(|e| lifecycle::expiry_metrics(&e))
+                .unwrap_or_default(),
     )
         .into_response()
 }

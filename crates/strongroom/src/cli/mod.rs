@@ -20,6 +20,7 @@ macro_rules! outp {
 pub mod admin;
 pub mod client;
 pub mod file;
+pub mod lifecycle;
 pub mod output;
 
 use std::collections::BTreeMap;
@@ -180,6 +181,10 @@ enum Command {
     /// The audit log: verify its hash chain, query it, export it.
     #[command(subcommand)]
     Audit(admin::AuditCmd),
+    /// Every key with owner, state, dates, last use and use counts per version.
+    Inventory(lifecycle::InventoryArgs),
+    /// Re-encrypt ciphertexts to the key's newest version, server-side.
+    Rewrap(lifecycle::RewrapArgs),
 }
 
 #[derive(Args)]
@@ -249,6 +254,12 @@ enum KeyCmd {
         /// alias/NAME (repeatable).
         #[arg(long = "alias")]
         aliases: Vec<String>,
+        /// Activation date (RFC 3339, YYYY-MM-DD or Unix seconds); before it the key is usable for nothing.
+        #[arg(long = "activate-at")]
+        activate_at: Option<String>,
+        /// Expiry date (RFC 3339, YYYY-MM-DD or Unix seconds); from then on decrypt/verify only.
+        #[arg(long = "expire-at")]
+        expire_at: Option<String>,
     },
     /// List keys.
     List {
@@ -284,6 +295,12 @@ enum KeyCmd {
         tags: Vec<String>,
         #[arg(long = "remove-tag")]
         remove_tags: Vec<String>,
+        /// New activation date (RFC 3339, YYYY-MM-DD or Unix seconds), or `none` to remove it.
+        #[arg(long = "activate-at")]
+        activate_at: Option<String>,
+        /// New expiry date (RFC 3339, YYYY-MM-DD or Unix seconds), or `none` to remove it.
+        #[arg(long = "expire-at")]
+        expire_at: Option<String>,
     },
     /// Add a new primary version.
     Rotate {
@@ -322,6 +339,16 @@ enum KeyCmd {
     PublicKey {
         key: String,
     },
+    /// Declare a version compromised: rotate at once and report who used it.
+    Compromise {
+        key: String,
+        /// The compromised version (default: the primary version).
+        #[arg(long)]
+        version: Option<u32>,
+        /// What happened (recorded with the key and in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -356,6 +383,9 @@ struct DecryptArgs {
     /// Require that the ciphertext was made under this key.
     #[arg(long)]
     key: Option<String>,
+    /// Decrypt even under a version declared compromised (audited; needs strongroom:DecryptCompromised).
+    #[arg(long)]
+    allow_compromised: bool,
     /// A base64 ciphertext from `strongroom encrypt --plaintext`.
     #[arg(long, conflicts_with_all = ["in_path", "out_path"])]
     ciphertext: Option<String>,
@@ -470,6 +500,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Policy(c) => admin::policy(c, fmt),
         Command::Approval(c) => admin::approval(c, fmt),
         Command::Audit(c) => admin::audit(c, fmt),
+        Command::Inventory(a) => lifecycle::inventory(a, fmt),
+        Command::Rewrap(a) => lifecycle::rewrap(a, fmt),
         Command::Reencrypt(a) => {
             let c = Client::from_env()?;
             let v = c.call(
@@ -788,6 +820,8 @@ fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
             purpose,
             tags,
             aliases,
+            activate_at,
+            expire_at,
         } => {
             let mut body = json!({
                 "description": description,
@@ -796,6 +830,7 @@ fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
                 "tags": pairs("--tag", &tags)?,
                 "aliases": aliases,
             });
+            lifecycle::add_dates(&mut body, activate_at, expire_at, false)?;
             if let Some(s) = spec {
                 body["spec"] = Value::String(s);
             }
@@ -845,17 +880,19 @@ fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
             purpose,
             tags,
             remove_tags,
-        } => client.call(
-            "PATCH",
-            &key_path(&key),
-            Some(&json!({
+            activate_at,
+            expire_at,
+        } => {
+            let mut body = json!({
                 "description": description,
                 "owner": owner,
                 "purpose": purpose,
                 "set_tags": pairs("--tag", &tags)?,
                 "remove_tags": remove_tags,
-            })),
-        )?,
+            });
+            lifecycle::add_dates(&mut body, activate_at, expire_at, true)?;
+            client.call("PATCH", &key_path(&key), Some(&body))?
+        }
         KeyCmd::Rotate { key } => {
             client.call("POST", "/v1/rotate", Some(&json!({ "key": key })))?
         }
@@ -896,6 +933,11 @@ fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
             }
             return Ok(());
         }
+        KeyCmd::Compromise {
+            key,
+            version,
+            reason,
+        } => return lifecycle::compromise(&client, &key, version, &reason, fmt),
     };
     show_key(&v, fmt);
     Ok(())
@@ -992,6 +1034,9 @@ fn decrypt(a: DecryptArgs, fmt: Format) -> Result<(), CliError> {
     match (a.ciphertext, a.in_path, a.out_path) {
         (Some(c), None, None) => {
             let mut body = json!({ "ciphertext": c.trim(), "context": ctx });
+            if a.allow_compromised {
+                body["allow_compromised"] = Value::Bool(true);
+            }
             if let Some(k) = a.key {
                 body["key"] = Value::String(k);
             }

@@ -91,4 +91,6 @@ pub const KEY_FIELDS: &[(&str, &str)] = &[
     ("rotated_at", "Rotated (unix)"),
     ("deletion_date", "Deletion date (unix)"),
     ("destroyed_at", "Destroyed (unix)"),
+    ("activation_date", "Activation date (unix)"),
+    ("expiry_date", "Expiry date (unix)"),
 ];

@@ -51,6 +51,7 @@ struct VersionEntry {
     used: AtomicU64,
     reserved: AtomicU64,
     reserve_lock: Mutex<()>,
+    stats: lifecycle::UseStats,
 }
 
 struct KeyEntry {
@@ -98,6 +99,12 @@ pub struct CreateKey {
     pub tags: BTreeMap<String, String>,
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Unix seconds; before it the key is pre-active (usable for nothing).
+    #[serde(default)]
+    pub activation_date: Option<Timestamp>,
+    /// Unix seconds; from it on the key is deactivated (decrypt/verify only).
+    #[serde(default)]
+    pub expiry_date: Option<Timestamp>,
 }
 
 /// Input for metadata updates; absent fields are unchanged.
@@ -111,6 +118,12 @@ pub struct UpdateKey {
     pub set_tags: BTreeMap<String, String>,
     #[serde(default)]
     pub remove_tags: Vec<String>,
+    /// Absent: unchanged; `null`: removed; a number: set (Unix seconds).
+    #[serde(default, deserialize_with = "lifecycle::some_or_null")]
+    pub activation_date: Option<Option<Timestamp>>,
+    /// Absent: unchanged; `null`: removed; a number: set (Unix seconds).
+    #[serde(default, deserialize_with = "lifecycle::some_or_null")]
+    pub expiry_date: Option<Option<Timestamp>>,
 }
 
 /// Filters for listing.
@@ -281,6 +294,7 @@ impl Engine {
                         used: AtomicU64::new(v.usage_reserved),
                         reserved: AtomicU64::new(v.usage_reserved),
                         reserve_lock: Mutex::new(()),
+                        stats: Default::default(),
                     }),
                 );
             }
@@ -414,6 +428,7 @@ impl Engine {
     fn resolve_checked(&self, key_ref: &str, op: Operation) -> Result<Arc<KeyEntry>> {
         let e = self.resolve(key_ref)?;
         check(e.meta.state, op, &e.meta.id)?;
+        Self::check_dates(&e.meta, op, self.now())?;
         Ok(e)
     }
 
@@ -543,6 +558,7 @@ impl Engine {
         for a in &req.aliases {
             validate_alias(a)?;
         }
+        lifecycle::validate_dates(req.activation_date, req.expiry_date)?;
         let mut idb = [0u8; 16];
         self.rng.fill(&mut idb)?;
         let uuid = uuid::Builder::from_random_bytes(idb).into_uuid();
@@ -576,6 +592,9 @@ impl Engine {
                 destroyed_at: None,
             }],
             revision: 1,
+            activation_date: req.activation_date,
+            expiry_date: req.expiry_date,
+            compromises: Vec::new(),
         };
         let _w = self.lock_writes()?;
         {
@@ -625,6 +644,7 @@ impl Engine {
             used: AtomicU64::new(0),
             reserved: AtomicU64::new(0),
             reserve_lock: Mutex::new(()),
+            stats: Default::default(),
         }
     }
 
@@ -680,6 +700,7 @@ impl Engine {
                     used: AtomicU64::new(0),
                     reserved: AtomicU64::new(0),
                     reserve_lock: Mutex::new(()),
+                    stats: Default::default(),
                 }),
             );
         }
@@ -730,6 +751,7 @@ impl Engine {
             }
             m.tags.extend(req.set_tags);
             validate_tags(&m.tags)?;
+            lifecycle::apply_dates(m, req.activation_date, req.expiry_date)?;
             Ok(MutateExtra::default())
         })
     }
@@ -955,6 +977,12 @@ impl Engine {
                 })
             }
             VersionState::Destroyed => return Err(Error::KeyDestroyed(m.id.clone())),
+            VersionState::Compromised => {
+                return Err(Error::VersionCompromised {
+                    key_id: m.id.clone(),
+                    version,
+                })
+            }
         }
         let ve = e.versions.get(&version).ok_or(Error::InvalidCiphertext)?;
         let loaded = ve
@@ -1067,6 +1095,7 @@ impl Engine {
                 None
             }
         };
+        self.note_use(&ve);
         if let Some(n) = used {
             self.maybe_auto_rotate(e, n);
         }
@@ -1101,6 +1130,17 @@ impl Engine {
         ctx: &EncryptionContext,
         expected_key: Option<&str>,
     ) -> Result<DecryptOutput> {
+        self.decrypt_opts(ct, ctx, expected_key, false)
+    }
+
+    /// `decrypt`, optionally also with a compromised version (the audited override).
+    pub fn decrypt_opts(
+        &self,
+        ct: &[u8],
+        ctx: &EncryptionContext,
+        expected_key: Option<&str>,
+        allow_compromised: bool,
+    ) -> Result<DecryptOutput> {
         let (header, body) = Header::parse(ct)?;
         if let Some(k) = expected_key {
             let named = self.resolve(k)?;
@@ -1117,6 +1157,7 @@ impl Engine {
                 .ok_or(Error::InvalidCiphertext)?
         };
         check(e.meta.state, Operation::Decrypt, &e.meta.id)?;
+        Self::check_dates(&e.meta, Operation::Decrypt, self.now())?;
         if e.meta.usage != KeyUsage::EncryptDecrypt {
             return Err(Error::InvalidCiphertext);
         }
@@ -1124,10 +1165,11 @@ impl Engine {
             .meta
             .version(header.version)
             .ok_or(Error::InvalidCiphertext)?;
-        let loaded = e
+        let ventry = e
             .versions
             .get(&header.version)
-            .ok_or(Error::InvalidCiphertext)?
+            .ok_or(Error::InvalidCiphertext)?;
+        let loaded = ventry
             .loaded
             .clone()
             .ok_or_else(|| Error::KeyDestroyed(e.meta.id.clone()))?;
@@ -1157,7 +1199,15 @@ impl Engine {
                 })
             }
             VersionState::Destroyed => return Err(Error::KeyDestroyed(e.meta.id.clone())),
+            VersionState::Compromised if allow_compromised => {}
+            VersionState::Compromised => {
+                return Err(Error::VersionCompromised {
+                    key_id: e.meta.id.clone(),
+                    version: header.version,
+                })
+            }
         }
+        self.note_use(ventry);
         Ok(DecryptOutput {
             plaintext,
             key_id: e.meta.id.clone(),
@@ -1178,9 +1228,10 @@ impl Engine {
             )));
         }
         let version = e.meta.primary_version;
-        let (_, loaded) = Self::version_for_use(&e, version)?;
+        let (ve, loaded) = Self::version_for_use(&e, version)?;
         let pk = loaded.public_key_der().ok_or(Error::InvalidCiphertext)?;
         let ciphertext = material::rsa_oaep_encrypt(pk, plaintext, &[]).map_err(crypto_err)?;
+        self.note_use(&ve);
         Ok(EncryptOutput {
             ciphertext,
             key_id: e.meta.id.clone(),
@@ -1204,10 +1255,11 @@ impl Engine {
             if vm.state != VersionState::Enabled || vm.version < e.meta.min_decryption_version {
                 continue;
             }
-            let Ok((_, loaded)) = Self::version_for_use(&e, vm.version) else {
+            let Ok((ve, loaded)) = Self::version_for_use(&e, vm.version) else {
                 continue;
             };
             if let Ok(plaintext) = loaded.rsa_oaep_decrypt(ciphertext, &[]) {
+                self.note_use(&ve);
                 return Ok(DecryptOutput {
                     plaintext,
                     key_id: e.meta.id.clone(),
@@ -1326,7 +1378,8 @@ impl Engine {
         Self::require_usage(&e, KeyUsage::SignVerify, "signing")?;
         let a = Self::signing_alg(&e, alg)?;
         let version = e.meta.primary_version;
-        let (_, loaded) = Self::version_for_use(&e, version)?;
+        let (ve, loaded) = Self::version_for_use(&e, version)?;
+        self.note_use(&ve);
         let sig = loaded
             .sign(a, message_type, message)
             .map_err(|err| match err {
@@ -1354,7 +1407,7 @@ impl Engine {
             if vm.state != VersionState::Enabled || vm.version < e.meta.min_decryption_version {
                 continue;
             }
-            let Ok((_, loaded)) = Self::version_for_use(&e, vm.version) else {
+            let Ok((ve, loaded)) = Self::version_for_use(&e, vm.version) else {
                 continue;
             };
             let Some(pk) = loaded.public_key_der() else {
@@ -1371,6 +1424,7 @@ impl Engine {
             )
             .map_err(crypto_err)?
             {
+                self.note_use(&ve);
                 return Ok(true);
             }
         }
@@ -1382,7 +1436,8 @@ impl Engine {
         let e = self.resolve_checked(key_ref, Operation::GenerateMac)?;
         Self::require_usage(&e, KeyUsage::GenerateVerifyMac, "MAC generation")?;
         let version = e.meta.primary_version;
-        let (_, loaded) = Self::version_for_use(&e, version)?;
+        let (ve, loaded) = Self::version_for_use(&e, version)?;
+        self.note_use(&ve);
         let mac = loaded.hmac_sign(message).map_err(crypto_err)?;
         Ok((mac, e.meta.id.clone(), version))
     }
@@ -1395,10 +1450,11 @@ impl Engine {
             if vm.state != VersionState::Enabled || vm.version < e.meta.min_decryption_version {
                 continue;
             }
-            let Ok((_, loaded)) = Self::version_for_use(&e, vm.version) else {
+            let Ok((ve, loaded)) = Self::version_for_use(&e, vm.version) else {
                 continue;
             };
             if loaded.hmac_verify(message, mac).map_err(crypto_err)? {
+                self.note_use(&ve);
                 return Ok(true);
             }
         }
@@ -1447,6 +1503,9 @@ struct MutateExtra {
     new_versions: Vec<(u32, Arc<VersionEntry>)>,
     drop_material: Vec<u32>,
 }
+
+mod lifecycle;
+pub use lifecycle::{CompromiseReport, ExposureByIdentity, UseStats};
 
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! the engine that performs every key operation.
 
 pub mod ciphertext;
+pub mod dates;
 pub mod engine;
 pub mod model;
 pub mod state;

@@ -58,6 +58,24 @@ pub struct KeyMeta {
     pub destroyed_at: Option<Timestamp>,
     pub versions: Vec<VersionMeta>,
     pub revision: u64,
+    /// NIST SP 800-57 activation date: before it the key is pre-active and
+    /// usable for nothing (`docs/LIFECYCLE.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_date: Option<Timestamp>,
+    /// From this time on the key is deactivated: decrypt and verify only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_date: Option<Timestamp>,
+    /// Versions declared compromised (`strongroom key compromise`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compromises: Vec<Compromise>,
+}
+
+/// A compromise declaration for one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compromise {
+    pub version: u32,
+    pub at: Timestamp,
+    pub reason: String,
 }
 
 impl KeyMeta {

@@ -45,6 +45,9 @@ pub enum VersionState {
     Enabled,
     Disabled,
     Destroyed,
+    /// Declared compromised: never used to encrypt or sign again; decrypts
+    /// only with an explicit, audited override.
+    Compromised,
 }
 
 /// Every operation that touches an existing key.
@@ -190,6 +193,157 @@ pub fn render_markdown() -> String {
         s.push_str(" |\n");
     }
     s
+}
+
+/// Date-derived phases (NIST SP 800-57), evaluated against the injected
+/// clock on every request, in memory. They narrow the table above: an
+/// operation runs only if the key's stored state allows it **and** the
+/// phase does. A key with neither date, or between them, is `Active`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Before `activation_date`: usable for nothing.
+    PreActivation,
+    Active,
+    /// At or after `expiry_date`: decrypt and verify only.
+    Deactivated,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::PreActivation => "PreActivation",
+            Phase::Active => "Active",
+            Phase::Deactivated => "Deactivated",
+        }
+    }
+
+    /// The phase of a key with these dates at `now`.
+    pub fn at(
+        activation: Option<crate::clock::Timestamp>,
+        expiry: Option<crate::clock::Timestamp>,
+        now: crate::clock::Timestamp,
+    ) -> Phase {
+        if expiry.is_some_and(|x| now >= x) {
+            Phase::Deactivated
+        } else if activation.is_some_and(|a| now < a) {
+            Phase::PreActivation
+        } else {
+            Phase::Active
+        }
+    }
+}
+
+/// Rows: operation; columns: PreActivation, Deactivated (`true` = allowed).
+/// Operations not listed (metadata and lifecycle management) are allowed in
+/// every phase, so dates can always be corrected.
+pub const PHASE_TABLE: [(Operation, [bool; 2]); 8] = [
+    (Operation::Encrypt, [false, false]),
+    (Operation::Decrypt, [false, true]),
+    (Operation::GenerateDataKey, [false, false]),
+    (Operation::Sign, [false, false]),
+    (Operation::Verify, [false, true]),
+    (Operation::GenerateMac, [false, false]),
+    (Operation::VerifyMac, [false, true]),
+    (Operation::GetPublicKey, [false, true]),
+];
+
+/// Whether `op` is allowed in `phase`.
+pub fn phase_allows(phase: Phase, op: Operation) -> bool {
+    let col = match phase {
+        Phase::Active => return true,
+        Phase::PreActivation => 0,
+        Phase::Deactivated => 1,
+    };
+    PHASE_TABLE
+        .iter()
+        .find(|(o, _)| *o == op)
+        .is_none_or(|(_, cells)| cells[col])
+}
+
+/// Enforces the phase table: `Ok`, `KeyNotYetActive` or `KeyExpired`.
+pub fn check_phase(
+    key_id: &str,
+    activation: Option<crate::clock::Timestamp>,
+    expiry: Option<crate::clock::Timestamp>,
+    now: crate::clock::Timestamp,
+    op: Operation,
+) -> Result<(), Error> {
+    let phase = Phase::at(activation, expiry, now);
+    if phase_allows(phase, op) {
+        return Ok(());
+    }
+    match phase {
+        Phase::PreActivation => Err(Error::KeyNotYetActive {
+            key_id: key_id.to_string(),
+            activation: activation.unwrap_or_default(),
+        }),
+        _ => Err(Error::KeyExpired {
+            key_id: key_id.to_string(),
+            expiry: expiry.unwrap_or_default(),
+        }),
+    }
+}
+
+/// The phase table as Markdown, for `docs/STATE_TABLE.md`.
+pub fn render_phase_markdown() -> String {
+    let mut s = String::from("| operation | PreActivation | Deactivated |\n|---|---|---|\n");
+    for (op, cells) in PHASE_TABLE {
+        s.push_str("| ");
+        s.push_str(op.name());
+        s.push_str(if cells[0] {
+            " | allowed"
+        } else {
+            " | KeyNotYetActive"
+        });
+        s.push_str(if cells[1] {
+            " | allowed"
+        } else {
+            " | KeyExpired"
+        });
+        s.push_str(" |\n");
+    }
+    s.push_str("| every other operation | allowed | allowed |\n");
+    s
+}
+
+#[cfg(test)]
+mod phase_tests {
+    use super::*;
+
+    #[test]
+    fn docs_print_the_phase_table_used_by_the_code() {
+        let doc = include_str!("../../../../docs/STATE_TABLE.md");
+        assert!(
+            doc.contains(&render_phase_markdown()),
+            "docs/STATE_TABLE.md is out of date; paste:\n{}",
+            render_phase_markdown()
+        );
+    }
+
+    #[test]
+    fn phases_follow_the_dates() {
+        assert_eq!(Phase::at(None, None, 5), Phase::Active);
+        assert_eq!(Phase::at(Some(10), None, 5), Phase::PreActivation);
+        assert_eq!(Phase::at(Some(10), None, 10), Phase::Active);
+        assert_eq!(Phase::at(Some(10), Some(20), 19), Phase::Active);
+        assert_eq!(Phase::at(Some(10), Some(20), 20), Phase::Deactivated);
+        assert_eq!(Phase::at(None, Some(20), 30), Phase::Deactivated);
+    }
+
+    #[test]
+    fn check_phase_names_the_dates() {
+        let e = check_phase("k", Some(10), None, 5, Operation::Decrypt)
+            .err()
+            .map(|e| e.code());
+        assert_eq!(e, Some("KeyNotYetActive"));
+        let e = check_phase("k", None, Some(20), 25, Operation::Encrypt)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("1970-01-01T00:00:20Z"), "{e}");
+        assert!(check_phase("k", None, Some(20), 25, Operation::Decrypt).is_ok());
+        assert!(check_phase("k", Some(10), Some(20), 5, Operation::UpdateMetadata).is_ok());
+    }
 }
 
 #[cfg(test)]

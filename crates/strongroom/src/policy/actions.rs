@@ -51,6 +51,7 @@ pub const ACTIONS: &[&str] = &[
     "kms:VerifyMac",
     "kms:GetPublicKey",
     "strongroom:ExportKey",
+    "strongroom:DecryptCompromised",
     // Identities and access (Identity)
     "strongroom:CreateIdentity",
     "strongroom:ManageIdentities",
@@ -67,6 +68,8 @@ pub const ACTIONS: &[&str] = &[
     "strongroom:Approve",
     // Operator (System)
     "strongroom:Seal",
+    // Lifecycle (Admin)
+    "strongroom:CompromiseKey",
 ];
 
 /// What kind of thing an action does. Built-in roles are defined in terms of
@@ -190,6 +193,7 @@ pub(crate) const ACTION_TABLE: &[ActionInfo] = &[
     info("kms:VerifyMac", Crypto, Key),
     info("kms:GetPublicKey", Crypto, Key),
     info("strongroom:ExportKey", Crypto, Key),
+    info("strongroom:DecryptCompromised", Crypto, Key),
     info("strongroom:CreateIdentity", Identity, Global),
     info("strongroom:ManageIdentities", Identity, Global),
     info("strongroom:CreateToken", Identity, Global),
@@ -202,6 +206,7 @@ pub(crate) const ACTION_TABLE: &[ActionInfo] = &[
     info("strongroom:ListApprovals", Approval, Global),
     info("strongroom:Approve", Approval, Global),
     info("strongroom:Seal", System, Global),
+    info("strongroom:CompromiseKey", Admin, Key),
 ];
 
 /// Looks up an action by its exact (case-sensitive) name.

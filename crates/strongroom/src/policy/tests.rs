@@ -50,6 +50,8 @@ const TABLE: &[(&str, char, bool)] = &[
     ("kms:GetParametersForImport", 'A', true),
     ("kms:DeleteImportedKeyMaterial", 'A', true),
     ("strongroom:ExportKey", 'C', true),
+    ("strongroom:DecryptCompromised", 'C', true),
+    ("strongroom:CompromiseKey", 'A', true),
     ("strongroom:CreateIdentity", 'I', false),
     ("strongroom:ManageIdentities", 'I', false),
     ("strongroom:CreateToken", 'I', false),

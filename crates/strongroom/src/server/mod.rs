@@ -2,6 +2,7 @@
 //! deletion sweep.
 
 pub mod config;
+pub mod sweep;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -247,18 +248,10 @@ impl Options {
 fn spawn_sweep(seal: Arc<Seal>, secs: u64) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
+        let mut purge_pending = false;
         loop {
             tick.tick().await;
-            let Ok(engine) = seal.engine() else { continue };
-            match tokio::task::spawn_blocking(move || engine.destroy_due()).await {
-                Ok(Ok(ids)) => {
-                    for id in ids {
-                        tracing::warn!(key_id = %id, "key destroyed: deletion window ended");
-                    }
-                }
-                Ok(Err(e)) => tracing::error!(error = %e, "deletion sweep failed"),
-                Err(e) => tracing::error!(error = %e, "deletion sweep task failed"),
-            }
+            sweep::sweep_once(&seal, &mut purge_pending).await;
         }
     });
 }

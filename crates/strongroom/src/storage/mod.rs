@@ -135,4 +135,11 @@ pub trait Store: Send + Sync {
     fn load_records(&self, kind: &str) -> Result<Vec<Record>, StoreError>;
     /// Applies every op atomically and durably (the commit is on disk when this returns `Ok`).
     fn commit(&self, tx: Transaction) -> Result<(), StoreError>;
+    /// Removes what overwritten or deleted records may have left in the
+    /// backend's files (old page images, journal frames, free pages), so
+    /// destroyed material cannot be recovered from them. Called after key
+    /// destruction; backends without such remnants keep the default.
+    fn purge(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

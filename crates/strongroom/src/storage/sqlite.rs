@@ -62,6 +62,10 @@ impl SqliteStore {
                 )));
             }
         }
+        // Free pages can be returned to the file system by `purge`. Takes
+        // effect for new databases (before the first table is created).
+        conn.execute_batch("PRAGMA auto_vacuum=INCREMENTAL;")
+            .map_err(unavailable)?;
         conn.execute_batch(
             "PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;",
         )
@@ -344,6 +348,53 @@ impl Store for SqliteStore {
             }
             tx.commit().map_err(unavailable)
         })
+    }
+
+    /// Destroyed material must not survive in the files: `secure_delete`
+    /// (checked here) zeroes the old cell and freed pages, freed pages are
+    /// returned to the file system (`incremental_vacuum`, or `VACUUM` for a
+    /// database created before auto-vacuum was turned on), and a TRUNCATE
+    /// checkpoint copies the zeroed pages into the main file and empties the
+    /// WAL, which still held the old page images.
+    fn purge(&self) -> Result<(), StoreError> {
+        self.with_conn(|c| {
+            let secure: i64 = c
+                .query_row("PRAGMA secure_delete", [], |r| r.get(0))
+                .map_err(unavailable)?;
+            if secure != 1 {
+                return Err(StoreError::Unavailable(
+                    "sqlite secure_delete is off; destroyed material could remain in the file".into(),
+                ));
+            }
+            let auto_vacuum: i64 = c
+                .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+                .map_err(unavailable)?;
+            if auto_vacuum == 2 {
+                let mut st = c.prepare("PRAGMA incremental_vacuum").map_err(unavailable)?;
+                let mut rows = st.query([]).map_err(unavailable)?;
+                while rows.next().map_err(unavailable)?.is_some() {}
+            } else {
+                c.execute_batch("VACUUM").map_err(unavailable)?;
+            }
+            let busy: i64 = c
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                .map_err(unavailable)?;
+            if busy != 0 {
+                return Err(StoreError::Unavailable(
+                    "sqlite WAL checkpoint could not complete (database busy); destruction will be purged on the next sweep".into(),
+                ));
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+impl SqliteStore {
+    /// Lets a test turn `secure_delete` off to see `purge` refuse.
+    pub fn set_secure_delete_for_test(&self, on: bool) {
+        let sql = format!("PRAGMA secure_delete={}", if on { "ON" } else { "OFF" });
+        let _ = self.with_conn(|c| c.execute_batch(&sql).map_err(unavailable));
     }
 }
 

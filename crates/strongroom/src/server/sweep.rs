@@ -1,0 +1,93 @@
+//! The destruction sweep: keys whose deletion window has ended are
+//! destroyed, storage is purged of their remnants, and each destruction is
+//! audited as a system event (an intent before, the result after).
+
+use std::sync::Arc;
+
+use crate::audit::AuditEvent;
+use crate::seal::{Seal, Services};
+
+fn system_event(key_id: &str, outcome: &str, detail: String) -> AuditEvent {
+    AuditEvent {
+        time_ms: crate::api::guard::now_ms(),
+        request_id: crate::api::guard::request_id(),
+        identity: "system".into(),
+        source: "internal".into(),
+        operation: "strongroom:DestroyKey".into(),
+        key_id: Some(key_id.to_string()),
+        key_version: None,
+        outcome: outcome.into(),
+        error_code: None,
+        root: false,
+        detail: Some(detail),
+    }
+}
+
+/// One sweep. `purge_pending` carries a failed purge over to the next sweep.
+pub async fn sweep_once(seal: &Seal, purge_pending: &mut bool) {
+    let Ok(services) = seal.services() else {
+        return;
+    };
+    let engine = services.engine.clone();
+    let due = match engine.due_for_destruction() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "deletion sweep failed");
+            return;
+        }
+    };
+    if due.is_empty() && !*purge_pending {
+        return;
+    }
+    // Fail closed: nothing is destroyed unless its intent is on record.
+    for id in &due {
+        let ev = system_event(id, "pending", "deletion window ended".into());
+        if let Err(e) = services.audit_append(ev).await {
+            tracing::error!(error = %e, "audit write failed; destruction postponed to the next sweep");
+            return;
+        }
+    }
+    let e2 = engine.clone();
+    let destroyed = match tokio::task::spawn_blocking(move || e2.destroy_due()).await {
+        Ok(Ok(ids)) => ids,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "deletion sweep failed");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "deletion sweep task failed");
+            return;
+        }
+    };
+    let purged = if destroyed.is_empty() && !*purge_pending {
+        Ok(())
+    } else {
+        let e3 = engine.clone();
+        match tokio::task::spawn_blocking(move || e3.purge_storage()).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    *purge_pending = purged.is_err();
+    let detail = match &purged {
+        Ok(()) => "deletion window ended; material destroyed and storage purged".to_string(),
+        Err(e) => {
+            tracing::error!(error = %e, "storage purge after destruction failed; retried next sweep");
+            "deletion window ended; material destroyed; storage purge failed and will be retried"
+                .to_string()
+        }
+    };
+    record(&services, &destroyed, &detail).await;
+}
+
+async fn record(services: &Arc<Services>, ids: &[String], detail: &str) {
+    for id in ids {
+        tracing::warn!(key_id = %id, "key destroyed: deletion window ended");
+        if let Err(e) = services
+            .audit_append(system_event(id, "allowed", detail.to_string()))
+            .await
+        {
+            tracing::error!(key_id = %id, error = %e, "destruction done but its result record failed; its intent record stands");
+        }
+    }
+}
