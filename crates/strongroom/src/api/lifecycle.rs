@@ -73,6 +73,8 @@ pub async fn compromise(
 #[serde(deny_unknown_fields)]
 pub struct InventoryQuery {
     owner: Option<String>,
+    /// Matched against `effective_state`: the stored state, except that an
+    /// Enabled key outside its dates is PreActivation or Deactivated.
     state: Option<String>,
     /// `true`: only keys whose scheduled rotation is overdue.
     overdue: Option<bool>,
@@ -86,7 +88,7 @@ pub struct InventoryQuery {
 fn keep(row: &Value, q: &InventoryQuery, state: Option<&str>) -> bool {
     let s = |f: &str| row.get(f).and_then(Value::as_str).unwrap_or("");
     q.owner.as_deref().is_none_or(|o| s("owner") == o)
-        && state.is_none_or(|st| s("state") == st || s("effective_state") == st)
+        && state.is_none_or(|st| s("effective_state") == st)
         && (!q.overdue.unwrap_or(false)
             || row.get("rotation_overdue").and_then(Value::as_bool) == Some(true))
         && (!q.no_owner.unwrap_or(false) || s("owner").trim().is_empty())

@@ -149,8 +149,8 @@ pub struct InventoryArgs {
     #[arg(long)]
     no_owner: bool,
     /// table (default), json or csv. `-o json` also gives JSON.
-    #[arg(long, value_enum)]
-    format: Option<InventoryFormat>,
+    #[arg(long = "format", id = "inventory_format", value_enum)]
+    inventory_format: Option<InventoryFormat>,
 }
 
 fn uses_cell(row: &Value) -> String {
@@ -233,7 +233,7 @@ pub fn inventory(a: InventoryArgs, fmt: Format) -> Result<(), CliError> {
         format!("/v1/inventory?{}", q.join("&"))
     };
     let v = Client::from_env()?.call("GET", &path, None)?;
-    let format = a.format.unwrap_or(match fmt {
+    let format = a.inventory_format.unwrap_or(match fmt {
         Format::Json => InventoryFormat::Json,
         Format::Table => InventoryFormat::Table,
     });

@@ -91,3 +91,97 @@ async fn record(services: &Arc<Services>, ids: &[String], detail: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::audit::AuditFilter;
+    use crate::clock::{ManualClock, SharedClock, DAY};
+    use crate::crypto::rng::SystemRng;
+    use crate::keys::engine::{CreateKey, EngineConfig};
+    use crate::keys::state::KeyState;
+    use crate::storage::sqlite::SqliteStore;
+    use crate::storage::Store;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn destruction_is_audited_as_a_system_event_with_intent_and_result() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:").expect("open"));
+        let clock = Arc::new(ManualClock::new(1_700_000_000));
+        let shared: SharedClock = clock.clone();
+        let seal = Seal::open(
+            store,
+            shared,
+            Arc::new(SystemRng),
+            EngineConfig::default(),
+            crate::seal::AuditConfig::in_temp_dir(),
+        )
+        .expect("seal");
+        seal.init_dev(None).expect("init_dev");
+        let engine = seal.engine().expect("engine");
+        let id = engine.create(CreateKey::default()).expect("create").id;
+        let other = engine.create(CreateKey::default()).expect("create").id;
+        engine.schedule_deletion(&id, Some(7)).expect("schedule");
+        let mut pending = false;
+        clock.advance(7 * DAY - 1);
+        sweep_once(&seal, &mut pending).await;
+        assert_eq!(
+            engine.describe(&id).expect("describe").state,
+            KeyState::PendingDeletion
+        );
+        clock.advance(1);
+        sweep_once(&seal, &mut pending).await;
+        assert!(!pending, "purge succeeded");
+        let m = engine.describe(&id).expect("describe");
+        assert_eq!(
+            (m.state, m.destroyed_at),
+            (KeyState::Destroyed, Some(1_700_000_000 + 7 * DAY))
+        );
+        let services = seal.services().expect("services");
+        let path = services.audit_log().expect("audit on").path().to_path_buf();
+        let events = crate::audit::query(
+            &path,
+            &AuditFilter {
+                operation: Some("strongroom:DestroyKey".into()),
+                ..AuditFilter::default()
+            },
+        )
+        .expect("query");
+        let seen: Vec<(&str, &str, &str)> = events
+            .iter()
+            .map(|(_, e)| {
+                (
+                    e.key_id.as_deref().unwrap_or(""),
+                    e.identity.as_str(),
+                    e.outcome.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (id.as_str(), "system", "pending"),
+                (id.as_str(), "system", "allowed")
+            ]
+        );
+        assert!(events[1]
+            .1
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("storage purged"));
+        // A later sweep with nothing due writes nothing.
+        sweep_once(&seal, &mut pending).await;
+        let again = crate::audit::query(&path, &AuditFilter::default()).expect("query");
+        assert!(again
+            .iter()
+            .all(|(_, e)| e.key_id.as_deref() != Some(other.as_str())));
+        assert_eq!(
+            again
+                .iter()
+                .filter(|(_, e)| e.operation == "strongroom:DestroyKey")
+                .count(),
+            2
+        );
+    }
+}
