@@ -71,6 +71,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("purpose", "string", false),
             ("tags", "object", false),
             ("aliases", "array", false),
+            ("activation_date", "integer", false),
+            ("expiry_date", "integer", false),
         ],
     ),
     (
@@ -90,7 +92,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     (
         "patch",
         "/v1/keys/{key}",
-        "Update description, owner, purpose, tags",
+        "Update description, owner, purpose, tags, activation and expiry dates (null removes a date)",
         true,
         &[
             ("description", "string", false),
@@ -98,6 +100,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("purpose", "string", false),
             ("set_tags", "object", false),
             ("remove_tags", "array", false),
+            ("activation_date", "integer", false),
+            ("expiry_date", "integer", false),
         ],
     ),
     (
@@ -194,6 +198,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("ciphertext", "string", true),
             ("context", "object", false),
             ("key", "string", false),
+            ("allow_compromised", "boolean", false),
         ],
     ),
     (
@@ -207,6 +212,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("source_key", "string", false),
             ("destination_key", "string", true),
             ("destination_context", "object", false),
+            ("allow_compromised", "boolean", false),
         ],
     ),
     (
@@ -455,6 +461,24 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "get",
         "/v1/audit/export",
         "Export audit records as JSON Lines (same filters)",
+        true,
+        &[],
+    ),
+    (
+        "post",
+        "/v1/compromise",
+        "Declare a key version compromised (default: primary), rotate at once, and return the exposure report from the audit log",
+        true,
+        &[
+            ("key", "string", true),
+            ("version", "integer", false),
+            ("reason", "string", true),
+        ],
+    ),
+    (
+        "get",
+        "/v1/inventory",
+        "Every key with lifecycle facts (query: owner, state, overdue=true, expiring_within=DAYS, no_owner=true)",
         true,
         &[],
     ),
