@@ -374,7 +374,10 @@ impl Store for SqliteStore {
                 let mut rows = st.query([]).map_err(unavailable)?;
                 while rows.next().map_err(unavailable)?.is_some() {}
             } else {
-                c.execute_batch("VACUUM").map_err(unavailable)?;
+                // A database created before auto-vacuum was on: one full
+                // VACUUM rewrites it and switches it to incremental mode.
+                c.execute_batch("PRAGMA auto_vacuum=INCREMENTAL; VACUUM;")
+                    .map_err(unavailable)?;
             }
             let busy: i64 = c
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))

@@ -660,13 +660,28 @@ fn destruction_leaves_no_canary_bytes_in_any_database_file() {
 }
 
 #[test]
-fn purge_refuses_when_secure_delete_is_off() {
+fn purge_converts_old_databases_and_refuses_without_secure_delete() {
     let dir = std::env::temp_dir().join(format!("sr-lifecycle-purge-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("mkdir");
     let db = dir.join("x.db");
     let s = SqliteStore::open(db.to_str().expect("utf8")).expect("open");
     assert_eq!(s.purge(), Ok(()));
+    // A database made before auto-vacuum was on is switched by its first purge.
+    let old = dir.join("old.db");
+    rusqlite::Connection::open(&old)
+        .and_then(|c| c.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x);"))
+        .expect("old-style database");
+    let o = SqliteStore::open(old.to_str().expect("utf8")).expect("open old");
+    let mode = || {
+        rusqlite::Connection::open(&old)
+            .and_then(|c| c.query_row("PRAGMA auto_vacuum", [], |r| r.get::<_, i64>(0)))
+            .expect("read auto_vacuum")
+    };
+    assert_eq!(mode(), 0);
+    assert_eq!(o.purge(), Ok(()));
+    assert_eq!(mode(), 2, "incremental from now on");
+    assert_eq!(o.purge(), Ok(()));
     s.set_secure_delete_for_test(false);
     assert!(
         matches!(s.purge(), Err(crate::storage::StoreError::Unavailable(m)) if m.contains("secure_delete"))
