@@ -230,7 +230,7 @@ fn expired_keys_decrypt_and_verify_but_name_the_date_when_refusing() {
 }
 
 #[test]
-fn dates_are_validated_and_survive_a_restart_of_the_record() {
+fn dates_are_validated_and_null_removes_them() {
     let env = env();
     let e = &env.engine;
     let bad = e.create(CreateKey {
