@@ -83,6 +83,12 @@ pub enum Error {
     StorageUnavailable(String),
     /// An unexpected internal failure; details are in the server log only.
     Internal(String),
+    /// A BYOK import token is unknown, already used, or for another key.
+    InvalidImportToken(String),
+    /// A BYOK import token's parameters are past their validity.
+    ImportTokenExpired,
+    /// Re-imported key material differs from the material imported before.
+    IncorrectKeyMaterial(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -123,6 +129,9 @@ impl Error {
             Error::MethodNotAllowed => "MethodNotAllowed",
             Error::StorageUnavailable(_) => "StorageUnavailable",
             Error::Internal(_) => "InternalError",
+            Error::InvalidImportToken(_) => "InvalidImportToken",
+            Error::ImportTokenExpired => "ImportTokenExpired",
+            Error::IncorrectKeyMaterial(_) => "IncorrectKeyMaterial",
         }
     }
 
@@ -134,7 +143,10 @@ impl Error {
             | Error::InvalidKeyUsage(_)
             | Error::InvalidCiphertext
             | Error::IncorrectKey
-            | Error::InvalidShare(_) => 400,
+            | Error::InvalidShare(_)
+            | Error::InvalidImportToken(_)
+            | Error::ImportTokenExpired
+            | Error::IncorrectKeyMaterial(_) => 400,
             Error::ApprovalRequired { .. } => 202,
             Error::Unauthenticated | Error::InvalidToken => 401,
             Error::AccessDenied(_) => 403,
@@ -242,6 +254,9 @@ impl fmt::Display for Error {
             Error::MethodNotAllowed => f.write_str("method not allowed for this endpoint; see /v1/openapi.json"),
             Error::StorageUnavailable(m) => write!(f, "storage unavailable: {m}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
+            Error::InvalidImportToken(m) => write!(f, "invalid import token: {m}; call GetParametersForImport for a fresh wrapping key and token"),
+            Error::ImportTokenExpired => f.write_str("the import token has expired; call GetParametersForImport for a fresh wrapping key and token"),
+            Error::IncorrectKeyMaterial(m) => write!(f, "{m}"),
         }
     }
 }
@@ -312,6 +327,9 @@ mod tests {
             Error::MethodNotAllowed,
             Error::StorageUnavailable(s()),
             Error::Internal(s()),
+            Error::InvalidImportToken(s()),
+            Error::ImportTokenExpired,
+            Error::IncorrectKeyMaterial(s()),
         ];
         for e in &all {
             match e {
@@ -346,7 +364,10 @@ mod tests {
                 | Error::NotFound(_)
                 | Error::MethodNotAllowed
                 | Error::StorageUnavailable(_)
-                | Error::Internal(_) => {}
+                | Error::Internal(_)
+                | Error::InvalidImportToken(_)
+                | Error::ImportTokenExpired
+                | Error::IncorrectKeyMaterial(_) => {}
             }
         }
         all

@@ -62,6 +62,9 @@ pub fn type_name(e: &Error) -> &'static str {
         Error::AlreadyInitialized | Error::InvalidShare(_) => "ValidationException",
         Error::AuditTampered { .. } => "KMSInternalException",
         Error::Internal(_) => "KMSInternalException",
+        Error::InvalidImportToken(_) => "InvalidImportTokenException",
+        Error::ImportTokenExpired => "ExpiredImportTokenException",
+        Error::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
     }
 }
 
