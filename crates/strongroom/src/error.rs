@@ -89,6 +89,12 @@ pub enum Error {
     KeyExpired { key_id: String, expiry: i64 },
     /// The version was declared compromised.
     VersionCompromised { key_id: String, version: u32 },
+    /// A BYOK import token is unknown, already used, or for another key.
+    InvalidImportToken(String),
+    /// A BYOK import token's parameters are past their validity.
+    ImportTokenExpired,
+    /// Re-imported key material differs from the material imported before.
+    IncorrectKeyMaterial(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -132,6 +138,9 @@ impl Error {
             Error::KeyNotYetActive { .. } => "KeyNotYetActive",
             Error::KeyExpired { .. } => "KeyExpired",
             Error::VersionCompromised { .. } => "VersionCompromised",
+            Error::InvalidImportToken(_) => "InvalidImportToken",
+            Error::ImportTokenExpired => "ImportTokenExpired",
+            Error::IncorrectKeyMaterial(_) => "IncorrectKeyMaterial",
         }
     }
 
@@ -143,7 +152,10 @@ impl Error {
             | Error::InvalidKeyUsage(_)
             | Error::InvalidCiphertext
             | Error::IncorrectKey
-            | Error::InvalidShare(_) => 400,
+            | Error::InvalidShare(_)
+            | Error::InvalidImportToken(_)
+            | Error::ImportTokenExpired
+            | Error::IncorrectKeyMaterial(_) => 400,
             Error::ApprovalRequired { .. } => 202,
             Error::Unauthenticated | Error::InvalidToken => 401,
             Error::AccessDenied(_) => 403,
@@ -268,6 +280,9 @@ impl fmt::Display for Error {
                 f,
                 "version {version} of key {key_id} was declared compromised; it never encrypts or signs again, and decrypts only with the audited override (`allow_compromised: true`, CLI `--allow-compromised`, action strongroom:DecryptCompromised). Re-encrypt with `strongroom rewrap --key {key_id} --allow-compromised ...`"
             ),
+            Error::InvalidImportToken(m) => write!(f, "invalid import token: {m}; call GetParametersForImport for a fresh wrapping key and token"),
+            Error::ImportTokenExpired => f.write_str("the import token has expired; call GetParametersForImport for a fresh wrapping key and token"),
+            Error::IncorrectKeyMaterial(m) => write!(f, "{m}"),
         }
     }
 }
@@ -350,6 +365,9 @@ mod tests {
                 key_id: s(),
                 version: 1,
             },
+            Error::InvalidImportToken(s()),
+            Error::ImportTokenExpired,
+            Error::IncorrectKeyMaterial(s()),
         ];
         for e in &all {
             match e {
@@ -387,7 +405,10 @@ mod tests {
                 | Error::Internal(_)
                 | Error::KeyNotYetActive { .. }
                 | Error::KeyExpired { .. }
-                | Error::VersionCompromised { .. } => {}
+                | Error::VersionCompromised { .. }
+                | Error::InvalidImportToken(_)
+                | Error::ImportTokenExpired
+                | Error::IncorrectKeyMaterial(_) => {}
             }
         }
         all

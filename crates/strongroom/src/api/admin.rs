@@ -625,6 +625,9 @@ async fn execute(
                 _ => Err(bad()),
             }
         }
+        "kms:PutKeyPolicy" | "kms:ImportKeyMaterial" => {
+            crate::aws::more::execute_approved(st, caller, &req.action, p).await
+        }
         _ => Err(bad()),
     }
 }

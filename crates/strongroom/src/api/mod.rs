@@ -11,6 +11,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod metrics;
 pub mod openapi;
+pub mod rotation;
 pub mod sys;
 
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{*key}", get(keys::describe).patch(keys::update))
         .route("/v1/rotate", post(keys::rotate))
+        .route("/v1/rotation-policy", post(rotation::set))
         .route("/v1/enable", post(keys::enable))
         .route("/v1/disable", post(keys::disable))
         .route("/v1/enable-version", post(keys::enable_version))

@@ -113,6 +113,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ),
     (
         "post",
+        "/v1/rotation-policy",
+        "Set (days 1-3650) or clear (days null) the automatic rotation period",
+        true,
+        &[("key", "string", true), ("days", "integer", false)],
+    ),
+    (
+        "post",
         "/v1/enable",
         "Enable a key",
         true,

@@ -65,6 +65,9 @@ pub fn type_name(e: &Error) -> &'static str {
         Error::KeyNotYetActive { .. }
         | Error::KeyExpired { .. }
         | Error::VersionCompromised { .. } => "KMSInvalidStateException",
+        Error::InvalidImportToken(_) => "InvalidImportTokenException",
+        Error::ImportTokenExpired => "ExpiredImportTokenException",
+        Error::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
     }
 }
 

@@ -15,7 +15,7 @@ use crate::crypto::context::EncryptionContext;
 use crate::crypto::spec::{KeySpec, KeyUsage, MessageType, SigningAlgorithm};
 use crate::error::Error;
 use crate::keys::engine::{CreateKey, KeyFilter, UpdateKey};
-use crate::keys::model::KeyMeta;
+use crate::keys::model::{KeyMeta, Origin};
 use crate::keys::state::KeyState;
 
 /// Where ARNs point.
@@ -43,7 +43,7 @@ impl AwsConfig {
     }
 }
 
-fn b64(field: &str, v: &Option<String>) -> Result<Vec<u8>, AwsError> {
+pub fn b64(field: &str, v: &Option<String>) -> Result<Vec<u8>, AwsError> {
     let s = v
         .as_deref()
         .ok_or_else(|| AwsError::validation(format!("{field} is required")))?;
@@ -52,7 +52,7 @@ fn b64(field: &str, v: &Option<String>) -> Result<Vec<u8>, AwsError> {
         .map_err(|_| AwsError::validation(format!("{field} is not valid base64")))
 }
 
-fn required<'a>(field: &str, v: &'a Option<String>) -> Result<&'a str, AwsError> {
+pub fn required<'a>(field: &str, v: &'a Option<String>) -> Result<&'a str, AwsError> {
     v.as_deref()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| AwsError::validation(format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null")))
@@ -101,7 +101,7 @@ fn mac_algorithm(s: KeySpec) -> Option<&'static str> {
     }
 }
 
-fn state_to_aws(s: KeyState) -> &'static str {
+pub fn state_to_aws(s: KeyState) -> &'static str {
     match s {
         KeyState::Enabled => "Enabled",
         KeyState::Disabled => "Disabled",
@@ -109,6 +109,7 @@ fn state_to_aws(s: KeyState) -> &'static str {
         // AWS has no state for a destroyed key (it is gone); the closest is
         // Unavailable, which AWS clients treat as unusable.
         KeyState::Destroyed => "Unavailable",
+        KeyState::PendingImport => "PendingImport",
     }
 }
 
@@ -122,7 +123,10 @@ pub fn key_metadata(cfg: &AwsConfig, m: &KeyMeta) -> Value {
         "Description": m.description,
         "KeyUsage": m.usage.name(),
         "KeyState": state_to_aws(m.state),
-        "Origin": "AWS_KMS",
+        "Origin": match m.origin {
+            Origin::Generated => "AWS_KMS",
+            Origin::External => "EXTERNAL",
+        },
         "KeyManager": "CUSTOMER",
         "KeySpec": spec_to_aws(m.spec),
         "CustomerMasterKeySpec": spec_to_aws(m.spec),
@@ -151,40 +155,56 @@ pub fn key_metadata(cfg: &AwsConfig, m: &KeyMeta) -> Value {
     if let Some(d) = m.deletion_date {
         v["DeletionDate"] = json!(d);
     }
+    if m.origin == Origin::External {
+        v["ExpirationModel"] = json!("KEY_MATERIAL_DOES_NOT_EXPIRE");
+    }
     v
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Req {
-    key_id: Option<String>,
-    description: Option<String>,
-    key_usage: Option<String>,
-    key_spec: Option<String>,
-    customer_master_key_spec: Option<String>,
-    tags: Option<Vec<Tag>>,
-    tag_keys: Option<Vec<String>>,
-    limit: Option<usize>,
-    marker: Option<String>,
-    pending_window_in_days: Option<i64>,
-    alias_name: Option<String>,
-    target_key_id: Option<String>,
-    plaintext: Option<String>,
-    ciphertext_blob: Option<String>,
-    encryption_context: Option<EncryptionContext>,
-    encryption_algorithm: Option<String>,
-    source_encryption_context: Option<EncryptionContext>,
-    source_key_id: Option<String>,
-    destination_key_id: Option<String>,
-    destination_encryption_context: Option<EncryptionContext>,
-    number_of_bytes: Option<usize>,
-    message: Option<String>,
-    message_type: Option<String>,
-    signature: Option<String>,
-    signing_algorithm: Option<String>,
-    mac: Option<String>,
-    mac_algorithm: Option<String>,
-    origin: Option<String>,
+    pub key_id: Option<String>,
+    pub description: Option<String>,
+    pub key_usage: Option<String>,
+    pub key_spec: Option<String>,
+    pub customer_master_key_spec: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+    pub tag_keys: Option<Vec<String>>,
+    pub limit: Option<usize>,
+    pub marker: Option<String>,
+    pub pending_window_in_days: Option<i64>,
+    pub alias_name: Option<String>,
+    pub target_key_id: Option<String>,
+    pub plaintext: Option<String>,
+    pub ciphertext_blob: Option<String>,
+    pub encryption_context: Option<EncryptionContext>,
+    pub encryption_algorithm: Option<String>,
+    pub source_encryption_context: Option<EncryptionContext>,
+    pub source_key_id: Option<String>,
+    pub destination_key_id: Option<String>,
+    pub destination_encryption_context: Option<EncryptionContext>,
+    pub number_of_bytes: Option<usize>,
+    pub message: Option<String>,
+    pub message_type: Option<String>,
+    pub signature: Option<String>,
+    pub signing_algorithm: Option<String>,
+    pub mac: Option<String>,
+    pub mac_algorithm: Option<String>,
+    pub origin: Option<String>,
+    pub rotation_period_in_days: Option<i64>,
+    pub key_pair_spec: Option<String>,
+    pub wrapping_algorithm: Option<String>,
+    pub wrapping_key_spec: Option<String>,
+    pub import_token: Option<String>,
+    pub encrypted_key_material: Option<String>,
+    pub valid_to: Option<Value>,
+    pub expiration_model: Option<String>,
+    pub policy_name: Option<String>,
+    pub policy: Option<String>,
+    pub bypass_policy_lockout_safety_check: Option<bool>,
+    pub include_key_material: Option<String>,
+    pub recipient: Option<Value>,
 }
 
 #[derive(Deserialize, serde::Serialize, Clone)]
@@ -194,7 +214,7 @@ pub struct Tag {
     tag_value: String,
 }
 
-fn use_key<'a>(
+pub fn use_key<'a>(
     action: &'static str,
     key: Option<&'a str>,
     ctx: Option<&'a EncryptionContext>,
@@ -208,7 +228,7 @@ fn use_key<'a>(
     }
 }
 
-fn change<'a>(action: &'static str, key: Option<&'a str>) -> Guarded<'a> {
+pub fn change<'a>(action: &'static str, key: Option<&'a str>) -> Guarded<'a> {
     Guarded {
         action,
         key,
@@ -250,13 +270,42 @@ pub async fn dispatch(
     let arn = |id: &str| cfg.key_arn(id);
     match op {
         "CreateKey" => {
-            let spec_aws = r.key_spec.clone().or(r.customer_master_key_spec.clone()).unwrap_or_else(|| "SYMMETRIC_DEFAULT".into());
-            let spec = spec_from_aws(&spec_aws)
-                .ok_or_else(|| AwsError::new("UnsupportedOperationException", 400, format!("KeySpec {spec_aws} is not supported by Strongroom")))?;
-            if let Some(o) = r.origin.as_deref().filter(|o| *o != "AWS_KMS") {
-                return Err(AwsError::new("UnsupportedOperationException", 400, format!("Origin {o} is not supported yet; only AWS_KMS (keys generated by Strongroom)")));
+            let spec_aws = r
+                .key_spec
+                .clone()
+                .or(r.customer_master_key_spec.clone())
+                .unwrap_or_else(|| "SYMMETRIC_DEFAULT".into());
+            let spec = spec_from_aws(&spec_aws).ok_or_else(|| {
+                AwsError::new(
+                    "UnsupportedOperationException",
+                    400,
+                    format!("KeySpec {spec_aws} is not supported by Strongroom"),
+                )
+            })?;
+            let external = match r.origin.as_deref() {
+                None | Some("AWS_KMS") => false,
+                Some("EXTERNAL") => true,
+                Some(o) => {
+                    return Err(AwsError::new(
+                        "UnsupportedOperationException",
+                        400,
+                        format!("Origin {o} is not supported; use AWS_KMS (Strongroom generates the material) or EXTERNAL (you import it)"),
+                    ))
+                }
+            };
+            if external && spec != KeySpec::Aes256Gcm {
+                return Err(AwsError::new(
+                    "UnsupportedOperationException",
+                    400,
+                    format!("Origin EXTERNAL is supported for SYMMETRIC_DEFAULT keys only, not {spec_aws}"),
+                ));
             }
-            let tags: BTreeMap<String, String> = r.tags.unwrap_or_default().into_iter().map(|t| (t.tag_key, t.tag_value)).collect();
+            let tags: BTreeMap<String, String> = r
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.tag_key, t.tag_value))
+                .collect();
             let req = CreateKey {
                 spec: Some(spec.name().to_string()),
                 usage: r.key_usage.clone(),
@@ -267,9 +316,14 @@ pub async fn dispatch(
             let cfg2 = cfg.clone();
             let v = st
                 .run(c, change("kms:CreateKey", None), move |s| {
-                    let m = s.engine.create(req)?;
+                    let m = if external {
+                        s.engine.create_external(req)?
+                    } else {
+                        s.engine.create(req)?
+                    };
                     let id = m.id.clone();
-                    Ok(Done::new(json!({ "KeyMetadata": key_metadata(&cfg2, &m) })).key(id, Some(1)))
+                    let v = (!external).then_some(1);
+                    Ok(Done::new(json!({ "KeyMetadata": key_metadata(&cfg2, &m) })).key(id, v))
                 })
                 .await?;
             Ok(v)
@@ -280,7 +334,9 @@ pub async fn dispatch(
             let k2 = k.clone();
             Ok(st
                 .run(c, use_key("kms:DescribeKey", Some(&k), None), move |s| {
-                    Ok(Done::new(json!({ "KeyMetadata": key_metadata(&cfg2, &s.engine.describe(&k2)?) })))
+                    Ok(Done::new(
+                        json!({ "KeyMetadata": key_metadata(&cfg2, &s.engine.describe(&k2)?) }),
+                    ))
                 })
                 .await?)
         }
@@ -290,8 +346,13 @@ pub async fn dispatch(
             let cfg2 = cfg.clone();
             Ok(st
                 .run(c, use_key("kms:ListKeys", None, None), move |s| {
-                    let (keys, next) = s.engine.list(&KeyFilter::default(), limit, marker.as_deref())?;
-                    let ks: Vec<Value> = keys.iter().map(|m| json!({ "KeyId": m.id, "KeyArn": cfg2.key_arn(&m.id) })).collect();
+                    let (keys, next) =
+                        s.engine
+                            .list(&KeyFilter::default(), limit, marker.as_deref())?;
+                    let ks: Vec<Value> = keys
+                        .iter()
+                        .map(|m| json!({ "KeyId": m.id, "KeyArn": cfg2.key_arn(&m.id) }))
+                        .collect();
                     let mut v = json!({ "Keys": ks, "Truncated": next.is_some() });
                     if let Some(n) = next {
                         v["NextMarker"] = json!(n);
@@ -330,8 +391,15 @@ pub async fn dispatch(
             let days = r.pending_window_in_days;
             let replay = Some(json!({ "key": k, "pending_window_days": days }));
             let k2 = k.clone();
-            let g = Guarded { replay, ..change("kms:ScheduleKeyDeletion", Some(&k)) };
-            let m: KeyMeta = st.run(c, g, move |s| Ok(Done::new(s.engine.schedule_deletion(&k2, days)?))).await?;
+            let g = Guarded {
+                replay,
+                ..change("kms:ScheduleKeyDeletion", Some(&k))
+            };
+            let m: KeyMeta = st
+                .run(c, g, move |s| {
+                    Ok(Done::new(s.engine.schedule_deletion(&k2, days)?))
+                })
+                .await?;
             Ok(json!({
                 "KeyId": arn(&m.id),
                 "DeletionDate": m.deletion_date,
@@ -343,7 +411,13 @@ pub async fn dispatch(
             let k = required("KeyId", &r.key_id)?.to_string();
             let (k2, d) = (k.clone(), r.description.unwrap_or_default());
             st.run(c, change("kms:UpdateKeyDescription", Some(&k)), move |s| {
-                s.engine.update(&k2, UpdateKey { description: Some(d), ..UpdateKey::default() })?;
+                s.engine.update(
+                    &k2,
+                    UpdateKey {
+                        description: Some(d),
+                        ..UpdateKey::default()
+                    },
+                )?;
                 Ok(Done::new(()))
             })
             .await?;
@@ -351,12 +425,28 @@ pub async fn dispatch(
         }
         "TagResource" | "UntagResource" => {
             let k = required("KeyId", &r.key_id)?.to_string();
-            let set: BTreeMap<String, String> = r.tags.unwrap_or_default().into_iter().map(|t| (t.tag_key, t.tag_value)).collect();
+            let set: BTreeMap<String, String> = r
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.tag_key, t.tag_value))
+                .collect();
             let remove = r.tag_keys.unwrap_or_default();
-            let action = if op == "TagResource" { "kms:TagResource" } else { "kms:UntagResource" };
+            let action = if op == "TagResource" {
+                "kms:TagResource"
+            } else {
+                "kms:UntagResource"
+            };
             let k2 = k.clone();
             st.run(c, change(action, Some(&k)), move |s| {
-                s.engine.update(&k2, UpdateKey { set_tags: set, remove_tags: remove, ..UpdateKey::default() })?;
+                s.engine.update(
+                    &k2,
+                    UpdateKey {
+                        set_tags: set,
+                        remove_tags: remove,
+                        ..UpdateKey::default()
+                    },
+                )?;
                 Ok(Done::new(()))
             })
             .await?;
@@ -368,7 +458,11 @@ pub async fn dispatch(
             Ok(st
                 .run(c, use_key("kms:DescribeKey", Some(&k), None), move |s| {
                     let m = s.engine.describe(&k2)?;
-                    let tags: Vec<Value> = m.tags.iter().map(|(k, v)| json!({ "TagKey": k, "TagValue": v })).collect();
+                    let tags: Vec<Value> = m
+                        .tags
+                        .iter()
+                        .map(|(k, v)| json!({ "TagKey": k, "TagValue": v }))
+                        .collect();
                     Ok(Done::new(json!({ "Tags": tags, "Truncated": false })))
                 })
                 .await?)
@@ -377,7 +471,11 @@ pub async fn dispatch(
             let alias = required("AliasName", &r.alias_name)?.to_string();
             let target = required("TargetKeyId", &r.target_key_id)?.to_string();
             let (a2, t2, upd) = (alias.clone(), target.clone(), op == "UpdateAlias");
-            let action = if upd { "kms:UpdateAlias" } else { "kms:CreateAlias" };
+            let action = if upd {
+                "kms:UpdateAlias"
+            } else {
+                "kms:CreateAlias"
+            };
             st.run(c, change(action, Some(&target)), move |s| {
                 if upd {
                     s.engine.delete_alias(&a2)?;
@@ -459,7 +557,9 @@ pub async fn dispatch(
                 .and_then(|k| st.seal.engine().ok()?.describe(k).ok())
                 .filter(|m| m.spec.is_rsa())
                 .map(|m| m.id);
-            let key = rsa_key.clone().or_else(|| crate::api::crypto::key_of(st, &ct));
+            let key = rsa_key
+                .clone()
+                .or_else(|| crate::api::crypto::key_of(st, &ct));
             let (ctx2, expected, cfg2) = (ctx.clone(), r.key_id.clone(), cfg.clone());
             Ok(st
                 .run(c, use_key("kms:Decrypt", key.as_deref(), Some(&ctx)), move |s| {
@@ -482,35 +582,62 @@ pub async fn dispatch(
             let dest = required("DestinationKeyId", &r.destination_key_id)?.to_string();
             let sctx = r.source_encryption_context.clone().unwrap_or_default();
             let dctx = r.destination_encryption_context.clone().unwrap_or_default();
-            st.run(c, use_key("kms:ReEncryptTo", Some(&dest), Some(&dctx)), |_| Ok(Done::new(()))).await?;
+            st.run(
+                c,
+                use_key("kms:ReEncryptTo", Some(&dest), Some(&dctx)),
+                |_| Ok(Done::new(())),
+            )
+            .await?;
             let key = crate::api::crypto::key_of(st, &ct);
             let (sctx2, src, cfg2) = (sctx.clone(), r.source_key_id.clone(), cfg.clone());
             Ok(st
-                .run(c, use_key("kms:ReEncryptFrom", key.as_deref(), Some(&sctx)), move |s| {
-                    let (out, sk, sv) = s.engine.reencrypt(&ct, &sctx2, src.as_deref(), &dest, &dctx)?;
-                    let v = json!({
-                        "CiphertextBlob": STANDARD.encode(&out.ciphertext),
-                        "SourceKeyId": cfg2.key_arn(&sk),
-                        "KeyId": cfg2.key_arn(&out.key_id),
-                        "SourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
-                        "DestinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
-                    });
-                    Ok(Done::new(v).key(sk, Some(sv)))
-                })
+                .run(
+                    c,
+                    use_key("kms:ReEncryptFrom", key.as_deref(), Some(&sctx)),
+                    move |s| {
+                        let (out, sk, sv) =
+                            s.engine
+                                .reencrypt(&ct, &sctx2, src.as_deref(), &dest, &dctx)?;
+                        let v = json!({
+                            "CiphertextBlob": STANDARD.encode(&out.ciphertext),
+                            "SourceKeyId": cfg2.key_arn(&sk),
+                            "KeyId": cfg2.key_arn(&out.key_id),
+                            "SourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+                            "DestinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+                        });
+                        Ok(Done::new(v).key(sk, Some(sv)))
+                    },
+                )
                 .await?)
         }
         "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
             let k = required("KeyId", &r.key_id)?.to_string();
             let n = match (r.key_spec.as_deref(), r.number_of_bytes) {
-                (Some(_), Some(_)) => return Err(AwsError::validation("give KeySpec or NumberOfBytes, not both")),
+                (Some(_), Some(_)) => {
+                    return Err(AwsError::validation(
+                        "give KeySpec or NumberOfBytes, not both",
+                    ))
+                }
                 (Some("AES_256"), None) => 32,
                 (Some("AES_128"), None) => 16,
-                (Some(o), None) => return Err(AwsError::validation(format!("KeySpec {o} is not valid for a data key; use AES_256 or AES_128"))),
+                (Some(o), None) => {
+                    return Err(AwsError::validation(format!(
+                        "KeySpec {o} is not valid for a data key; use AES_256 or AES_128"
+                    )))
+                }
                 (None, Some(n)) => n,
-                (None, None) => return Err(AwsError::validation("give KeySpec (AES_256 or AES_128) or NumberOfBytes")),
+                (None, None) => {
+                    return Err(AwsError::validation(
+                        "give KeySpec (AES_256 or AES_128) or NumberOfBytes",
+                    ))
+                }
             };
             let with = op == "GenerateDataKey";
-            let action = if with { "kms:GenerateDataKey" } else { "kms:GenerateDataKeyWithoutPlaintext" };
+            let action = if with {
+                "kms:GenerateDataKey"
+            } else {
+                "kms:GenerateDataKeyWithoutPlaintext"
+            };
             let ctx = r.encryption_context.clone().unwrap_or_default();
             let (k2, ctx2, cfg2) = (k.clone(), ctx.clone(), cfg.clone());
             Ok(st
@@ -525,7 +652,9 @@ pub async fn dispatch(
                 .await?)
         }
         "GenerateRandom" => {
-            let n = r.number_of_bytes.ok_or_else(|| AwsError::validation("NumberOfBytes is required"))?;
+            let n = r
+                .number_of_bytes
+                .ok_or_else(|| AwsError::validation("NumberOfBytes is required"))?;
             Ok(st
                 .run(c, use_key("kms:GenerateRandom", None, None), move |s| {
                     Ok(Done::new(json!({ "Plaintext": STANDARD.encode(s.engine.generate_random(n)?.expose()) })))
@@ -553,13 +682,27 @@ pub async fn dispatch(
             let alg = required("SigningAlgorithm", &r.signing_algorithm)?.to_string();
             let (k2, alg2) = (k.clone(), alg.clone());
             let valid = st
-                .run(c, use_key("kms:Verify", Some(&k), None), move |s| Ok(Done::new(s.engine.verify(&k2, &msg, mt, &sig, Some(&alg2))?)))
+                .run(c, use_key("kms:Verify", Some(&k), None), move |s| {
+                    Ok(Done::new(s.engine.verify(
+                        &k2,
+                        &msg,
+                        mt,
+                        &sig,
+                        Some(&alg2),
+                    )?))
+                })
                 .await?;
             if !valid {
-                return Err(AwsError::new("KMSInvalidSignatureException", 400, "the signature is not valid for this message and key"));
+                return Err(AwsError::new(
+                    "KMSInvalidSignatureException",
+                    400,
+                    "the signature is not valid for this message and key",
+                ));
             }
             let id = st.seal.engine()?.describe(&k)?.id;
-            Ok(json!({ "KeyId": arn(&id), "SignatureValid": true, "SigningAlgorithm": SigningAlgorithm::parse(&alg).map(|a| a.name()).unwrap_or_default() }))
+            Ok(
+                json!({ "KeyId": arn(&id), "SignatureValid": true, "SigningAlgorithm": SigningAlgorithm::parse(&alg).map(|a| a.name()).unwrap_or_default() }),
+            )
         }
         "GenerateMac" | "VerifyMac" => {
             let k = required("KeyId", &r.key_id)?.to_string();
@@ -570,7 +713,11 @@ pub async fn dispatch(
                 return Err(AwsError::new(
                     "InvalidKeyUsageException",
                     400,
-                    format!("MacAlgorithm {want_alg} does not match key {} ({})", meta.id, spec_to_aws(meta.spec)),
+                    format!(
+                        "MacAlgorithm {want_alg} does not match key {} ({})",
+                        meta.id,
+                        spec_to_aws(meta.spec)
+                    ),
                 ));
             }
             let k2 = k.clone();
@@ -581,14 +728,22 @@ pub async fn dispatch(
                         Ok(Done::new((mac, id.clone())).key(id, Some(v)))
                     })
                     .await?;
-                return Ok(json!({ "Mac": STANDARD.encode(&mac), "MacAlgorithm": want_alg, "KeyId": arn(&id) }));
+                return Ok(
+                    json!({ "Mac": STANDARD.encode(&mac), "MacAlgorithm": want_alg, "KeyId": arn(&id) }),
+                );
             }
             let mac = b64("Mac", &r.mac)?;
             let valid = st
-                .run(c, use_key("kms:VerifyMac", Some(&k), None), move |s| Ok(Done::new(s.engine.verify_mac(&k2, &msg, &mac)?)))
+                .run(c, use_key("kms:VerifyMac", Some(&k), None), move |s| {
+                    Ok(Done::new(s.engine.verify_mac(&k2, &msg, &mac)?))
+                })
                 .await?;
             if !valid {
-                return Err(AwsError::new("KMSInvalidMacException", 400, "the MAC is not valid for this message and key"));
+                return Err(AwsError::new(
+                    "KMSInvalidMacException",
+                    400,
+                    "the MAC is not valid for this message and key",
+                ));
             }
             Ok(json!({ "KeyId": arn(&meta.id), "MacValid": true, "MacAlgorithm": want_alg }))
         }
@@ -606,7 +761,11 @@ pub async fn dispatch(
                         "KeyUsage": pk.usage.name(),
                     });
                     if pk.usage == KeyUsage::SignVerify {
-                        v["SigningAlgorithms"] = json!(pk.signing_algorithms.iter().map(|a| a.name()).collect::<Vec<_>>());
+                        v["SigningAlgorithms"] = json!(pk
+                            .signing_algorithms
+                            .iter()
+                            .map(|a| a.name())
+                            .collect::<Vec<_>>());
                     } else {
                         v["EncryptionAlgorithms"] = json!(["RSAES_OAEP_SHA_256"]);
                     }
@@ -614,10 +773,6 @@ pub async fn dispatch(
                 })
                 .await?)
         }
-        other => Err(AwsError::new(
-            "UnsupportedOperationException",
-            400,
-            format!("TrentService.{other} is not supported by Strongroom yet; see docs/AWS.md for the supported operations"),
-        )),
+        other => super::more::dispatch(st, cfg, c, other, r).await,
     }
 }

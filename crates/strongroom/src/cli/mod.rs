@@ -349,6 +349,14 @@ enum KeyCmd {
         #[arg(long)]
         reason: String,
     },
+    /// Set (--days N, 1-3650) or clear (--disable) the automatic rotation period.
+    RotationPolicy {
+        key: String,
+        #[arg(long, conflicts_with = "disable", required_unless_present = "disable")]
+        days: Option<u32>,
+        #[arg(long)]
+        disable: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -925,6 +933,11 @@ fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
         KeyCmd::CancelDeletion { key } => {
             client.call("POST", "/v1/cancel-deletion", Some(&json!({ "key": key })))?
         }
+        KeyCmd::RotationPolicy { key, days, .. } => client.call(
+            "POST",
+            "/v1/rotation-policy",
+            Some(&json!({ "key": key, "days": days })),
+        )?,
         KeyCmd::PublicKey { key } => {
             let v = client.call("POST", "/v1/public-key", Some(&json!({ "key": key })))?;
             match fmt {

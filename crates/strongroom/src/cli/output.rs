@@ -89,6 +89,8 @@ pub const KEY_FIELDS: &[(&str, &str)] = &[
     ("min_decryption_version", "Min decryption version"),
     ("created_at", "Created (unix)"),
     ("rotated_at", "Rotated (unix)"),
+    ("rotation_period_days", "Rotation period (days)"),
+    ("next_rotation_at", "Next rotation (unix)"),
     ("deletion_date", "Deletion date (unix)"),
     ("destroyed_at", "Destroyed (unix)"),
     ("activation_date", "Activation date (unix)"),

@@ -715,5 +715,7 @@ fn poisoned() -> Error {
     Error::Internal("identity registry lock poisoned".into())
 }
 
+mod key_policy;
+
 #[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::ciphertext::{self, Algorithm, Header};
-use super::model::{KeyMeta, Origin, StoredVersion, VersionMeta};
+use super::model::{KeyMeta, Origin, RotationType, StoredVersion, VersionMeta};
 use super::state::{check, KeyState, Operation, VersionState};
 use crate::clock::{SharedClock, Timestamp, DAY};
 use crate::crypto::context::EncryptionContext;
@@ -79,6 +79,8 @@ pub struct Engine {
     /// Serializes changes on this node; storage revisions guard across nodes.
     write: Mutex<()>,
     auto_rotating: AtomicBool,
+    /// Outstanding BYOK import parameters (wrapping keys), by import token.
+    imports: import::PendingImports,
 }
 
 /// Input for key creation.
@@ -323,6 +325,7 @@ impl Engine {
             inner: RwLock::new(inner),
             write: Mutex::new(()),
             auto_rotating: AtomicBool::new(false),
+            imports: import::PendingImports::default(),
         })
     }
 
@@ -590,11 +593,15 @@ impl Engine {
                 state: VersionState::Enabled,
                 created_at: now,
                 destroyed_at: None,
+                rotation_type: None,
             }],
             revision: 1,
             activation_date: req.activation_date,
             expiry_date: req.expiry_date,
             compromises: Vec::new(),
+            rotation_period_days: None,
+            next_rotation_at: None,
+            import_check: None,
         };
         let _w = self.lock_writes()?;
         {
@@ -789,8 +796,19 @@ impl Engine {
 
     /// Adds a new primary version. Older versions stay able to decrypt/verify.
     pub fn rotate(&self, key_ref: &str) -> Result<KeyMeta> {
+        self.rotate_as(key_ref, RotationType::OnDemand)
+    }
+
+    /// `rotate`, recording how the rotation was triggered.
+    pub fn rotate_as(&self, key_ref: &str, kind: RotationType) -> Result<KeyMeta> {
         let now = self.now();
         self.mutate(key_ref, Operation::Rotate, |m, _| {
+            if m.origin == Origin::External {
+                return Err(Error::InvalidKeyUsage(format!(
+                    "key {} has imported key material; Strongroom cannot generate new material for it",
+                    m.id
+                )));
+            }
             let next = m.latest_version() + 1;
             let material = material::generate(m.spec, self.rng.as_ref())
                 .map_err(|_| Error::Internal("key generation failed".into()))?;
@@ -802,9 +820,11 @@ impl Engine {
                 state: VersionState::Enabled,
                 created_at: now,
                 destroyed_at: None,
+                rotation_type: Some(kind),
             });
             m.primary_version = next;
             m.rotated_at = Some(now);
+            m.next_rotation_at = m.rotation_period_days.map(|d| now + i64::from(d) * DAY);
             Ok(MutateExtra {
                 ops: vec![Op::InsertVersion {
                     key_id: m.id.clone(),
@@ -898,7 +918,17 @@ impl Engine {
 
     pub fn cancel_deletion(&self, key_ref: &str) -> Result<KeyMeta> {
         self.mutate(key_ref, Operation::CancelDeletion, |m, _| {
-            m.state = KeyState::Disabled;
+            // An EXTERNAL key without material goes back to waiting for it.
+            m.state = if m.origin == Origin::External
+                && !m
+                    .versions
+                    .iter()
+                    .any(|v| v.state != VersionState::Destroyed)
+            {
+                KeyState::PendingImport
+            } else {
+                KeyState::Disabled
+            };
             m.deletion_date = None;
             Ok(MutateExtra::default())
         })
@@ -1032,7 +1062,7 @@ impl Engine {
                 .map(|cur| cur.meta.primary_version == e.meta.primary_version)
                 .unwrap_or(false);
             if still_primary {
-                match self.rotate(&e.meta.id) {
+                match self.rotate_as(&e.meta.id, RotationType::Automatic) {
                     Ok(m) => {
                         tracing::info!(key_id = %m.id, version = m.primary_version, "rotated automatically: AES-GCM usage threshold reached")
                     }
@@ -1506,6 +1536,12 @@ struct MutateExtra {
 
 mod lifecycle;
 pub use lifecycle::{CompromiseReport, ExposureByIdentity, UseStats};
+mod data_key_pair;
+mod import;
+mod rotation;
+
+pub use data_key_pair::DataKeyPair;
+pub use import::{ImportParameters, WrappingAlgorithm};
 
 #[cfg(test)]
 mod tests;

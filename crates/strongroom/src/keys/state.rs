@@ -15,13 +15,17 @@ pub enum KeyState {
     Disabled,
     PendingDeletion,
     Destroyed,
+    /// Created with origin EXTERNAL (bring your own key) and waiting for its
+    /// key material, or its imported material was deleted.
+    PendingImport,
 }
 
-pub const ALL_STATES: [KeyState; 4] = [
+pub const ALL_STATES: [KeyState; 5] = [
     KeyState::Enabled,
     KeyState::Disabled,
     KeyState::PendingDeletion,
     KeyState::Destroyed,
+    KeyState::PendingImport,
 ];
 
 impl KeyState {
@@ -31,6 +35,7 @@ impl KeyState {
             KeyState::Disabled => "Disabled",
             KeyState::PendingDeletion => "PendingDeletion",
             KeyState::Destroyed => "Destroyed",
+            KeyState::PendingImport => "PendingImport",
         }
     }
 
@@ -74,6 +79,14 @@ pub enum Operation {
     CancelDeletion,
     /// The deletion window ended: the material is destroyed (done by the server, not a caller).
     Destroy,
+    /// Set or clear the automatic rotation period (AWS Enable/DisableKeyRotation).
+    SetRotationPolicy,
+    /// Get a wrapping key and import token (BYOK).
+    GetParametersForImport,
+    /// Import key material into an EXTERNAL key.
+    ImportKeyMaterial,
+    /// Delete the imported key material of an EXTERNAL key.
+    DeleteImportedKeyMaterial,
 }
 
 /// What the table says for one cell.
@@ -92,28 +105,33 @@ pub enum Cell {
 
 use Cell::{Allowed as A, Destroyed as X, Disabled as D, Invalid as I, Pending as P};
 
-/// Rows: operation; columns: Enabled, Disabled, PendingDeletion, Destroyed.
-pub const TABLE: [(Operation, [Cell; 4]); 20] = [
-    (Operation::Encrypt, [A, D, P, X]),
-    (Operation::Decrypt, [A, D, P, X]),
-    (Operation::GenerateDataKey, [A, D, P, X]),
-    (Operation::Sign, [A, D, P, X]),
-    (Operation::Verify, [A, D, P, X]),
-    (Operation::GenerateMac, [A, D, P, X]),
-    (Operation::VerifyMac, [A, D, P, X]),
-    (Operation::GetPublicKey, [A, D, P, X]),
-    (Operation::Describe, [A, A, A, A]),
-    (Operation::UpdateMetadata, [A, A, P, X]),
-    (Operation::ManageAliases, [A, A, P, X]),
-    (Operation::Rotate, [A, D, P, X]),
-    (Operation::Enable, [A, A, P, X]),
-    (Operation::Disable, [A, A, P, X]),
-    (Operation::EnableVersion, [A, A, P, X]),
-    (Operation::DisableVersion, [A, A, P, X]),
-    (Operation::SetMinDecryptionVersion, [A, A, P, X]),
-    (Operation::ScheduleDeletion, [A, A, I, X]),
-    (Operation::CancelDeletion, [I, I, A, X]),
-    (Operation::Destroy, [I, I, A, X]),
+/// Rows: operation; columns: Enabled, Disabled, PendingDeletion, Destroyed,
+/// PendingImport.
+pub const TABLE: [(Operation, [Cell; 5]); 24] = [
+    (Operation::Encrypt, [A, D, P, X, I]),
+    (Operation::Decrypt, [A, D, P, X, I]),
+    (Operation::GenerateDataKey, [A, D, P, X, I]),
+    (Operation::Sign, [A, D, P, X, I]),
+    (Operation::Verify, [A, D, P, X, I]),
+    (Operation::GenerateMac, [A, D, P, X, I]),
+    (Operation::VerifyMac, [A, D, P, X, I]),
+    (Operation::GetPublicKey, [A, D, P, X, I]),
+    (Operation::Describe, [A, A, A, A, A]),
+    (Operation::UpdateMetadata, [A, A, P, X, A]),
+    (Operation::ManageAliases, [A, A, P, X, A]),
+    (Operation::Rotate, [A, D, P, X, I]),
+    (Operation::Enable, [A, A, P, X, I]),
+    (Operation::Disable, [A, A, P, X, I]),
+    (Operation::EnableVersion, [A, A, P, X, I]),
+    (Operation::DisableVersion, [A, A, P, X, I]),
+    (Operation::SetMinDecryptionVersion, [A, A, P, X, I]),
+    (Operation::ScheduleDeletion, [A, A, I, X, A]),
+    (Operation::CancelDeletion, [I, I, A, X, I]),
+    (Operation::Destroy, [I, I, A, X, I]),
+    (Operation::SetRotationPolicy, [A, D, P, X, I]),
+    (Operation::GetParametersForImport, [I, I, P, X, A]),
+    (Operation::ImportKeyMaterial, [I, I, P, X, A]),
+    (Operation::DeleteImportedKeyMaterial, [A, A, P, X, I]),
 ];
 
 impl Operation {
@@ -139,6 +157,10 @@ impl Operation {
             Operation::ScheduleDeletion => "ScheduleDeletion",
             Operation::CancelDeletion => "CancelDeletion",
             Operation::Destroy => "Destroy (end of deletion window)",
+            Operation::SetRotationPolicy => "SetRotationPolicy",
+            Operation::GetParametersForImport => "GetParametersForImport",
+            Operation::ImportKeyMaterial => "ImportKeyMaterial",
+            Operation::DeleteImportedKeyMaterial => "DeleteImportedKeyMaterial",
         }
     }
 }
@@ -149,6 +171,7 @@ pub fn cell(state: KeyState, op: Operation) -> Cell {
         KeyState::Disabled => 1,
         KeyState::PendingDeletion => 2,
         KeyState::Destroyed => 3,
+        KeyState::PendingImport => 4,
     };
     TABLE
         .iter()
@@ -175,7 +198,7 @@ pub fn check(state: KeyState, op: Operation, key_id: &str) -> Result<(), Error> 
 /// The table as Markdown, for `docs/STATE_TABLE.md`.
 pub fn render_markdown() -> String {
     let mut s = String::from(
-        "| operation | Enabled | Disabled | PendingDeletion | Destroyed |\n|---|---|---|---|---|\n",
+        "| operation | Enabled | Disabled | PendingDeletion | Destroyed | PendingImport |\n|---|---|---|---|---|---|\n",
     );
     for (op, cells) in TABLE {
         s.push_str("| ");

@@ -8,6 +8,7 @@
 mod actions;
 mod approval;
 mod eval;
+pub mod key_policy;
 mod model;
 mod roles;
 

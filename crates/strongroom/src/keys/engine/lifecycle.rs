@@ -208,6 +208,11 @@ impl Engine {
         let mut chosen = 0;
         let meta = self.mutate(key_ref, Operation::DisableVersion, |m, _| {
             let id = m.id.clone();
+            if m.origin == crate::keys::model::Origin::External {
+                return Err(Error::InvalidKeyUsage(format!(
+                    "key {id} has imported key material; Strongroom cannot rotate it to fresh material. Import new material into a new key, re-encrypt, and disable this one"
+                )));
+            }
             let v = version.unwrap_or(m.primary_version);
             chosen = v;
             let vm = m.version_mut(v).ok_or(Error::VersionNotFound {
@@ -244,9 +249,11 @@ impl Engine {
                 state: VersionState::Enabled,
                 created_at: now,
                 destroyed_at: None,
+                rotation_type: Some(crate::keys::model::RotationType::OnDemand),
             });
             m.primary_version = next;
             m.rotated_at = Some(now);
+            m.next_rotation_at = m.rotation_period_days.map(|d| now + i64::from(d) * crate::clock::DAY);
             Ok(MutateExtra {
                 ops: vec![Op::InsertVersion {
                     key_id: m.id.clone(),

@@ -217,6 +217,29 @@ fn with_version(ct: &[u8], version: u32) -> Vec<u8> {
 
 // ------------------------------------------------- 1. state × operation
 
+/// RSA-OAEP-SHA-256 of `material` to a wrapping key (what a BYOK client does).
+fn oaep_wrap(public_der: &[u8], material: &[u8]) -> Vec<u8> {
+    use aws_lc_rs::rsa::{OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA256_MGF1SHA256};
+    let k = OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(public_der).expect("spki"))
+        .expect("oaep key");
+    let mut out = vec![0u8; k.ciphertext_size()];
+    let n = k
+        .encrypt(&OAEP_SHA256_MGF1SHA256, material, &mut out, None)
+        .expect("wrap")
+        .len();
+    out.truncate(n);
+    out
+}
+
+/// Imports `material` into a PendingImport key.
+fn import_material(e: &Engine, id: &str, material: &[u8]) {
+    let p = e
+        .parameters_for_import(id, WrappingAlgorithm::RsaesOaepSha256, KeySpec::Rsa2048)
+        .expect("parameters for import");
+    e.import_key_material(id, &p.token, &oaep_wrap(&p.public_der, material))
+        .expect("import key material");
+}
+
 fn expected(c: Cell) -> &'static str {
     match c {
         Cell::Allowed => "Ok",
@@ -256,6 +279,10 @@ fn drive(env: &Env, id: &str, state: KeyState) {
                 "destroy_due did not destroy {id}"
             );
         }
+        KeyState::PendingImport => {
+            e.delete_imported_key_material(id)
+                .expect("delete imported material");
+        }
     }
     assert_eq!(
         e.describe(id).expect("describe").state,
@@ -269,22 +296,53 @@ fn run_cell(state: KeyState, op: Operation) -> Vec<(&'static str, &'static str)>
     let env = env();
     let e = &env.engine;
     let c = ctx(&[("cell", "state-table")]);
-    let id = key(e, spec_for(op));
-    if matches!(
-        op,
-        Operation::EnableVersion | Operation::DisableVersion | Operation::SetMinDecryptionVersion
-    ) {
+    // PendingImport keys, and the import operations in every state, use an
+    // EXTERNAL (imported AES) key; the state check comes before the usage
+    // check, so the spec of the key does not matter for refused cells.
+    let external = state == KeyState::PendingImport
+        || matches!(
+            op,
+            Operation::GetParametersForImport
+                | Operation::ImportKeyMaterial
+                | Operation::DeleteImportedKeyMaterial
+        );
+    let id = if external {
+        let id = e
+            .create_external(CreateKey::default())
+            .expect("create external")
+            .id;
+        import_material(e, &id, &[9u8; 32]);
+        id
+    } else {
+        key(e, spec_for(op))
+    };
+    if !external
+        && matches!(
+            op,
+            Operation::EnableVersion
+                | Operation::DisableVersion
+                | Operation::SetMinDecryptionVersion
+        )
+    {
         e.rotate(&id).expect("rotate to get a non-primary version");
     }
     // Preparation that needs an enabled key.
     let ct = (op == Operation::Decrypt).then(|| encrypt(e, &id, b"cell", &c));
     let dest = (op == Operation::Decrypt).then(|| key(e, AES));
     let sig = (op == Operation::Verify).then(|| {
+        if external {
+            return vec![0u8; 64];
+        }
         e.sign(&id, b"msg", MessageType::Raw, None)
             .expect("sign while enabled")
             .0
     });
-    let mac = (op == Operation::VerifyMac).then(|| e.generate_mac(&id, b"msg").expect("mac").0);
+    let mac = (op == Operation::VerifyMac).then(|| {
+        if external {
+            return vec![0u8; 32];
+        }
+        e.generate_mac(&id, b"msg").expect("mac").0
+    });
     if op == Operation::ManageAliases {
         e.create_alias("alias/cell-existing", &id)
             .expect("alias while enabled");
@@ -414,6 +472,38 @@ fn run_cell(state: KeyState, op: Operation) -> Vec<(&'static str, &'static str)>
                 },
             ));
         }
+        Operation::SetRotationPolicy => out.push((
+            "set_rotation_period",
+            outcome(e.set_rotation_period(&id, Some(365))),
+        )),
+        Operation::GetParametersForImport => out.push((
+            "parameters_for_import",
+            outcome(e.parameters_for_import(
+                &id,
+                WrappingAlgorithm::RsaesOaepSha256,
+                KeySpec::Rsa2048,
+            )),
+        )),
+        Operation::ImportKeyMaterial => {
+            // A valid token exists only while the key waits for material.
+            let got = if state == KeyState::PendingImport {
+                let p = e
+                    .parameters_for_import(
+                        &id,
+                        WrappingAlgorithm::RsaesOaepSha256,
+                        KeySpec::Rsa2048,
+                    )
+                    .expect("parameters while pending import");
+                outcome(e.import_key_material(&id, &p.token, &oaep_wrap(&p.public_der, &[9u8; 32])))
+            } else {
+                outcome(e.import_key_material(&id, b"no-token", b"x"))
+            };
+            out.push(("import_key_material", got));
+        }
+        Operation::DeleteImportedKeyMaterial => out.push((
+            "delete_imported_key_material",
+            outcome(e.delete_imported_key_material(&id)),
+        )),
     }
     // A refused operation changes nothing.
     let refused = cell(state, op) != Cell::Allowed;
@@ -449,7 +539,7 @@ fn every_cell_of_the_state_table_is_enforced() {
         }
     }
     assert_eq!(cells, ALL_STATES.len() * TABLE.len());
-    assert_eq!(cells, 80);
+    assert_eq!(cells, 120);
     assert!(
         mismatches.is_empty(),
         "state table mismatches:\n{}",
@@ -496,7 +586,17 @@ fn state_table_keeps_its_documented_promises() {
             op == Describe,
             "{op:?}: a destroyed key is a tombstone"
         );
-        if !crypto.contains(&op) && !matches!(op, Rotate | CancelDeletion | Destroy) {
+        if !crypto.contains(&op)
+            && !matches!(
+                op,
+                Rotate
+                    | CancelDeletion
+                    | Destroy
+                    | SetRotationPolicy
+                    | GetParametersForImport
+                    | ImportKeyMaterial
+            )
+        {
             assert_eq!(
                 cell(KeyState::Disabled, op),
                 Cell::Allowed,
@@ -505,6 +605,24 @@ fn state_table_keeps_its_documented_promises() {
         }
     }
     assert_eq!(cell(KeyState::Disabled, Rotate), Cell::Disabled);
+    assert_eq!(cell(KeyState::Disabled, SetRotationPolicy), Cell::Disabled);
+    // A key waiting for its material is usable for nothing but metadata,
+    // deletion and the import itself.
+    for (op, _) in TABLE {
+        assert_eq!(
+            cell(KeyState::PendingImport, op) == Cell::Allowed,
+            matches!(
+                op,
+                Describe
+                    | UpdateMetadata
+                    | ManageAliases
+                    | ScheduleDeletion
+                    | GetParametersForImport
+                    | ImportKeyMaterial
+            ),
+            "{op:?} in PendingImport"
+        );
+    }
     for state in [KeyState::Enabled, KeyState::Disabled] {
         assert_eq!(cell(state, CancelDeletion), Cell::Invalid);
         assert_eq!(cell(state, Destroy), Cell::Invalid);
