@@ -83,6 +83,9 @@ pub enum Error {
     StorageUnavailable(String),
     /// An unexpected internal failure; details are in the server log only.
     Internal(String),
+    /// The PKCS#11 HSM that holds the seal key could not be used (library,
+    /// token, PIN, session or key); the server stays sealed.
+    HsmUnavailable(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -123,6 +126,7 @@ impl Error {
             Error::MethodNotAllowed => "MethodNotAllowed",
             Error::StorageUnavailable(_) => "StorageUnavailable",
             Error::Internal(_) => "InternalError",
+            Error::HsmUnavailable(_) => "HsmUnavailable",
         }
     }
 
@@ -160,6 +164,7 @@ impl Error {
             | Error::StorageUnavailable(_)
             | Error::AuditUnavailable => 503,
             Error::Internal(_) => 500,
+            Error::HsmUnavailable(_) => 503,
         }
     }
 
@@ -242,6 +247,7 @@ impl fmt::Display for Error {
             Error::MethodNotAllowed => f.write_str("method not allowed for this endpoint; see /v1/openapi.json"),
             Error::StorageUnavailable(m) => write!(f, "storage unavailable: {m}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
+            Error::HsmUnavailable(m) => write!(f, "HSM unavailable: {m}"),
         }
     }
 }
@@ -312,6 +318,7 @@ mod tests {
             Error::MethodNotAllowed,
             Error::StorageUnavailable(s()),
             Error::Internal(s()),
+            Error::HsmUnavailable(s()),
         ];
         for e in &all {
             match e {
@@ -346,7 +353,8 @@ mod tests {
                 | Error::NotFound(_)
                 | Error::MethodNotAllowed
                 | Error::StorageUnavailable(_)
-                | Error::Internal(_) => {}
+                | Error::Internal(_)
+                | Error::HsmUnavailable(_) => {}
             }
         }
         all

@@ -62,6 +62,7 @@ pub fn type_name(e: &Error) -> &'static str {
         Error::AlreadyInitialized | Error::InvalidShare(_) => "ValidationException",
         Error::AuditTampered { .. } => "KMSInternalException",
         Error::Internal(_) => "KMSInternalException",
+        Error::HsmUnavailable(_) => "KMSInternalException",
     }
 }
 
