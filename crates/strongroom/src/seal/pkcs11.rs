@@ -120,10 +120,15 @@ fn hsm_err(s: &Pkcs11Settings, what: &str, e: &CkError) -> Error {
 }
 
 fn is_session_lost(e: &Error) -> bool {
-    matches!(e, Error::HsmUnavailable(m) if m.contains("SessionHandleInvalid")
-        || m.contains("SessionClosed")
-        || m.contains("DeviceRemoved")
-        || m.contains("DeviceError"))
+    // `hsm_err` writes "<function> returned <RvError:?>".
+    matches!(e, Error::HsmUnavailable(m) if [
+        " returned SessionHandleInvalid",
+        " returned SessionClosed",
+        " returned DeviceRemoved",
+        " returned DeviceError",
+    ]
+    .iter()
+    .any(|rv| m.contains(rv)))
 }
 
 fn ulong(n: usize) -> Result<Ulong> {
@@ -378,4 +383,68 @@ pub fn unwrap(s: &Pkcs11Settings, aad: &[u8], blob: &[u8]) -> Result<SecretBytes
         ));
     }
     Ok(pt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptoki::context::Function;
+
+    fn settings() -> Pkcs11Settings {
+        Pkcs11Settings::new(
+            DEFAULT_LIBRARY.into(),
+            Some("tok".into()),
+            None,
+            DEFAULT_KEY_LABEL.into(),
+            SecretBytes::from_slice(b"pin-8c1f2e"),
+        )
+    }
+
+    #[test]
+    fn errors_name_the_fault_and_only_lost_sessions_are_retried() {
+        let s = settings();
+        let pin = hsm_err(
+            &s,
+            "login",
+            &CkError::Pkcs11(RvError::PinIncorrect, Function::Login),
+        );
+        let m = pin.to_string();
+        assert!(
+            m.contains("PinIncorrect") && m.contains("token \"tok\""),
+            "{m}"
+        );
+        assert!(!m.contains("pin-8c1f2e"), "{m}");
+        assert!(!is_session_lost(&pin), "a wrong PIN is never retried");
+        for rv in [
+            RvError::SessionHandleInvalid,
+            RvError::SessionClosed,
+            RvError::DeviceRemoved,
+            RvError::DeviceError,
+        ] {
+            let e = hsm_err(&s, "unwrap", &CkError::Pkcs11(rv, Function::Decrypt));
+            assert!(is_session_lost(&e), "{e}");
+        }
+        let e = hsm_err(
+            &s,
+            "unwrap",
+            &CkError::Pkcs11(RvError::TokenNotPresent, Function::OpenSession),
+        );
+        assert!(
+            !is_session_lost(&e) && e.to_string().contains("not present"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_missing_library_is_a_clear_error() {
+        let mut s = settings();
+        s.library = "/nonexistent/lib.so".into();
+        let e = ensure_key(&s).expect_err("no library");
+        assert_eq!(e.code(), "HsmUnavailable");
+        assert!(e.to_string().contains("/nonexistent/lib.so"), "{e}");
+        assert!(
+            unwrap(&s, b"aad", &[0u8; 3]).is_err(),
+            "a malformed blob is refused before the HSM is asked"
+        );
+    }
 }
