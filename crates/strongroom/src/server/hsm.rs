@@ -23,6 +23,14 @@ pub(super) fn configure(seal: Seal, cfg: &Config, dev: bool) -> Result<Seal, Err
 /// Returns false when this is not a pkcs11 server (nothing printed).
 pub(super) async fn start(seal: &Arc<Seal>) -> Result<bool, Error> {
     if !seal.is_pkcs11() {
+        let st = seal.status()?;
+        if st.initialized && st.seal_type != "shamir" {
+            println!(
+                "Sealed: the storage is sealed by {:?}, but the config says seal = \"shamir\"; set seal = {:?} and its settings, or run `strongroom operator migrate-seal --to shamir` with the server stopped",
+                st.seal_type, st.seal_type
+            );
+            return Ok(true);
+        }
         return Ok(false);
     }
     if !seal.status()?.initialized {
