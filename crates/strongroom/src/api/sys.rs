@@ -109,7 +109,7 @@ pub async fn unseal(
     let seal = st.seal.clone();
     let status = tokio::task::spawn_blocking(move || {
         if req.hsm {
-            seal.auto_unseal()
+            seal.retry_hsm()
         } else {
             seal.unseal(&req.share)
         }

@@ -131,6 +131,32 @@ impl super::Seal {
         })
     }
 
+    /// `operator unseal --hsm` (unauthenticated, like every unseal call):
+    /// asks the HSM again, unless the last attempt failed on the PIN. The
+    /// PIN is read at start, so a retry could only repeat the failure, and
+    /// real HSMs lock the PIN after a few; anyone who can reach the server
+    /// must not be able to lock the token.
+    pub fn retry_hsm(&self) -> Result<SealStatus> {
+        self.settings()?;
+        if self.is_unsealed() {
+            return self.status();
+        }
+        let pin_failed = self
+            .seal_error
+            .lock()
+            .map_err(|_| Error::Internal("seal error lock poisoned".into()))?
+            .as_deref()
+            .is_some_and(|e| {
+                e.contains("returned PinIncorrect") || e.contains("returned PinLocked")
+            });
+        if pin_failed {
+            return Err(Error::InvalidArgument(
+                "the last HSM attempt failed on the PIN; retrying with the same PIN could lock the token. Fix STRONGROOM_PKCS11_PIN or pkcs11_pin_file and restart the server".into(),
+            ));
+        }
+        self.auto_unseal()
+    }
+
     /// Asks the HSM to unwrap the root key and unseals. On failure the
     /// server stays sealed and the reason is kept for `status`.
     pub fn auto_unseal(&self) -> Result<SealStatus> {
