@@ -469,6 +469,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let fmt = cli.format;
     match cli.command {
         Command::Server(a) => server(a),
+        Command::Operator(OperatorCmd::MigrateSeal(a)) => seal::migrate(a, fmt),
         Command::Operator(c) => operator(c, fmt),
         Command::Key(c) => key(c, fmt),
         Command::Alias(c) => alias(c, fmt),
@@ -673,10 +674,6 @@ fn server(a: ServerArgs) -> Result<(), CliError> {
 }
 
 fn operator(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
-    let c = match c {
-        OperatorCmd::MigrateSeal(a) => return seal::migrate(a, fmt),
-        other => other,
-    };
     let client = Client::from_env()?;
     let status_fields: &[(&str, &str)] = &[
         ("initialized", "Initialized"),
@@ -777,7 +774,8 @@ fn operator(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
             }
             Ok(())
         }
-        OperatorCmd::MigrateSeal(_) => Ok(()),
+        // Offline: no server to call.
+        OperatorCmd::MigrateSeal(a) => seal::migrate(a, fmt),
     }
 }
 
