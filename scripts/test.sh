@@ -6,13 +6,21 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# SoftHSM2 (a real PKCS#11 token) and OpenSC's pkcs11-tool for the HSM seal tests.
+[ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null 2>&1 || need_apt+=(softhsm2)
+command -v pkcs11-tool >/dev/null 2>&1 || need_apt+=(opensc)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "==> installing: ${need_apt[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
-    echo "warning: ${need_apt[*]} missing and not root; the TLS test will skip itself" >&2
+    echo "warning: ${need_apt[*]} missing and not root; the TLS and HSM tests will skip themselves" >&2
   fi
+fi
+
+# Installed (or already there): the HSM tests must run, not skip.
+if [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null 2>&1; then
+  export STRONGROOM_REQUIRE_SOFTHSM=1
 fi
 
 echo "==> cargo fmt --check"

@@ -95,6 +95,9 @@ pub enum Error {
     ImportTokenExpired,
     /// Re-imported key material differs from the material imported before.
     IncorrectKeyMaterial(String),
+    /// The PKCS#11 HSM that holds the seal key could not be used (library,
+    /// token, PIN, session or key); the server stays sealed.
+    HsmUnavailable(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -141,6 +144,7 @@ impl Error {
             Error::InvalidImportToken(_) => "InvalidImportToken",
             Error::ImportTokenExpired => "ImportTokenExpired",
             Error::IncorrectKeyMaterial(_) => "IncorrectKeyMaterial",
+            Error::HsmUnavailable(_) => "HsmUnavailable",
         }
     }
 
@@ -184,6 +188,7 @@ impl Error {
             | Error::StorageUnavailable(_)
             | Error::AuditUnavailable => 503,
             Error::Internal(_) => 500,
+            Error::HsmUnavailable(_) => 503,
         }
     }
 
@@ -283,6 +288,7 @@ impl fmt::Display for Error {
             Error::InvalidImportToken(m) => write!(f, "invalid import token: {m}; call GetParametersForImport for a fresh wrapping key and token"),
             Error::ImportTokenExpired => f.write_str("the import token has expired; call GetParametersForImport for a fresh wrapping key and token"),
             Error::IncorrectKeyMaterial(m) => write!(f, "{m}"),
+            Error::HsmUnavailable(m) => write!(f, "HSM unavailable: {m}"),
         }
     }
 }
@@ -368,6 +374,7 @@ mod tests {
             Error::InvalidImportToken(s()),
             Error::ImportTokenExpired,
             Error::IncorrectKeyMaterial(s()),
+            Error::HsmUnavailable(s()),
         ];
         for e in &all {
             match e {
@@ -408,7 +415,8 @@ mod tests {
                 | Error::VersionCompromised { .. }
                 | Error::InvalidImportToken(_)
                 | Error::ImportTokenExpired
-                | Error::IncorrectKeyMaterial(_) => {}
+                | Error::IncorrectKeyMaterial(_)
+                | Error::HsmUnavailable(_) => {}
             }
         }
         all

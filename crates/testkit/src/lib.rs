@@ -51,6 +51,8 @@ pub struct Server {
     log: PathBuf,
     pub dir: TempDir,
     agent: ureq::Agent,
+    /// Extra environment of the server process, kept across restarts.
+    env: Vec<(String, String)>,
 }
 
 fn agent() -> ureq::Agent {
@@ -90,6 +92,19 @@ impl Server {
     /// A production-mode server on SQLite in `dir` (plain HTTP via
     /// `tls_disable = true`, or TLS when `tls` is given as (cert, key)).
     pub fn production(bin: &str, dir: TempDir, tls: Option<(&str, &str)>) -> Server {
+        Self::production_with(bin, dir, tls, "", &[])
+    }
+
+    /// Like [`Server::production`], with extra TOML lines appended to the
+    /// config and extra environment variables for the server process (kept
+    /// by [`Server::restart`]).
+    pub fn production_with(
+        bin: &str,
+        dir: TempDir,
+        tls: Option<(&str, &str)>,
+        extra_toml: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let config = dir.path().join("strongroom.toml");
         let db = dir.path().join("strongroom.db");
         let mut text = format!(
@@ -100,17 +115,25 @@ impl Server {
             Some((c, k)) => text.push_str(&format!("tls_cert = {c:?}\ntls_key = {k:?}\n")),
             None => text.push_str("tls_disable = true\n"),
         }
+        text.push_str(extra_toml);
         std::fs::write(&config, text).expect("write config");
         let args = vec![
             "server".to_string(),
             "--config".into(),
             config.display().to_string(),
         ];
-        Self::spawn(bin, dir, &args, &[])
+        Self::spawn(bin, dir, &args, env)
     }
 
     /// Restarts a production server on the same directory (new port).
-    pub fn restart(mut self) -> Server {
+    pub fn restart(self) -> Server {
+        let env = self.env.clone();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.restart_with_env(&env)
+    }
+
+    /// Restarts with a different extra environment (replacing the old one).
+    pub fn restart_with_env(mut self, env: &[(&str, &str)]) -> Server {
         self.stop();
         let bin = self.bin.clone();
         let dir = std::mem::replace(&mut self.dir, TempDir::new("moved"));
@@ -120,7 +143,7 @@ impl Server {
             "--config".into(),
             config.display().to_string(),
         ];
-        let mut s = Self::spawn(bin.to_str().expect("utf8 path"), dir, &args, &[]);
+        let mut s = Self::spawn(bin.to_str().expect("utf8 path"), dir, &args, env);
         s.token = self.token.clone();
         s
     }
@@ -171,6 +194,10 @@ impl Server {
             log,
             dir,
             agent: agent(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 

@@ -40,14 +40,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "/v1/sys/init",
         "Initialize: returns the unseal shares and root token, once",
         false,
-        &[("shares", "integer", true), ("threshold", "integer", true)],
+        &[("shares", "integer", false), ("threshold", "integer", false)],
     ),
     (
         "post",
         "/v1/sys/unseal",
-        "Submit one unseal share",
+        "Submit one unseal share (or hsm: true to retry the PKCS#11 seal)",
         false,
-        &[("share", "string", true)],
+        &[("share", "string", false), ("hsm", "boolean", false)],
     ),
     (
         "post",

@@ -49,8 +49,12 @@ pub async fn seal_status(State(st): State<Arc<AppState>>) -> ApiResult<Json<Seal
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InitRequest {
-    shares: u8,
-    threshold: u8,
+    /// Shamir only (default 5); refused on a PKCS#11 seal.
+    #[serde(default)]
+    shares: Option<u8>,
+    /// Shamir only (default 3); refused on a PKCS#11 seal.
+    #[serde(default)]
+    threshold: Option<u8>,
 }
 
 pub async fn init(
@@ -58,7 +62,7 @@ pub async fn init(
     ApiJson(req): ApiJson<InitRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let seal = st.seal.clone();
-    let out = tokio::task::spawn_blocking(move || seal.init(req.shares, req.threshold))
+    let out = tokio::task::spawn_blocking(move || seal.init_request(req.shares, req.threshold))
         .await
         .map_err(|e| Error::Internal(format!("init task: {e}")))??;
     let shares: Vec<String> = out
@@ -66,22 +70,30 @@ pub async fn init(
         .iter()
         .map(|s| String::from_utf8_lossy(s.expose()).into_owned())
         .collect();
+    let status = st.seal.status()?;
     tracing::info!(
-        shares = req.shares,
-        threshold = req.threshold,
+        shares = status.shares,
+        threshold = status.threshold,
+        seal_type = %status.seal_type,
         "initialized; shares and root token returned once"
     );
     Ok(Json(json!({
         "shares": shares,
-        "threshold": req.threshold,
+        "threshold": status.threshold,
         "root_token": String::from_utf8_lossy(out.root_token.expose()),
+        "seal_type": status.seal_type,
+        "sealed": status.sealed,
     })))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnsealRequest {
+    #[serde(default)]
     share: String,
+    /// PKCS#11 seal: ask the HSM again (after fixing what `status` reported).
+    #[serde(default)]
+    hsm: bool,
 }
 
 impl Drop for UnsealRequest {
@@ -95,9 +107,15 @@ pub async fn unseal(
     ApiJson(req): ApiJson<UnsealRequest>,
 ) -> ApiResult<Json<SealStatus>> {
     let seal = st.seal.clone();
-    let status = tokio::task::spawn_blocking(move || seal.unseal(&req.share))
-        .await
-        .map_err(|e| Error::Internal(format!("unseal task: {e}")))??;
+    let status = tokio::task::spawn_blocking(move || {
+        if req.hsm {
+            seal.retry_hsm()
+        } else {
+            seal.unseal(&req.share)
+        }
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("unseal task: {e}")))??;
     Ok(Json(status))
 }
 

@@ -68,6 +68,7 @@ pub fn type_name(e: &Error) -> &'static str {
         Error::InvalidImportToken(_) => "InvalidImportTokenException",
         Error::ImportTokenExpired => "ExpiredImportTokenException",
         Error::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
+        Error::HsmUnavailable(_) => "KMSInternalException",
     }
 }
 

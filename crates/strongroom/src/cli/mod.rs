@@ -22,6 +22,7 @@ pub mod client;
 pub mod file;
 pub mod lifecycle;
 pub mod output;
+pub mod seal;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -219,17 +220,26 @@ struct ServerArgs {
 enum OperatorCmd {
     /// Initialize: create the root key and print the unseal shares and root token ONCE.
     Init {
-        #[arg(long, default_value_t = 5)]
-        shares: u8,
-        #[arg(long, default_value_t = 3)]
-        threshold: u8,
+        /// Number of shares (Shamir seal; default 5). Not with seal = "pkcs11".
+        #[arg(long)]
+        shares: Option<u8>,
+        /// Shares needed to unseal (Shamir seal; default 3).
+        #[arg(long)]
+        threshold: Option<u8>,
     },
     /// Submit one unseal share (argument, or read from stdin if omitted).
-    Unseal { share: Option<String> },
+    Unseal {
+        share: Option<String>,
+        /// PKCS#11 seal: ask the HSM to unseal again (after fixing what `status` shows).
+        #[arg(long, conflicts_with = "share")]
+        hsm: bool,
+    },
     /// Seal the server: all key material leaves memory.
     Seal,
     /// Show initialization and seal status.
     Status,
+    /// Offline, server stopped: move the root key between Shamir shares and a PKCS#11 HSM.
+    MigrateSeal(seal::MigrateArgs),
 }
 
 #[derive(Subcommand)]
@@ -497,6 +507,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let fmt = cli.format;
     match cli.command {
         Command::Server(a) => server(a),
+        Command::Operator(OperatorCmd::MigrateSeal(a)) => seal::migrate(a, fmt),
         Command::Operator(c) => operator(c, fmt),
         Command::Key(c) => key(c, fmt),
         Command::Alias(c) => alias(c, fmt),
@@ -711,16 +722,24 @@ fn operator(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
         ("shares", "Shares"),
         ("progress", "Unseal progress"),
         ("storage", "Storage"),
+        ("seal_type", "Seal type"),
+        ("seal_error", "Seal error"),
     ];
     match c {
         OperatorCmd::Init { shares, threshold } => {
-            let v = client.call(
-                "POST",
-                "/v1/sys/init",
-                Some(&json!({ "shares": shares, "threshold": threshold })),
-            )?;
+            let mut body = json!({});
+            if let Some(n) = shares {
+                body["shares"] = json!(n);
+            }
+            if let Some(n) = threshold {
+                body["threshold"] = json!(n);
+            }
+            let v = client.call("POST", "/v1/sys/init", Some(&body))?;
+            let shares = v["shares"].as_array().map_or(0, Vec::len);
+            let threshold = v["threshold"].as_u64().unwrap_or(0);
             match fmt {
                 Format::Json => output::json(&v),
+                Format::Table if v["seal_type"] == "pkcs11" => seal::print_pkcs11_init(&v),
                 Format::Table => {
                     let empty = vec![];
                     for (i, s) in v["shares"].as_array().unwrap_or(&empty).iter().enumerate() {
@@ -739,7 +758,15 @@ fn operator(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
             }
             Ok(())
         }
-        OperatorCmd::Unseal { share } => {
+        OperatorCmd::Unseal { hsm: true, .. } => {
+            let v = client.call("POST", "/v1/sys/unseal", Some(&json!({ "hsm": true })))?;
+            match fmt {
+                Format::Json => output::json(&v),
+                Format::Table => out!("Unsealed by the PKCS#11 HSM."),
+            }
+            Ok(())
+        }
+        OperatorCmd::Unseal { share, .. } => {
             let share = match share {
                 Some(s) => s,
                 None => {
@@ -787,6 +814,8 @@ fn operator(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
             }
             Ok(())
         }
+        // Offline: no server to call.
+        OperatorCmd::MigrateSeal(a) => seal::migrate(a, fmt),
     }
 }
 

@@ -1,12 +1,17 @@
 //! The seal: the root key that protects every stored record, and the state
 //! machine around it (uninitialized → sealed → unsealed). While sealed the
 //! server holds no key material; unsealing needs `threshold` Shamir shares of
-//! the unseal key, which decrypts the stored root key.
+//! the unseal key, which decrypts the stored root key — or, with
+//! `seal = "pkcs11"`, the HSM key that wraps the root key (see [`pkcs11`]);
+//! such a server unseals itself at start.
 
 pub mod barrier;
+mod hsm;
+pub mod migrate;
+pub mod pkcs11;
 pub mod shamir;
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +43,29 @@ struct SealConfig {
     shares: u8,
     threshold: u8,
     cluster_id: String,
+    /// The HSM key's label (kind "pkcs11" only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pkcs11_key_label: Option<String>,
+}
+
+const KIND_SHAMIR: &str = "shamir";
+const KIND_PKCS11: &str = "pkcs11";
+
+/// How this server's root key is protected (from the config).
+pub enum SealKind {
+    /// Shamir shares of an unseal key (the default).
+    Shamir,
+    /// An AES key inside a PKCS#11 HSM; the server unseals itself.
+    Pkcs11(pkcs11::Pkcs11Settings),
+}
+
+impl SealKind {
+    fn name(&self) -> &'static str {
+        match self {
+            SealKind::Shamir => KIND_SHAMIR,
+            SealKind::Pkcs11(_) => KIND_PKCS11,
+        }
+    }
 }
 
 enum State {
@@ -60,6 +88,12 @@ pub struct SealStatus {
     pub threshold: u8,
     pub progress: u8,
     pub storage: String,
+    /// "shamir" or "pkcs11": the stored seal when initialized, else the configured one.
+    #[serde(default)]
+    pub seal_type: String,
+    /// Why the server is still sealed when the HSM could not unseal it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_error: Option<String>,
 }
 
 /// What exists only while unsealed: the key engine, the identity registry
@@ -135,6 +169,9 @@ pub struct Seal {
     engine_cfg: EngineConfig,
     audit_cfg: AuditConfig,
     state: RwLock<State>,
+    kind: SealKind,
+    /// The last HSM unseal failure (shown by `status` while sealed).
+    seal_error: Mutex<Option<String>>,
 }
 
 fn cluster_bytes(hex: &str) -> Result<[u8; 16]> {
@@ -168,7 +205,15 @@ impl Seal {
             engine_cfg,
             audit_cfg,
             state: RwLock::new(state),
+            kind: SealKind::Shamir,
+            seal_error: Mutex::new(None),
         })
+    }
+
+    /// Uses a PKCS#11 HSM instead of Shamir shares (`seal = "pkcs11"`).
+    pub fn with_pkcs11(mut self, settings: pkcs11::Pkcs11Settings) -> Self {
+        self.kind = SealKind::Pkcs11(settings);
+        self
     }
 
     fn config(&self) -> Result<Option<SealConfig>> {
@@ -197,7 +242,17 @@ impl Seal {
             State::Sealed { progress } => (true, progress.len() as u8),
             State::Unsealed { .. } => (false, 0),
         };
+        let seal_error = if sealed {
+            self.seal_error.lock().ok().and_then(|e| e.clone())
+        } else {
+            None
+        };
         Ok(SealStatus {
+            seal_type: cfg
+                .as_ref()
+                .map(|c| c.kind.clone())
+                .unwrap_or_else(|| self.kind.name().to_string()),
+            seal_error,
             initialized: cfg.is_some(),
             sealed,
             shares: cfg.as_ref().map(|c| c.shares).unwrap_or(0),
@@ -220,16 +275,12 @@ impl Seal {
         threshold: u8,
         root_token: Option<SecretBytes>,
     ) -> Result<InitOutput> {
-        if shares == 0 || threshold == 0 || threshold > shares {
-            return Err(Error::InvalidArgument(format!(
-                "--threshold must be between 1 and --shares (got shares={shares}, threshold={threshold})"
-            )));
-        }
-        if threshold == 1 && shares > 1 {
+        if let SealKind::Pkcs11(_) = self.kind {
             return Err(Error::InvalidArgument(
-                "threshold 1 with several shares would let any single share unseal; use --threshold 2 or more, or --shares 1".into(),
+                "this server uses the PKCS#11 seal (seal = \"pkcs11\"): it has no unseal shares; run `strongroom operator init` without --shares/--threshold".into(),
             ));
         }
+        check_split(shares, threshold)?;
         let mut st = self.lock()?;
         if !matches!(*st, State::Uninitialized) {
             return Err(Error::AlreadyInitialized);
@@ -259,10 +310,11 @@ impl Seal {
         let token_record = barrier.seal(ROOT_TOKEN_IDENTITY, &auth::token_hash(token.expose()))?;
         let cfg = SealConfig {
             version: 1,
-            kind: "shamir".into(),
+            kind: KIND_SHAMIR.into(),
             shares,
             threshold,
             cluster_id: cluster_s,
+            pkcs11_key_label: None,
         };
         let cfg_bytes = serde_json::to_vec(&cfg).map_err(|e| Error::Internal(e.to_string()))?;
         let share_texts = shamir::split(
@@ -321,6 +373,17 @@ impl Seal {
     /// Takes one share. When the threshold is reached, unseals.
     pub fn unseal(&self, share_text: &str) -> Result<SealStatus> {
         let cfg = self.config()?.ok_or(Error::NotInitialized)?;
+        if let SealKind::Pkcs11(_) = self.kind {
+            return Err(Error::InvalidArgument(
+                "this server uses the PKCS#11 seal (seal = \"pkcs11\"): it unseals itself with the HSM and takes no shares. See `strongroom operator status` for the HSM error, fix it, then run `strongroom operator unseal --hsm` (or restart the server)".into(),
+            ));
+        }
+        if cfg.kind != KIND_SHAMIR {
+            return Err(Error::InvalidArgument(format!(
+                "the storage is sealed with {:?}, not Shamir shares; set seal = {:?} and its settings in the server config and restart",
+                cfg.kind, cfg.kind
+            )));
+        }
         let cluster = cluster_bytes(&cfg.cluster_id)?;
         {
             let mut st = self.lock()?;
@@ -382,7 +445,13 @@ impl Seal {
                     "the shares did not reconstruct the unseal key; progress was reset, submit the shares again".into(),
                 )
             })?;
-        let barrier = Arc::new(Barrier::new(&root)?);
+        self.open_services(&root)
+    }
+
+    /// Everything after the root key is known: the barrier, root token,
+    /// audit log, engine and registry.
+    fn open_services(&self, root: &SecretBytes) -> Result<(Services, SecretBytes)> {
+        let barrier = Arc::new(Barrier::new(root)?);
         let token_record = self
             .store
             .get_meta(META_ROOT_TOKEN)?
@@ -529,5 +598,22 @@ impl Seal {
     }
 }
 
+/// Checks a share count and threshold for a Shamir split.
+fn check_split(shares: u8, threshold: u8) -> Result<()> {
+    if shares == 0 || threshold == 0 || threshold > shares {
+        return Err(Error::InvalidArgument(format!(
+            "--threshold must be between 1 and --shares (got shares={shares}, threshold={threshold})"
+        )));
+    }
+    if threshold == 1 && shares > 1 {
+        return Err(Error::InvalidArgument(
+            "threshold 1 with several shares would let any single share unseal; use --threshold 2 or more, or --shares 1".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod pkcs11_tests;
 #[cfg(test)]
 mod tests;

@@ -144,6 +144,8 @@ fn k_minus_one_shares_do_not_unseal() {
             threshold: 3,
             progress: 0,
             storage: "sqlite".into(),
+            seal_type: "shamir".into(),
+            seal_error: None,
         }
     );
     assert_eq!(

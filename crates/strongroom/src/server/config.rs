@@ -5,6 +5,9 @@ use serde::Deserialize;
 
 use crate::error::Error;
 
+mod pkcs11;
+pub use pkcs11::RefusedSecret;
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8200";
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 20;
 
@@ -58,6 +61,27 @@ pub struct Config {
     /// How often the deletion sweep runs, in seconds. `STRONGROOM_SWEEP_INTERVAL_SECS`.
     #[serde(default = "default_sweep")]
     pub sweep_interval_secs: u64,
+    /// How the root key is protected: "shamir" (default) or "pkcs11". `STRONGROOM_SEAL`.
+    #[serde(default = "pkcs11::default_seal")]
+    pub seal: String,
+    /// PKCS#11 module (default: Debian's SoftHSM2). `STRONGROOM_PKCS11_LIBRARY`.
+    #[serde(default)]
+    pub pkcs11_library: Option<String>,
+    /// The token's label. `STRONGROOM_PKCS11_TOKEN_LABEL`.
+    #[serde(default)]
+    pub pkcs11_token_label: Option<String>,
+    /// Or the slot id. `STRONGROOM_PKCS11_SLOT`.
+    #[serde(default)]
+    pub pkcs11_slot: Option<u64>,
+    /// The HSM key's label (default "strongroom-root-wrap"). `STRONGROOM_PKCS11_KEY_LABEL`.
+    #[serde(default)]
+    pub pkcs11_key_label: Option<String>,
+    /// File holding the user PIN (else `STRONGROOM_PKCS11_PIN`). `STRONGROOM_PKCS11_PIN_FILE`.
+    #[serde(default)]
+    pub pkcs11_pin_file: Option<String>,
+    /// Refused: a PIN never sits in the config in clear (never stored).
+    #[serde(default)]
+    pub pkcs11_pin: Option<RefusedSecret>,
 }
 
 fn default_listen() -> String {
@@ -103,6 +127,13 @@ impl Default for Config {
             dual_control_actions: None,
             dual_control_approvals: 2,
             sweep_interval_secs: default_sweep(),
+            seal: pkcs11::default_seal(),
+            pkcs11_library: None,
+            pkcs11_token_label: None,
+            pkcs11_slot: None,
+            pkcs11_key_label: None,
+            pkcs11_pin_file: None,
+            pkcs11_pin: None,
         }
     }
 }
@@ -202,6 +233,7 @@ impl Config {
         if let Some(v) = env("STRONGROOM_SWEEP_INTERVAL_SECS") {
             self.sweep_interval_secs = parse_num("STRONGROOM_SWEEP_INTERVAL_SECS", &v)?;
         }
+        self.apply_pkcs11_env(env)?;
         Ok(())
     }
 
@@ -252,6 +284,7 @@ impl Config {
                 "sweep_interval_secs must be at least 1".into(),
             ));
         }
+        self.validate_seal()?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! deletion sweep.
 
 pub mod config;
+mod hsm;
 pub mod sweep;
 pub mod tls;
 
@@ -25,6 +26,7 @@ use crate::storage::Store;
 use config::Config;
 
 /// How the server was asked to run.
+#[allow(clippy::large_enum_variant)] // built once at start
 pub enum Mode {
     /// In-memory, auto-unsealed, plain HTTP.
     Dev {
@@ -110,12 +112,10 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         checkpoint_every: cfg.audit_checkpoint_every,
         enabled: !dev_no_audit,
     };
-    let seal = Arc::new(Seal::open(
-        store,
-        clock,
-        rng,
-        EngineConfig::default(),
-        audit_cfg,
+    let seal = Arc::new(hsm::configure(
+        Seal::open(store, clock, rng, EngineConfig::default(), audit_cfg)?,
+        &cfg,
+        dev,
     )?);
     let tls = if dev || cfg.tls_disable {
         None
@@ -217,7 +217,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             println!("    export AWS_ENDPOINT_URL_KMS={scheme}://{addr}");
             println!();
         }
-    } else {
+    } else if !hsm::start(&seal).await? {
         let st = seal.status()?;
         if !st.initialized {
             println!("Not initialized: run `strongroom operator init --shares 5 --threshold 3`");
