@@ -715,5 +715,6 @@ fn poisoned() -> Error {
     Error::Internal("identity registry lock poisoned".into())
 }
 
+mod sync;
 #[cfg(test)]
 mod tests;

@@ -1448,5 +1448,6 @@ struct MutateExtra {
     drop_material: Vec<u32>,
 }
 
+mod sync;
 #[cfg(test)]
 mod tests;

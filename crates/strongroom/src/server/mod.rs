@@ -2,6 +2,7 @@
 //! deletion sweep.
 
 pub mod config;
+pub mod ha;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -91,7 +92,8 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         }
         Mode::Production(cfg) => {
             let path = cfg.storage_path.clone().unwrap_or_default();
-            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path)?);
+            // A postgres:// URL selects PostgreSQL; anything else is a SQLite file.
+            let store = crate::storage::open_location(&path)?;
             (cfg, store, false)
         }
     };
@@ -109,6 +111,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         checkpoint_every: cfg.audit_checkpoint_every,
         enabled: !dev_no_audit,
     };
+    let shared_store = store.clone();
     let seal = Arc::new(Seal::open(
         store,
         clock,
@@ -231,6 +234,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     let _ = std::io::stdout().flush();
 
     spawn_sweep(seal.clone(), cfg.sweep_interval_secs);
+    ha::spawn(seal.clone(), &shared_store);
     serve(listener, app, tls).await
 }
 
