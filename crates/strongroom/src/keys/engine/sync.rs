@@ -150,13 +150,24 @@ mod tests {
         store: Arc<dyn Store>,
     }
 
+    /// Drops the test's schema at the end (declare it before the nodes).
+    struct Cleanup(String, String);
+
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            if let Ok(s) = PgStore::open_in_schema(&self.0, &self.1) {
+                s.drop_schema(&self.1);
+            }
+        }
+    }
+
     impl Node {
         fn engine(&self) -> Arc<Engine> {
             self.seal.engine().expect("unsealed")
         }
     }
 
-    fn two_nodes(tag: &str, cfg: EngineConfig) -> (Node, Node, Arc<ManualClock>, String) {
+    fn two_nodes(tag: &str, cfg: EngineConfig) -> (Cleanup, Node, Node, Arc<ManualClock>) {
         let url = std::env::var("STRONGROOM_TEST_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         let schema = format!(
@@ -190,12 +201,12 @@ mod tests {
         a.seal.unseal(&share).expect("unseal a");
         let b = open();
         b.seal.unseal(&share).expect("unseal b");
-        (a, b, clock, schema)
+        (Cleanup(url.clone(), schema.clone()), a, b, clock)
     }
 
     #[test]
     fn a_change_on_one_node_is_installed_on_the_other_by_reload() {
-        let (a, b, _clock, _) = two_nodes("reload", EngineConfig::default());
+        let (_cleanup, a, b, _clock) = two_nodes("reload", EngineConfig::default());
         let (ea, eb) = (a.engine(), b.engine());
         let k = ea
             .create(CreateKey {
@@ -243,7 +254,7 @@ mod tests {
     /// the next sweep, where the key is no longer due).
     #[test]
     fn deletion_sweep_on_two_nodes_destroys_once() {
-        let (a, b, clock, _) = two_nodes("sweep", EngineConfig::default());
+        let (_cleanup, a, b, clock) = two_nodes("sweep", EngineConfig::default());
         let (ea, eb) = (a.engine(), b.engine());
         let mut ids = Vec::new();
         for _ in 0..5 {
@@ -283,7 +294,7 @@ mod tests {
             usage_block: 10,
             ..EngineConfig::default()
         };
-        let (a, b, _clock, _) = two_nodes("usage", cfg);
+        let (_cleanup, a, b, _clock) = two_nodes("usage", cfg);
         let (ea, eb) = (a.engine(), b.engine());
         let k = ea.create(CreateKey::default()).expect("create");
         eb.reload_key(&k.id).expect("reload");

@@ -25,7 +25,7 @@
 mod listen;
 mod schema;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -257,7 +257,7 @@ impl PgStore {
                     Ok(Attempt::Retry(m)) => m,
                     Err(_) => {
                         return Err(StoreError::Unavailable(format!(
-                            "postgres at {target}: {what} timed out after {}s",
+                            "postgres at {target}: {what} timed out after {}s (not acknowledged; a commit that timed out may or may not have been applied)",
                             ATTEMPT_TIMEOUT.as_secs()
                         )))
                     }

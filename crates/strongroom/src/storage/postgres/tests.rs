@@ -39,8 +39,8 @@ fn open(schema: &str) -> PgStore {
 }
 
 impl PgStore {
-    /// Test cleanup: drops a schema made by `fresh_schema`.
-    fn drop_schema(&self, schema: &str) {
+    /// Test cleanup: drops a schema made for one test.
+    pub(crate) fn drop_schema(&self, schema: &str) {
         let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
         let pool = self.pool.clone();
         let _ = self.run(async move {
