@@ -488,3 +488,91 @@ fn throughput_one_node_vs_three() {
         "encrypt throughput, {clients} client threads, {secs}s each, 64-byte plaintext, keep-alive HTTP/1.1: one node {one:.0} req/s, three nodes on one database {three:.0} req/s"
     );
 }
+
+/// The database drops every connection of both nodes (as on a PostgreSQL
+/// restart or failover): writes still succeed (the pool reconnects and
+/// retries), and node B's listener reconnects and catches up with changes.
+#[test]
+fn connections_killed_by_the_database_are_survived() {
+    let db = Db::new("term");
+    let (nodes, _) = cluster(&db, 2);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let id = create_key(a, json!({}));
+    within(ONE_SECOND, "key on B", || describe(b, &id).0 == 200);
+    let name = db.name.clone();
+    let kill_all = || {
+        let name = name.clone();
+        admin(async move |c| {
+            c.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .len()
+        })
+    };
+    for round in 2..=4u64 {
+        let killed = kill_all();
+        assert!(
+            killed >= 2,
+            "expected pool and listener connections, got {killed}"
+        );
+        let (st, v) = a.post("/v1/rotate", &json!({ "key": id }));
+        assert_eq!(st, 200, "rotate after the connections were killed: {v}");
+        within(
+            Duration::from_secs(5),
+            "B catches up after reconnecting",
+            || describe(b, &id).1["primary_version"].as_u64() == Some(round),
+        );
+    }
+    assert_eq!(db.versions(&id), vec![1, 2, 3, 4]);
+    for n in &nodes {
+        assert!(!n.logs().contains("panicked"), "{}", n.logs());
+    }
+}
+
+/// A server pointed at a database that is not there exits with a clear
+/// error (no hang, no password in the message).
+#[test]
+fn unreachable_database_stops_the_server_with_a_clear_error() {
+    let dir = TempDir::new("nopg");
+    let config = dir.path().join("strongroom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\nstorage_path = \"postgres://postgres:hunter2@127.0.0.1:1/nothing\"\naudit_path = {:?}\ntls_disable = true\n",
+            dir.path().join("audit.jsonl").display().to_string()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = common::run_cmd(std::process::Command::new(BIN).args([
+        "server",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("127.0.0.1:1/nothing") && err.contains("unavailable"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("hunter2") && !out.contains("hunter2"),
+        "password leaked: {err}"
+    );
+    common::assert_no_panic("server start", &err);
+
+    // And with PostgreSQL, each node must be given its own audit log.
+    std::fs::write(
+        &config,
+        "storage_path = \"postgres://postgres@127.0.0.1:5432/test\"\ntls_disable = true\n",
+    )
+    .unwrap();
+    let (code, _, err) = common::run_cmd(std::process::Command::new(BIN).args([
+        "server",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    assert_ne!(code, 0);
+    assert!(err.contains("audit_path must be set"), "{err}");
+}

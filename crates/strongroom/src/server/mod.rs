@@ -93,7 +93,12 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         Mode::Production(cfg) => {
             let path = cfg.storage_path.clone().unwrap_or_default();
             // A postgres:// URL selects PostgreSQL; anything else is a SQLite file.
-            let store = crate::storage::open_location(&path)?;
+            let store = crate::storage::open_location(&path).map_err(|e| {
+                // Clients get a generic message; the operator starting the server needs this one.
+                let e = Error::from(e);
+                tracing::error!(error = %e, "cannot open storage");
+                e
+            })?;
             (cfg, store, false)
         }
     };

@@ -87,9 +87,21 @@ fn is_retryable_code(e: &tokio_postgres::Error) -> bool {
     )
 }
 
-/// A connection-level failure (closed, I/O, no server error code).
+/// A connection-level failure: closed, I/O (no server error code), a
+/// connection exception (class 08), or the server ending the session
+/// (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now),
+/// as on a restart or failover.
 fn is_connection_error(e: &tokio_postgres::Error) -> bool {
-    e.is_closed() || e.code().is_none()
+    match e.code() {
+        None => true,
+        Some(c) => {
+            e.is_closed()
+                || c.code().starts_with("08")
+                || *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        }
+    }
 }
 
 fn describe(e: &tokio_postgres::Error) -> String {
