@@ -438,6 +438,13 @@ fn three_nodes_kill9_under_load() {
         assert_eq!(describe(n, &id).1["primary_version"], 2);
         assert!(!n.logs().contains("panicked"), "{}", n.logs());
     }
+    // One audit chain per node, each verifiable, including node 2's after
+    // its kill -9 and restart.
+    for n in &nodes {
+        let (code, out, err) = common::run_cmd(n.cli().args(["audit", "verify"]));
+        assert_eq!(code, 0, "audit verify on {}: {out}{err}", n.addr);
+        assert!(out.starts_with("OK: "), "{out}");
+    }
 }
 
 /// Encrypt throughput of one node against three nodes on one database, in
