@@ -22,6 +22,13 @@ fi
 if [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null 2>&1; then
   export STRONGROOM_REQUIRE_SOFTHSM=1
 fi
+# PostgreSQL: the storage suite and the multi-node tests run against the
+# local server (crates/strongroom/tests/ha_postgres.rs). Start it if it is down.
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "==> starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -125,6 +125,24 @@ impl Server {
         Self::spawn(bin, dir, &args, env)
     }
 
+    /// A production-mode server (plain HTTP) whose storage is `storage`, e.g.
+    /// a `postgres://` URL; its config and audit log live in `dir`. Several
+    /// such servers may share one database.
+    pub fn production_with_storage(bin: &str, dir: TempDir, storage: &str) -> Server {
+        let config = dir.path().join("strongroom.toml");
+        let text = format!(
+            "listen = \"127.0.0.1:0\"\nstorage_path = {storage:?}\naudit_path = {:?}\ntls_disable = true\n",
+            dir.path().join("audit.jsonl").display().to_string()
+        );
+        std::fs::write(&config, text).expect("write config");
+        let args = vec![
+            "server".to_string(),
+            "--config".into(),
+            config.display().to_string(),
+        ];
+        Self::spawn(bin, dir, &args, &[])
+    }
+
     /// Restarts a production server on the same directory (new port).
     pub fn restart(self) -> Server {
         let env = self.env.clone();

@@ -717,5 +717,6 @@ fn poisoned() -> Error {
 
 mod key_policy;
 
+mod sync;
 #[cfg(test)]
 mod tests;

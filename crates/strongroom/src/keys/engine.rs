@@ -1543,5 +1543,6 @@ mod rotation;
 pub use data_key_pair::DataKeyPair;
 pub use import::{ImportParameters, WrappingAlgorithm};
 
+mod sync;
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,8 @@ pub struct Config {
     /// Address to listen on. `STRONGROOM_LISTEN`.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// SQLite database path. `STRONGROOM_STORAGE_PATH`.
+    /// SQLite database path, or a `postgres://` URL for PostgreSQL (several
+    /// nodes may share one database). `STRONGROOM_STORAGE_PATH`.
     #[serde(default)]
     pub storage_path: Option<String>,
     /// PEM certificate chain. `STRONGROOM_TLS_CERT`.
@@ -241,6 +242,13 @@ impl Config {
         if self.storage_path.as_deref().is_none_or(str::is_empty) {
             return Err(Error::InvalidArgument(
                 "storage_path is not set; set storage_path = \"/var/lib/strongroom/strongroom.db\" in the config (or STRONGROOM_STORAGE_PATH)".into(),
+            ));
+        }
+        if crate::storage::postgres::is_url(self.storage_path.as_deref().unwrap_or_default())
+            && self.audit_path.as_deref().is_none_or(str::is_empty)
+        {
+            return Err(Error::InvalidArgument(
+                "storage_path is a PostgreSQL URL, so audit_path must be set: each node writes its own audit log, e.g. audit_path = \"/var/lib/strongroom/audit.jsonl\" (or STRONGROOM_AUDIT_PATH)".into(),
             ));
         }
         if !self.tls_disable && (self.tls_cert.is_none() || self.tls_key.is_none()) {

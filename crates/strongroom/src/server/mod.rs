@@ -2,6 +2,7 @@
 //! deletion sweep.
 
 pub mod config;
+pub mod ha;
 mod hsm;
 pub mod sweep;
 pub mod tls;
@@ -94,7 +95,13 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         }
         Mode::Production(cfg) => {
             let path = cfg.storage_path.clone().unwrap_or_default();
-            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path)?);
+            // A postgres:// URL selects PostgreSQL; anything else is a SQLite file.
+            let store = crate::storage::open_location(&path).map_err(|e| {
+                // Clients get a generic message; the operator starting the server needs this one.
+                let e = Error::from(e);
+                tracing::error!(error = %e, "cannot open storage");
+                e
+            })?;
             (cfg, store, false)
         }
     };
@@ -112,6 +119,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         checkpoint_every: cfg.audit_checkpoint_every,
         enabled: !dev_no_audit,
     };
+    let shared_store = store.clone();
     let seal = Arc::new(hsm::configure(
         Seal::open(store, clock, rng, EngineConfig::default(), audit_cfg)?,
         &cfg,
@@ -232,6 +240,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     let _ = std::io::stdout().flush();
 
     spawn_sweep(seal.clone(), cfg.sweep_interval_secs);
+    ha::spawn(seal.clone(), &shared_store);
     serve(listener, app, tls).await
 }
 

@@ -5,6 +5,7 @@
 //! compare-and-set: key id, revision, version number and usage reservations.
 //! A [`Transaction`] is applied atomically and durably, or not at all.
 
+pub mod postgres;
 pub mod sqlite;
 pub mod suite;
 
@@ -141,5 +142,71 @@ pub trait Store: Send + Sync {
     /// destruction; backends without such remnants keep the default.
     fn purge(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+    /// One record, if it exists. Backends may override the default scan.
+    fn load_record(&self, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
+        Ok(self.load_records(kind)?.into_iter().find(|r| r.id == id))
+    }
+    /// Changes committed by any node (including this one), for backends that
+    /// several nodes share. `None` (the default) means only this process
+    /// writes, so there is nothing to hear about.
+    fn subscribe(&self) -> Option<std::sync::mpsc::Receiver<Change>> {
+        None
+    }
+}
+
+/// What a shared backend reports after a commit, so each node can refresh
+/// what it caches. Carried as a `NOTIFY` payload by PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A key, its versions or their usage reservations changed.
+    Key(String),
+    /// A record (identity, token, access key, policy, approval) changed or was deleted.
+    Record { kind: String, id: String },
+    /// A metadata blob changed (seal configuration, audit key).
+    Meta(String),
+    /// Notifications may have been missed (the listener reconnected): reload everything.
+    Resync,
+}
+
+impl Change {
+    /// `key:<id>`, `record:<kind>:<id>`, `meta:<name>` or `resync`.
+    pub fn payload(&self) -> String {
+        match self {
+            Change::Key(id) => format!("key:{id}"),
+            Change::Record { kind, id } => format!("record:{kind}:{id}"),
+            Change::Meta(n) => format!("meta:{n}"),
+            Change::Resync => "resync".into(),
+        }
+    }
+
+    /// The inverse of [`payload`](Self::payload); `None` for anything else.
+    pub fn parse(p: &str) -> Option<Change> {
+        if p == "resync" {
+            return Some(Change::Resync);
+        }
+        let (tag, rest) = p.split_once(':')?;
+        match tag {
+            "key" => Some(Change::Key(rest.to_string())),
+            "meta" => Some(Change::Meta(rest.to_string())),
+            "record" => {
+                let (kind, id) = rest.split_once(':')?;
+                Some(Change::Record {
+                    kind: kind.to_string(),
+                    id: id.to_string(),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Opens the backend a configured storage location names: a
+/// `postgres://` (or `postgresql://`) URL, or else a SQLite file path.
+pub fn open_location(location: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if postgres::is_url(location) {
+        Ok(std::sync::Arc::new(postgres::PgStore::open(location)?))
+    } else {
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(location)?))
     }
 }

@@ -14,6 +14,22 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     usage_reservation_never_lowers(make().as_ref());
     keys_listed_in_creation_order(make().as_ref());
     records_insert_put_delete(make().as_ref());
+    record_lookup_by_id(make().as_ref());
+}
+
+fn record_lookup_by_id(s: &dyn Store) {
+    s.commit(Transaction::new().push(Op::InsertRecord {
+        kind: "token".into(),
+        id: "t1".into(),
+        body: vec![4],
+    }))
+    .expect("insert");
+    assert_eq!(
+        s.load_record("token", "t1").expect("load").map(|r| r.body),
+        Some(vec![4])
+    );
+    assert_eq!(s.load_record("token", "t2").expect("load"), None);
+    assert_eq!(s.load_record("identity", "t1").expect("load"), None);
 }
 
 fn records_insert_put_delete(s: &dyn Store) {
