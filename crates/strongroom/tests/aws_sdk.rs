@@ -3067,4 +3067,41 @@ async fn put_key_policy_under_dual_control() {
         !v.policy().unwrap().contains("user/user"),
         "not applied before approval"
     );
+
+    // Two approvers approve; the stored request then runs as its requester.
+    let approval = msg
+        .split("approval request ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("approval id in the message")
+        .to_string();
+    for name in ["appr1", "appr2"] {
+        root_post(
+            &p.addr,
+            token,
+            "/v1/identities",
+            &json!({ "name": name, "roles": ["approver"] }),
+        );
+        let t = root_post(&p.addr, token, "/v1/tokens", &json!({ "identity": name }));
+        let t = t["token"].as_str().expect("token").to_string();
+        root_post(
+            &p.addr,
+            &t,
+            "/v1/approvals/approve",
+            &json!({ "id": approval }),
+        );
+    }
+    let v = app
+        .get_key_policy()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("GetKeyPolicy");
+    assert!(
+        v.policy()
+            .unwrap()
+            .contains(&format!("arn:aws:iam::{ACCOUNT}:user/user")),
+        "applied after approval: {}",
+        v.policy().unwrap()
+    );
 }
