@@ -2111,3 +2111,997 @@ async fn schedule_key_deletion_under_dual_control() {
         .expect("ScheduleKeyDeletion as root");
     assert_eq!(key_state(&app, &id).await.0, KeyState::PendingDeletion);
 }
+
+// ---------------------------------------------------------------------------
+// 7. Rotation schedules
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_schedule_status_and_list() {
+    use aws_sdk_kms::types::RotationType;
+    let server = Server::dev(BIN);
+    let (akid, secret) = identity(&server, "app", &[], &["kms:*"]);
+    let kms = &kms(&server.addr, &akid, &secret);
+    let id = create_symmetric(kms).await;
+
+    let st = kms
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("status");
+    assert!(!st.key_rotation_enabled());
+    assert_eq!(st.rotation_period_in_days(), None);
+    assert_eq!(st.next_rotation_date(), None);
+
+    // Default period: 365 days from now.
+    let before = now_secs();
+    kms.enable_key_rotation()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("EnableKeyRotation");
+    let after = now_secs();
+    let st = kms
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("status");
+    assert!(st.key_rotation_enabled());
+    assert_eq!(st.key_id(), Some(key_arn(&id).as_str()));
+    assert_eq!(st.rotation_period_in_days(), Some(365));
+    let next = st.next_rotation_date().expect("NextRotationDate").secs();
+    assert!(
+        (before + 365 * 86_400..=after + 365 * 86_400).contains(&next),
+        "{next}"
+    );
+
+    // The period shows in the native describe (it serializes the key model).
+    let native = ok2xx("describe", server.get(&format!("/v1/keys/{id}")));
+    assert_eq!(native["rotation_period_days"], json!(365));
+    assert_eq!(native["next_rotation_at"], json!(next));
+
+    // AWS bounds: 90–2560 days.
+    for bad in [89, 2561, 0] {
+        let msg = expect_code(
+            kms.enable_key_rotation()
+                .key_id(&id)
+                .rotation_period_in_days(bad)
+                .send()
+                .await,
+            "ValidationException",
+        );
+        assert!(msg.contains("90 to 2560"), "{msg}");
+    }
+    kms.enable_key_rotation()
+        .key_id(&id)
+        .rotation_period_in_days(90)
+        .send()
+        .await
+        .expect("EnableKeyRotation 90");
+    assert_eq!(
+        kms.get_key_rotation_status()
+            .key_id(&id)
+            .send()
+            .await
+            .expect("status")
+            .rotation_period_in_days(),
+        Some(90)
+    );
+
+    // An on-demand rotation is listed and advances the schedule.
+    let rotations = kms
+        .list_key_rotations()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("list");
+    assert!(rotations.rotations().is_empty());
+    kms.rotate_key_on_demand()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("rotate");
+    let rotations = kms
+        .list_key_rotations()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(rotations.rotations().len(), 1);
+    let r = &rotations.rotations()[0];
+    assert_eq!(r.rotation_type(), Some(&RotationType::OnDemand));
+    assert_eq!(r.key_id(), Some(id.as_str()));
+    assert!(r.rotation_date().expect("RotationDate").secs() >= before);
+    let next2 = kms
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("status")
+        .next_rotation_date()
+        .expect("NextRotationDate")
+        .secs();
+    assert!(
+        next2 >= r.rotation_date().unwrap().secs() + 90 * 86_400,
+        "{next2}"
+    );
+    // Paging.
+    kms.rotate_key_on_demand()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("rotate");
+    let p1 = kms
+        .list_key_rotations()
+        .key_id(&id)
+        .limit(1)
+        .send()
+        .await
+        .expect("page 1");
+    assert!(p1.truncated());
+    let p2 = kms
+        .list_key_rotations()
+        .key_id(&id)
+        .limit(1)
+        .marker(p1.next_marker().expect("NextMarker"))
+        .send()
+        .await
+        .expect("page 2");
+    assert!(!p2.truncated());
+    assert_eq!(p2.rotations().len(), 1);
+
+    kms.disable_key_rotation()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("DisableKeyRotation");
+    let st = kms
+        .get_key_rotation_status()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("status");
+    assert!(!st.key_rotation_enabled());
+    assert_eq!(st.next_rotation_date(), None);
+
+    // Asymmetric keys do not rotate automatically (as AWS).
+    let ecc = create_key(kms, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let msg = expect_code(
+        kms.enable_key_rotation().key_id(&ecc).send().await,
+        "UnsupportedOperationException",
+    );
+    assert!(msg.contains("SYMMETRIC_DEFAULT"), "{msg}");
+    expect_code(
+        kms.list_key_rotations().key_id(&ecc).send().await,
+        "UnsupportedOperationException",
+    );
+    // A disabled key refuses schedule changes.
+    kms.disable_key().key_id(&id).send().await.expect("disable");
+    expect_code(
+        kms.enable_key_rotation().key_id(&id).send().await,
+        "DisabledException",
+    );
+    // The native endpoint sets the same period.
+    kms.enable_key().key_id(&id).send().await.expect("enable");
+    let m = ok2xx(
+        "rotation-policy",
+        server.post("/v1/rotation-policy", &json!({ "key": id, "days": 30 })),
+    );
+    assert_eq!(m["rotation_period_days"], json!(30));
+    let (status, v) = server.post("/v1/rotation-policy", &json!({ "key": id, "days": 4000 }));
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(
+        kms.get_key_rotation_status()
+            .key_id(&id)
+            .send()
+            .await
+            .expect("status")
+            .rotation_period_in_days(),
+        Some(30)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 8. Data key pairs
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_key_pairs_decrypt_and_sign_locally() {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{
+        EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, RSA_PSS_SHA256,
+    };
+    use aws_sdk_kms::types::DataKeyPairSpec;
+
+    let env = app_env();
+    let kms = &env.kms;
+    let id = create_symmetric(kms).await;
+    let c = ctx(&[("purpose", "pair")]);
+    let msg = b"signed with a data key pair";
+
+    for spec in [DataKeyPairSpec::Rsa2048, DataKeyPairSpec::EccNistP256] {
+        let out = kms
+            .generate_data_key_pair()
+            .key_id(&id)
+            .key_pair_spec(spec.clone())
+            .set_encryption_context(Some(c.clone()))
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!("GenerateDataKeyPair {spec:?}: {}", DisplayErrorContext(&e))
+            });
+        assert_eq!(out.key_id(), Some(key_arn(&id).as_str()));
+        assert_eq!(out.key_pair_spec(), Some(&spec));
+        let private = out
+            .private_key_plaintext()
+            .expect("PrivateKeyPlaintext")
+            .as_ref()
+            .to_vec();
+        let public = out.public_key().expect("PublicKey").as_ref().to_vec();
+        let blob = out
+            .private_key_ciphertext_blob()
+            .expect("PrivateKeyCiphertextBlob")
+            .clone();
+        // The ciphertext is an ordinary Strongroom ciphertext of the PKCS#8 key.
+        let (decrypted, key) = decrypt(kms, &blob, &c).await;
+        assert_eq!(decrypted, private, "{spec:?}");
+        assert_eq!(key, key_arn(&id));
+        expect_code(
+            kms.decrypt().ciphertext_blob(blob).send().await,
+            "InvalidCiphertextException",
+        );
+        // A signature made with the private key verifies with the public key.
+        let rng = SystemRandom::new();
+        if spec == DataKeyPairSpec::Rsa2048 {
+            let kp = RsaKeyPair::from_pkcs8(&private).expect("RSA PKCS#8");
+            let mut sig = vec![0u8; kp.public_modulus_len()];
+            kp.sign(&RSA_PSS_SHA256, &rng, msg, &mut sig).expect("sign");
+            verify_locally(&RSA_PSS_2048_8192_SHA256, &public, msg, &sig);
+        } else {
+            let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &private)
+                .expect("EC PKCS#8");
+            let sig = kp.sign(&rng, msg).expect("sign");
+            verify_locally(&ECDSA_P256_SHA256_ASN1, &public, msg, sig.as_ref());
+        }
+    }
+
+    // Without plaintext: only the ciphertext and the public key.
+    let out = kms
+        .generate_data_key_pair_without_plaintext()
+        .key_id(&id)
+        .key_pair_spec(DataKeyPairSpec::EccNistP384)
+        .send()
+        .await
+        .expect("GenerateDataKeyPairWithoutPlaintext");
+    assert!(out.public_key().is_some());
+    let (pkcs8, _) = decrypt(
+        kms,
+        out.private_key_ciphertext_blob().expect("blob"),
+        &HashMap::new(),
+    )
+    .await;
+    let kp = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+        &pkcs8,
+    )
+    .expect("P-384 PKCS#8");
+    use aws_lc_rs::signature::KeyPair as _;
+    let local_public = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(
+        kp.public_key(),
+    )
+    .expect("spki");
+    assert_eq!(local_public.as_ref(), out.public_key().unwrap().as_ref());
+
+    // Errors.
+    let msg = expect_code(
+        kms.generate_data_key_pair()
+            .key_id(&id)
+            .key_pair_spec(DataKeyPairSpec::EccSecgP256K1)
+            .send()
+            .await,
+        "UnsupportedOperationException",
+    );
+    assert!(msg.contains("ECC_SECG_P256K1"), "{msg}");
+    let rsa = create_key(kms, KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt).await;
+    expect_code(
+        kms.generate_data_key_pair()
+            .key_id(&rsa)
+            .key_pair_spec(DataKeyPairSpec::EccNistP256)
+            .send()
+            .await,
+        "InvalidKeyUsageException",
+    );
+    kms.disable_key().key_id(&id).send().await.expect("disable");
+    expect_code(
+        kms.generate_data_key_pair()
+            .key_id(&id)
+            .key_pair_spec(DataKeyPairSpec::EccNistP256)
+            .send()
+            .await,
+        "DisabledException",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 9. BYOK: import key material
+// ---------------------------------------------------------------------------
+
+/// RSA-OAEP-SHA-256 to a GetParametersForImport public key, as a BYOK client does.
+fn wrap_oaep(public_der: &[u8], material: &[u8]) -> Vec<u8> {
+    let k = OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(public_der).expect("spki"))
+        .expect("OAEP key");
+    let mut out = vec![0u8; k.ciphertext_size()];
+    let n = k
+        .encrypt(&OAEP_SHA256_MGF1SHA256, material, &mut out, None)
+        .expect("OAEP encrypt")
+        .len();
+    out.truncate(n);
+    out
+}
+
+/// RSA_AES_KEY_WRAP_SHA_256: OAEP(ephemeral AES-256 key) || AES-KWP(material).
+fn wrap_kwp(public_der: &[u8], material: &[u8]) -> Vec<u8> {
+    use aws_lc_rs::key_wrap::{AesKek, KeyWrapPadded, AES_256};
+    let mut aes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut aes).unwrap();
+    let mut out = wrap_oaep(public_der, &aes);
+    let kek = AesKek::new(&AES_256, &aes).expect("KEK");
+    let mut w = vec![0u8; material.len() + 16];
+    let n = kek.wrap_with_padding(material, &mut w).expect("KWP").len();
+    out.extend_from_slice(&w[..n]);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn byok_import_end_to_end() {
+    use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, OriginType, WrappingKeySpec};
+    let env = app_env();
+    let kms = &env.kms;
+    let c = ctx(&[("app", "byok")]);
+
+    let meta = kms
+        .create_key()
+        .origin(OriginType::External)
+        .description("imported")
+        .send()
+        .await
+        .expect("CreateKey EXTERNAL")
+        .key_metadata
+        .expect("KeyMetadata");
+    let id = meta.key_id().to_string();
+    assert_eq!(meta.origin(), Some(&OriginType::External));
+    assert_eq!(meta.key_state(), Some(&KeyState::PendingImport));
+    assert!(!meta.enabled());
+    expect_code(
+        kms.encrypt()
+            .key_id(&id)
+            .plaintext(Blob::new(b"x"))
+            .send()
+            .await,
+        "KMSInvalidStateException",
+    );
+
+    let params = kms
+        .get_parameters_for_import()
+        .key_id(&id)
+        .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+        .send()
+        .await
+        .expect("GetParametersForImport");
+    let valid_to = params
+        .parameters_valid_to()
+        .expect("ParametersValidTo")
+        .secs();
+    assert!(
+        (now_secs() + 86_400 - 120..=now_secs() + 86_400).contains(&valid_to),
+        "{valid_to}"
+    );
+    let public = params.public_key().expect("PublicKey").as_ref().to_vec();
+    let token = params.import_token().expect("ImportToken").clone();
+    let mut material = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut material).unwrap();
+
+    // A tampered wrapped key: InvalidCiphertextException (and the token is spent).
+    let mut tampered = wrap_oaep(&public, &material);
+    tampered[10] ^= 0x40;
+    expect_code(
+        kms.import_key_material()
+            .key_id(&id)
+            .import_token(token.clone())
+            .encrypted_key_material(Blob::new(tampered))
+            .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+            .send()
+            .await,
+        "InvalidCiphertextException",
+    );
+    expect_code(
+        kms.import_key_material()
+            .key_id(&id)
+            .import_token(token.clone())
+            .encrypted_key_material(Blob::new(wrap_oaep(&public, &material)))
+            .send()
+            .await,
+        "InvalidImportTokenException",
+    );
+    expect_code(
+        kms.import_key_material()
+            .key_id(&id)
+            .import_token(Blob::new(b"not a token".to_vec()))
+            .encrypted_key_material(Blob::new(wrap_oaep(&public, &material)))
+            .send()
+            .await,
+        "InvalidImportTokenException",
+    );
+
+    let params = kms
+        .get_parameters_for_import()
+        .key_id(&id)
+        .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+        .send()
+        .await
+        .expect("GetParametersForImport");
+    let public = params.public_key().unwrap().as_ref().to_vec();
+    // Expiring material is not supported.
+    expect_code(
+        kms.import_key_material()
+            .key_id(&id)
+            .import_token(params.import_token().unwrap().clone())
+            .encrypted_key_material(Blob::new(wrap_oaep(&public, &material)))
+            .expiration_model(ExpirationModelType::KeyMaterialExpires)
+            .valid_to(aws_sdk_kms::primitives::DateTime::from_secs(
+                now_secs() + 86_400,
+            ))
+            .send()
+            .await,
+        "UnsupportedOperationException",
+    );
+    kms.import_key_material()
+        .key_id(&id)
+        .import_token(params.import_token().unwrap().clone())
+        .encrypted_key_material(Blob::new(wrap_oaep(&public, &material)))
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ImportKeyMaterial: {}", DisplayErrorContext(&e)));
+    let m = kms
+        .describe_key()
+        .key_id(&id)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    assert_eq!(m.key_state(), Some(&KeyState::Enabled));
+    assert_eq!(m.origin(), Some(&OriginType::External));
+    assert_eq!(
+        m.expiration_model(),
+        Some(&ExpirationModelType::KeyMaterialDoesNotExpire)
+    );
+
+    let ct = encrypt(kms, &id, b"imported", &c).await;
+    assert_eq!(decrypt(kms, &ct, &c).await.0, b"imported");
+    // Delete the material: PendingImport, ciphertexts unusable.
+    kms.delete_imported_key_material()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("DeleteImportedKeyMaterial");
+    assert_eq!(key_state(kms, &id).await.0, KeyState::PendingImport);
+    expect_code(
+        kms.decrypt()
+            .ciphertext_blob(ct.clone())
+            .set_encryption_context(Some(c.clone()))
+            .send()
+            .await,
+        "KMSInvalidStateException",
+    );
+    expect_code(
+        kms.delete_imported_key_material().key_id(&id).send().await,
+        "KMSInvalidStateException",
+    );
+
+    // Re-import through RSA_AES_KEY_WRAP_SHA_256: other material is refused,
+    // the same material brings the old ciphertexts back.
+    let p = kms
+        .get_parameters_for_import()
+        .key_id(&id)
+        .wrapping_algorithm(AlgorithmSpec::RsaAesKeyWrapSha256)
+        .wrapping_key_spec(WrappingKeySpec::Rsa3072)
+        .send()
+        .await
+        .expect("GetParametersForImport KWP");
+    expect_code(
+        kms.import_key_material()
+            .key_id(&id)
+            .import_token(p.import_token().unwrap().clone())
+            .encrypted_key_material(Blob::new(wrap_kwp(
+                p.public_key().unwrap().as_ref(),
+                &[5u8; 32],
+            )))
+            .send()
+            .await,
+        "IncorrectKeyMaterialException",
+    );
+    let p = kms
+        .get_parameters_for_import()
+        .key_id(&id)
+        .wrapping_algorithm(AlgorithmSpec::RsaAesKeyWrapSha256)
+        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+        .send()
+        .await
+        .expect("GetParametersForImport KWP");
+    let kwp = wrap_kwp(p.public_key().unwrap().as_ref(), &material);
+    let mut bad = kwp.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    expect_code(
+        kms.import_key_material()
+            .key_id(&id)
+            .import_token(p.import_token().unwrap().clone())
+            .encrypted_key_material(Blob::new(bad))
+            .send()
+            .await,
+        "InvalidCiphertextException",
+    );
+    let p = kms
+        .get_parameters_for_import()
+        .key_id(&id)
+        .wrapping_algorithm(AlgorithmSpec::RsaAesKeyWrapSha256)
+        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+        .send()
+        .await
+        .expect("GetParametersForImport KWP");
+    kms.import_key_material()
+        .key_id(&id)
+        .import_token(p.import_token().unwrap().clone())
+        .encrypted_key_material(Blob::new(wrap_kwp(
+            p.public_key().unwrap().as_ref(),
+            &material,
+        )))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("re-import: {}", DisplayErrorContext(&e)));
+    assert_eq!(decrypt(kms, &ct, &c).await.0, b"imported");
+    // An enabled imported key takes no new parameters; it cannot rotate.
+    expect_code(
+        kms.get_parameters_for_import()
+            .key_id(&id)
+            .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+            .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+            .send()
+            .await,
+        "KMSInvalidStateException",
+    );
+    expect_code(
+        kms.enable_key_rotation().key_id(&id).send().await,
+        "UnsupportedOperationException",
+    );
+
+    // A second EXTERNAL key with its own material cannot read the first's ciphertexts.
+    let other = kms
+        .create_key()
+        .origin(OriginType::External)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id()
+        .to_string();
+    let p = kms
+        .get_parameters_for_import()
+        .key_id(&other)
+        .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+        .wrapping_key_spec(WrappingKeySpec::Rsa4096)
+        .send()
+        .await
+        .expect("GetParametersForImport 4096");
+    kms.import_key_material()
+        .key_id(&other)
+        .import_token(p.import_token().unwrap().clone())
+        .encrypted_key_material(Blob::new(wrap_oaep(
+            p.public_key().unwrap().as_ref(),
+            &[6u8; 32],
+        )))
+        .send()
+        .await
+        .expect("import other");
+    expect_code(
+        kms.decrypt()
+            .key_id(&other)
+            .ciphertext_blob(ct.clone())
+            .set_encryption_context(Some(c.clone()))
+            .send()
+            .await,
+        "IncorrectKeyException",
+    );
+    // Unsupported shapes.
+    let gen = create_symmetric(kms).await;
+    let msg = expect_code(
+        kms.get_parameters_for_import()
+            .key_id(&gen)
+            .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+            .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+            .send()
+            .await,
+        "UnsupportedOperationException",
+    );
+    assert!(msg.contains("EXTERNAL"), "{msg}");
+    expect_code(
+        kms.delete_imported_key_material().key_id(&gen).send().await,
+        "UnsupportedOperationException",
+    );
+    expect_code(
+        kms.create_key()
+            .origin(OriginType::External)
+            .key_spec(KeySpec::Rsa2048)
+            .key_usage(KeyUsageType::SignVerify)
+            .send()
+            .await,
+        "UnsupportedOperationException",
+    );
+    expect_code(
+        kms.create_key()
+            .origin(OriginType::AwsCloudhsm)
+            .send()
+            .await,
+        "UnsupportedOperationException",
+    );
+    let pending = kms
+        .create_key()
+        .origin(OriginType::External)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id()
+        .to_string();
+    expect_code(
+        kms.get_parameters_for_import()
+            .key_id(&pending)
+            .wrapping_algorithm(AlgorithmSpec::RsaesPkcs1V15)
+            .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+            .send()
+            .await,
+        "UnsupportedOperationException",
+    );
+    // A PendingImport key can be scheduled for deletion; cancelling returns
+    // it to PendingImport.
+    kms.schedule_key_deletion()
+        .key_id(&pending)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .expect("schedule");
+    kms.cancel_key_deletion()
+        .key_id(&pending)
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(key_state(kms, &pending).await.0, KeyState::PendingImport);
+    expect_code(
+        kms.enable_key().key_id(&pending).send().await,
+        "KMSInvalidStateException",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 10. Key policies
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_policy_grants_and_revokes_an_identity() {
+    let server = Server::dev(BIN);
+    let (akid, secret) = identity(&server, "admin", &[], &["kms:*"]);
+    let admin = &kms(&server.addr, &akid, &secret);
+    let (rakid, rsecret) = identity(&server, "reader", &[], &["kms:DescribeKey"]);
+    let reader = &kms(&server.addr, &rakid, &rsecret);
+    let id = create_symmetric(admin).await;
+
+    expect_code(
+        reader
+            .encrypt()
+            .key_id(&id)
+            .plaintext(Blob::new(b"x"))
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
+
+    // Default: the account statement only.
+    let doc = admin
+        .get_key_policy()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("GetKeyPolicy");
+    assert_eq!(doc.policy_name(), Some("default"));
+    let v: Value = serde_json::from_str(doc.policy().expect("Policy")).expect("JSON");
+    assert_eq!(v["Statement"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(
+        v["Statement"][0]["Principal"]["AWS"],
+        json!(format!("arn:aws:iam::{ACCOUNT}:root"))
+    );
+    let names = admin
+        .list_key_policies()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("ListKeyPolicies");
+    assert_eq!(names.policy_names(), ["default".to_string()]);
+
+    let grant = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+             "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")}, "Action": "kms:*", "Resource": "*"},
+            {"Sid": "reader", "Effect": "Allow",
+             "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:user/reader")},
+             "Action": ["kms:Encrypt", "kms:GenerateDataKey"], "Resource": "*"}
+        ]
+    });
+    admin
+        .put_key_policy()
+        .key_id(&id)
+        .policy_name("default")
+        .policy(grant.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutKeyPolicy: {}", DisplayErrorContext(&e)));
+    let ct = encrypt(reader, &id, b"granted", &HashMap::new()).await;
+    // Only what was granted, only on this key.
+    expect_code(
+        reader.decrypt().ciphertext_blob(ct.clone()).send().await,
+        "AccessDeniedException",
+    );
+    let other = create_symmetric(admin).await;
+    expect_code(
+        reader
+            .encrypt()
+            .key_id(&other)
+            .plaintext(Blob::new(b"x"))
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
+    // GetKeyPolicy renders what is stored; it round-trips.
+    let doc = admin
+        .get_key_policy()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("GetKeyPolicy");
+    let v: Value = serde_json::from_str(doc.policy().unwrap()).unwrap();
+    assert_eq!(v["Statement"].as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(
+        v["Statement"][1]["Principal"]["AWS"],
+        json!(format!("arn:aws:iam::{ACCOUNT}:user/reader"))
+    );
+    assert_eq!(
+        v["Statement"][1]["Action"],
+        json!(["kms:Encrypt", "kms:GenerateDataKey"])
+    );
+    admin
+        .put_key_policy()
+        .key_id(&id)
+        .policy(doc.policy().unwrap())
+        .send()
+        .await
+        .expect("PutKeyPolicy of the rendered document");
+    encrypt(reader, &id, b"still granted", &HashMap::new()).await;
+    // The stored policy is an ordinary Strongroom policy attached to the identity.
+    let ident = ok2xx("identity", server.get("/v1/identities/reader"));
+    assert!(ident.to_string().contains(&format!("kp-{id}-0")), "{ident}");
+
+    // Outside the subset: MalformedPolicyDocumentException, nothing changes.
+    for (bad, want) in [
+        (
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "reader"},
+                "Action": "kms:Decrypt", "Resource": "*",
+                "Condition": {"StringEquals": {"kms:EncryptionContext:app": "x"}}}]}),
+            "Condition",
+        ),
+        (
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "nobody"},
+                "Action": "kms:Decrypt", "Resource": "*"}]}),
+            "not a Strongroom identity",
+        ),
+        (
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "reader"},
+                "Action": "s3:GetObject", "Resource": "*"}]}),
+            "s3:GetObject",
+        ),
+        (
+            json!({"Statement": [{"Effect": "Allow", "Principal": "*",
+                "Action": "kms:Decrypt", "Resource": "*"}]}),
+            "everyone",
+        ),
+    ] {
+        let msg = expect_code(
+            admin
+                .put_key_policy()
+                .key_id(&id)
+                .policy(bad.to_string())
+                .send()
+                .await,
+            "MalformedPolicyDocumentException",
+        );
+        assert!(msg.contains(want), "{want}: {msg}");
+    }
+    expect_code(
+        admin
+            .put_key_policy()
+            .key_id(&id)
+            .policy("{not json")
+            .send()
+            .await,
+        "MalformedPolicyDocumentException",
+    );
+    expect_code(
+        admin
+            .put_key_policy()
+            .key_id(&id)
+            .policy_name("other")
+            .policy(grant.to_string())
+            .send()
+            .await,
+        "NotFoundException",
+    );
+    encrypt(reader, &id, b"unchanged", &HashMap::new()).await;
+
+    // A Deny in the key policy wins over the identity's own allow.
+    let deny = json!({"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "reader"}, "Action": "kms:Encrypt", "Resource": "*"},
+        {"Effect": "Deny", "Principal": {"AWS": "reader"}, "Action": "kms:DescribeKey", "Resource": "*"}
+    ]});
+    admin
+        .put_key_policy()
+        .key_id(&id)
+        .policy(deny.to_string())
+        .send()
+        .await
+        .expect("PutKeyPolicy deny");
+    expect_code(
+        reader.describe_key().key_id(&id).send().await,
+        "AccessDeniedException",
+    );
+    reader
+        .describe_key()
+        .key_id(&other)
+        .send()
+        .await
+        .expect("other key unaffected");
+
+    // Replacing the policy without the reader revokes the grant.
+    let none = json!({"Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")}, "Action": "kms:*", "Resource": "*"}]});
+    admin
+        .put_key_policy()
+        .key_id(&id)
+        .policy(none.to_string())
+        .send()
+        .await
+        .expect("PutKeyPolicy");
+    expect_code(
+        reader
+            .encrypt()
+            .key_id(&id)
+            .plaintext(Blob::new(b"x"))
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
+    // Only kms:PutKeyPolicy holders may change it.
+    expect_code(
+        reader
+            .put_key_policy()
+            .key_id(&id)
+            .policy(grant.to_string())
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
+}
+
+/// kms:PutKeyPolicy is dual-controlled by default: an identity's call is
+/// parked for approval, and runs once approved.
+#[tokio::test(flavor = "multi_thread")]
+async fn put_key_policy_under_dual_control() {
+    let token = "sr.aws-sdk-keypolicy-dual-control";
+    let p = DevProcess::start(&["--dev-dual-control", "--dev-root-token", token]);
+    root_post(
+        &p.addr,
+        token,
+        "/v1/policies",
+        &json!({ "name": "aws-all", "statements": [{ "effect": "Allow", "actions": ["kms:*"], "resources": ["*"] }] }),
+    );
+    root_post(
+        &p.addr,
+        token,
+        "/v1/identities",
+        &json!({ "name": "app", "roles": [], "policies": ["aws-all"] }),
+    );
+    root_post(
+        &p.addr,
+        token,
+        "/v1/identities",
+        &json!({ "name": "user", "roles": [] }),
+    );
+    let ak = root_post(
+        &p.addr,
+        token,
+        "/v1/access-keys",
+        &json!({ "identity": "app" }),
+    );
+    let app = kms(
+        &p.addr,
+        ak["access_key_id"].as_str().unwrap(),
+        ak["secret_access_key"].as_str().unwrap(),
+    );
+    let id = create_symmetric(&app).await;
+    let doc = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "user"}, "Action": "kms:Encrypt", "Resource": "*"}]});
+    let msg = expect_code(
+        app.put_key_policy()
+            .key_id(&id)
+            .policy(doc.to_string())
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
+    assert!(
+        msg.contains("kms:PutKeyPolicy") && msg.contains("approv"),
+        "{msg}"
+    );
+    let v = app
+        .get_key_policy()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("GetKeyPolicy");
+    assert!(
+        !v.policy().unwrap().contains("user/user"),
+        "not applied before approval"
+    );
+
+    // Two approvers approve; the stored request then runs as its requester.
+    let approval = msg
+        .split("approval request ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("approval id in the message")
+        .to_string();
+    for name in ["appr1", "appr2"] {
+        root_post(
+            &p.addr,
+            token,
+            "/v1/identities",
+            &json!({ "name": name, "roles": ["approver"] }),
+        );
+        let t = root_post(&p.addr, token, "/v1/tokens", &json!({ "identity": name }));
+        let t = t["token"].as_str().expect("token").to_string();
+        root_post(
+            &p.addr,
+            &t,
+            "/v1/approvals/approve",
+            &json!({ "id": approval }),
+        );
+    }
+    let v = app
+        .get_key_policy()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("GetKeyPolicy");
+    assert!(
+        v.policy()
+            .unwrap()
+            .contains(&format!("arn:aws:iam::{ACCOUNT}:user/user")),
+        "applied after approval: {}",
+        v.policy().unwrap()
+    );
+}

@@ -219,7 +219,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             );
             println!();
             println!(
-                "    export AWS_ACCESS_KEY_ID={id} AWS_SECRET_ACCESS_KEY={} AWS_REGION=us-east-1",
+                "    export AWS_ACCESS_KEY_ID={id} AWS_SECRET_ACCESS_KEY={} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1",
                 String::from_utf8_lossy(secret.expose())
             );
             println!("    export AWS_ENDPOINT_URL_KMS={scheme}://{addr}");
