@@ -1588,7 +1588,9 @@ async fn wrong_secret_and_unknown_access_key_get_the_same_error() {
         .await
         .expect("ListKeys with the right secret");
 
-    let wrong = format!("{}x", &secret[..secret.len() - 1]);
+    // Change the last character to a different one (never a no-op).
+    let last = if secret.ends_with('x') { 'y' } else { 'x' };
+    let wrong = format!("{}{last}", &secret[..secret.len() - 1]);
     let (code_a, msg_a, status_a) =
         aws_error(kms(&server.addr, &akid, &wrong).create_key().send().await);
     let (code_b, msg_b, status_b) = aws_error(
