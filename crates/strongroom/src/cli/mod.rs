@@ -180,6 +180,8 @@ enum Command {
     /// The audit log: verify its hash chain, query it, export it.
     #[command(subcommand)]
     Audit(admin::AuditCmd),
+    /// Load-test a running server against a bare AES-GCM ceiling (docs/BENCHMARKS.md).
+    Bench(Box<crate::bench::BenchArgs>),
 }
 
 #[derive(Args)]
@@ -470,6 +472,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Policy(c) => admin::policy(c, fmt),
         Command::Approval(c) => admin::approval(c, fmt),
         Command::Audit(c) => admin::audit(c, fmt),
+        Command::Bench(a) => crate::bench::run(*a, fmt),
         Command::Reencrypt(a) => {
             let c = Client::from_env()?;
             let v = c.call(
