@@ -8,12 +8,14 @@
 //! - `api`: the native REST API;
 //! - `server`: configuration, TLS and the listener;
 //! - `cli`: the command-line client;
-//! - `envelope`: the streaming file format used by `strongroom encrypt --in`.
+//! - `envelope`: the streaming file format used by `strongroom encrypt --in`;
+//! - `bench`: `strongroom bench`, the load generator and its baselines.
 
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod aws;
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod crypto;

@@ -53,9 +53,15 @@ fn source_of(parts: &Parts) -> String {
 
 /// A fresh random request id (hex), for audit records.
 pub fn request_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b = [0u8; 8];
     let _ = aws_lc_rs::rand::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    let mut s = String::with_capacity(16);
+    for x in b {
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 0x0f)]));
+    }
+    s
 }
 
 impl FromRequestParts<Arc<AppState>> for Caller {

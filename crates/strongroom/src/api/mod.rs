@@ -149,14 +149,19 @@ async fn read_body_first(State(st): State<Arc<AppState>>, req: Request, next: Ne
     match axum::body::to_bytes(body, st.max_body).await {
         Ok(bytes) => {
             let audited = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            // Only what a late audit record needs, kept cheaply (no header
+            // map copy, no formatting) since almost every request is audited
+            // by the guard and never needs it.
             let method = parts.method.clone();
-            let path: String = parts.uri.path().chars().take(200).collect();
-            let headers = parts.headers.clone();
-            let source = parts
+            let uri = parts.uri.clone();
+            let authorization = parts
+                .headers
+                .get(axum::http::header::AUTHORIZATION)
+                .cloned();
+            let peer = parts
                 .extensions
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.to_string())
-                .unwrap_or_else(|| "unknown".into());
+                .map(|c| c.0);
             let resp = guard::AUDITED
                 .scope(
                     audited.clone(),
@@ -166,6 +171,14 @@ async fn read_body_first(State(st): State<Arc<AppState>>, req: Request, next: Ne
             if audited.load(std::sync::atomic::Ordering::Relaxed) {
                 return resp;
             }
+            let path: String = uri.path().chars().take(200).collect();
+            let mut headers = axum::http::HeaderMap::new();
+            if let Some(a) = authorization {
+                headers.insert(axum::http::header::AUTHORIZATION, a);
+            }
+            let source = peer
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "unknown".into());
             audit_unguarded(&st, &method, &path, &headers, &source, resp).await
         }
         Err(_) => {
@@ -299,15 +312,29 @@ async fn metrics_handler(State(st): State<Arc<AppState>>) -> Response {
         .iter()
         .map(|s| (s.name(), counts.get(s).copied().unwrap_or(0)))
         .collect();
+    let mut text = st.metrics.render(sealed, &by_state);
+    if let Some(audit) = st.seal.services().ok().and_then(|s| s.audit.clone()) {
+        // Records per fdatasync shows how well the audit group commit batches.
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            text,
+            "# HELP strongroom_audit_records_total Audit log entries durably written (next index).\n# TYPE strongroom_audit_records_total counter\nstrongroom_audit_records_total {}",
+            audit.head().0
+        );
+        let _ = writeln!(
+            text,
+            "# HELP strongroom_audit_syncs_total fdatasync calls of the audit writer since start.\n# TYPE strongroom_audit_syncs_total counter\nstrongroom_audit_syncs_total {}",
+            audit.sync_count()
+        );
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        st.metrics.render(sealed, &by_state)
-            + &engine
-                .map(|e| lifecycle::expiry_metrics(&e))
-                .unwrap_or_default(),
+        text + &engine
+            .map(|e| lifecycle::expiry_metrics(&e))
+            .unwrap_or_default(),
     )
         .into_response()
 }

@@ -186,6 +186,8 @@ enum Command {
     Inventory(lifecycle::InventoryArgs),
     /// Re-encrypt ciphertexts to the key's newest version, server-side.
     Rewrap(lifecycle::RewrapArgs),
+    /// Load-test a running server against a bare AES-GCM ceiling (docs/BENCHMARKS.md).
+    Bench(Box<crate::bench::BenchArgs>),
 }
 
 #[derive(Args)]
@@ -521,6 +523,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audit(c) => admin::audit(c, fmt),
         Command::Inventory(a) => lifecycle::inventory(a, fmt),
         Command::Rewrap(a) => lifecycle::rewrap(a, fmt),
+        Command::Bench(a) => crate::bench::run(*a, fmt),
         Command::Reencrypt(a) => {
             let c = Client::from_env()?;
             let v = c.call(

@@ -603,7 +603,14 @@ impl Engine {
             next_rotation_at: None,
             import_check: None,
         };
-        let _w = self.lock_writes()?;
+        // Only aliases need the write lock (their uniqueness is checked here,
+        // not by the store); creates without aliases commit concurrently, so
+        // the store can group their commits.
+        let _w = if meta.aliases.is_empty() {
+            None
+        } else {
+            Some(self.lock_writes()?)
+        };
         {
             let inner = self.read()?;
             let mut seen = std::collections::HashSet::new();

@@ -14,6 +14,7 @@ mod authz;
 mod canonical;
 mod crypto;
 mod error;
+pub mod sign;
 mod time;
 
 #[cfg(test)]

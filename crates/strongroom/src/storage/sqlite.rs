@@ -1,8 +1,14 @@
 //! The embedded SQLite backend: one file, WAL, `synchronous=FULL` so a
 //! commit is on disk before it is acknowledged, `secure_delete` so replaced
 //! pages are overwritten. `:memory:` serves dev mode.
+//!
+//! Commits are grouped: transactions that arrive while another group is
+//! being written wait, and the next committer applies all of them in one
+//! SQLite transaction (each inside its own savepoint, so one that fails
+//! leaves the others intact) with one WAL sync. Every caller still returns
+//! only after its own transaction is durable.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -10,6 +16,22 @@ use super::{KeyRecord, Op, Record, Store, StoreError, Transaction, VersionRecord
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Transactions waiting for the next group commit.
+    pending: Mutex<Vec<Pending>>,
+}
+
+/// Where the group committer leaves one transaction's outcome.
+type Slot = Arc<Mutex<Option<Result<(), StoreError>>>>;
+
+struct Pending {
+    txn: Transaction,
+    slot: Slot,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Each guarded value is replaced in single assignments, so a poisoned
+    // lock still holds consistent data.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 const SCHEMA: &str = "
@@ -73,6 +95,7 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            pending: Mutex::new(Vec::new()),
         })
     }
 
@@ -95,7 +118,7 @@ fn is_constraint(e: &rusqlite::Error) -> bool {
     )
 }
 
-fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
+fn apply(tx: &Connection, op: &Op) -> Result<(), StoreError> {
     let conflict_or = |e: rusqlite::Error, what: String| {
         if is_constraint(&e) {
             StoreError::Conflict(what)
@@ -199,7 +222,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn apply_record(tx: &rusqlite::Transaction<'_>, op: &Op) -> Result<(), StoreError> {
+fn apply_record(tx: &Connection, op: &Op) -> Result<(), StoreError> {
     match op {
         Op::InsertRecord { kind, id, body } => {
             tx.execute(
@@ -339,14 +362,30 @@ impl Store for SqliteStore {
     }
 
     fn commit(&self, txn: Transaction) -> Result<(), StoreError> {
-        self.with_conn(|c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            for op in &txn.ops {
-                apply(&tx, op)?; // dropping `tx` on error rolls back
-            }
-            tx.commit().map_err(unavailable)
+        let slot: Slot = Arc::new(Mutex::new(None));
+        lock(&self.pending).push(Pending {
+            txn,
+            slot: slot.clone(),
+        });
+        // Whoever holds the connection commits everything queued so far.
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::Unavailable("sqlite connection lock poisoned".into()))?;
+        if let Some(done) = lock(&slot).take() {
+            return done; // a previous group carried this transaction
+        }
+        let group = std::mem::take(&mut *lock(&self.pending));
+        let results = commit_group(&mut conn, &group);
+        for (p, r) in group.iter().zip(results) {
+            *lock(&p.slot) = Some(r);
+        }
+        drop(conn);
+        let done = lock(&slot).take();
+        done.unwrap_or_else(|| {
+            Err(StoreError::Unavailable(
+                "sqlite group commit lost a transaction".into(),
+            ))
         })
     }
 
@@ -401,6 +440,59 @@ impl SqliteStore {
     }
 }
 
+/// Applies each transaction of `group` in its own savepoint inside one
+/// SQLite transaction, commits once, and returns each one's outcome. A
+/// transaction that fails is rolled back alone; if the final commit fails,
+/// every transaction of the group fails.
+fn commit_group(conn: &mut Connection, group: &[Pending]) -> Vec<Result<(), StoreError>> {
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = unavailable(e);
+            return group.iter().map(|_| Err(clone_err(&e))).collect();
+        }
+    };
+    let mut results: Vec<Result<(), StoreError>> = Vec::with_capacity(group.len());
+    for p in group {
+        if tx.is_autocommit() {
+            // An error (I/O, full disk) made SQLite roll back the whole
+            // transaction: nothing of this group can be committed now.
+            let e =
+                StoreError::Unavailable("sqlite rolled back the transaction after an error".into());
+            return group.iter().map(|_| Err(clone_err(&e))).collect();
+        }
+        let r = (|| {
+            let sp = tx.savepoint().map_err(unavailable)?;
+            for op in &p.txn.ops {
+                apply(&sp, op)?; // dropping `sp` on error rolls it back
+            }
+            sp.commit().map_err(unavailable)
+        })();
+        results.push(r);
+    }
+    if tx.is_autocommit() {
+        let e = StoreError::Unavailable("sqlite rolled back the transaction after an error".into());
+        return group.iter().map(|_| Err(clone_err(&e))).collect();
+    }
+    if let Err(e) = tx.commit() {
+        let e = unavailable(e);
+        for r in results.iter_mut() {
+            if r.is_ok() {
+                *r = Err(clone_err(&e));
+            }
+        }
+    }
+    results
+}
+
+fn clone_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,6 +526,73 @@ mod tests {
         assert_eq!(
             s.load_key("k").expect("load").map(|r| r.body),
             Some(vec![1])
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn concurrent_commits_are_grouped_and_each_keeps_its_outcome() {
+        let dir = std::env::temp_dir().join(format!("sr-sqlite-group-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let p = dir.join("group.db");
+        let path = p.to_str().expect("utf8").to_string();
+        {
+            let s = Arc::new(SqliteStore::open(&path).expect("open"));
+            s.commit(Transaction::new().push(Op::InsertKey {
+                id: "taken".into(),
+                body: vec![0],
+            }))
+            .expect("seed");
+            let threads: Vec<_> = (0..16)
+                .map(|t| {
+                    let s = s.clone();
+                    std::thread::spawn(move || {
+                        let mut outcomes = Vec::new();
+                        for i in 0..20 {
+                            // Every fifth transaction conflicts on its second op:
+                            // it must write nothing, and not disturb the others.
+                            let mut tx = Transaction::new().push(Op::InsertKey {
+                                id: format!("k-{t}-{i}"),
+                                body: vec![1],
+                            });
+                            if i % 5 == 0 {
+                                tx = tx.push(Op::InsertKey {
+                                    id: "taken".into(),
+                                    body: vec![2],
+                                });
+                            }
+                            outcomes.push((i, s.commit(tx)));
+                        }
+                        outcomes
+                    })
+                })
+                .collect();
+            for h in threads {
+                for (i, r) in h.join().expect("thread") {
+                    if i % 5 == 0 {
+                        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+                    } else {
+                        assert_eq!(r, Ok(()));
+                    }
+                }
+            }
+        }
+        let s = SqliteStore::open(&path).expect("reopen");
+        let keys = s.load_keys().expect("load");
+        assert_eq!(
+            keys.len(),
+            1 + 16 * 16,
+            "the seed plus every non-conflicting insert"
+        );
+        for t in 0..16 {
+            for i in 0..20 {
+                let present = s.load_key(&format!("k-{t}-{i}")).expect("load").is_some();
+                assert_eq!(present, i % 5 != 0, "k-{t}-{i}");
+            }
+        }
+        assert_eq!(
+            s.load_key("taken").expect("load").map(|r| r.body),
+            Some(vec![0])
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
