@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod b64;
 pub mod crypto;
+pub mod dev;
 pub mod error;
 pub mod extract;
 pub mod guard;
@@ -37,6 +38,10 @@ pub struct AppState {
     pub dev_mode: bool,
     pub dual_control: guard::DualControl,
     pub aws: crate::aws::AwsSettings,
+    /// Rotation period given to new AES keys by the native API (0 = none).
+    pub default_rotation_days: u32,
+    /// Dev mode's movable clock (`None` outside dev mode).
+    pub dev_clock: Option<Arc<crate::clock::OffsetClock>>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -118,6 +123,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/audit/export", get(admin::audit_export))
         .route("/v1/compromise", post(lifecycle::compromise))
         .route("/v1/inventory", get(lifecycle::inventory))
+        .route("/v1/sys/dev/advance-clock", post(dev::advance_clock))
+        .route("/v1/sys/dev/run-scheduler", post(dev::run_scheduler))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
