@@ -19,6 +19,7 @@ macro_rules! outp {
 
 pub mod admin;
 pub mod client;
+pub mod dev;
 pub mod file;
 pub mod lifecycle;
 pub mod output;
@@ -186,6 +187,9 @@ enum Command {
     Inventory(lifecycle::InventoryArgs),
     /// Re-encrypt ciphertexts to the key's newest version, server-side.
     Rewrap(lifecycle::RewrapArgs),
+    /// Dev server only: move its clock forward, run the scheduler now.
+    #[command(subcommand)]
+    Dev(dev::DevCmd),
 }
 
 #[derive(Args)]
@@ -270,6 +274,10 @@ enum KeyCmd {
         /// Expiry date (RFC 3339, YYYY-MM-DD or Unix seconds); from then on decrypt/verify only.
         #[arg(long = "expire-at")]
         expire_at: Option<String>,
+        /// Automatic rotation period in days (1-3650; 0 = none). Default: the
+        /// server's `default_rotation_days` (365) for AES keys, none otherwise.
+        #[arg(long = "rotation-days")]
+        rotation_days: Option<u32>,
     },
     /// List keys.
     List {
@@ -521,6 +529,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audit(c) => admin::audit(c, fmt),
         Command::Inventory(a) => lifecycle::inventory(a, fmt),
         Command::Rewrap(a) => lifecycle::rewrap(a, fmt),
+        Command::Dev(c) => dev::dev(c, fmt),
         Command::Reencrypt(a) => {
             let c = Client::from_env()?;
             let v = c.call(
@@ -859,6 +868,7 @@ fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
             aliases,
             activate_at,
             expire_at,
+            rotation_days,
         } => {
             let mut body = json!({
                 "description": description,
@@ -868,6 +878,9 @@ fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
                 "aliases": aliases,
             });
             lifecycle::add_dates(&mut body, activate_at, expire_at, false)?;
+            if let Some(d) = rotation_days {
+                body["rotation_period_days"] = json!(d);
+            }
             if let Some(s) = spec {
                 body["spec"] = Value::String(s);
             }
