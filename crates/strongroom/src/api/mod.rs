@@ -12,6 +12,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod metrics;
 pub mod openapi;
+pub mod report;
 pub mod rotation;
 pub mod sys;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub default_rotation_days: u32,
     /// Dev mode's movable clock (`None` outside dev mode).
     pub dev_clock: Option<Arc<crate::clock::OffsetClock>>,
+    /// Whether the listener serves TLS (the compliance report reads it).
+    pub tls: bool,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -125,6 +128,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/inventory", get(lifecycle::inventory))
         .route("/v1/sys/dev/advance-clock", post(dev::advance_clock))
         .route("/v1/sys/dev/run-scheduler", post(dev::run_scheduler))
+        .route("/v1/reports/compliance", get(report::compliance))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))

@@ -53,7 +53,10 @@ pub fn dev(cmd: DevCmd, fmt: Format) -> Result<(), CliError> {
             r["version"]
         );
     }
-    for r in v["rotation_failed"].as_array().unwrap_or(&Vec::<Value>::new()) {
+    for r in v["rotation_failed"]
+        .as_array()
+        .unwrap_or(&Vec::<Value>::new())
+    {
         println!(
             "Rotation of {} failed: {}",
             r["key_id"].as_str().unwrap_or("?"),

@@ -23,6 +23,7 @@ pub mod dev;
 pub mod file;
 pub mod lifecycle;
 pub mod output;
+pub mod report;
 pub mod seal;
 
 use std::collections::BTreeMap;
@@ -190,6 +191,9 @@ enum Command {
     /// Dev server only: move its clock forward, run the scheduler now.
     #[command(subcommand)]
     Dev(dev::DevCmd),
+    /// Compliance report (signed) and its verification.
+    #[command(subcommand)]
+    Report(report::ReportCmd),
 }
 
 #[derive(Args)]
@@ -530,6 +534,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Inventory(a) => lifecycle::inventory(a, fmt),
         Command::Rewrap(a) => lifecycle::rewrap(a, fmt),
         Command::Dev(c) => dev::dev(c, fmt),
+        Command::Report(c) => report::run(c),
         Command::Reencrypt(a) => {
             let c = Client::from_env()?;
             let v = c.call(

@@ -1554,6 +1554,7 @@ struct MutateExtra {
 
 mod lifecycle;
 pub use lifecycle::{CompromiseReport, ExposureByIdentity, UseStats};
+mod attest;
 mod data_key_pair;
 mod import;
 mod rotation;

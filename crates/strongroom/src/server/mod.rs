@@ -179,6 +179,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         },
         default_rotation_days: cfg.default_rotation_days,
         dev_clock,
+        tls: tls.is_some(),
         dual_control: if (dev && !dev_dual_control) || !cfg.dual_control {
             DualControl::off()
         } else {
