@@ -1555,6 +1555,8 @@ struct MutateExtra {
 mod lifecycle;
 pub use lifecycle::{CompromiseReport, ExposureByIdentity, UseStats};
 mod attest;
+mod backup;
+pub use backup::{BackupSummary, DrillReport};
 mod data_key_pair;
 mod import;
 mod rotation;
