@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod b64;
+pub mod backup;
 pub mod crypto;
 pub mod dev;
 pub mod error;
@@ -129,6 +130,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/sys/dev/advance-clock", post(dev::advance_clock))
         .route("/v1/sys/dev/run-scheduler", post(dev::run_scheduler))
         .route("/v1/reports/compliance", get(report::compliance))
+        .route("/v1/backup", post(backup::create))
+        .route("/v1/backup/drill", post(backup::drill))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))

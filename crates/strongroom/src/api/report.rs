@@ -76,7 +76,7 @@ pub async fn compliance(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult
                 keys: s.engine.inventory()?,
                 settings,
                 audit: facts,
-                last_drill: None,
+                last_drill: s.engine.last_drill()?.map(|d| (d.time, d.passed)),
             };
             let body = report::build(&inputs);
             let digest = report::report_digest(&body);

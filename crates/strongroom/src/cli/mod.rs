@@ -18,6 +18,7 @@ macro_rules! outp {
 }
 
 pub mod admin;
+pub mod backup;
 pub mod client;
 pub mod dev;
 pub mod file;
@@ -194,6 +195,9 @@ enum Command {
     /// Compliance report (signed) and its verification.
     #[command(subcommand)]
     Report(report::ReportCmd),
+    /// Backups and recovery drills.
+    #[command(subcommand)]
+    Backup(backup::BackupCmd),
 }
 
 #[derive(Args)]
@@ -535,6 +539,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rewrap(a) => lifecycle::rewrap(a, fmt),
         Command::Dev(c) => dev::dev(c, fmt),
         Command::Report(c) => report::run(c),
+        Command::Backup(c) => backup::run(c, fmt),
         Command::Reencrypt(a) => {
             let c = Client::from_env()?;
             let v = c.call(
