@@ -89,8 +89,17 @@ impl Engine {
                     // Another node changed the key: read it back and re-check.
                     self.reload_key(id)?;
                 }
-                // The state changed under us (disabled, pending deletion…).
-                Err(Error::InvalidKeyState(_)) | Err(Error::KeyNotFound(_)) => return Ok(None),
+                // The state changed under us (disabled, pending deletion,
+                // outside its dates…): it waits, overdue, until it can rotate.
+                Err(
+                    Error::InvalidKeyState(_)
+                    | Error::KeyNotFound(_)
+                    | Error::KeyDisabled(_)
+                    | Error::KeyPendingDeletion(_)
+                    | Error::KeyDestroyed(_)
+                    | Error::KeyNotYetActive { .. }
+                    | Error::KeyExpired { .. },
+                ) => return Ok(None),
                 Err(e) => return Err(e),
             }
         }
