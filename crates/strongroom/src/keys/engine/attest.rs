@@ -12,10 +12,13 @@ use crate::seal::{AUDIT_KEY_IDENTITY, META_AUDIT_KEY};
 impl Engine {
     /// Signs `domain || 0x00 || message`; returns (signature, public key).
     pub fn sign_with_audit_key(&self, domain: &str, message: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-        let sealed = self
-            .store
-            .get_meta(META_AUDIT_KEY)?
-            .ok_or_else(|| Error::Internal("the audit signing key does not exist yet".into()))?;
+        // The key is made when the audit log is first opened; a dev server
+        // started with --dev-no-audit has none.
+        let sealed = self.store.get_meta(META_AUDIT_KEY)?.ok_or_else(|| {
+            Error::InvalidArgument(
+                "this server has no audit signing key (the audit log is off: --dev-no-audit), so it cannot sign a report; start it with the audit log on".into(),
+            )
+        })?;
         let pkcs8 = self.barrier.open(AUDIT_KEY_IDENTITY, &sealed)?;
         let kp = Ed25519KeyPair::from_pkcs8(pkcs8.expose())
             .map_err(|_| Error::Internal("the audit signing key is unreadable".into()))?;
