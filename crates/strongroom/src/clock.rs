@@ -43,3 +43,52 @@ impl Clock for ManualClock {
 pub type SharedClock = Arc<dyn Clock>;
 
 pub const DAY: i64 = 86_400;
+
+/// A clock that runs `offset` seconds ahead of another. Dev mode only: it
+/// lets a newcomer watch scheduled rotation and expiry happen
+/// (`POST /v1/sys/dev/advance-clock`). Never built in production.
+pub struct OffsetClock {
+    base: SharedClock,
+    offset: AtomicI64,
+}
+
+impl OffsetClock {
+    pub fn new(base: SharedClock) -> Self {
+        Self {
+            base,
+            offset: AtomicI64::new(0),
+        }
+    }
+    /// Moves the clock forward; returns the new total offset in seconds.
+    pub fn advance(&self, secs: i64) -> i64 {
+        self.offset.fetch_add(secs, Ordering::SeqCst) + secs
+    }
+    pub fn offset(&self) -> i64 {
+        self.offset.load(Ordering::SeqCst)
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Timestamp {
+        self.base
+            .now()
+            .saturating_add(self.offset.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_clock_runs_ahead_by_what_was_added() {
+        let base = Arc::new(ManualClock::new(1_000));
+        let c = OffsetClock::new(base.clone());
+        assert_eq!(c.now(), 1_000);
+        assert_eq!(c.advance(3 * DAY), 3 * DAY);
+        assert_eq!(c.now(), 1_000 + 3 * DAY);
+        base.advance(5);
+        assert_eq!(c.now(), 1_005 + 3 * DAY);
+        assert_eq!(c.offset(), 3 * DAY);
+    }
+}

@@ -24,6 +24,7 @@ pub mod error;
 pub mod identity;
 pub mod keys;
 pub mod policy;
+pub mod report;
 pub mod seal;
 pub mod server;
 pub mod sigv4;

@@ -46,8 +46,16 @@ fn read<'a>(action: &'static str, key: Option<&'a str>) -> Guarded<'a> {
 pub async fn create(
     State(st): State<Arc<AppState>>,
     c: Caller,
-    ApiJson(req): ApiJson<CreateKey>,
+    ApiJson(mut req): ApiJson<CreateKey>,
 ) -> ApiResult<Json<KeyMeta>> {
+    // The server-wide default period applies to new AES keys (the AWS
+    // endpoint keeps AWS's default: no automatic rotation).
+    let aes = req.spec.as_deref().is_none_or(|s| {
+        crate::crypto::spec::KeySpec::parse(s) == Some(crate::crypto::spec::KeySpec::Aes256Gcm)
+    });
+    if req.rotation_period_days.is_none() && aes && st.default_rotation_days > 0 {
+        req.rotation_period_days = Some(st.default_rotation_days);
+    }
     Ok(Json(
         st.run(&c, change("kms:CreateKey", None), move |s| {
             s.engine.create(req).map(done)

@@ -3,7 +3,9 @@
 
 pub mod admin;
 pub mod b64;
+pub mod backup;
 pub mod crypto;
+pub mod dev;
 pub mod error;
 pub mod extract;
 pub mod guard;
@@ -11,6 +13,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod metrics;
 pub mod openapi;
+pub mod report;
 pub mod rotation;
 pub mod sys;
 
@@ -37,6 +40,12 @@ pub struct AppState {
     pub dev_mode: bool,
     pub dual_control: guard::DualControl,
     pub aws: crate::aws::AwsSettings,
+    /// Rotation period given to new AES keys by the native API (0 = none).
+    pub default_rotation_days: u32,
+    /// Dev mode's movable clock (`None` outside dev mode).
+    pub dev_clock: Option<Arc<crate::clock::OffsetClock>>,
+    /// Whether the listener serves TLS (the compliance report reads it).
+    pub tls: bool,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -118,6 +127,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/audit/export", get(admin::audit_export))
         .route("/v1/compromise", post(lifecycle::compromise))
         .route("/v1/inventory", get(lifecycle::inventory))
+        .route("/v1/sys/dev/advance-clock", post(dev::advance_clock))
+        .route("/v1/sys/dev/run-scheduler", post(dev::run_scheduler))
+        .route("/v1/reports/compliance", get(report::compliance))
+        .route("/v1/backup", post(backup::create))
+        .route("/v1/backup/drill", post(backup::drill))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))

@@ -73,6 +73,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("aliases", "array", false),
             ("activation_date", "integer", false),
             ("expiry_date", "integer", false),
+            ("rotation_period_days", "integer", false),
         ],
     ),
     (
@@ -488,6 +489,41 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "Every key with lifecycle facts (query: owner, state, overdue=true, expiring_within=DAYS, no_owner=true)",
         true,
         &[],
+    ),
+    (
+        "post",
+        "/v1/sys/dev/advance-clock",
+        "Dev server only: move the clock forward, then run the destruction sweep and the rotation scheduler once",
+        true,
+        &[("days", "integer", false), ("seconds", "integer", false)],
+    ),
+    (
+        "post",
+        "/v1/sys/dev/run-scheduler",
+        "Dev server only: run the destruction sweep and the rotation scheduler once",
+        true,
+        &[],
+    ),
+    (
+        "get",
+        "/v1/reports/compliance",
+        "The compliance report (PCI DSS, NIST SP 800-57, ISO 27001, SOC 2, HIPAA) from live state, signed with the audit key",
+        true,
+        &[],
+    ),
+    (
+        "post",
+        "/v1/backup",
+        "An encrypted, integrity-protected backup (base64) with sample ciphertexts",
+        true,
+        &[],
+    ),
+    (
+        "post",
+        "/v1/backup/drill",
+        "Restore a backup into a scratch in-memory instance, decrypt its samples, record pass/fail",
+        true,
+        &[("backup", "string", true)],
     ),
 ];
 

@@ -18,10 +18,13 @@ macro_rules! outp {
 }
 
 pub mod admin;
+pub mod backup;
 pub mod client;
+pub mod dev;
 pub mod file;
 pub mod lifecycle;
 pub mod output;
+pub mod report;
 pub mod seal;
 
 use std::collections::BTreeMap;
@@ -188,6 +191,15 @@ enum Command {
     Rewrap(lifecycle::RewrapArgs),
     /// Load-test a running server against a bare AES-GCM ceiling (docs/BENCHMARKS.md).
     Bench(Box<crate::bench::BenchArgs>),
+    /// Dev server only: move its clock forward, run the scheduler now.
+    #[command(subcommand)]
+    Dev(dev::DevCmd),
+    /// Compliance report (signed) and its verification.
+    #[command(subcommand)]
+    Report(report::ReportCmd),
+    /// Backups and recovery drills.
+    #[command(subcommand)]
+    Backup(backup::BackupCmd),
 }
 
 #[derive(Args)]
@@ -272,6 +284,10 @@ enum KeyCmd {
         /// Expiry date (RFC 3339, YYYY-MM-DD or Unix seconds); from then on decrypt/verify only.
         #[arg(long = "expire-at")]
         expire_at: Option<String>,
+        /// Automatic rotation period in days (1-3650; 0 = none). Default: the
+        /// server's `default_rotation_days` (365) for AES keys, none otherwise.
+        #[arg(long = "rotation-days")]
+        rotation_days: Option<u32>,
     },
     /// List keys.
     List {
@@ -524,6 +540,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Inventory(a) => lifecycle::inventory(a, fmt),
         Command::Rewrap(a) => lifecycle::rewrap(a, fmt),
         Command::Bench(a) => crate::bench::run(*a, fmt),
+        Command::Dev(c) => dev::dev(c, fmt),
+        Command::Report(c) => report::run(c),
+        Command::Backup(c) => backup::run(c, fmt),
         Command::Reencrypt(a) => {
             let c = Client::from_env()?;
             let v = c.call(
@@ -862,6 +881,7 @@ fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
             aliases,
             activate_at,
             expire_at,
+            rotation_days,
         } => {
             let mut body = json!({
                 "description": description,
@@ -871,6 +891,9 @@ fn key(c: KeyCmd, fmt: Format) -> Result<(), CliError> {
                 "aliases": aliases,
             });
             lifecycle::add_dates(&mut body, activate_at, expire_at, false)?;
+            if let Some(d) = rotation_days {
+                body["rotation_period_days"] = json!(d);
+            }
             if let Some(s) = spec {
                 body["spec"] = Value::String(s);
             }

@@ -107,6 +107,10 @@ pub struct CreateKey {
     /// Unix seconds; from it on the key is deactivated (decrypt/verify only).
     #[serde(default)]
     pub expiry_date: Option<Timestamp>,
+    /// Automatic rotation period in days (1–3650); 0 or absent: none. The
+    /// native API fills in the server default when absent.
+    #[serde(default)]
+    pub rotation_period_days: Option<u32>,
 }
 
 /// Input for metadata updates; absent fields are unchanged.
@@ -562,6 +566,7 @@ impl Engine {
             validate_alias(a)?;
         }
         lifecycle::validate_dates(req.activation_date, req.expiry_date)?;
+        let rotation_period_days = schedule::creation_period(req.rotation_period_days)?;
         let mut idb = [0u8; 16];
         self.rng.fill(&mut idb)?;
         let uuid = uuid::Builder::from_random_bytes(idb).into_uuid();
@@ -599,8 +604,8 @@ impl Engine {
             activation_date: req.activation_date,
             expiry_date: req.expiry_date,
             compromises: Vec::new(),
-            rotation_period_days: None,
-            next_rotation_at: None,
+            rotation_period_days,
+            next_rotation_at: rotation_period_days.map(|d| now + i64::from(d) * DAY),
             import_check: None,
         };
         // Only aliases need the write lock (their uniqueness is checked here,
@@ -810,6 +815,19 @@ impl Engine {
     pub fn rotate_as(&self, key_ref: &str, kind: RotationType) -> Result<KeyMeta> {
         let now = self.now();
         self.mutate(key_ref, Operation::Rotate, |m, _| {
+            self.rotation_step(m, kind, now)
+        })
+    }
+
+    /// The change `rotate_as` makes: a fresh primary version, and the next
+    /// scheduled rotation moved one period on. Also used by the scheduler.
+    fn rotation_step(
+        &self,
+        m: &mut KeyMeta,
+        kind: RotationType,
+        now: Timestamp,
+    ) -> Result<MutateExtra> {
+        {
             if m.origin == Origin::External {
                 return Err(Error::InvalidKeyUsage(format!(
                     "key {} has imported key material; Strongroom cannot generate new material for it",
@@ -841,7 +859,7 @@ impl Engine {
                 new_versions: vec![(next, Arc::new(Self::fresh_version(loaded)))],
                 drop_material: vec![],
             })
-        })
+        }
     }
 
     pub fn enable(&self, key_ref: &str) -> Result<KeyMeta> {
@@ -1543,9 +1561,15 @@ struct MutateExtra {
 
 mod lifecycle;
 pub use lifecycle::{CompromiseReport, ExposureByIdentity, UseStats};
+mod attest;
+mod backup;
+pub use backup::{BackupSummary, DrillReport};
 mod data_key_pair;
 mod import;
 mod rotation;
+mod schedule;
+pub use rotation::ROTATION_PERIOD_DAYS;
+pub use schedule::RotationRun;
 
 pub use data_key_pair::DataKeyPair;
 pub use import::{ImportParameters, WrappingAlgorithm};

@@ -70,6 +70,10 @@ pub const ACTIONS: &[&str] = &[
     "strongroom:Seal",
     // Lifecycle (Admin)
     "strongroom:CompromiseKey",
+    // Lifecycle: reports, backups, dev clock
+    "strongroom:ReadComplianceReport",
+    "strongroom:Backup",
+    "strongroom:DevClock",
 ];
 
 /// What kind of thing an action does. Built-in roles are defined in terms of
@@ -207,6 +211,9 @@ pub(crate) const ACTION_TABLE: &[ActionInfo] = &[
     info("strongroom:Approve", Approval, Global),
     info("strongroom:Seal", System, Global),
     info("strongroom:CompromiseKey", Admin, Key),
+    info("strongroom:ReadComplianceReport", Read, Global),
+    info("strongroom:Backup", System, Global),
+    info("strongroom:DevClock", System, Global),
 ];
 
 /// Looks up an action by its exact (case-sensitive) name.

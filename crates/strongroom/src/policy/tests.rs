@@ -64,6 +64,9 @@ const TABLE: &[(&str, char, bool)] = &[
     ("strongroom:ListApprovals", 'P', false),
     ("strongroom:Approve", 'P', false),
     ("strongroom:Seal", 'S', false),
+    ("strongroom:ReadComplianceReport", 'R', false),
+    ("strongroom:Backup", 'S', false),
+    ("strongroom:DevClock", 'S', false),
 ];
 
 fn letter(c: Category) -> char {

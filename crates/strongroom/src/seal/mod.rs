@@ -32,8 +32,8 @@ const META_SEAL_CONFIG: &str = "seal_config";
 const META_ROOT_KEY: &str = "root_key";
 const META_ROOT_TOKEN: &str = "root_token";
 const ROOT_TOKEN_IDENTITY: &str = "strongroom/meta/root_token";
-const META_AUDIT_KEY: &str = "audit_signing_key";
-const AUDIT_KEY_IDENTITY: &str = "strongroom/meta/audit_signing_key";
+pub(crate) const META_AUDIT_KEY: &str = "audit_signing_key";
+pub(crate) const AUDIT_KEY_IDENTITY: &str = "strongroom/meta/audit_signing_key";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SealConfig {

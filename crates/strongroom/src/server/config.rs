@@ -83,6 +83,14 @@ pub struct Config {
     /// Refused: a PIN never sits in the config in clear (never stored).
     #[serde(default)]
     pub pkcs11_pin: Option<RefusedSecret>,
+    /// Automatic rotation period (days) given to new AES keys created through
+    /// the native API; 0 = none. Default 365. `STRONGROOM_DEFAULT_ROTATION_DAYS`.
+    #[serde(default = "default_rotation_days")]
+    pub default_rotation_days: u32,
+}
+
+fn default_rotation_days() -> u32 {
+    365
 }
 
 fn default_listen() -> String {
@@ -135,6 +143,7 @@ impl Default for Config {
             pkcs11_key_label: None,
             pkcs11_pin_file: None,
             pkcs11_pin: None,
+            default_rotation_days: default_rotation_days(),
         }
     }
 }
@@ -234,6 +243,9 @@ impl Config {
         if let Some(v) = env("STRONGROOM_SWEEP_INTERVAL_SECS") {
             self.sweep_interval_secs = parse_num("STRONGROOM_SWEEP_INTERVAL_SECS", &v)?;
         }
+        if let Some(v) = env("STRONGROOM_DEFAULT_ROTATION_DAYS") {
+            self.default_rotation_days = parse_num("STRONGROOM_DEFAULT_ROTATION_DAYS", &v)?;
+        }
         self.apply_pkcs11_env(env)?;
         Ok(())
     }
@@ -291,6 +303,14 @@ impl Config {
             return Err(Error::InvalidArgument(
                 "sweep_interval_secs must be at least 1".into(),
             ));
+        }
+        if self.default_rotation_days != 0
+            && !crate::keys::engine::ROTATION_PERIOD_DAYS.contains(&self.default_rotation_days)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "default_rotation_days = {} is out of range; use 1 to 3650, or 0 for no automatic rotation",
+                self.default_rotation_days
+            )));
         }
         self.validate_seal()?;
         Ok(())

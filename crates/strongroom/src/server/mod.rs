@@ -4,6 +4,7 @@
 pub mod config;
 pub mod ha;
 mod hsm;
+pub mod scheduler;
 pub mod sweep;
 pub mod tls;
 
@@ -52,7 +53,13 @@ pub struct Options {
 }
 
 pub async fn run(opts: Options) -> Result<(), Error> {
-    let clock: SharedClock = Arc::new(SystemClock);
+    // Dev mode runs on a clock that `POST /v1/sys/dev/advance-clock` moves forward.
+    let dev_clock = matches!(opts.mode, Mode::Dev { .. })
+        .then(|| Arc::new(crate::clock::OffsetClock::new(Arc::new(SystemClock))));
+    let clock: SharedClock = match &dev_clock {
+        Some(c) => c.clone(),
+        None => Arc::new(SystemClock),
+    };
     let rng = rng::system();
     let dev_root_token = opts.mode_token();
     let (dev_audit_path, dev_dual_control, dev_no_audit) = match &opts.mode {
@@ -170,6 +177,9 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             max_skew_secs: cfg.aws_max_skew_secs,
             dev_credentials: dev_aws.clone(),
         },
+        default_rotation_days: cfg.default_rotation_days,
+        dev_clock,
+        tls: tls.is_some(),
         dual_control: if (dev && !dev_dual_control) || !cfg.dual_control {
             DualControl::off()
         } else {
@@ -253,7 +263,8 @@ impl Options {
     }
 }
 
-/// Destroys keys whose deletion window has ended, on a fixed interval.
+/// Destroys keys whose deletion window has ended and rotates keys whose
+/// rotation is due, on a fixed interval.
 fn spawn_sweep(seal: Arc<Seal>, secs: u64) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
@@ -261,6 +272,7 @@ fn spawn_sweep(seal: Arc<Seal>, secs: u64) {
         loop {
             tick.tick().await;
             sweep::sweep_once(&seal, &mut purge_pending).await;
+            scheduler::rotate_once(&seal).await;
         }
     });
 }
