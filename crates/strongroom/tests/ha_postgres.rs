@@ -583,3 +583,57 @@ fn unreachable_database_stops_the_server_with_a_clear_error() {
     assert_ne!(code, 0);
     assert!(err.contains("audit_path must be set"), "{err}");
 }
+
+/// `backup restore` from a SQLite server into an empty PostgreSQL database
+/// (docs/LIFECYCLE.md): one transaction, then a node on it unseals with the
+/// same shares and decrypts what was encrypted before the backup.
+#[test]
+fn backup_restore_into_an_empty_postgres_database() {
+    let mut a = Server::production(BIN, TempDir::new("pg-restore-a"), None);
+    a.wait_health(503);
+    let shares = init_and_unseal(&mut a, 3, 2);
+    let key = create_key(&a, json!({}));
+    let (st, v) = encrypt(&a, &key, b"from sqlite");
+    assert_eq!(st, 200, "{v}");
+    let ct = v["ciphertext"].as_str().unwrap().to_string();
+    let file = a.dir.path().join("kms.backup").display().to_string();
+    common::cli_ok(&a, &["backup", "create", "--out", &file]);
+    a.stop();
+
+    let db = Db::new("restore");
+    let cfg = a.dir.path().join("pg.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "storage_path = {:?}\naudit_path = {:?}\ntls_disable = true\n",
+            db.url,
+            a.dir.path().join("pg-audit.jsonl").display().to_string()
+        ),
+    )
+    .unwrap();
+    let sh = a.dir.path().join("shares.txt");
+    std::fs::write(&sh, format!("{}\n{}\n", shares[0], shares[1])).unwrap();
+    let restore = || {
+        common::run_cmd(std::process::Command::new(BIN).args([
+            "backup",
+            "restore",
+            &file,
+            "--config",
+            cfg.to_str().unwrap(),
+            "--shares-file",
+            sh.to_str().unwrap(),
+        ]))
+    };
+    let (code, out, err) = restore();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("the PostgreSQL database"), "{out}");
+    let (code, _, err) = restore();
+    assert!(code != 0 && err.contains("already initialized"), "{err}");
+
+    let mut b = node(&db);
+    b.token = a.token.clone();
+    unseal_http(&b, &shares[1..3]);
+    let (st, v) = decrypt(&b, &ct);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(unb64(v["plaintext"].as_str().unwrap()), b"from sqlite");
+}

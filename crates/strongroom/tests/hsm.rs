@@ -549,3 +549,48 @@ fn migrate_seal_shamir_to_hsm_and_back() {
     let (code, _, _) = cli(&s, &["operator", "unseal", "--hsm"]);
     assert_eq!(code, 1, "--hsm on a Shamir server is refused");
 }
+
+#[test]
+fn backup_restore_with_the_hsm_seal() {
+    if !softhsm() {
+        return;
+    }
+    let mut s = hsm_server("hsm-restore");
+    s.wait_health(503);
+    hsm_init(&mut s);
+    let key = create_key(&s);
+    let ct = encrypt(&s, &key, b"before the backup");
+    let file = s.dir.path().join("kms.backup").display().to_string();
+    cli_ok(&s, &["backup", "create", "--out", &file]);
+    s.stop();
+    // Restore into a second, empty database; the HSM unwraps the root key.
+    let cfg_path = s.dir.path().join("strongroom.toml");
+    let db_b = s.dir.path().join("b.db").display().to_string();
+    let old = std::fs::read_to_string(&cfg_path).unwrap();
+    let text: String = old
+        .lines()
+        .filter(|l| !l.starts_with("storage_path"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        + &format!("storage_path = {db_b:?}\n");
+    std::fs::write(&cfg_path, text).unwrap();
+    let cfg = cfg_path.display().to_string();
+    let restore = |pin: &str| {
+        run_cmd(
+            Command::new(BIN)
+                .args(["backup", "restore", &file, "--config", &cfg])
+                .env("SOFTHSM2_CONF", conf_of(&s))
+                .env("STRONGROOM_PKCS11_PIN", pin),
+        )
+    };
+    let (code, _, err) = restore(WRONG_PIN);
+    assert_ne!(code, 0, "{err}");
+    assert!(!err.contains(WRONG_PIN), "{err}");
+    let (code, out, err) = restore(PIN);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("sealed with pkcs11"), "{out}");
+    // The server on the restored database unseals itself and decrypts.
+    let s = s.restart();
+    s.wait_health(200);
+    assert_eq!(decrypt(&s, &ct), b"before the backup");
+}

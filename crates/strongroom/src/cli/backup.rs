@@ -1,4 +1,4 @@
-//! `strongroom backup create|drill` (`docs/LIFECYCLE.md`).
+//! `strongroom backup create|drill|restore` (`docs/LIFECYCLE.md`).
 
 use base64::Engine as _;
 use clap::Subcommand;
@@ -19,9 +19,74 @@ pub enum BackupCmd {
     /// Restore a backup into a scratch in-memory instance inside the server
     /// and decrypt the sample ciphertexts recorded at backup time.
     Drill { file: String },
+    /// Offline, with the server stopped: write a backup into the EMPTY
+    /// storage named by the config. A Shamir-sealed backup needs its unseal
+    /// shares; a PKCS#11-sealed one needs the HSM named in the config.
+    Restore {
+        file: String,
+        /// The config file of the server that will run on the restored storage.
+        #[arg(long)]
+        config: String,
+        /// The unseal shares, one per line (`-` or omitted: stdin; Shamir only).
+        #[arg(long)]
+        shares_file: Option<String>,
+    },
+}
+
+fn restore(
+    file: &str,
+    config: &str,
+    shares_file: Option<&str>,
+    fmt: Format,
+) -> Result<(), CliError> {
+    let blob =
+        std::fs::read(file).map_err(|e| CliError::new(format!("cannot read {file}: {e}")))?;
+    let cfg = crate::server::config::Config::load(config)?;
+    let location = cfg.storage_path.clone().unwrap_or_default();
+    if location.is_empty() {
+        return Err(CliError::new(format!("{config} does not set storage_path")));
+    }
+    let store = crate::storage::open_location(&location).map_err(crate::error::Error::from)?;
+    let sealed_by_hsm = crate::keys::engine::backup::read_header(&blob)
+        .ok()
+        .map(|h| h.seal_config)
+        .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+        .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok())
+        .is_some_and(|c| c["type"] == "pkcs11");
+    let mut shares = if sealed_by_hsm {
+        Vec::new()
+    } else {
+        super::seal::read_shares(shares_file)?
+    };
+    let hsm = || cfg.pkcs11_settings(&|k| std::env::var(k).ok());
+    let r = crate::seal::restore::restore(store.as_ref(), &blob, &shares, &hsm);
+    for s in &mut shares {
+        zeroize::Zeroize::zeroize(s);
+    }
+    let r = r?;
+    if fmt == Format::Json {
+        output::json(&json!({
+            "seal": r.seal, "keys": r.keys, "versions": r.versions, "records": r.records,
+        }));
+    } else {
+        println!(
+            "Restored {file} into {}: {} keys, {} versions, {} records, sealed with {}. Start the server and unseal it as before.",
+            if crate::storage::postgres::is_url(&location) { "the PostgreSQL database" } else { location.as_str() },
+            r.keys, r.versions, r.records, r.seal
+        );
+    }
+    Ok(())
 }
 
 pub fn run(cmd: BackupCmd, fmt: Format) -> Result<(), CliError> {
+    if let BackupCmd::Restore {
+        file,
+        config,
+        shares_file,
+    } = &cmd
+    {
+        return restore(file, config, shares_file.as_deref(), fmt);
+    }
     let c = Client::from_env()?;
     let b64 = base64::engine::general_purpose::STANDARD;
     match cmd {
@@ -79,5 +144,6 @@ pub fn run(cmd: BackupCmd, fmt: Format) -> Result<(), CliError> {
                 Err(CliError::new("the backup drill failed"))
             }
         }
+        BackupCmd::Restore { .. } => Ok(()),
     }
 }

@@ -55,7 +55,7 @@ pub fn print_pkcs11_init(v: &Value) {
     out!("The root token is shown ONCE and is not stored.");
 }
 
-fn read_shares(path: Option<&str>) -> Result<Vec<String>, CliError> {
+pub(super) fn read_shares(path: Option<&str>) -> Result<Vec<String>, CliError> {
     let text = match path {
         Some(p) if p != "-" => std::fs::read_to_string(p)
             .map_err(|e| CliError::new(format!("cannot read --shares-file {p:?}: {e}")))?,

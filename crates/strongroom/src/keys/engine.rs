@@ -1562,7 +1562,7 @@ struct MutateExtra {
 mod lifecycle;
 pub use lifecycle::{CompromiseReport, ExposureByIdentity, UseStats};
 mod attest;
-mod backup;
+pub(crate) mod backup;
 pub use backup::{BackupSummary, DrillReport};
 mod data_key_pair;
 mod import;

@@ -61,6 +61,15 @@ fn wrapped_root(store: &dyn Store) -> Result<Vec<u8>> {
 
 /// Recovers the root key of a Shamir-sealed storage from share texts.
 fn root_from_shares(store: &dyn Store, cfg: &SealConfig, texts: &[String]) -> Result<SecretBytes> {
+    root_from_share_texts(cfg, texts, &wrapped_root(store)?)
+}
+
+/// Recovers the root key wrapped as `wrapped` from share texts.
+pub(super) fn root_from_share_texts(
+    cfg: &SealConfig,
+    texts: &[String],
+    wrapped: &[u8],
+) -> Result<SecretBytes> {
     let cluster = cluster_bytes(cfg)?;
     let mut parsed: Vec<shamir::ParsedShare> = Vec::new();
     for (i, t) in texts.iter().enumerate() {
@@ -90,15 +99,12 @@ fn root_from_shares(store: &dyn Store, cfg: &SealConfig, texts: &[String]) -> Re
     let unseal_key = shamir::combine(&parsed, cfg.threshold)?;
     let wrap = LoadedKey::load(KeySpec::Aes256Gcm, &unseal_key)
         .map_err(|_| Error::Internal("unseal key did not load".into()))?;
-    wrap.aes_open(
-        root_key_aad(&cfg.cluster_id).as_bytes(),
-        &wrapped_root(store)?,
-    )
-    .map_err(|_| {
-        Error::InvalidShare(
-            "the shares did not reconstruct the unseal key; nothing was changed".into(),
-        )
-    })
+    wrap.aes_open(root_key_aad(&cfg.cluster_id).as_bytes(), wrapped)
+        .map_err(|_| {
+            Error::InvalidShare(
+                "the shares did not reconstruct the unseal key; nothing was changed".into(),
+            )
+        })
 }
 
 fn commit(store: &dyn Store, cfg: &SealConfig, wrapped: Vec<u8>) -> Result<()> {

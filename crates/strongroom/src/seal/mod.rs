@@ -9,6 +9,7 @@ pub mod barrier;
 mod hsm;
 pub mod migrate;
 pub mod pkcs11;
+pub mod restore;
 pub mod shamir;
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -28,10 +29,10 @@ use crate::keys::engine::{Engine, EngineConfig};
 use crate::storage::{Op, Store, Transaction};
 use barrier::Barrier;
 
-const META_SEAL_CONFIG: &str = "seal_config";
-const META_ROOT_KEY: &str = "root_key";
-const META_ROOT_TOKEN: &str = "root_token";
-const ROOT_TOKEN_IDENTITY: &str = "strongroom/meta/root_token";
+pub(crate) const META_SEAL_CONFIG: &str = "seal_config";
+pub(crate) const META_ROOT_KEY: &str = "root_key";
+pub(crate) const META_ROOT_TOKEN: &str = "root_token";
+pub(crate) const ROOT_TOKEN_IDENTITY: &str = "strongroom/meta/root_token";
 pub(crate) const META_AUDIT_KEY: &str = "audit_signing_key";
 pub(crate) const AUDIT_KEY_IDENTITY: &str = "strongroom/meta/audit_signing_key";
 

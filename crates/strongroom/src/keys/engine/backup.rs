@@ -23,10 +23,16 @@ use crate::clock::Timestamp;
 use crate::crypto::context::EncryptionContext;
 use crate::error::{Error, Result};
 use crate::keys::state::KeyState;
+use crate::seal::barrier::Barrier;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::{Op, Store, Transaction};
 
 const MAGIC: &[u8] = b"STRONGROOM-BACKUP-1\n";
+/// Version 2: MAGIC2, a 4-byte big-endian length, the header (JSON), then
+/// the sealed snapshot, whose `header_sha256` binds the header.
+const MAGIC2: &[u8] = b"STRONGROOM-BACKUP-2\n";
+/// Longest header accepted (it holds four small sealed blobs).
+const MAX_HEADER: usize = 1 << 20;
 const BACKUP_IDENTITY: &str = "strongroom/backup/v1";
 const META_LAST_DRILL: &str = "backup_last_drill";
 const DRILL_IDENTITY: &str = "strongroom/meta/backup_last_drill";
@@ -68,8 +74,21 @@ struct Sample {
     plaintext_sha256: String,
 }
 
+/// The storage's seal metadata as stored (already wrapped or sealed), so an
+/// empty storage can be restored offline (`strongroom backup restore`).
 #[derive(Serialize, Deserialize)]
-struct Snapshot {
+pub(crate) struct BackupHeader {
+    pub seal_config: String,
+    pub root_key: String,
+    pub root_token: String,
+    pub audit_key: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Snapshot {
+    /// SHA-256 (hex) of the version-2 header; empty in version-1 backups.
+    #[serde(default)]
+    header_sha256: String,
     created_at: Timestamp,
     audit_head: Option<(u64, String)>,
     keys: Vec<Row>,
@@ -103,6 +122,116 @@ pub struct DrillReport {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Splits a backup into its header bytes (None for version 1) and the
+/// sealed snapshot.
+fn split(backup: &[u8]) -> Result<(Option<&[u8]>, &[u8])> {
+    if let Some(body) = backup.strip_prefix(MAGIC) {
+        return Ok((None, body));
+    }
+    let malformed =
+        || Error::InvalidArgument("the backup is truncated or malformed: its header is cut".into());
+    let Some(rest) = backup.strip_prefix(MAGIC2) else {
+        return Err(Error::InvalidArgument(
+            "not a Strongroom backup (it does not start with STRONGROOM-BACKUP-1 or -2)".into(),
+        ));
+    };
+    let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
+    let len = u32::from_be_bytes(*len) as usize;
+    if len > MAX_HEADER || len > rest.len() {
+        return Err(malformed());
+    }
+    let (header, sealed) = rest.split_at(len);
+    Ok((Some(header), sealed))
+}
+
+/// The header of a version-2 backup, not yet authenticated: the restore
+/// needs the seal config and wrapped root key in it to get the root key,
+/// then `open_snapshot` checks the header against the sealed snapshot.
+pub(crate) fn read_header(backup: &[u8]) -> Result<BackupHeader> {
+    match split(backup)? {
+        (Some(h), _) => serde_json::from_slice(h)
+            .map_err(|e| Error::InvalidArgument(format!("the backup header is malformed: {e}"))),
+        (None, _) => Err(Error::InvalidArgument(
+            "this is a version-1 backup, which does not carry the seal metadata; only `backup drill` can open it. Make a new backup with this version".into(),
+        )),
+    }
+}
+
+/// Opens a backup with `barrier` and checks that its header is the one the
+/// sealed snapshot was made with.
+pub(crate) fn open_snapshot(barrier: &Barrier, backup: &[u8]) -> Result<Snapshot> {
+    let (header, body) = split(backup)?;
+    let json = barrier.open(BACKUP_IDENTITY, body).map_err(|_| {
+        Error::InvalidArgument(
+            "the backup does not authenticate under this root key: it was modified, truncated, or made by another server".into(),
+        )
+    })?;
+    let snap: Snapshot = serde_json::from_slice(json.expose())
+        .map_err(|e| Error::InvalidArgument(format!("backup is malformed: {e}")))?;
+    let want = header
+        .map(|h| hex(digest(&SHA256, h).as_ref()))
+        .unwrap_or_default();
+    if !constant_time_eq(want.as_bytes(), snap.header_sha256.as_bytes()) {
+        return Err(Error::InvalidArgument(
+            "the backup header does not match the sealed snapshot: it was modified".into(),
+        ));
+    }
+    Ok(snap)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
+/// Appends to `tx` the operations that write the snapshot's rows into an
+/// empty storage, at their saved revisions.
+pub(crate) fn restore_ops(snap: &Snapshot, mut tx: Transaction) -> Result<Transaction> {
+    for k in &snap.keys {
+        let body = unb64("a key", &k.body)?;
+        tx = tx.push(Op::InsertKey {
+            id: k.id.clone(),
+            body: body.clone(),
+        });
+        // Storage numbers a new row revision 1; bring it to the saved one.
+        for r in 1..k.revision {
+            tx = tx.push(Op::UpdateKey {
+                id: k.id.clone(),
+                expected: r,
+                body: body.clone(),
+            });
+        }
+    }
+    for v in &snap.versions {
+        tx = tx.push(Op::InsertVersion {
+            key_id: v.key_id.clone(),
+            version: v.version,
+            body: unb64("a version", &v.body)?,
+        });
+        if v.usage_reserved > 0 {
+            tx = tx.push(Op::ReserveUsage {
+                key_id: v.key_id.clone(),
+                version: v.version,
+                reserved: v.usage_reserved,
+            });
+        }
+    }
+    for r in &snap.records {
+        tx = tx.push(Op::InsertRecord {
+            kind: r.kind.clone(),
+            id: r.id.clone(),
+            body: unb64("a record", &r.body)?,
+        });
+    }
+    Ok(tx)
+}
+
+impl Snapshot {
+    /// (keys, versions, records) counts.
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        (self.keys.len(), self.versions.len(), self.records.len())
+    }
 }
 
 fn unb64(what: &str, s: &str) -> Result<Vec<u8>> {
@@ -173,7 +302,24 @@ impl Engine {
             }
         }
         drop(_w);
+        let meta = |name: &str| -> Result<Vec<u8>> {
+            self.store.get_meta(name)?.ok_or_else(|| {
+                Error::Internal(format!("backup: seal metadata {name:?} is missing"))
+            })
+        };
+        let header = BackupHeader {
+            seal_config: b64().encode(meta(crate::seal::META_SEAL_CONFIG)?),
+            root_key: b64().encode(meta(crate::seal::META_ROOT_KEY)?),
+            root_token: b64().encode(meta(crate::seal::META_ROOT_TOKEN)?),
+            audit_key: self
+                .store
+                .get_meta(crate::seal::META_AUDIT_KEY)?
+                .map(|b| b64().encode(b)),
+        };
+        let header =
+            serde_json::to_vec(&header).map_err(|e| Error::Internal(format!("backup: {e}")))?;
         let snap = Snapshot {
+            header_sha256: hex(digest(&SHA256, &header).as_ref()),
             created_at: self.now(),
             audit_head,
             keys,
@@ -190,7 +336,11 @@ impl Engine {
         };
         let json =
             serde_json::to_vec(&snap).map_err(|e| Error::Internal(format!("backup: {e}")))?;
-        let mut out = MAGIC.to_vec();
+        let mut out = MAGIC2.to_vec();
+        let len = u32::try_from(header.len())
+            .map_err(|_| Error::Internal("backup header too long".into()))?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&header);
         out.extend_from_slice(&self.barrier.seal(BACKUP_IDENTITY, &json)?);
         Ok((out, summary))
     }
@@ -222,58 +372,11 @@ impl Engine {
     }
 
     fn drill_into(&self, backup: &[u8], report: &mut DrillReport) -> Result<()> {
-        let body = backup.strip_prefix(MAGIC).ok_or_else(|| {
-            Error::InvalidArgument(
-                "not a Strongroom backup (it does not start with STRONGROOM-BACKUP-1)".into(),
-            )
-        })?;
-        let json = self.barrier.open(BACKUP_IDENTITY, body).map_err(|_| {
-            Error::InvalidArgument(
-                "the backup does not authenticate under this server's root key: it was modified, truncated, or made by another server".into(),
-            )
-        })?;
-        let snap: Snapshot = serde_json::from_slice(json.expose())
-            .map_err(|e| Error::InvalidArgument(format!("backup is malformed: {e}")))?;
+        let snap = open_snapshot(&self.barrier, backup)?;
         report.backup_created_at = Some(snap.created_at);
         report.samples = snap.samples.len();
         let scratch: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:")?);
-        let mut tx = Transaction::new();
-        for k in &snap.keys {
-            let body = unb64("a key", &k.body)?;
-            tx = tx.push(Op::InsertKey {
-                id: k.id.clone(),
-                body: body.clone(),
-            });
-            // Storage numbers a new row revision 1; bring it to the saved one.
-            for r in 1..k.revision {
-                tx = tx.push(Op::UpdateKey {
-                    id: k.id.clone(),
-                    expected: r,
-                    body: body.clone(),
-                });
-            }
-        }
-        for v in &snap.versions {
-            tx = tx.push(Op::InsertVersion {
-                key_id: v.key_id.clone(),
-                version: v.version,
-                body: unb64("a version", &v.body)?,
-            });
-            if v.usage_reserved > 0 {
-                tx = tx.push(Op::ReserveUsage {
-                    key_id: v.key_id.clone(),
-                    version: v.version,
-                    reserved: v.usage_reserved,
-                });
-            }
-        }
-        for r in &snap.records {
-            tx = tx.push(Op::InsertRecord {
-                kind: r.kind.clone(),
-                id: r.id.clone(),
-                body: unb64("a record", &r.body)?,
-            });
-        }
+        let tx = restore_ops(&snap, Transaction::new())?;
         scratch.commit(tx)?;
         let restored = Engine::load(
             scratch,
@@ -388,5 +491,36 @@ mod tests {
             .drill(&blob)
             .expect("drill runs");
         assert!(!r.passed && r.errors[0].contains("does not authenticate"));
+    }
+
+    #[test]
+    fn the_header_is_bound_to_the_sealed_snapshot() {
+        let s = seal();
+        let e = s.engine().expect("engine");
+        e.create(CreateKey::default()).expect("create");
+        let (blob, _) = e.backup(None).expect("backup");
+        assert!(blob.starts_with(super::MAGIC2));
+        let h = super::read_header(&blob).expect("header");
+        assert!(!h.root_key.is_empty() && !h.seal_config.is_empty());
+        // Swap in a different (well-formed) header: the snapshot still
+        // authenticates, but the binding check refuses it.
+        let (header, sealed) = super::split(&blob).expect("split");
+        let mut other: super::BackupHeader =
+            serde_json::from_slice(header.expect("v2")).expect("json");
+        other.audit_key = None;
+        let other = serde_json::to_vec(&other).expect("json");
+        let mut forged = super::MAGIC2.to_vec();
+        forged.extend_from_slice(&(other.len() as u32).to_be_bytes());
+        forged.extend_from_slice(&other);
+        forged.extend_from_slice(sealed);
+        let r = e.drill(&forged).expect("drill runs");
+        assert!(!r.passed);
+        assert!(r.errors[0].contains("header does not match"), "{r:?}");
+        // A cut header is malformed, not a panic.
+        let r = e
+            .drill(&blob[..super::MAGIC2.len() + 6])
+            .expect("drill runs");
+        assert!(!r.passed && r.errors[0].contains("truncated"), "{r:?}");
+        assert!(e.drill(&blob).expect("drill").passed);
     }
 }
