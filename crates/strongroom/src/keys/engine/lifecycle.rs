@@ -5,21 +5,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 
-use super::{EncryptOutput, Engine, KeyEntry, MutateExtra, VersionEntry};
+use super::{EncryptOutput, Engine, KeyEntry, VersionEntry};
 use crate::audit::AuditEvent;
 use crate::clock::{Timestamp, DAY};
 use crate::crypto::context::EncryptionContext;
-use crate::crypto::material::{self, LoadedKey};
 use crate::crypto::spec::KeyUsage;
 use crate::error::{Error, Result};
-use crate::keys::model::{Compromise, KeyMeta, VersionMeta};
+use crate::keys::model::{Compromise, KeyMeta};
 use crate::keys::state::{check_phase, KeyState, Operation, Phase, VersionState};
-use crate::storage::Op;
 
 /// `Option<Option<T>>` for PATCH fields: absent → `None` (via
 /// `#[serde(default)]`), `null` → `Some(None)`, a value → `Some(Some(v))`.
@@ -208,11 +205,6 @@ impl Engine {
         let mut chosen = 0;
         let meta = self.mutate(key_ref, Operation::DisableVersion, |m, _| {
             let id = m.id.clone();
-            if m.origin == crate::keys::model::Origin::External {
-                return Err(Error::InvalidKeyUsage(format!(
-                    "key {id} has imported key material; Strongroom cannot rotate it to fresh material. Import new material into a new key, re-encrypt, and disable this one"
-                )));
-            }
             let v = version.unwrap_or(m.primary_version);
             chosen = v;
             let vm = m.version_mut(v).ok_or(Error::VersionNotFound {
@@ -238,31 +230,8 @@ impl Engine {
                 at: now,
                 reason: reason.to_string(),
             });
-            let next = m.latest_version() + 1;
-            let mat = material::generate(m.spec, self.rng.as_ref())
-                .map_err(|_| Error::Internal("key generation failed".into()))?;
-            let loaded = LoadedKey::load(m.spec, &mat)
-                .map_err(|_| Error::Internal("generated key did not load".into()))?;
-            let body = self.seal_version(&m.id, next, &mat)?;
-            m.versions.push(VersionMeta {
-                version: next,
-                state: VersionState::Enabled,
-                created_at: now,
-                destroyed_at: None,
-                rotation_type: Some(crate::keys::model::RotationType::OnDemand),
-            });
-            m.primary_version = next;
-            m.rotated_at = Some(now);
-            m.next_rotation_at = m.rotation_period_days.map(|d| now + i64::from(d) * crate::clock::DAY);
-            Ok(MutateExtra {
-                ops: vec![Op::InsertVersion {
-                    key_id: m.id.clone(),
-                    version: next,
-                    body,
-                }],
-                new_versions: vec![(next, Arc::new(Self::fresh_version(loaded)))],
-                drop_material: vec![],
-            })
+            // The fresh version is made exactly as a rotation makes it.
+            self.rotation_step(m, crate::keys::model::RotationType::OnDemand, now)
         })?;
         let report = CompromiseReport {
             key_id: meta.id.clone(),
