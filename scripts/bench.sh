@@ -61,7 +61,7 @@ audit_path = "$WORK/prod-audit.jsonl"
 tls_disable = true
 EOF
 start_prod() {
-  STRONGROOM_LOG=warn "$BIN" server --config "$WORK/strongroom.toml" >"$WORK/prod.out" 2>"$WORK/prod.log" &
+  STRONGROOM_LOG=${PROD_LOG:-warn} "$BIN" server --config "$WORK/strongroom.toml" >"$WORK/prod.out" 2>"$WORK/prod.log" &
   PROD_PID=$!
   PIDS+=("$PROD_PID")
   PADDR=$(listen_addr "$WORK/prod.out")
@@ -92,6 +92,20 @@ echo
   --file-mib "$FILE_MIB" --file-dir "$WORK"
 echo "Dev audit records written: $(wc -l < "$WORK/dev-audit.jsonl"); production audit records: $(wc -l < "$WORK/prod-audit.jsonl")."
 
+# --- the same hot workloads with the audit log off, to show what it costs ----
+STRONGROOM_LOG=warn "$BIN" server --dev --listen 127.0.0.1:0 --dev-root-token "$DTOKEN" \
+  --dev-aws-credentials "$AWS" --dev-no-audit >"$WORK/noaudit.out" 2>"$WORK/noaudit.log" &
+NOAUDIT_PID=$!
+PIDS+=("$NOAUDIT_PID")
+NADDR=$(listen_addr "$WORK/noaudit.out")
+echo
+echo "### Audit off (not a target configuration: shows what the durable audit costs)"
+echo
+"$BIN" bench --workload encrypt,aws-encrypt,sign-ecdsa-p256 --no-inproc --addr "$NADDR" \
+  --token "$DTOKEN" --aws-credentials "$AWS" --connections "$C" --duration "$DUR" --warmup "$WARMUP" \
+  | grep -E '^\|'
+kill "$NOAUDIT_PID"; wait "$NOAUDIT_PID" 2>/dev/null || true
+
 [ "$KEYS" -gt 0 ] || exit 0
 
 # --- 1,000,000 keys -------------------------------------------------------------
@@ -121,11 +135,12 @@ echo "- RSS of the running server after filling: $(rss_mib "$PROD_PID") MiB"
 kill "$PROD_PID"; wait "$PROD_PID" 2>/dev/null || true
 sync
 T0=$(now)
-start_prod
+PROD_LOG=info start_prod
 T1=$(now)
 STRONGROOM_ADDR=$PADDR "$BIN" operator unseal "$SHARE" >/dev/null
 T2=$(now)
 echo "- restart: process start to listening $(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.2f", b-a}') s; unseal call $(awk -v a="$T1" -v b="$T2" 'BEGIN{printf "%.2f", b-a}') s; start + unseal $(awk -v a="$T0" -v b="$T2" 'BEGIN{printf "%.2f", b-a}') s"
-echo "- RSS after restart + unseal: $(rss_mib "$PROD_PID") MiB"
+echo "- RSS after restart + unseal: $(rss_mib "$PROD_PID") MiB right after; $(sleep 10; rss_mib "$PROD_PID") MiB after 10 s idle"
+echo "- where the unseal time went (the server's own log; milliseconds since the engine started loading, cumulative): $(sed -n 's/.*engine loaded //p' "$WORK/prod.log" | head -1); audit log opened in $(sed -n 's/.*audit_ms=\([0-9]*\).*/\1/p' "$WORK/prod.log" | head -1) ms"
 echo "- list page (limit=100), best of 3: first page $(list_ms '/v1/keys?limit=100') ms; page at cursor $((KEYS / 2)) $(list_ms "/v1/keys?limit=100&cursor=$((KEYS / 2))") ms; with a filter that matches nothing (scans every key) $(list_ms '/v1/keys?limit=100&owner=nobody') ms"
 echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

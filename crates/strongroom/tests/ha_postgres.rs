@@ -343,7 +343,7 @@ fn three_nodes_kill9_under_load() {
             while !stop.load(Ordering::SeqCst) {
                 i += 1;
                 // One request in 25 creates a key; the rest encrypt.
-                if t == 5 && i % 25 == 0 {
+                if t == 5 && i.is_multiple_of(25) {
                     match call(node, "/v1/keys", &json!({})) {
                         Ok((200, v)) => created
                             .lock()

@@ -529,7 +529,7 @@ fn load(
                     .push((k, v["primary_version"].as_u64().unwrap() as u32));
             }
             r
-        } else if step == 5 && n % 5 == 0 {
+        } else if step == 5 && n.is_multiple_of(5) {
             // A key of its own, created and then scheduled for deletion.
             let r = send(
                 &agent,

@@ -79,7 +79,12 @@ pub struct DecryptReq {
 pub fn key_of(st: &AppState, ct: &[u8]) -> Option<String> {
     let (h, _) = Header::parse(ct).ok()?;
     let id = h.key_id.hyphenated().to_string();
-    st.seal.engine().ok()?.describe(&id).ok().map(|m| m.id)
+    st.seal
+        .engine()
+        .ok()?
+        .handle(&id)
+        .ok()
+        .map(|h| h.meta().id.clone())
 }
 
 async fn do_decrypt(st: &AppState, c: &Caller, r: DecryptReq) -> Result<Value, ApiError> {

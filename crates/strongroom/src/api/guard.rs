@@ -254,7 +254,7 @@ impl AppState {
         let services = self.seal.services()?;
         let meta = match g.key {
             None => None,
-            Some(k) => match services.engine.describe(k) {
+            Some(k) => match services.engine.handle(k) {
                 Ok(m) => Some(m),
                 Err(e) => {
                     self.audit(
@@ -266,8 +266,13 @@ impl AppState {
                 }
             },
         };
-        let key_id = meta.as_ref().map(|m| m.id.clone());
-        let decision = Self::decide(&caller.principal, g.action, meta.as_ref(), g.context);
+        let key_id = meta.as_ref().map(|m| m.meta().id.clone());
+        let decision = Self::decide(
+            &caller.principal,
+            g.action,
+            meta.as_ref().map(|m| m.meta()),
+            g.context,
+        );
         if !decision.allowed {
             self.audit(
                 &services,

@@ -46,9 +46,9 @@ fn ev(i: u64) -> AuditEvent {
     AuditEvent {
         time_ms: 1_700_000_000_000 + i64::try_from(i).unwrap(),
         request_id: format!("req-{i}"),
-        identity: if i % 3 == 0 { "alice" } else { "bob" }.to_string(),
+        identity: if i.is_multiple_of(3) { "alice" } else { "bob" }.to_string(),
         source: "127.0.0.1:5000".to_string(),
-        operation: if i % 2 == 0 {
+        operation: if i.is_multiple_of(2) {
             "kms:Encrypt"
         } else {
             "kms:Decrypt"
@@ -682,6 +682,145 @@ fn open_cuts_off_a_torn_tail_and_continues() {
     assert_eq!(log.append_blocking(ev(5)).unwrap(), 5);
     let r = verify(&crashed, &pk);
     assert!(r.ok && r.entries == 6, "{r:?}");
+}
+
+// ---------------------------------------------------------------------------
+// open from the last checkpoint (large files)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_file_locked_by_another_process_is_refused() {
+    let dir = TempDir::new("locked");
+    let path = dir.path("audit.jsonl");
+    let key = generate_signing_key().unwrap();
+    drop(AuditLog::open(&path, &key, EVERY).unwrap());
+    // Another process holding the file looks like this: its own open file
+    // description with an exclusive lock.
+    let other = std::fs::OpenOptions::new().read(true).open(&path).unwrap();
+    other.try_lock().unwrap();
+    let r = AuditLog::open(&path, &key, EVERY);
+    match r {
+        Err(AuditError::Unavailable(m)) => assert!(m.contains("in use by another process"), "{m}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    drop(other);
+    let log = AuditLog::open(&path, &key, EVERY).unwrap();
+    assert_eq!(log.append_blocking(ev(0)).unwrap(), 0);
+}
+
+#[test]
+fn resume_from_last_checkpoint_matches_a_full_scan() {
+    // 0..=9, cp 10, 11..=20, cp 21, 22..=26 unsigned.
+    let f = fixture("anchor-same", N, EVERY);
+    let full = super::writer::resume_state(&f.path, &f.pk, u64::MAX).unwrap();
+    let anchored = super::writer::resume_state(&f.path, &f.pk, 0).unwrap();
+    assert_eq!(full, anchored);
+    assert_eq!((full.0, full.1.clone()), f.head);
+    assert_eq!(full.2, std::fs::metadata(&f.path).unwrap().len());
+
+    // It really starts after checkpoint 21: a break before it is not read
+    // (the full scan, and `audit verify`, still name it).
+    let mut l = lines(&f.path);
+    l[3] = l[3].replace("\"outcome\":\"allowed\"", "\"outcome\":\"denied\"");
+    write_lines(&f.path, &l);
+    assert_bad(&verify(&f.path, &f.pk), 3, "hash mismatch");
+    assert!(matches!(
+        super::writer::resume_state(&f.path, &f.pk, u64::MAX),
+        Err(AuditError::Tampered { index: 3, .. })
+    ));
+    // Same chain state; the file is one byte shorter ("denied").
+    let after = super::writer::resume_state(&f.path, &f.pk, 0).unwrap();
+    assert_eq!((after.0, after.1), (anchored.0, anchored.1));
+    assert_eq!(after.2, std::fs::metadata(&f.path).unwrap().len());
+}
+
+#[test]
+fn resume_from_checkpoint_refuses_a_broken_tail() {
+    // An event after the last checkpoint modified.
+    let f = fixture("anchor-tail", N, EVERY);
+    let mut l = lines(&f.path);
+    l[24] = l[24].replace("\"outcome\":\"allowed\"", "\"outcome\":\"denied\"");
+    write_lines(&f.path, &l);
+    let r = super::writer::resume_state(&f.path, &f.pk, 0);
+    assert!(
+        matches!(r, Err(AuditError::Tampered { index: 24, .. })),
+        "{r:?}"
+    );
+
+    // An old checkpoint copied to the end does not become the anchor's tail:
+    // the entry after it is out of sequence.
+    let f = fixture("anchor-replay", N, EVERY);
+    let mut l = lines(&f.path);
+    let old = l[10].clone();
+    l.insert(23, old);
+    write_lines(&f.path, &l);
+    let r = super::writer::resume_state(&f.path, &f.pk, 0);
+    assert!(matches!(r, Err(AuditError::Tampered { .. })), "{r:?}");
+
+    // A checkpoint signed by another key is no anchor; the full scan then
+    // refuses the file at the first checkpoint.
+    let f = fixture("anchor-otherkey", N, EVERY);
+    let other = generate_signing_key().unwrap();
+    let other_pk = public_key_of(&other).unwrap();
+    let r = super::writer::resume_state(&f.path, &other_pk, 0);
+    assert!(
+        matches!(r, Err(AuditError::Tampered { index: 10, .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn resume_from_checkpoint_cuts_a_torn_tail_and_handles_no_checkpoint() {
+    let f = fixture("anchor-torn", N, EVERY);
+    let len = std::fs::metadata(&f.path).unwrap().len();
+    let mut bytes = std::fs::read(&f.path).unwrap();
+    bytes.extend_from_slice(b"{\"index\":27,\"prev\":\"ab");
+    std::fs::write(&f.path, &bytes).unwrap();
+    let (next, head, resumed) = super::writer::resume_state(&f.path, &f.pk, 0).unwrap();
+    assert_eq!((next, head), f.head);
+    assert_eq!(resumed, len);
+    assert_eq!(std::fs::metadata(&f.path).unwrap().len(), len);
+
+    // No checkpoint at all (every = 0 and copied before close): full scan.
+    let f = fixture("anchor-none", 7, 0);
+    let r = super::writer::resume_state(&f.path, &f.pk, 0).unwrap();
+    assert_eq!((r.0, r.1), f.head);
+
+    // Empty file.
+    let dir = TempDir::new("anchor-empty");
+    let p = dir.path("a.jsonl");
+    std::fs::write(&p, b"").unwrap();
+    let r = super::writer::resume_state(&p, &f.pk, 0).unwrap();
+    assert_eq!(r.0, 0);
+}
+
+#[test]
+fn last_checkpoint_reads_across_block_boundaries() {
+    // Lines longer than a few KiB and many of them, so that the backward
+    // reader joins lines split across its 256 KiB blocks.
+    let dir = TempDir::new("anchor-blocks");
+    let path = dir.path("audit.jsonl");
+    let key = generate_signing_key().unwrap();
+    let log = AuditLog::open(&path, &key, 150).unwrap();
+    for i in 0..400 {
+        let mut e = ev(i);
+        e.detail = Some("d".repeat(3000 + (i as usize % 7) * 100));
+        log.append_blocking(e).unwrap();
+    }
+    let head = log.head();
+    let pk = log.public_key();
+    let copy = dir.path("copy.jsonl");
+    std::fs::copy(&path, &copy).unwrap();
+    drop(log);
+    let file = std::fs::File::open(&copy).unwrap();
+    let len = file.metadata().unwrap().len();
+    let a = super::verify::last_checkpoint(&file, len, &pk)
+        .unwrap()
+        .unwrap();
+    // checkpoints at 150 and 301 (150 events after the first).
+    assert_eq!(a.index, 301);
+    let r = super::writer::resume_state(&copy, &pk, 0).unwrap();
+    assert_eq!((r.0, r.1), head);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! Chain verification, shared by `verify_file` and `AuditLog::open`.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use aws_lc_rs::signature::{UnparsedPublicKey, ED25519};
@@ -66,6 +66,18 @@ impl<'k> ChainVerifier<'k> {
             captured: None,
         };
         v.maybe_capture();
+        v
+    }
+
+    /// Continues a chain right after a verified checkpoint (see [`last_checkpoint`]):
+    /// the entries before it are not read again.
+    pub(crate) fn after(public_key: &'k [u8], anchor: &Anchor) -> Self {
+        let mut v = ChainVerifier::new(public_key, None);
+        v.next_index = anchor.index + 1;
+        v.head = anchor.hash;
+        v.good_len = anchor.end;
+        v.checkpoints = 1;
+        v.last_checkpoint = Some(anchor.index);
         v
     }
 
@@ -198,6 +210,101 @@ impl<'k> ChainVerifier<'k> {
             }
         }
     }
+}
+
+/// A checkpoint entry whose own hash and signature verify, and where its
+/// line ends in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Anchor {
+    pub index: u64,
+    pub hash: [u8; 32],
+    /// Offset just past the checkpoint line's newline.
+    pub end: u64,
+}
+
+/// Checks one line as a checkpoint signed by `public_key` on its own: its
+/// hash over (prev, index, body) and its signature over (index, prev).
+fn checkpoint_anchor(line: &[u8], public_key: &[u8], end: u64) -> Option<Anchor> {
+    let entry = EntryIn::parse(line).ok()?;
+    let Ok(Payload::Checkpoint(c)) = entry.payload() else {
+        return None;
+    };
+    let prev = parse_hash(&entry.prev)?;
+    let stored = parse_hash(&entry.hash)?;
+    let sig = B64.decode(c.signature.as_bytes()).ok()?;
+    let pk = B64.decode(c.public_key.as_bytes()).ok()?;
+    if pk != public_key || entry_hash(&prev, entry.index, &checkpoint_body(&sig, &pk)) != stored {
+        return None;
+    }
+    UnparsedPublicKey::new(&ED25519, public_key)
+        .verify(&checkpoint_message(entry.index, &prev), &sig)
+        .ok()?;
+    Some(Anchor {
+        index: entry.index,
+        hash: stored,
+        end,
+    })
+}
+
+/// Finds the last complete line of the first `len` bytes of `file` that is
+/// a valid checkpoint of `public_key`, reading backwards in blocks. `None`
+/// when there is none (then the whole file must be verified).
+pub(crate) fn last_checkpoint(
+    file: &File,
+    len: u64,
+    public_key: &[u8],
+) -> io::Result<Option<Anchor>> {
+    use std::os::unix::fs::FileExt as _;
+    const BLOCK: u64 = 256 * 1024;
+    // `tail` holds the bytes from `pos` up to the start of the last line
+    // already looked at (or to `len`).
+    let mut pos = len;
+    let mut tail: Vec<u8> = Vec::new();
+    // The bytes after the last newline are an unterminated fragment, never
+    // a checkpoint; they are skipped by starting from the last newline.
+    let mut seen_newline = false;
+    while pos > 0 {
+        let start = pos.saturating_sub(BLOCK);
+        let mut block = vec![0u8; usize::try_from(pos - start).unwrap_or(0)];
+        file.read_exact_at(&mut block, start)?;
+        block.extend_from_slice(&tail);
+        tail = block;
+        pos = start;
+        // Complete lines in `tail`: those that end with a newline and whose
+        // start is known (a newline before them, or the file start).
+        while let Some(nl) = tail.iter().rposition(|&b| b == b'\n') {
+            if !seen_newline {
+                seen_newline = true;
+                tail.truncate(nl + 1);
+                continue;
+            }
+            // `tail` ends with a newline at `nl`; find its line's start.
+            let body = &tail[..nl];
+            let line_start = match body.iter().rposition(|&b| b == b'\n') {
+                Some(p) => p + 1,
+                None if pos == 0 => 0,
+                None => break, // the line starts in an earlier block
+            };
+            let line = &tail[line_start..nl];
+            let end = pos + u64::try_from(nl + 1).unwrap_or(u64::MAX);
+            if line.len() <= super::format::MAX_LINE_BYTES
+                && line.windows(14).any(|w| w == b"\"checkpoint\":{")
+            {
+                if let Some(a) = checkpoint_anchor(line, public_key, end) {
+                    return Ok(Some(a));
+                }
+            }
+            tail.truncate(line_start);
+            if line_start == 0 {
+                break;
+            }
+        }
+        if tail.len() > super::format::MAX_LINE_BYTES + 1 {
+            // A line longer than any entry: let the full scan name it.
+            return Ok(None);
+        }
+    }
+    Ok(None)
 }
 
 /// Verifies a whole audit file. See the module docs and `docs/AUDIT.md`.

@@ -17,8 +17,13 @@ use super::format::{
     checkpoint_body, checkpoint_message, entry_hash, hex, prepare_event, push_checkpoint_line,
     push_event_line, PreparedEvent, GENESIS_HASH,
 };
-use super::verify::{ChainVerifier, ScanEnd};
+use super::verify::{last_checkpoint, ChainVerifier, ScanEnd};
 use super::{AuditError, AuditEvent};
+
+/// Files up to this size are verified whole when opened; larger ones from
+/// their last signed checkpoint on (`strongroom audit verify` always reads
+/// the whole file).
+const FULL_VERIFY_BELOW: u64 = 16 * 1024 * 1024;
 
 /// Most entries the writer puts into one write + fdatasync.
 const DEFAULT_MAX_BATCH: usize = 8192;
@@ -236,8 +241,24 @@ impl AuditLog {
             }
         };
 
+        // One writer per file across processes too: a second server on the
+        // same file would fork the chain. The lock goes with the file handle.
+        if regular {
+            if let Err(e) = file.try_lock() {
+                unregister(&registered);
+                return Err(AuditError::Unavailable(match e {
+                    std::fs::TryLockError::WouldBlock => format!(
+                        "audit log {} is in use by another process (another strongroom server?); stop it or give this server its own audit_path",
+                        path.display()
+                    ),
+                    std::fs::TryLockError::Error(e) => {
+                        format!("cannot lock audit log {}: {e}", path.display())
+                    }
+                }));
+            }
+        }
         let state = if regular {
-            match resume(&mut file, path, &public_key, existed) {
+            match resume(&mut file, path, &public_key, existed, FULL_VERIFY_BELOW) {
                 Ok(s) => s,
                 Err(e) => {
                     unregister(&registered);
@@ -379,18 +400,33 @@ fn writer_gone() -> AuditError {
 
 /// Verifies the existing file and returns the state to continue from. A trailing fragment
 /// without newline is a write that was never acknowledged (a crash mid-write): it is cut off.
+/// A file of `full_below` bytes or more is verified from its last valid signed checkpoint
+/// on: the signature vouches for the head before it, so only the tail is read.
 fn resume(
     file: &mut File,
     path: &Path,
     public_key: &[u8],
     existed: bool,
+    full_below: u64,
 ) -> Result<ChainState, AuditError> {
     let unavailable = |what: &str, e: std::io::Error| {
         AuditError::Unavailable(format!("{what} audit log {}: {e}", path.display()))
     };
-    file.seek(SeekFrom::Start(0))
+    let len = file
+        .metadata()
+        .map_err(|e| unavailable("cannot stat", e))?
+        .len();
+    let anchor = if len >= full_below && len > 0 {
+        last_checkpoint(file, len, public_key).map_err(|e| unavailable("cannot read", e))?
+    } else {
+        None
+    };
+    let (mut v, from) = match &anchor {
+        Some(a) => (ChainVerifier::after(public_key, a), a.end),
+        None => (ChainVerifier::new(public_key, None), 0),
+    };
+    file.seek(SeekFrom::Start(from))
         .map_err(|e| unavailable("cannot read", e))?;
-    let mut v = ChainVerifier::new(public_key, None);
     let end = {
         let mut reader = BufReader::new(&*file);
         v.scan(&mut reader)?
@@ -433,6 +469,22 @@ fn resume(
         events_since_checkpoint: v.events_since_checkpoint,
         file_len: v.good_len,
     })
+}
+
+/// Test access to [`resume`]: `(next index, head hex, resumed file length)`.
+#[cfg(test)]
+pub(crate) fn resume_state(
+    path: &Path,
+    public_key: &[u8],
+    full_below: u64,
+) -> Result<(u64, String, u64), AuditError> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| AuditError::Unavailable(e.to_string()))?;
+    let st = resume(&mut file, path, public_key, true, full_below)?;
+    Ok((st.next_index, hex(&st.head), st.file_len))
 }
 
 struct Writer {

@@ -554,9 +554,9 @@ pub async fn dispatch(
             let rsa_key = r
                 .key_id
                 .as_deref()
-                .and_then(|k| st.seal.engine().ok()?.describe(k).ok())
-                .filter(|m| m.spec.is_rsa())
-                .map(|m| m.id);
+                .and_then(|k| st.seal.engine().ok()?.handle(k).ok())
+                .filter(|h| h.meta().spec.is_rsa())
+                .map(|h| h.meta().id.clone());
             let key = rsa_key
                 .clone()
                 .or_else(|| crate::api::crypto::key_of(st, &ct));
@@ -567,7 +567,7 @@ pub async fn dispatch(
                         Some(k) => s.engine.decrypt_rsa_raw(k, &ct)?,
                         None => s.engine.decrypt(&ct, &ctx2, expected.as_deref())?,
                     };
-                    let rsa = s.engine.describe(&out.key_id).map(|m| m.spec.is_rsa()).unwrap_or(false);
+                    let rsa = s.engine.handle(&out.key_id).map(|h| h.meta().spec.is_rsa()).unwrap_or(false);
                     let v = json!({
                         "Plaintext": STANDARD.encode(out.plaintext.expose()),
                         "KeyId": cfg2.key_arn(&out.key_id),

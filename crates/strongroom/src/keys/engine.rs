@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use serde::Serialize;
 use uuid::Uuid;
@@ -44,14 +44,55 @@ impl Default for EngineConfig {
     }
 }
 
-/// One version in memory: its parsed material (none once destroyed) and
-/// its usage counter.
+/// One version in memory: its material (none once destroyed) and its
+/// usage counter. Material read from storage stays sealed in memory until
+/// the version is first used; it is then opened once and kept (no storage
+/// read either way).
 struct VersionEntry {
-    loaded: Option<Arc<LoadedKey>>,
+    sealed: Option<Box<[u8]>>,
+    loaded: OnceLock<Arc<LoadedKey>>,
     used: AtomicU64,
     reserved: AtomicU64,
     reserve_lock: Mutex<()>,
     stats: lifecycle::UseStats,
+}
+
+/// Whether a stored version row still carries material (not destroyed).
+fn holds_material(meta: &KeyMeta, v: &crate::storage::VersionRecord) -> bool {
+    meta.version(v.version).map(|m| m.state) != Some(VersionState::Destroyed) && !v.body.is_empty()
+}
+
+impl VersionEntry {
+    /// A version as storage holds it: sealed until first use, no material
+    /// if destroyed.
+    fn stored(meta: &KeyMeta, v: crate::storage::VersionRecord) -> VersionEntry {
+        VersionEntry {
+            sealed: holds_material(meta, &v).then(|| v.body.into_boxed_slice()),
+            loaded: OnceLock::new(),
+            // Everything reserved counts as used: a crash never lets a
+            // counter go backwards.
+            used: AtomicU64::new(v.usage_reserved),
+            reserved: AtomicU64::new(v.usage_reserved),
+            reserve_lock: Mutex::new(()),
+            stats: Default::default(),
+        }
+    }
+
+    /// A version whose material is gone.
+    fn empty() -> VersionEntry {
+        VersionEntry {
+            sealed: None,
+            loaded: OnceLock::new(),
+            used: AtomicU64::new(0),
+            reserved: AtomicU64::new(0),
+            reserve_lock: Mutex::new(()),
+            stats: Default::default(),
+        }
+    }
+
+    fn has_material(&self) -> bool {
+        self.sealed.is_some() || self.loaded.get().is_some()
+    }
 }
 
 struct KeyEntry {
@@ -81,6 +122,15 @@ pub struct Engine {
     auto_rotating: AtomicBool,
     /// Outstanding BYOK import parameters (wrapping keys), by import token.
     imports: import::PendingImports,
+}
+
+/// A resolved key as it is in memory now (see [`Engine::handle`]).
+pub struct KeyHandle(Arc<KeyEntry>);
+
+impl KeyHandle {
+    pub fn meta(&self) -> &KeyMeta {
+        &self.0.meta
+    }
 }
 
 /// Input for key creation.
@@ -271,38 +321,26 @@ impl Engine {
         rng: SharedRng,
         cfg: EngineConfig,
     ) -> Result<Self> {
-        let mut versions: HashMap<String, Vec<crate::storage::VersionRecord>> = HashMap::new();
-        for v in store.load_all_versions()? {
-            versions.entry(v.key_id.clone()).or_default().push(v);
-        }
-        let mut inner = Inner::default();
-        for rec in store.load_keys()? {
-            let body = barrier.open(&key_identity(&rec.id), &rec.body)?;
-            let meta: KeyMeta = serde_json::from_slice(body.expose())
-                .map_err(|e| Error::Internal(format!("key record {} unreadable: {e}", rec.id)))?;
-            if meta.id != rec.id || meta.revision != rec.revision {
-                return Err(Error::Internal(format!(
-                    "key record {} does not match its row",
-                    rec.id
-                )));
+        let t0 = std::time::Instant::now();
+        let all_versions = store.load_all_versions()?;
+        let t_versions = t0.elapsed().as_millis();
+        let mut versions: HashMap<Uuid, Vec<crate::storage::VersionRecord>> = HashMap::new();
+        for v in all_versions {
+            if let Ok(u) = Uuid::try_parse(&v.key_id) {
+                versions.entry(u).or_default().push(v);
             }
-            let uuid = Uuid::parse_str(&meta.id)
-                .map_err(|_| Error::Internal(format!("key record {} has a bad id", rec.id)))?;
+        }
+        let t_grouped = t0.elapsed().as_millis();
+        let records = store.load_keys()?;
+        let t_records = t0.elapsed().as_millis();
+        let metas = Self::open_metas(&barrier, records, &versions)?;
+        let t_opened = t0.elapsed().as_millis();
+        let mut inner = Inner::default();
+        inner.keys.reserve(metas.len());
+        for (uuid, meta) in metas {
             let mut ventries = HashMap::new();
-            for v in versions.remove(&rec.id).unwrap_or_default() {
-                let loaded = Self::open_version(&barrier, &meta, &v)?;
-                ventries.insert(
-                    v.version,
-                    Arc::new(VersionEntry {
-                        loaded,
-                        // Everything reserved counts as used: a crash never lets
-                        // a counter go backwards.
-                        used: AtomicU64::new(v.usage_reserved),
-                        reserved: AtomicU64::new(v.usage_reserved),
-                        reserve_lock: Mutex::new(()),
-                        stats: Default::default(),
-                    }),
-                );
+            for v in versions.remove(&uuid).unwrap_or_default() {
+                ventries.insert(v.version, Arc::new(VersionEntry::stored(&meta, v)));
             }
             inner.next_seq += 1;
             let seq = inner.next_seq;
@@ -320,6 +358,14 @@ impl Engine {
                 }),
             );
         }
+        tracing::info!(
+            read_versions_ms = t_versions,
+            grouped_ms = t_grouped,
+            read_keys_ms = t_records,
+            opened_ms = t_opened,
+            indexed_ms = t0.elapsed().as_millis(),
+            "engine loaded"
+        );
         Ok(Self {
             store,
             barrier,
@@ -333,36 +379,123 @@ impl Engine {
         })
     }
 
-    fn open_version(
+    /// Number of keys in memory (destroyed tombstones included).
+    pub fn key_count(&self) -> usize {
+        self.read().map(|i| i.keys.len()).unwrap_or(0)
+    }
+
+    /// Opens and checks every key record, and checks every version record
+    /// (integrity and ownership; a tampered store keeps the server sealed),
+    /// on all cores: a large store is opened at every unseal. Version
+    /// material itself is kept sealed until first use. Keeps the records'
+    /// order.
+    fn open_metas(
+        barrier: &Barrier,
+        recs: Vec<crate::storage::KeyRecord>,
+        versions: &HashMap<Uuid, Vec<crate::storage::VersionRecord>>,
+    ) -> Result<Vec<(Uuid, KeyMeta)>> {
+        let open_one = |rec: &crate::storage::KeyRecord| -> Result<(Uuid, KeyMeta)> {
+            let body = barrier.open(&key_identity(&rec.id), &rec.body)?;
+            let meta: KeyMeta = serde_json::from_slice(body.expose())
+                .map_err(|e| Error::Internal(format!("key record {} unreadable: {e}", rec.id)))?;
+            if meta.id != rec.id || meta.revision != rec.revision {
+                return Err(Error::Internal(format!(
+                    "key record {} does not match its row",
+                    rec.id
+                )));
+            }
+            let uuid = Uuid::parse_str(&meta.id)
+                .map_err(|_| Error::Internal(format!("key record {} has a bad id", rec.id)))?;
+            for v in versions.get(&uuid).map(Vec::as_slice).unwrap_or_default() {
+                if holds_material(&meta, v) {
+                    Self::open_stored(barrier, &meta, v.version, &v.body)?;
+                }
+            }
+            Ok((uuid, meta))
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if recs.len() < 4096 || threads < 2 {
+            return recs.iter().map(open_one).collect();
+        }
+        let chunk = recs.len().div_ceil(threads);
+        let parts: Vec<Result<Vec<(Uuid, KeyMeta)>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = recs
+                .chunks(chunk)
+                .map(|c| s.spawn(move || c.iter().map(open_one).collect()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::Internal("key loading thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut out = Vec::with_capacity(recs.len());
+        for p in parts {
+            out.extend(p?);
+        }
+        Ok(out)
+    }
+
+    /// Opens one sealed version record and checks that it belongs to this
+    /// key and version.
+    fn open_stored(
         barrier: &Barrier,
         meta: &KeyMeta,
-        v: &crate::storage::VersionRecord,
-    ) -> Result<Option<Arc<LoadedKey>>> {
-        let vm = meta.version(v.version);
-        if vm.map(|m| m.state) == Some(VersionState::Destroyed) || v.body.is_empty() {
-            return Ok(None);
-        }
-        let body = barrier.open(&version_identity(&meta.id, v.version), &v.body)?;
+        version: u32,
+        sealed: &[u8],
+    ) -> Result<StoredVersion> {
+        let body = barrier.open(&version_identity(&meta.id, version), sealed)?;
         let sv: StoredVersion = serde_json::from_slice(body.expose()).map_err(|e| {
             Error::Internal(format!(
                 "version record {}/{} unreadable: {e}",
-                meta.id, v.version
+                meta.id, version
             ))
         })?;
-        if sv.key_id != meta.id || sv.version != v.version {
+        if sv.key_id != meta.id || sv.version != version {
             return Err(Error::Internal(format!(
                 "version record {}/{} does not match its row",
-                meta.id, v.version
+                meta.id, version
             )));
         }
+        Ok(sv)
+    }
+
+    /// Opens one sealed version record into usable key material.
+    fn open_version(
+        barrier: &Barrier,
+        meta: &KeyMeta,
+        version: u32,
+        sealed: &[u8],
+    ) -> Result<LoadedKey> {
+        let sv = Self::open_stored(barrier, meta, version, sealed)?;
         let material = SecretBytes::from_slice(&sv.material);
-        let loaded = LoadedKey::load(meta.spec, &material).map_err(|_| {
+        LoadedKey::load(meta.spec, &material).map_err(|_| {
             Error::Internal(format!(
                 "version {}/{} material unreadable",
-                meta.id, v.version
+                meta.id, version
             ))
-        })?;
-        Ok(Some(Arc::new(loaded)))
+        })
+    }
+
+    /// The usable material of a version, opened on its first use; `None`
+    /// once destroyed.
+    fn material(
+        &self,
+        meta: &KeyMeta,
+        version: u32,
+        ve: &VersionEntry,
+    ) -> Result<Option<Arc<LoadedKey>>> {
+        if let Some(k) = ve.loaded.get() {
+            return Ok(Some(k.clone()));
+        }
+        let Some(sealed) = &ve.sealed else {
+            return Ok(None);
+        };
+        let k = Arc::new(Self::open_version(&self.barrier, meta, version, sealed)?);
+        Ok(Some(ve.loaded.get_or_init(|| k).clone()))
     }
 
     pub fn now(&self) -> Timestamp {
@@ -453,6 +586,14 @@ impl Engine {
     }
 
     // ---------- reads ----------
+
+    /// The key `key_ref` names, shared with the engine (no copy): what the
+    /// request guard needs on every request.
+    pub fn handle(&self, key_ref: &str) -> Result<KeyHandle> {
+        Ok(KeyHandle(
+            self.resolve_checked(key_ref, Operation::Describe)?,
+        ))
+    }
 
     pub fn describe(&self, key_ref: &str) -> Result<KeyMeta> {
         Ok(self
@@ -659,7 +800,8 @@ impl Engine {
 
     fn fresh_version(loaded: LoadedKey) -> VersionEntry {
         VersionEntry {
-            loaded: Some(Arc::new(loaded)),
+            sealed: None,
+            loaded: OnceLock::from(Arc::new(loaded)),
             used: AtomicU64::new(0),
             reserved: AtomicU64::new(0),
             reserve_lock: Mutex::new(()),
@@ -712,16 +854,7 @@ impl Engine {
             versions.insert(v, ve);
         }
         for v in extra.drop_material {
-            versions.insert(
-                v,
-                Arc::new(VersionEntry {
-                    loaded: None,
-                    used: AtomicU64::new(0),
-                    reserved: AtomicU64::new(0),
-                    reserve_lock: Mutex::new(()),
-                    stats: Default::default(),
-                }),
-            );
+            versions.insert(v, Arc::new(VersionEntry::empty()));
         }
         let mut inner = self.write_inner()?;
         for a in &entry.meta.aliases {
@@ -1020,7 +1153,11 @@ impl Engine {
 
     // ---------- cryptographic operations (memory only) ----------
 
-    fn version_for_use(e: &KeyEntry, version: u32) -> Result<(Arc<VersionEntry>, Arc<LoadedKey>)> {
+    fn version_for_use(
+        &self,
+        e: &KeyEntry,
+        version: u32,
+    ) -> Result<(Arc<VersionEntry>, Arc<LoadedKey>)> {
         let m = &e.meta;
         let vm = m.version(version).ok_or(Error::InvalidCiphertext)?;
         match vm.state {
@@ -1040,9 +1177,8 @@ impl Engine {
             }
         }
         let ve = e.versions.get(&version).ok_or(Error::InvalidCiphertext)?;
-        let loaded = ve
-            .loaded
-            .clone()
+        let loaded = self
+            .material(m, version, ve)?
             .ok_or_else(|| Error::KeyDestroyed(m.id.clone()))?;
         Ok((ve.clone(), loaded))
     }
@@ -1108,7 +1244,7 @@ impl Engine {
     ) -> Result<EncryptOutput> {
         validate_context(ctx)?;
         let version = e.meta.primary_version;
-        let (ve, loaded) = Self::version_for_use(e, version)?;
+        let (ve, loaded) = self.version_for_use(e, version)?;
         let (alg, body_len) = match e.meta.spec {
             KeySpec::Aes256Gcm => (
                 Algorithm::Aes256Gcm,
@@ -1224,9 +1360,8 @@ impl Engine {
             .versions
             .get(&header.version)
             .ok_or(Error::InvalidCiphertext)?;
-        let loaded = ventry
-            .loaded
-            .clone()
+        let loaded = self
+            .material(&e.meta, header.version, ventry)?
             .ok_or_else(|| Error::KeyDestroyed(e.meta.id.clone()))?;
         // Authenticate before reporting the version's state, so an edited
         // header learns nothing but the one generic error.
@@ -1283,7 +1418,7 @@ impl Engine {
             )));
         }
         let version = e.meta.primary_version;
-        let (ve, loaded) = Self::version_for_use(&e, version)?;
+        let (ve, loaded) = self.version_for_use(&e, version)?;
         let pk = loaded.public_key_der().ok_or(Error::InvalidCiphertext)?;
         let ciphertext = material::rsa_oaep_encrypt(pk, plaintext, &[]).map_err(crypto_err)?;
         self.note_use(&ve);
@@ -1310,7 +1445,7 @@ impl Engine {
             if vm.state != VersionState::Enabled || vm.version < e.meta.min_decryption_version {
                 continue;
             }
-            let Ok((ve, loaded)) = Self::version_for_use(&e, vm.version) else {
+            let Ok((ve, loaded)) = self.version_for_use(&e, vm.version) else {
                 continue;
             };
             if let Ok(plaintext) = loaded.rsa_oaep_decrypt(ciphertext, &[]) {
@@ -1433,7 +1568,7 @@ impl Engine {
         Self::require_usage(&e, KeyUsage::SignVerify, "signing")?;
         let a = Self::signing_alg(&e, alg)?;
         let version = e.meta.primary_version;
-        let (ve, loaded) = Self::version_for_use(&e, version)?;
+        let (ve, loaded) = self.version_for_use(&e, version)?;
         self.note_use(&ve);
         let sig = loaded
             .sign(a, message_type, message)
@@ -1462,7 +1597,7 @@ impl Engine {
             if vm.state != VersionState::Enabled || vm.version < e.meta.min_decryption_version {
                 continue;
             }
-            let Ok((ve, loaded)) = Self::version_for_use(&e, vm.version) else {
+            let Ok((ve, loaded)) = self.version_for_use(&e, vm.version) else {
                 continue;
             };
             let Some(pk) = loaded.public_key_der() else {
@@ -1491,7 +1626,7 @@ impl Engine {
         let e = self.resolve_checked(key_ref, Operation::GenerateMac)?;
         Self::require_usage(&e, KeyUsage::GenerateVerifyMac, "MAC generation")?;
         let version = e.meta.primary_version;
-        let (ve, loaded) = Self::version_for_use(&e, version)?;
+        let (ve, loaded) = self.version_for_use(&e, version)?;
         self.note_use(&ve);
         let mac = loaded.hmac_sign(message).map_err(crypto_err)?;
         Ok((mac, e.meta.id.clone(), version))
@@ -1505,7 +1640,7 @@ impl Engine {
             if vm.state != VersionState::Enabled || vm.version < e.meta.min_decryption_version {
                 continue;
             }
-            let Ok((ve, loaded)) = Self::version_for_use(&e, vm.version) else {
+            let Ok((ve, loaded)) = self.version_for_use(&e, vm.version) else {
                 continue;
             };
             if loaded.hmac_verify(message, mac).map_err(crypto_err)? {
@@ -1518,7 +1653,7 @@ impl Engine {
 
     pub fn get_public_key(&self, key_ref: &str) -> Result<PublicKey> {
         let e = self.resolve_checked(key_ref, Operation::GetPublicKey)?;
-        let (_, loaded) = Self::version_for_use(&e, e.meta.primary_version)?;
+        let (_, loaded) = self.version_for_use(&e, e.meta.primary_version)?;
         let der = loaded
             .public_key_der()
             .ok_or_else(|| {

@@ -458,11 +458,13 @@ impl Seal {
             .get_meta(META_ROOT_TOKEN)?
             .ok_or_else(|| Error::Internal("root token record missing".into()))?;
         let token_hash = barrier.open(ROOT_TOKEN_IDENTITY, &token_record)?;
+        let started = std::time::Instant::now();
         let audit = if self.audit_cfg.enabled {
             Some(Arc::new(self.open_audit(&barrier)?))
         } else {
             None
         };
+        let audit_ms = started.elapsed().as_millis();
         let engine = Engine::load(
             self.store.clone(),
             barrier.clone(),
@@ -470,12 +472,20 @@ impl Seal {
             self.rng.clone(),
             self.engine_cfg.clone(),
         )?;
+        let engine_ms = started.elapsed().as_millis() - audit_ms;
         let registry = Registry::load(
             self.store.clone(),
             barrier,
             self.clock.clone(),
             self.rng.clone(),
         )?;
+        tracing::info!(
+            keys = engine.key_count(),
+            audit_ms,
+            engine_ms,
+            total_ms = started.elapsed().as_millis(),
+            "services opened"
+        );
         Ok((
             Services {
                 engine: Arc::new(engine),

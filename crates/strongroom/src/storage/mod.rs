@@ -131,6 +131,7 @@ pub trait Store: Send + Sync {
     fn load_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
     fn load_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
     fn load_versions(&self, key_id: &str) -> Result<Vec<VersionRecord>, StoreError>;
+    /// Every version row, in no particular order.
     fn load_all_versions(&self) -> Result<Vec<VersionRecord>, StoreError>;
     /// Every record of one kind, ordered by id.
     fn load_records(&self, kind: &str) -> Result<Vec<Record>, StoreError>;

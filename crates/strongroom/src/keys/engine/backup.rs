@@ -280,9 +280,9 @@ impl Engine {
                 body: b64().encode(&k.body),
             })
             .collect();
-        let versions: Vec<VRow> = self
-            .store
-            .load_all_versions()?
+        let mut all_versions = self.store.load_all_versions()?;
+        all_versions.sort_by(|a, b| (&a.key_id, a.version).cmp(&(&b.key_id, b.version)));
+        let versions: Vec<VRow> = all_versions
             .into_iter()
             .map(|v| VRow {
                 key_id: v.key_id,

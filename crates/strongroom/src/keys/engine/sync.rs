@@ -8,15 +8,14 @@
 //! one node's reservations push the others' counters forward.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{Engine, KeyEntry, VersionEntry};
+use super::{holds_material, Engine, KeyEntry, VersionEntry};
 use crate::error::{Error, Result};
 use crate::keys::model::KeyMeta;
-use crate::keys::state::VersionState;
 use crate::seal::barrier::key_identity;
 
 impl Engine {
@@ -57,23 +56,21 @@ impl Engine {
         }
         let mut versions = HashMap::new();
         for v in &vrecs {
-            let destroyed = meta.version(v.version).map(|m| m.state)
-                == Some(VersionState::Destroyed)
-                || v.body.is_empty();
+            let material = holds_material(&meta, v);
             let kept = current
                 .as_ref()
                 .and_then(|c| c.versions.get(&v.version))
-                .filter(|ve| ve.loaded.is_some() && !destroyed)
+                .filter(|ve| ve.has_material() && material)
                 .cloned();
             let entry = match kept {
                 Some(ve) => ve,
-                None => Arc::new(VersionEntry {
-                    loaded: Self::open_version(&self.barrier, &meta, v)?,
-                    used: AtomicU64::new(v.usage_reserved),
-                    reserved: AtomicU64::new(v.usage_reserved),
-                    reserve_lock: Mutex::new(()),
-                    stats: Default::default(),
-                }),
+                None => {
+                    // Checked now, as at unseal; opened on first use.
+                    if material {
+                        Self::open_stored(&self.barrier, &meta, v.version, &v.body)?;
+                    }
+                    Arc::new(VersionEntry::stored(&meta, v.clone()))
+                }
             };
             versions.insert(v.version, entry);
         }
