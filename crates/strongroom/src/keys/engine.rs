@@ -395,15 +395,7 @@ impl Engine {
         versions: &HashMap<Uuid, Vec<crate::storage::VersionRecord>>,
     ) -> Result<Vec<(Uuid, KeyMeta)>> {
         let open_one = |rec: &crate::storage::KeyRecord| -> Result<(Uuid, KeyMeta)> {
-            let body = barrier.open(&key_identity(&rec.id), &rec.body)?;
-            let meta: KeyMeta = serde_json::from_slice(body.expose())
-                .map_err(|e| Error::Internal(format!("key record {} unreadable: {e}", rec.id)))?;
-            if meta.id != rec.id || meta.revision != rec.revision {
-                return Err(Error::Internal(format!(
-                    "key record {} does not match its row",
-                    rec.id
-                )));
-            }
+            let meta = Self::open_meta(barrier, rec)?;
             let uuid = Uuid::parse_str(&meta.id)
                 .map_err(|_| Error::Internal(format!("key record {} has a bad id", rec.id)))?;
             for v in versions.get(&uuid).map(Vec::as_slice).unwrap_or_default() {
@@ -437,6 +429,21 @@ impl Engine {
             out.extend(p?);
         }
         Ok(out)
+    }
+
+    /// Opens one sealed key record and checks that it is the row's key at
+    /// the row's revision.
+    fn open_meta(barrier: &Barrier, rec: &crate::storage::KeyRecord) -> Result<KeyMeta> {
+        let body = barrier.open(&key_identity(&rec.id), &rec.body)?;
+        let meta: KeyMeta = serde_json::from_slice(body.expose())
+            .map_err(|e| Error::Internal(format!("key record {} unreadable: {e}", rec.id)))?;
+        if meta.id != rec.id || meta.revision != rec.revision {
+            return Err(Error::Internal(format!(
+                "key record {} does not match its row",
+                rec.id
+            )));
+        }
+        Ok(meta)
     }
 
     /// Opens one sealed version record and checks that it belongs to this

@@ -14,9 +14,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{holds_material, Engine, KeyEntry, VersionEntry};
-use crate::error::{Error, Result};
-use crate::keys::model::KeyMeta;
-use crate::seal::barrier::key_identity;
+use crate::error::Result;
 
 impl Engine {
     /// Re-reads key `id` from storage and installs it when storage holds a
@@ -45,15 +43,7 @@ impl Engine {
                 return Ok(false);
             }
         }
-        let body = self.barrier.open(&key_identity(&rec.id), &rec.body)?;
-        let meta: KeyMeta = serde_json::from_slice(body.expose())
-            .map_err(|e| Error::Internal(format!("key record {} unreadable: {e}", rec.id)))?;
-        if meta.id != rec.id || meta.revision != rec.revision {
-            return Err(Error::Internal(format!(
-                "key record {} does not match its row",
-                rec.id
-            )));
-        }
+        let meta = Self::open_meta(&self.barrier, &rec)?;
         let mut versions = HashMap::new();
         for v in &vrecs {
             let material = holds_material(&meta, v);
