@@ -75,6 +75,10 @@ struct Pending {
 struct Queue {
     items: Vec<Pending>,
     shutdown: bool,
+    /// The writer is waiting on `wake`: only then does a submit notify it
+    /// (a notify is a futex syscall even with nobody waiting; while the
+    /// writer is busy it finds new items when it next takes the lock).
+    idle: bool,
 }
 
 /// Test-only fault injection into the writer's I/O.
@@ -112,8 +116,11 @@ impl Shared {
             ));
         }
         q.items.push(Pending { request, reply });
+        let wake = std::mem::replace(&mut q.idle, false);
         drop(q);
-        self.wake.notify_one();
+        if wake {
+            self.wake.notify_one();
+        }
         Ok(())
     }
 }
@@ -284,6 +291,7 @@ impl AuditLog {
             queue: Mutex::new(Queue {
                 items: Vec::new(),
                 shutdown: false,
+                idle: false,
             }),
             wake: Condvar::new(),
             head: Mutex::new((state.next_index, state.head)),
@@ -506,8 +514,10 @@ impl Writer {
             let batch = {
                 let mut q = lock(&self.shared.queue);
                 while q.items.is_empty() && !q.shutdown {
+                    q.idle = true;
                     q = self.shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
                 }
+                q.idle = false;
                 if q.items.is_empty() {
                     break; // shutdown with nothing queued
                 }
