@@ -89,10 +89,7 @@ impl SqliteStore {
         conn.execute_batch("PRAGMA auto_vacuum=INCREMENTAL;")
             .map_err(unavailable)?;
         conn.execute_batch(
-            // cache_size: 16 MiB of pages instead of SQLite's 2 MiB default,
-            // so that inserts into a store of a million keys (random key
-            // ids) mostly find their index pages cached (docs/BENCHMARKS.md).
-            "PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;",
+            "PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;",
         )
         .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
