@@ -137,6 +137,29 @@ pub struct AuditConfig {
     pub enabled: bool,
 }
 
+/// Test setup shared by engine, scheduler and sweep tests: a dev seal
+/// (auto-initialized, audit log in the temp directory) over an in-memory
+/// SQLite store, on a manual clock starting at `t0`.
+#[cfg(test)]
+pub(crate) fn dev_seal_on_manual_clock(
+    t0: crate::clock::Timestamp,
+) -> (Seal, Arc<crate::clock::ManualClock>) {
+    let store: Arc<dyn Store> =
+        Arc::new(crate::storage::sqlite::SqliteStore::open(":memory:").expect("open sqlite"));
+    let clock = Arc::new(crate::clock::ManualClock::new(t0));
+    let shared: crate::clock::SharedClock = clock.clone();
+    let seal = Seal::open(
+        store,
+        shared,
+        Arc::new(crate::crypto::rng::SystemRng),
+        EngineConfig::default(),
+        AuditConfig::in_temp_dir(),
+    )
+    .expect("open seal");
+    seal.init_dev(None).expect("init_dev");
+    (seal, clock)
+}
+
 impl AuditConfig {
     /// A fresh log file in the temp directory (dev mode and tests).
     pub fn in_temp_dir() -> Self {

@@ -79,30 +79,16 @@ pub async fn rotate_once(seal: &Seal) -> RotationRun {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
     use crate::audit::AuditFilter;
-    use crate::clock::{ManualClock, SharedClock, DAY};
-    use crate::crypto::rng::SystemRng;
-    use crate::keys::engine::{CreateKey, EngineConfig};
-    use crate::storage::sqlite::SqliteStore;
-    use crate::storage::Store;
+    use crate::clock::DAY;
+
+    use crate::keys::engine::CreateKey;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn scheduled_rotation_is_audited_as_a_system_event() {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:").expect("open"));
-        let clock = Arc::new(ManualClock::new(1_700_000_000));
-        let shared: SharedClock = clock.clone();
-        let seal = Seal::open(
-            store,
-            shared,
-            Arc::new(SystemRng),
-            EngineConfig::default(),
-            crate::seal::AuditConfig::in_temp_dir(),
-        )
-        .expect("seal");
-        seal.init_dev(None).expect("init_dev");
+        let (seal, clock) = crate::seal::dev_seal_on_manual_clock(1_700_000_000);
         let engine = seal.engine().expect("engine");
         let id = engine
             .create(CreateKey {

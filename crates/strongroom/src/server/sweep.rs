@@ -97,27 +97,14 @@ mod tests {
     use super::*;
 
     use crate::audit::AuditFilter;
-    use crate::clock::{ManualClock, SharedClock, DAY};
-    use crate::crypto::rng::SystemRng;
-    use crate::keys::engine::{CreateKey, EngineConfig};
+    use crate::clock::DAY;
+
+    use crate::keys::engine::CreateKey;
     use crate::keys::state::KeyState;
-    use crate::storage::sqlite::SqliteStore;
-    use crate::storage::Store;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn destruction_is_audited_as_a_system_event_with_intent_and_result() {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:").expect("open"));
-        let clock = Arc::new(ManualClock::new(1_700_000_000));
-        let shared: SharedClock = clock.clone();
-        let seal = Seal::open(
-            store,
-            shared,
-            Arc::new(SystemRng),
-            EngineConfig::default(),
-            crate::seal::AuditConfig::in_temp_dir(),
-        )
-        .expect("seal");
-        seal.init_dev(None).expect("init_dev");
+        let (seal, clock) = crate::seal::dev_seal_on_manual_clock(1_700_000_000);
         let engine = seal.engine().expect("engine");
         let id = engine.create(CreateKey::default()).expect("create").id;
         let other = engine.create(CreateKey::default()).expect("create").id;

@@ -23,18 +23,7 @@ struct Env {
 }
 
 fn env() -> Env {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:").expect("open sqlite"));
-    let clock = Arc::new(ManualClock::new(T0));
-    let shared: SharedClock = clock.clone();
-    let seal = Seal::open(
-        store,
-        shared,
-        Arc::new(SystemRng),
-        EngineConfig::default(),
-        crate::seal::AuditConfig::in_temp_dir(),
-    )
-    .expect("open seal");
-    seal.init_dev(None).expect("init_dev");
+    let (seal, clock) = crate::seal::dev_seal_on_manual_clock(T0);
     let engine = seal.engine().expect("engine");
     Env {
         clock,
