@@ -3107,3 +3107,428 @@ async fn put_key_policy_under_dual_control() {
         v.policy().unwrap()
     );
 }
+
+// ---------------------------------------------------------------------------
+// Post-quantum keys: ML-DSA (FIPS 204) signatures, ML-KEM (FIPS 203)
+// Encapsulate/Decapsulate, cross-checked locally with aws-lc-rs.
+// ---------------------------------------------------------------------------
+
+/// The bytes after the SubjectPublicKeyInfo's SEQUENCE header (4 bytes: all
+/// ML-DSA/ML-KEM SPKIs are longer than 255 bytes) must be this
+/// AlgorithmIdentifier: id-ml-dsa-44/65/87 (RFC 9881) or
+/// id-alg-ml-kem-512/768/1024 (draft-ietf-lamps-kyber-certificates), with
+/// parameters absent. Returns the raw key: the BIT STRING's content.
+#[track_caller]
+fn pq_spki_raw_key(der: &[u8], oid_tail: [u8; 2], raw_len: usize) -> Vec<u8> {
+    // The OID is 2.16.840.1.101.3.4.{3|4}.N: `oid_tail` is the family
+    // (3 = signatures, 4 = KEMs) and N.
+    let alg_id = [
+        0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, oid_tail[0], oid_tail[1],
+    ];
+    assert_eq!(der[0], 0x30, "SPKI is a SEQUENCE");
+    assert_eq!(&der[4..4 + alg_id.len()], &alg_id, "AlgorithmIdentifier: {:02x?}", &der[..20]);
+    // BIT STRING (long form, 2 length bytes), then 0 unused bits.
+    let bs = 4 + alg_id.len();
+    assert_eq!((der[bs], der[bs + 1], der[bs + 4]), (0x03, 0x82, 0x00));
+    let raw = der[bs + 5..].to_vec();
+    assert_eq!(raw.len(), raw_len, "raw public key length");
+    raw
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ml_dsa_sign_verify_and_public_key() {
+    use aws_lc_rs::signature::{ML_DSA_44, ML_DSA_65, ML_DSA_87};
+    let env = app_env();
+    let kms = &env.kms;
+    let msg = b"post-quantum: pay 100 EUR to Alice".to_vec();
+    for (spec, alg, oid, pk_len, sig_len) in [
+        (KeySpec::MlDsa44, &ML_DSA_44, [3u8, 17], 1312usize, 2420usize),
+        (KeySpec::MlDsa65, &ML_DSA_65, [3, 18], 1952, 3309),
+        (KeySpec::MlDsa87, &ML_DSA_87, [3, 19], 2592, 4627),
+    ] {
+        let id = create_key(kms, spec.clone(), KeyUsageType::SignVerify).await;
+        let d = kms.describe_key().key_id(&id).send().await.expect("DescribeKey");
+        let d = d.key_metadata.expect("KeyMetadata");
+        assert_eq!(d.signing_algorithms(), &[SigningAlgorithmSpec::MlDsaShake256]);
+        let pk = kms.get_public_key().key_id(&id).send().await.expect("GetPublicKey");
+        assert_eq!(pk.key_spec(), Some(&spec));
+        assert_eq!(pk.key_usage(), Some(&KeyUsageType::SignVerify));
+        assert_eq!(pk.signing_algorithms(), &[SigningAlgorithmSpec::MlDsaShake256]);
+        let der = pk.public_key().expect("PublicKey").as_ref().to_vec();
+        let raw = pq_spki_raw_key(&der, oid, pk_len);
+
+        let out = kms
+            .sign()
+            .key_id(&id)
+            .message(Blob::new(msg.clone()))
+            .message_type(MessageType::Raw)
+            .signing_algorithm(SigningAlgorithmSpec::MlDsaShake256)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("Sign {spec:?}: {}", DisplayErrorContext(&e)));
+        assert_eq!(out.signing_algorithm(), Some(&SigningAlgorithmSpec::MlDsaShake256));
+        let sig = out.signature().expect("Signature").as_ref().to_vec();
+        assert_eq!(sig.len(), sig_len);
+        // Cross-check: aws-lc-rs verifies with the SPKI GetPublicKey returned
+        // and with the raw key inside it.
+        verify_locally(alg, &der, &msg, &sig);
+        verify_locally(alg, &raw, &msg, &sig);
+        let v = kms
+            .verify()
+            .key_id(&id)
+            .message(Blob::new(msg.clone()))
+            .message_type(MessageType::Raw)
+            .signature(Blob::new(sig.clone()))
+            .signing_algorithm(SigningAlgorithmSpec::MlDsaShake256)
+            .send()
+            .await
+            .expect("Verify");
+        assert!(v.signature_valid());
+        assert_eq!(v.signing_algorithm(), Some(&SigningAlgorithmSpec::MlDsaShake256));
+        // A damaged signature, a truncated one, another message.
+        let mut bad = sig.clone();
+        bad[sig_len / 2] ^= 1;
+        for (m, s) in [
+            (msg.clone(), bad),
+            (msg.clone(), sig[..sig_len - 1].to_vec()),
+            (b"another message".to_vec(), sig.clone()),
+        ] {
+            expect_code(
+                kms.verify()
+                    .key_id(&id)
+                    .message(Blob::new(m))
+                    .message_type(MessageType::Raw)
+                    .signature(Blob::new(s))
+                    .signing_algorithm(SigningAlgorithmSpec::MlDsaShake256)
+                    .send()
+                    .await,
+                "KMSInvalidSignatureException",
+            );
+        }
+    }
+
+    // Errors: EXTERNAL_MU and DIGEST (validation), another key's algorithm
+    // (usage), an ML-DSA key for encryption.
+    let id = create_key(kms, KeySpec::MlDsa65, KeyUsageType::SignVerify).await;
+    let m = expect_code(
+        kms.sign()
+            .key_id(&id)
+            .message(Blob::new(vec![7u8; 64]))
+            .message_type(MessageType::ExternalMu)
+            .signing_algorithm(SigningAlgorithmSpec::MlDsaShake256)
+            .send()
+            .await,
+        "ValidationException",
+    );
+    assert!(m.contains("EXTERNAL_MU") && m.contains("RAW"), "{m}");
+    let m = expect_code(
+        kms.sign()
+            .key_id(&id)
+            .message(Blob::new(sha256(&msg)))
+            .message_type(MessageType::Digest)
+            .signing_algorithm(SigningAlgorithmSpec::MlDsaShake256)
+            .send()
+            .await,
+        "ValidationException",
+    );
+    assert!(m.contains("RAW"), "{m}");
+    expect_code(
+        kms.sign()
+            .key_id(&id)
+            .message(Blob::new(msg.clone()))
+            .message_type(MessageType::Raw)
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await,
+        "InvalidKeyUsageException",
+    );
+    expect_code(
+        kms.encrypt().key_id(&id).plaintext(Blob::new(b"x")).send().await,
+        "InvalidKeyUsageException",
+    );
+    expect_code(
+        kms.create_key()
+            .key_spec(KeySpec::MlDsa65)
+            .key_usage(KeyUsageType::EncryptDecrypt)
+            .send()
+            .await,
+        "ValidationException",
+    );
+    // A disabled key signs nothing.
+    kms.disable_key().key_id(&id).send().await.expect("DisableKey");
+    expect_code(
+        kms.sign()
+            .key_id(&id)
+            .message(Blob::new(msg.clone()))
+            .message_type(MessageType::Raw)
+            .signing_algorithm(SigningAlgorithmSpec::MlDsaShake256)
+            .send()
+            .await,
+        "DisabledException",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ml_kem_encapsulate_decapsulate() {
+    use aws_lc_rs::kem::{EncapsulationKey, ML_KEM_1024, ML_KEM_512, ML_KEM_768};
+    use aws_sdk_kms::types::EncapsulationAlgorithmSpec as Kem;
+    let server = Server::dev(BIN);
+    let (akid, secret) = identity(&server, "app", &[], &["kms:*"]);
+    let kms = &kms(&server.addr, &akid, &secret);
+    for (spec, alg, oid, ek_len, ct_len) in [
+        (KeySpec::MlKem512, &ML_KEM_512, [4u8, 1], 800usize, 768usize),
+        (KeySpec::MlKem768, &ML_KEM_768, [4, 2], 1184, 1088),
+        (KeySpec::MlKem1024, &ML_KEM_1024, [4, 3], 1568, 1568),
+    ] {
+        let id = create_key(kms, spec.clone(), KeyUsageType::EncapsulateDecapsulate).await;
+        let d = kms.describe_key().key_id(&id).send().await.expect("DescribeKey");
+        let d = d.key_metadata.expect("KeyMetadata");
+        assert_eq!(d.encapsulation_algorithms(), &[Kem::MlKem]);
+        assert!(d.signing_algorithms().is_empty() && d.encryption_algorithms().is_empty());
+        let pk = kms.get_public_key().key_id(&id).send().await.expect("GetPublicKey");
+        assert_eq!(pk.key_usage(), Some(&KeyUsageType::EncapsulateDecapsulate));
+        assert_eq!(pk.encapsulation_algorithms(), &[Kem::MlKem]);
+        let der = pk.public_key().expect("PublicKey").as_ref().to_vec();
+        let raw = pq_spki_raw_key(&der, oid, ek_len);
+
+        let enc = kms
+            .encapsulate()
+            .key_id(&id)
+            .encapsulation_algorithm(Kem::MlKem)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("Encapsulate {spec:?}: {}", DisplayErrorContext(&e)));
+        assert_eq!(enc.key_id(), Some(key_arn(&id).as_str()));
+        assert_eq!(enc.encapsulation_algorithm(), Some(&Kem::MlKem));
+        let ss = enc.shared_secret().expect("SharedSecret").as_ref().to_vec();
+        let ct = enc
+            .shared_secret_ciphertext_blob()
+            .expect("SharedSecretCiphertextBlob")
+            .as_ref()
+            .to_vec();
+        assert_eq!((ss.len(), ct.len()), (32, ct_len));
+        let dec = kms
+            .decapsulate()
+            .key_id(&id)
+            .shared_secret_ciphertext_blob(Blob::new(ct.clone()))
+            .encapsulation_algorithm(Kem::MlKem)
+            .send()
+            .await
+            .expect("Decapsulate");
+        assert_eq!(dec.shared_secret().expect("SharedSecret").as_ref(), ss.as_slice());
+        assert_eq!(dec.key_id(), Some(key_arn(&id).as_str()));
+
+        // Cross-check: encapsulate locally (aws-lc-rs) to the public key
+        // GetPublicKey returned; the server decapsulates the same secret.
+        let ek = EncapsulationKey::new(alg, &raw).expect("encapsulation key from the SPKI");
+        let (local_ct, local_ss) = ek.encapsulate().expect("local encapsulation");
+        let dec = kms
+            .decapsulate()
+            .key_id(&id)
+            .shared_secret_ciphertext_blob(Blob::new(local_ct.as_ref()))
+            .encapsulation_algorithm(Kem::MlKem)
+            .send()
+            .await
+            .expect("Decapsulate local ciphertext");
+        assert_eq!(dec.shared_secret().expect("SharedSecret").as_ref(), local_ss.as_ref());
+
+        // A tampered ciphertext decapsulates (FIPS 203 implicit rejection)
+        // to a secret that is not the sender's; a wrong length is refused.
+        let mut bad = ct.clone();
+        bad[ct_len - 1] ^= 0x80;
+        let dec = kms
+            .decapsulate()
+            .key_id(&id)
+            .shared_secret_ciphertext_blob(Blob::new(bad))
+            .encapsulation_algorithm(Kem::MlKem)
+            .send()
+            .await
+            .expect("Decapsulate tampered");
+        assert_ne!(dec.shared_secret().expect("SharedSecret").as_ref(), ss.as_slice());
+        let m = expect_code(
+            kms.decapsulate()
+                .key_id(&id)
+                .shared_secret_ciphertext_blob(Blob::new(ct[..ct_len - 1].to_vec()))
+                .encapsulation_algorithm(Kem::MlKem)
+                .send()
+                .await,
+            "ValidationException",
+        );
+        assert!(m.contains(&ct_len.to_string()), "{m}");
+    }
+
+    // Wrong usage and a wrong algorithm.
+    let kem_key = create_key(kms, KeySpec::MlKem768, KeyUsageType::EncapsulateDecapsulate).await;
+    let aes = create_symmetric(kms).await;
+    expect_code(
+        kms.encapsulate()
+            .key_id(&aes)
+            .encapsulation_algorithm(Kem::MlKem)
+            .send()
+            .await,
+        "InvalidKeyUsageException",
+    );
+    expect_code(
+        kms.decapsulate()
+            .key_id(&aes)
+            .shared_secret_ciphertext_blob(Blob::new(vec![0u8; 1088]))
+            .encapsulation_algorithm(Kem::MlKem)
+            .send()
+            .await,
+        "InvalidKeyUsageException",
+    );
+    expect_code(
+        kms.sign()
+            .key_id(&kem_key)
+            .message(Blob::new(b"x"))
+            .message_type(MessageType::Raw)
+            .signing_algorithm(SigningAlgorithmSpec::MlDsaShake256)
+            .send()
+            .await,
+        "InvalidKeyUsageException",
+    );
+    expect_code(
+        kms.encrypt()
+            .key_id(&kem_key)
+            .plaintext(Blob::new(b"x"))
+            .send()
+            .await,
+        "InvalidKeyUsageException",
+    );
+    let m = expect_code(
+        kms.encapsulate()
+            .key_id(&kem_key)
+            .encapsulation_algorithm(Kem::from("ML_KEM_2"))
+            .send()
+            .await,
+        "ValidationException",
+    );
+    assert!(m.contains("ML_KEM"), "{m}");
+    expect_code(
+        kms.create_key()
+            .key_spec(KeySpec::MlKem768)
+            .key_usage(KeyUsageType::SignVerify)
+            .send()
+            .await,
+        "ValidationException",
+    );
+
+    // A disabled key: DisabledException both ways; enabled again, it works.
+    let ct = kms
+        .encapsulate()
+        .key_id(&kem_key)
+        .encapsulation_algorithm(Kem::MlKem)
+        .send()
+        .await
+        .expect("Encapsulate")
+        .shared_secret_ciphertext_blob
+        .expect("blob");
+    kms.disable_key().key_id(&kem_key).send().await.expect("DisableKey");
+    expect_code(
+        kms.encapsulate()
+            .key_id(&kem_key)
+            .encapsulation_algorithm(Kem::MlKem)
+            .send()
+            .await,
+        "DisabledException",
+    );
+    expect_code(
+        kms.decapsulate()
+            .key_id(&kem_key)
+            .shared_secret_ciphertext_blob(ct.clone())
+            .encapsulation_algorithm(Kem::MlKem)
+            .send()
+            .await,
+        "DisabledException",
+    );
+    kms.enable_key().key_id(&kem_key).send().await.expect("EnableKey");
+    kms.decapsulate()
+        .key_id(&kem_key)
+        .shared_secret_ciphertext_blob(ct.clone())
+        .encapsulation_algorithm(Kem::MlKem)
+        .send()
+        .await
+        .expect("Decapsulate after EnableKey");
+
+    // Policy: kms:Encapsulate alone does not allow Decapsulate.
+    let (akid, secret) = identity(&server, "sender", &[], &["kms:Encapsulate", "kms:GetPublicKey"]);
+    let sender = crate::kms(&server.addr, &akid, &secret);
+    sender
+        .encapsulate()
+        .key_id(&kem_key)
+        .encapsulation_algorithm(Kem::MlKem)
+        .send()
+        .await
+        .expect("sender may encapsulate");
+    expect_code(
+        sender
+            .decapsulate()
+            .key_id(&kem_key)
+            .shared_secret_ciphertext_blob(ct)
+            .encapsulation_algorithm(Kem::MlKem)
+            .send()
+            .await,
+        "AccessDeniedException",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ml_dsa_byok_import() {
+    use aws_lc_rs::signature::{KeyPair as _, PqdsaKeyPair, ML_DSA_65, ML_DSA_65_SIGNING};
+    use aws_sdk_kms::types::{AlgorithmSpec, OriginType, WrappingKeySpec};
+    let env = app_env();
+    let kms = &env.kms;
+    let theirs = PqdsaKeyPair::generate(&ML_DSA_65_SIGNING).expect("generate");
+    let pkcs8 = theirs.to_pkcs8v1().expect("pkcs8");
+    let meta = kms
+        .create_key()
+        .origin(OriginType::External)
+        .key_spec(KeySpec::MlDsa65)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .expect("CreateKey EXTERNAL ML_DSA_65")
+        .key_metadata
+        .expect("KeyMetadata");
+    let id = meta.key_id().to_string();
+    assert_eq!(meta.key_state(), Some(&KeyState::PendingImport));
+    let params = kms
+        .get_parameters_for_import()
+        .key_id(&id)
+        .wrapping_algorithm(AlgorithmSpec::RsaAesKeyWrapSha256)
+        .wrapping_key_spec(WrappingKeySpec::Rsa3072)
+        .send()
+        .await
+        .expect("GetParametersForImport");
+    let public = params.public_key().expect("PublicKey").as_ref().to_vec();
+    kms.import_key_material()
+        .key_id(&id)
+        .import_token(params.import_token().expect("token").clone())
+        .encrypted_key_material(Blob::new(wrap_kwp(&public, pkcs8.as_ref())))
+        .send()
+        .await
+        .expect("ImportKeyMaterial");
+    let sig = kms
+        .sign()
+        .key_id(&id)
+        .message(Blob::new(b"imported ML-DSA"))
+        .message_type(MessageType::Raw)
+        .signing_algorithm(SigningAlgorithmSpec::MlDsaShake256)
+        .send()
+        .await
+        .expect("Sign with the imported key")
+        .signature
+        .expect("Signature");
+    // The caller's own public key verifies what the server signed.
+    verify_locally(&ML_DSA_65, theirs.public_key().as_ref(), b"imported ML-DSA", sig.as_ref());
+    // Another spec cannot be imported; ML-KEM keys cannot be EXTERNAL.
+    expect_code(
+        kms.create_key()
+            .origin(OriginType::External)
+            .key_spec(KeySpec::MlKem768)
+            .key_usage(KeyUsageType::EncapsulateDecapsulate)
+            .send()
+            .await,
+        "UnsupportedOperationException",
+    );
+}

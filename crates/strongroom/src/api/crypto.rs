@@ -389,6 +389,10 @@ pub async fn public_key(
                 "usage": pk.usage.name(),
                 "signing_algorithms": pk.signing_algorithms.iter().map(|a| a.name()).collect::<Vec<_>>(),
             });
+            let mut v = v;
+            if pk.usage == crate::crypto::spec::KeyUsage::EncapsulateDecapsulate {
+                v["encapsulation_algorithms"] = json!([crate::crypto::spec::ENCAPSULATION_ALGORITHM]);
+            }
             Ok(Done::new(v).key(pk.key_id, None))
         })
         .await?,

@@ -9,6 +9,7 @@ pub mod dev;
 pub mod error;
 pub mod extract;
 pub mod guard;
+pub mod kem;
 pub mod keys;
 pub mod lifecycle;
 pub mod metrics;
@@ -91,6 +92,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/mac", post(crypto::generate_mac))
         .route("/v1/verify-mac", post(crypto::verify_mac))
         .route("/v1/public-key", post(crypto::public_key))
+        .route("/v1/encapsulate", post(kem::encapsulate))
+        .route("/v1/decapsulate", post(kem::decapsulate))
         .route("/v1/batch/encrypt", post(crypto::batch_encrypt))
         .route("/v1/batch/decrypt", post(crypto::batch_decrypt))
         .route(

@@ -288,9 +288,27 @@ pub const ENDPOINTS: &[Endpoint] = &[
     (
         "post",
         "/v1/public-key",
-        "Get the public key (DER and PEM)",
+        "Get the public key (SubjectPublicKeyInfo DER and PEM)",
         true,
         &[("key", "string", true)],
+    ),
+    (
+        "post",
+        "/v1/encapsulate",
+        "ML-KEM: a new 32-byte shared secret and its ciphertext (ENCAPSULATE_DECAPSULATE keys)",
+        true,
+        &[("key", "string", true)],
+    ),
+    (
+        "post",
+        "/v1/decapsulate",
+        "ML-KEM: the shared secret of a ciphertext (version: the one Encapsulate returned; default primary)",
+        true,
+        &[
+            ("key", "string", true),
+            ("ciphertext", "string", true),
+            ("version", "integer", false),
+        ],
     ),
     (
         "post",

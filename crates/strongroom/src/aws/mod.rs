@@ -4,6 +4,7 @@
 //! native API: same policies (AWS action names), same audit log.
 
 pub mod error;
+pub mod kem;
 pub mod more;
 pub mod ops;
 

@@ -12,7 +12,9 @@ use super::error::AwsError;
 use crate::api::guard::{Caller, Done, Guarded, Kind};
 use crate::api::AppState;
 use crate::crypto::context::EncryptionContext;
-use crate::crypto::spec::{KeySpec, KeyUsage, MessageType, SigningAlgorithm};
+use crate::crypto::spec::{
+    KeySpec, KeyUsage, MessageType, SigningAlgorithm, ENCAPSULATION_ALGORITHM,
+};
 use crate::error::Error;
 use crate::keys::engine::{CreateKey, KeyFilter, UpdateKey};
 use crate::keys::model::{KeyMeta, Origin};
@@ -72,6 +74,12 @@ pub fn spec_from_aws(s: &str) -> Option<KeySpec> {
         "ECC_NIST_P384" => KeySpec::EccNistP384,
         "ECC_NIST_P521" => KeySpec::EccNistP521,
         "ECC_NIST_EDWARDS25519" => KeySpec::Ed25519,
+        "ML_DSA_44" => KeySpec::MlDsa44,
+        "ML_DSA_65" => KeySpec::MlDsa65,
+        "ML_DSA_87" => KeySpec::MlDsa87,
+        "ML_KEM_512" => KeySpec::MlKem512,
+        "ML_KEM_768" => KeySpec::MlKem768,
+        "ML_KEM_1024" => KeySpec::MlKem1024,
         _ => return None,
     })
 }
@@ -89,6 +97,13 @@ pub fn spec_to_aws(s: KeySpec) -> &'static str {
         KeySpec::EccNistP384 => "ECC_NIST_P384",
         KeySpec::EccNistP521 => "ECC_NIST_P521",
         KeySpec::Ed25519 => "ECC_NIST_EDWARDS25519",
+        // The post-quantum specs have the same names on both sides.
+        s @ (KeySpec::MlDsa44
+        | KeySpec::MlDsa65
+        | KeySpec::MlDsa87
+        | KeySpec::MlKem512
+        | KeySpec::MlKem768
+        | KeySpec::MlKem1024) => s.name(),
     }
 }
 
@@ -151,6 +166,9 @@ pub fn key_metadata(cfg: &AwsConfig, m: &KeyMeta) -> Value {
         KeyUsage::GenerateVerifyMac => {
             v["MacAlgorithms"] = json!(mac_algorithm(m.spec).into_iter().collect::<Vec<_>>())
         }
+        KeyUsage::EncapsulateDecapsulate => {
+            v["EncapsulationAlgorithms"] = json!([ENCAPSULATION_ALGORITHM])
+        }
     }
     if let Some(d) = m.deletion_date {
         v["DeletionDate"] = json!(d);
@@ -205,6 +223,8 @@ pub struct Req {
     pub bypass_policy_lockout_safety_check: Option<bool>,
     pub include_key_material: Option<String>,
     pub recipient: Option<Value>,
+    pub encapsulation_algorithm: Option<String>,
+    pub shared_secret_ciphertext_blob: Option<String>,
 }
 
 #[derive(Deserialize, serde::Serialize, Clone)]
@@ -253,6 +273,9 @@ fn message_type(s: &Option<String>) -> Result<MessageType, AwsError> {
     match s.as_deref() {
         None | Some("RAW") => Ok(MessageType::Raw),
         Some("DIGEST") => Ok(MessageType::Digest),
+        // Parsed so the engine refuses it with its own message (aws-lc-rs
+        // cannot sign a precomputed ML-DSA mu).
+        Some("EXTERNAL_MU") => Ok(MessageType::ExternalMu),
         Some(o) => Err(AwsError::validation(format!(
             "MessageType {o} is not supported; use RAW or DIGEST"
         ))),
@@ -293,11 +316,11 @@ pub async fn dispatch(
                     ))
                 }
             };
-            if external && spec != KeySpec::Aes256Gcm {
+            if external && spec != KeySpec::Aes256Gcm && !spec.is_ml_dsa() {
                 return Err(AwsError::new(
                     "UnsupportedOperationException",
                     400,
-                    format!("Origin EXTERNAL is supported for SYMMETRIC_DEFAULT keys only, not {spec_aws}"),
+                    format!("Origin EXTERNAL is supported for SYMMETRIC_DEFAULT and ML_DSA_44/65/87 keys only, not {spec_aws}"),
                 ));
             }
             let tags: BTreeMap<String, String> = r
@@ -760,19 +783,24 @@ pub async fn dispatch(
                         "CustomerMasterKeySpec": spec_to_aws(pk.spec),
                         "KeyUsage": pk.usage.name(),
                     });
-                    if pk.usage == KeyUsage::SignVerify {
-                        v["SigningAlgorithms"] = json!(pk
-                            .signing_algorithms
-                            .iter()
-                            .map(|a| a.name())
-                            .collect::<Vec<_>>());
-                    } else {
-                        v["EncryptionAlgorithms"] = json!(["RSAES_OAEP_SHA_256"]);
+                    match pk.usage {
+                        KeyUsage::SignVerify => {
+                            v["SigningAlgorithms"] = json!(pk
+                                .signing_algorithms
+                                .iter()
+                                .map(|a| a.name())
+                                .collect::<Vec<_>>());
+                        }
+                        KeyUsage::EncapsulateDecapsulate => {
+                            v["EncapsulationAlgorithms"] = json!([ENCAPSULATION_ALGORITHM]);
+                        }
+                        _ => v["EncryptionAlgorithms"] = json!(["RSAES_OAEP_SHA_256"]),
                     }
                     Ok(Done::new(v).key(pk.key_id, None))
                 })
                 .await?)
         }
+        "Encapsulate" | "Decapsulate" => super::kem::dispatch(st, cfg, c, op, r).await,
         other => super::more::dispatch(st, cfg, c, other, r).await,
     }
 }

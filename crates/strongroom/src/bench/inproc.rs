@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::rand::{self, SystemRandom};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
-use aws_lc_rs::{hmac, rsa};
+use aws_lc_rs::{hmac, kem, rsa};
 
 use super::Workload;
 use crate::sigv4;
@@ -130,6 +130,10 @@ pub fn describe(w: Workload) -> &'static str {
         Workload::BatchEncrypt => "100 x AES-256-GCM seal 1 KiB",
         Workload::CreateKey => "AES-256 key generation + 2 AES-GCM seals of ~400 B",
         Workload::FileEnvelope => "AES-256-GCM over 64 KiB chunks (bytes/s)",
+        Workload::SignMlDsa65 => "ML-DSA-65 sign 1 KiB",
+        Workload::VerifyMlDsa65 => "ML-DSA-65 verify 1 KiB (SPKI parsed per call, as the server does)",
+        Workload::EncapsulateMlKem768 => "ML-KEM-768 encapsulate",
+        Workload::DecapsulateMlKem768 => "ML-KEM-768 decapsulate",
     }
 }
 
@@ -234,6 +238,50 @@ pub fn measure(w: Workload, time: Duration) -> Result<f64, String> {
                 .map_err(|_| "seal".to_string())
             })?;
             Ok(per * 65536.0)
+        }
+        Workload::SignMlDsa65 => {
+            let kp = signature::PqdsaKeyPair::generate(&signature::ML_DSA_65_SIGNING)
+                .map_err(|_| "ML-DSA keygen")?;
+            let mut sig = vec![0u8; signature::ML_DSA_65_SIGNING.signature_len()];
+            rate(time, || {
+                kp.sign(&msg, &mut sig)
+                    .map(|_| ())
+                    .map_err(|_| "sign".to_string())
+            })
+        }
+        Workload::VerifyMlDsa65 => {
+            let kp = signature::PqdsaKeyPair::generate(&signature::ML_DSA_65_SIGNING)
+                .map_err(|_| "ML-DSA keygen")?;
+            let mut sig = vec![0u8; signature::ML_DSA_65_SIGNING.signature_len()];
+            kp.sign(&msg, &mut sig).map_err(|_| "sign")?;
+            // The SubjectPublicKeyInfo, parsed on every call: what the
+            // server's verify does with the public key it holds.
+            let der = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(
+                kp.public_key(),
+            )
+            .map_err(|_| "ML-DSA public key")?;
+            let pk = signature::UnparsedPublicKey::new(&signature::ML_DSA_65, der.as_ref());
+            rate(time, || pk.verify(&msg, &sig).map_err(|_| "verify".to_string()))
+        }
+        Workload::EncapsulateMlKem768 => {
+            let dk = kem::DecapsulationKey::generate(&kem::ML_KEM_768).map_err(|_| "ML-KEM keygen")?;
+            let ek = dk.encapsulation_key().map_err(|_| "ML-KEM public key")?;
+            rate(time, || {
+                ek.encapsulate()
+                    .map(|_| ())
+                    .map_err(|_| "encapsulate".to_string())
+            })
+        }
+        Workload::DecapsulateMlKem768 => {
+            let dk = kem::DecapsulationKey::generate(&kem::ML_KEM_768).map_err(|_| "ML-KEM keygen")?;
+            let ek = dk.encapsulation_key().map_err(|_| "ML-KEM public key")?;
+            let (ct, _) = ek.encapsulate().map_err(|_| "encapsulate")?;
+            let ct = ct.as_ref().to_vec();
+            rate(time, || {
+                dk.decapsulate(kem::Ciphertext::from(ct.as_slice()))
+                    .map(|_| ())
+                    .map_err(|_| "decapsulate".to_string())
+            })
         }
     }
 }

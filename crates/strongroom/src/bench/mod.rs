@@ -47,7 +47,8 @@ pub struct BenchArgs {
     all: bool,
     /// Workloads to run (repeatable or comma-separated): encrypt, decrypt,
     /// data-key, aws-encrypt, sign-ecdsa-p256, sign-ed25519, sign-rsa-2048,
-    /// hmac, batch-encrypt, create-key, file-envelope.
+    /// hmac, batch-encrypt, create-key, file-envelope, sign-ml-dsa-65,
+    /// verify-ml-dsa-65, encapsulate-ml-kem-768, decapsulate-ml-kem-768.
     #[arg(long = "workload", short = 'w', value_delimiter = ',')]
     workloads: Vec<String>,
     /// Concurrent keep-alive connections.
@@ -130,9 +131,13 @@ pub enum Workload {
     BatchEncrypt,
     CreateKey,
     FileEnvelope,
+    SignMlDsa65,
+    VerifyMlDsa65,
+    EncapsulateMlKem768,
+    DecapsulateMlKem768,
 }
 
-const ALL: [Workload; 11] = [
+const ALL: [Workload; 15] = [
     Workload::Encrypt,
     Workload::Decrypt,
     Workload::DataKey,
@@ -144,6 +149,10 @@ const ALL: [Workload; 11] = [
     Workload::BatchEncrypt,
     Workload::CreateKey,
     Workload::FileEnvelope,
+    Workload::SignMlDsa65,
+    Workload::VerifyMlDsa65,
+    Workload::EncapsulateMlKem768,
+    Workload::DecapsulateMlKem768,
 ];
 
 impl Workload {
@@ -160,6 +169,10 @@ impl Workload {
             Workload::BatchEncrypt => "batch-encrypt",
             Workload::CreateKey => "create-key",
             Workload::FileEnvelope => "file-envelope",
+            Workload::SignMlDsa65 => "sign-ml-dsa-65",
+            Workload::VerifyMlDsa65 => "verify-ml-dsa-65",
+            Workload::EncapsulateMlKem768 => "encapsulate-ml-kem-768",
+            Workload::DecapsulateMlKem768 => "decapsulate-ml-kem-768",
         }
     }
 
@@ -178,6 +191,10 @@ impl Workload {
             Workload::FileEnvelope => {
                 "CLI envelope encryption code (encrypt --in/--out) on a generated file"
             }
+            Workload::SignMlDsa65 => "POST /v1/sign, ML_DSA_65, 1 KiB RAW message",
+            Workload::VerifyMlDsa65 => "POST /v1/verify, ML_DSA_65, 1 KiB RAW message",
+            Workload::EncapsulateMlKem768 => "POST /v1/encapsulate, ML_KEM_768",
+            Workload::DecapsulateMlKem768 => "POST /v1/decapsulate, ML_KEM_768",
         }
     }
 
@@ -222,6 +239,12 @@ struct Fixture {
     rsa: String,
     hmac: String,
     ciphertext: String,
+    ml_dsa: String,
+    /// An ML-DSA-65 signature over the 1 KiB message, for verify-ml-dsa-65.
+    ml_dsa_signature: String,
+    ml_kem: String,
+    /// An ML-KEM-768 ciphertext, for decapsulate-ml-kem-768.
+    ml_kem_ciphertext: String,
 }
 
 fn create_key(c: &Client, spec: &str) -> Result<String, CliError> {
@@ -267,7 +290,37 @@ fn setup(c: &Client, want: &[Workload], pt_b64: &str) -> Result<Fixture, CliErro
     } else {
         String::new()
     };
+    let ml_dsa = if needs(&[Workload::SignMlDsa65, Workload::VerifyMlDsa65]) {
+        create_key(c, "ML_DSA_65")?
+    } else {
+        String::new()
+    };
+    let ml_dsa_signature = if want.contains(&Workload::VerifyMlDsa65) {
+        let v = c.call(
+            "POST",
+            "/v1/sign",
+            Some(&json!({ "key": ml_dsa, "message": pt_b64, "message_type": "RAW" })),
+        )?;
+        v["signature"].as_str().unwrap_or_default().to_string()
+    } else {
+        String::new()
+    };
+    let ml_kem = if needs(&[Workload::EncapsulateMlKem768, Workload::DecapsulateMlKem768]) {
+        create_key(c, "ML_KEM_768")?
+    } else {
+        String::new()
+    };
+    let ml_kem_ciphertext = if want.contains(&Workload::DecapsulateMlKem768) {
+        let v = c.call("POST", "/v1/encapsulate", Some(&json!({ "key": ml_kem })))?;
+        v["ciphertext"].as_str().unwrap_or_default().to_string()
+    } else {
+        String::new()
+    };
     Ok(Fixture {
+        ml_dsa,
+        ml_dsa_signature,
+        ml_kem,
+        ml_kem_ciphertext,
         ecc: opt(Workload::SignEcdsaP256, "ECC_NIST_P256")?,
         ed: opt(Workload::SignEd25519, "ED25519")?,
         rsa: opt(Workload::SignRsa2048, "RSA_2048")?,
@@ -688,6 +741,30 @@ pub fn run(a: BenchArgs, fmt: Format) -> Result<(), CliError> {
             }
             Workload::CreateKey => None,
             Workload::FileEnvelope => None,
+            Workload::SignMlDsa65 => Some(post(
+                &host,
+                "/v1/sign",
+                &token,
+                json!({ "key": fix.ml_dsa, "message": pt_b64, "message_type": "RAW" }),
+            )?),
+            Workload::VerifyMlDsa65 => Some(post(
+                &host,
+                "/v1/verify",
+                &token,
+                json!({ "key": fix.ml_dsa, "message": pt_b64, "message_type": "RAW", "signature": fix.ml_dsa_signature }),
+            )?),
+            Workload::EncapsulateMlKem768 => Some(post(
+                &host,
+                "/v1/encapsulate",
+                &token,
+                json!({ "key": fix.ml_kem }),
+            )?),
+            Workload::DecapsulateMlKem768 => Some(post(
+                &host,
+                "/v1/decapsulate",
+                &token,
+                json!({ "key": fix.ml_kem, "ciphertext": fix.ml_kem_ciphertext }),
+            )?),
         };
         if let Some(make) = make {
             eprintln!("bench: {} ({})", w.name(), w.what());

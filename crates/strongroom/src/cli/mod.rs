@@ -22,6 +22,7 @@ pub mod backup;
 pub mod client;
 pub mod dev;
 pub mod file;
+pub mod kem;
 pub mod lifecycle;
 pub mod output;
 pub mod report;
@@ -167,6 +168,10 @@ enum Command {
     Mac(MacArgs),
     /// Verify an HMAC.
     VerifyMac(VerifyMacArgs),
+    /// ML-KEM: a new shared secret and its ciphertext (ML_KEM_* keys).
+    Encapsulate(kem::EncapsulateArgs),
+    /// ML-KEM: the shared secret of a ciphertext (ML_KEM_* keys).
+    Decapsulate(kem::DecapsulateArgs),
     /// Identities (people and services), their roles and attached policies.
     #[command(subcommand)]
     Identity(admin::IdentityCmd),
@@ -540,6 +545,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Inventory(a) => lifecycle::inventory(a, fmt),
         Command::Rewrap(a) => lifecycle::rewrap(a, fmt),
         Command::Bench(a) => crate::bench::run(*a, fmt),
+        Command::Encapsulate(a) => kem::encapsulate(a, fmt),
+        Command::Decapsulate(a) => kem::decapsulate(a, fmt),
         Command::Dev(c) => dev::dev(c, fmt),
         Command::Report(c) => report::run(c),
         Command::Backup(c) => backup::run(c, fmt),

@@ -1,6 +1,8 @@
 //! Key material: generation, and the prepared aws-lc-rs objects the hot path
-//! uses. Material is held as PKCS#8 (asymmetric) or raw bytes (AES, HMAC) in
-//! [`SecretBytes`]; [`LoadedKey`] is parsed once and cached by the engine.
+//! uses. Material is held as PKCS#8 (RSA, ECDSA, Ed25519, ML-DSA) or raw
+//! bytes (AES, HMAC, and the FIPS 203 decapsulation key of ML-KEM, which is
+//! the only private-key form aws-lc-rs 1.19 reads back) in [`SecretBytes`];
+//! [`LoadedKey`] is parsed once and cached by the engine.
 
 use aws_lc_rs::aead::{Aad, RandomizedNonceKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
@@ -8,7 +10,10 @@ use aws_lc_rs::rsa::{
     KeySize, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
     PublicEncryptingKey, OAEP_SHA256_MGF1SHA256,
 };
-use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use aws_lc_rs::kem::{DecapsulationKey, EncapsulationKey, ML_KEM_1024, ML_KEM_512, ML_KEM_768};
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, PqdsaKeyPair, RsaKeyPair,
+};
 use aws_lc_rs::{digest, hmac};
 
 use super::secret::SecretBytes;
@@ -26,6 +31,8 @@ pub enum CryptoError {
     Unsupported,
     /// The plaintext is too long for RSA-OAEP with this key.
     PlaintextTooLong { max: usize },
+    /// An ML-KEM ciphertext of the wrong length for the key's parameter set.
+    BadCiphertextLength { expected: usize },
 }
 
 pub const AES_KEY_LEN: usize = 32;
@@ -67,6 +74,18 @@ pub fn generate(spec: KeySpec, rng: &dyn super::rng::Rng) -> Result<SecretBytes,
             .and_then(|k| k.to_pkcs8v1())
             .map(|d| d.as_ref().to_vec())
             .map_err(|_| CryptoError::Failed)?,
+        KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => {
+            PqdsaKeyPair::generate(ml_dsa_signing_alg(spec))
+                .and_then(|k| k.to_pkcs8v1())
+                .map(|d| d.as_ref().to_vec())
+                .map_err(|_| CryptoError::Failed)?
+        }
+        KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => {
+            DecapsulationKey::generate(ml_kem_alg(spec))
+                .and_then(|k| k.key_bytes())
+                .map(|b| b.as_ref().to_vec())
+                .map_err(|_| CryptoError::Failed)?
+        }
         _ => return Err(CryptoError::Unsupported),
     };
     // The DER vector is moved into the secret, not copied.
@@ -79,6 +98,141 @@ fn ecdsa_signing_alg(spec: KeySpec) -> &'static signature::EcdsaSigningAlgorithm
         KeySpec::EccNistP521 => &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
         _ => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
     }
+}
+
+fn ml_dsa_signing_alg(spec: KeySpec) -> &'static signature::PqdsaSigningAlgorithm {
+    match spec {
+        KeySpec::MlDsa44 => &signature::ML_DSA_44_SIGNING,
+        KeySpec::MlDsa87 => &signature::ML_DSA_87_SIGNING,
+        _ => &signature::ML_DSA_65_SIGNING,
+    }
+}
+
+fn ml_kem_alg(spec: KeySpec) -> &'static aws_lc_rs::kem::Algorithm {
+    match spec {
+        KeySpec::MlKem512 => &ML_KEM_512,
+        KeySpec::MlKem1024 => &ML_KEM_1024,
+        _ => &ML_KEM_768,
+    }
+}
+
+/// Sizes of an ML-KEM parameter set (FIPS 203, table 3): encapsulation key
+/// and ciphertext, in bytes.
+pub fn ml_kem_sizes(spec: KeySpec) -> Option<(usize, usize)> {
+    match spec {
+        KeySpec::MlKem512 => Some((800, 768)),
+        KeySpec::MlKem768 => Some((1184, 1088)),
+        KeySpec::MlKem1024 => Some((1568, 1568)),
+        _ => None,
+    }
+}
+
+/// The SubjectPublicKeyInfo algorithm identifiers (parameters absent) of
+/// ML-KEM keys: id-alg-ml-kem-512/768/1024 = 2.16.840.1.101.3.4.4.1/2/3 from
+/// NIST's CSOR registry, as used by draft-ietf-lamps-kyber-certificates
+/// ("Algorithm Identifiers for ML-KEM", section 3).
+pub fn ml_kem_oid(spec: KeySpec) -> Option<spki::ObjectIdentifier> {
+    Some(match spec {
+        KeySpec::MlKem512 => spki::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.4.1"),
+        KeySpec::MlKem768 => spki::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.4.2"),
+        KeySpec::MlKem1024 => spki::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.4.3"),
+        _ => return None,
+    })
+}
+
+/// aws-lc-rs 1.19 gives an ML-KEM encapsulation key only as raw bytes, so
+/// its SubjectPublicKeyInfo is built with the `spki` crate (RustCrypto):
+/// the key bytes are the BIT STRING, as the draft above specifies.
+fn ml_kem_spki(spec: KeySpec, raw: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    use spki::der::Encode as _;
+    let oid = ml_kem_oid(spec).ok_or(CryptoError::Unsupported)?;
+    let info = spki::SubjectPublicKeyInfoOwned {
+        algorithm: spki::AlgorithmIdentifierOwned {
+            oid,
+            parameters: None,
+        },
+        subject_public_key: spki::der::asn1::BitString::from_bytes(raw)
+            .map_err(|_| CryptoError::Failed)?,
+    };
+    info.to_der().map_err(|_| CryptoError::Failed)
+}
+
+/// The raw encapsulation key inside an ML-KEM SubjectPublicKeyInfo of
+/// `spec` (algorithm identifier and length checked).
+pub fn ml_kem_public_from_spki(spec: KeySpec, der: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    use spki::der::Decode as _;
+    let oid = ml_kem_oid(spec).ok_or(CryptoError::Unsupported)?;
+    let (ek_len, _) = ml_kem_sizes(spec).ok_or(CryptoError::Unsupported)?;
+    let info = spki::SubjectPublicKeyInfoRef::from_der(der).map_err(|_| CryptoError::Failed)?;
+    if info.algorithm.oid != oid || info.algorithm.parameters.is_some() {
+        return Err(CryptoError::Failed);
+    }
+    let raw = info
+        .subject_public_key
+        .as_bytes()
+        .ok_or(CryptoError::Failed)?;
+    if raw.len() != ek_len {
+        return Err(CryptoError::Failed);
+    }
+    Ok(raw.to_vec())
+}
+
+/// Encapsulates to an ML-KEM public key given as SubjectPublicKeyInfo DER
+/// (what GetPublicKey returns): `(ciphertext, shared secret)`. What a
+/// client does locally; the server's own Encapsulate uses its loaded key.
+pub fn ml_kem_encapsulate_to(
+    spec: KeySpec,
+    public_der: &[u8],
+) -> Result<(Vec<u8>, SecretBytes), CryptoError> {
+    let raw = ml_kem_public_from_spki(spec, public_der)?;
+    ml_kem_encapsulate_raw(spec, &raw)
+}
+
+/// Encapsulates to a raw ML-KEM encapsulation key (FIPS 203 ByteEncode).
+pub fn ml_kem_encapsulate_raw(
+    spec: KeySpec,
+    raw: &[u8],
+) -> Result<(Vec<u8>, SecretBytes), CryptoError> {
+    if !spec.is_ml_kem() {
+        return Err(CryptoError::Unsupported);
+    }
+    let ek = EncapsulationKey::new(ml_kem_alg(spec), raw).map_err(|_| CryptoError::Failed)?;
+    encapsulate_with(&ek)
+}
+
+fn encapsulate_with(ek: &EncapsulationKey) -> Result<(Vec<u8>, SecretBytes), CryptoError> {
+    let (ct, ss) = ek.encapsulate().map_err(|_| CryptoError::Failed)?;
+    Ok((ct.as_ref().to_vec(), SecretBytes::from_slice(ss.as_ref())))
+}
+
+/// FIPS 204 table 2: the length of an expanded ML-DSA private key.
+fn ml_dsa_expanded_len(spec: KeySpec) -> usize {
+    match spec {
+        KeySpec::MlDsa44 => 2560,
+        KeySpec::MlDsa65 => 4032,
+        _ => 4896,
+    }
+}
+
+/// Loads imported ML-DSA private key material: a bare 32-byte seed (FIPS
+/// 204 xi), a bare expanded private key (FIPS 204 skEncode), or a PKCS#8
+/// document (RFC 9881 forms aws-lc-rs reads). Returns the material in the
+/// stored form (PKCS#8 as aws-lc-rs writes it).
+pub fn ml_dsa_import(spec: KeySpec, material: &[u8]) -> Result<SecretBytes, CryptoError> {
+    if !spec.is_ml_dsa() {
+        return Err(CryptoError::Unsupported);
+    }
+    let alg = ml_dsa_signing_alg(spec);
+    let pair = if material.len() == alg.seed_len() {
+        PqdsaKeyPair::from_seed(alg, material)
+    } else if material.len() == ml_dsa_expanded_len(spec) {
+        PqdsaKeyPair::from_raw_private_key(alg, material)
+    } else {
+        PqdsaKeyPair::from_pkcs8(alg, material)
+    }
+    .map_err(|_| CryptoError::Failed)?;
+    let der = pair.to_pkcs8v1().map_err(|_| CryptoError::Failed)?;
+    Ok(SecretBytes::from_slice(der.as_ref()))
 }
 
 fn hmac_alg(spec: KeySpec) -> hmac::Algorithm {
@@ -107,6 +261,16 @@ pub enum LoadedKey {
         pair: Ed25519KeyPair,
         public_der: Vec<u8>,
     },
+    MlDsa {
+        pair: PqdsaKeyPair,
+        public_der: Vec<u8>,
+    },
+    MlKem {
+        decapsulation: DecapsulationKey,
+        encapsulation: EncapsulationKey,
+        ciphertext_len: usize,
+        public_der: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for LoadedKey {
@@ -117,6 +281,8 @@ impl std::fmt::Debug for LoadedKey {
             LoadedKey::Rsa { .. } => "Rsa",
             LoadedKey::Ecdsa { .. } => "Ecdsa",
             LoadedKey::Ed25519 { .. } => "Ed25519",
+            LoadedKey::MlDsa { .. } => "MlDsa",
+            LoadedKey::MlKem { .. } => "MlKem",
         };
         write!(f, "LoadedKey::{kind}(<redacted>)")
     }
@@ -164,7 +330,66 @@ impl LoadedKey {
                     .to_vec();
                 LoadedKey::Ed25519 { pair, public_der }
             }
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => {
+                let pair = PqdsaKeyPair::from_pkcs8(ml_dsa_signing_alg(spec), m)
+                    .map_err(|_| CryptoError::Failed)?;
+                // aws-lc-rs writes the SPKI with id-ml-dsa-44/65/87 (RFC 9881).
+                let public_der = AsDer::<PublicKeyX509Der>::as_der(pair.public_key())
+                    .map_err(|_| CryptoError::Failed)?
+                    .as_ref()
+                    .to_vec();
+                LoadedKey::MlDsa { pair, public_der }
+            }
+            KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => {
+                let decapsulation = DecapsulationKey::new(ml_kem_alg(spec), m)
+                    .map_err(|_| CryptoError::Failed)?;
+                let encapsulation = decapsulation
+                    .encapsulation_key()
+                    .map_err(|_| CryptoError::Failed)?;
+                let raw = encapsulation.key_bytes().map_err(|_| CryptoError::Failed)?;
+                let public_der = ml_kem_spki(spec, raw.as_ref())?;
+                let (_, ciphertext_len) = ml_kem_sizes(spec).ok_or(CryptoError::Unsupported)?;
+                LoadedKey::MlKem {
+                    decapsulation,
+                    encapsulation,
+                    ciphertext_len,
+                    public_der,
+                }
+            }
         })
+    }
+
+    /// ML-KEM Encapsulate with this key's encapsulation (public) key:
+    /// `(ciphertext, 32-byte shared secret)`.
+    pub fn kem_encapsulate(&self) -> Result<(Vec<u8>, SecretBytes), CryptoError> {
+        let LoadedKey::MlKem { encapsulation, .. } = self else {
+            return Err(CryptoError::Unsupported);
+        };
+        encapsulate_with(encapsulation)
+    }
+
+    /// ML-KEM Decapsulate. A ciphertext of the wrong length is an error; one
+    /// of the right length always yields a shared secret: FIPS 203's
+    /// implicit rejection gives a tampered ciphertext a pseudorandom secret
+    /// that matches nobody's, rather than an error (an oracle).
+    pub fn kem_decapsulate(&self, ciphertext: &[u8]) -> Result<SecretBytes, CryptoError> {
+        let LoadedKey::MlKem {
+            decapsulation,
+            ciphertext_len,
+            ..
+        } = self
+        else {
+            return Err(CryptoError::Unsupported);
+        };
+        if ciphertext.len() != *ciphertext_len {
+            return Err(CryptoError::BadCiphertextLength {
+                expected: *ciphertext_len,
+            });
+        }
+        let ss = decapsulation
+            .decapsulate(aws_lc_rs::kem::Ciphertext::from(ciphertext))
+            .map_err(|_| CryptoError::Failed)?;
+        Ok(SecretBytes::from_slice(ss.as_ref()))
     }
 
     /// SubjectPublicKeyInfo DER for asymmetric keys.
@@ -172,7 +397,9 @@ impl LoadedKey {
         match self {
             LoadedKey::Rsa { public_der, .. }
             | LoadedKey::Ecdsa { public_der, .. }
-            | LoadedKey::Ed25519 { public_der, .. } => Some(public_der),
+            | LoadedKey::Ed25519 { public_der, .. }
+            | LoadedKey::MlDsa { public_der, .. }
+            | LoadedKey::MlKem { public_der, .. } => Some(public_der),
             _ => None,
         }
     }
@@ -244,7 +471,9 @@ impl LoadedKey {
     ) -> Result<Vec<u8>, CryptoError> {
         let digest = match (message_type, alg.digest()) {
             (MessageType::Digest, Some(d)) => Some(import_digest(message, d)?),
-            (MessageType::Digest, None) => return Err(CryptoError::Unsupported),
+            (MessageType::Digest, None) | (MessageType::ExternalMu, _) => {
+                return Err(CryptoError::Unsupported)
+            }
             (MessageType::Raw, _) => None,
         };
         match self {
@@ -269,6 +498,14 @@ impl LoadedKey {
                 Ok(sig.as_ref().to_vec())
             }
             LoadedKey::Ed25519 { pair, .. } => Ok(pair.sign(message).as_ref().to_vec()),
+            LoadedKey::MlDsa { pair, .. } if alg == SigningAlgorithm::MlDsaShake256 => {
+                let mut sig = vec![0u8; pair.algorithm().signature_len()];
+                let len = pair
+                    .sign(message, &mut sig)
+                    .map_err(|_| CryptoError::Failed)?;
+                sig.truncate(len);
+                Ok(sig)
+            }
             _ => Err(CryptoError::Unsupported),
         }
     }
@@ -347,12 +584,16 @@ fn verification_alg(
         (KeySpec::EccNistP521, EcdsaSha512) if der => &signature::ECDSA_P521_SHA512_ASN1,
         (KeySpec::EccNistP521, EcdsaSha512) => &signature::ECDSA_P521_SHA512_FIXED,
         (KeySpec::Ed25519, Ed25519) => &signature::ED25519,
+        (KeySpec::MlDsa44, MlDsaShake256) => &signature::ML_DSA_44,
+        (KeySpec::MlDsa65, MlDsaShake256) => &signature::ML_DSA_65,
+        (KeySpec::MlDsa87, MlDsaShake256) => &signature::ML_DSA_87,
         _ => return None,
     })
 }
 
-/// Verifies a signature against a SubjectPublicKeyInfo (RSA, ECDSA) or a raw
-/// 32-byte Ed25519 key / SPKI. Empty, truncated and over-long signatures fail.
+/// Verifies a signature against a SubjectPublicKeyInfo (RSA, ECDSA, ML-DSA)
+/// or a raw 32-byte Ed25519 key / SPKI. Empty, truncated and over-long
+/// signatures fail. ML-DSA is FIPS 204 pure mode with an empty context.
 pub fn verify(
     spec: KeySpec,
     alg: SigningAlgorithm,
@@ -370,7 +611,9 @@ pub fn verify(
             let d = import_digest(message, d)?;
             Ok(key.verify_digest(&d, sig).is_ok())
         }
-        (MessageType::Digest, None) => Err(CryptoError::Unsupported),
+        (MessageType::Digest, None) | (MessageType::ExternalMu, _) => {
+            Err(CryptoError::Unsupported)
+        }
     }
 }
 

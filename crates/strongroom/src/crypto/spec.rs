@@ -27,9 +27,23 @@ pub enum KeySpec {
     EccNistP521,
     #[serde(rename = "ED25519")]
     Ed25519,
+    /// ML-DSA-44 signatures (FIPS 204).
+    #[serde(rename = "ML_DSA_44")]
+    MlDsa44,
+    #[serde(rename = "ML_DSA_65")]
+    MlDsa65,
+    #[serde(rename = "ML_DSA_87")]
+    MlDsa87,
+    /// ML-KEM-512 key encapsulation (FIPS 203).
+    #[serde(rename = "ML_KEM_512")]
+    MlKem512,
+    #[serde(rename = "ML_KEM_768")]
+    MlKem768,
+    #[serde(rename = "ML_KEM_1024")]
+    MlKem1024,
 }
 
-pub const ALL_SPECS: [KeySpec; 11] = [
+pub const ALL_SPECS: [KeySpec; 17] = [
     KeySpec::Aes256Gcm,
     KeySpec::HmacSha256,
     KeySpec::HmacSha384,
@@ -41,7 +55,16 @@ pub const ALL_SPECS: [KeySpec; 11] = [
     KeySpec::EccNistP384,
     KeySpec::EccNistP521,
     KeySpec::Ed25519,
+    KeySpec::MlDsa44,
+    KeySpec::MlDsa65,
+    KeySpec::MlDsa87,
+    KeySpec::MlKem512,
+    KeySpec::MlKem768,
+    KeySpec::MlKem1024,
 ];
+
+/// The one key encapsulation algorithm name (as AWS KMS): ML-KEM, FIPS 203.
+pub const ENCAPSULATION_ALGORITHM: &str = "ML_KEM";
 
 impl KeySpec {
     pub fn name(self) -> &'static str {
@@ -57,6 +80,12 @@ impl KeySpec {
             KeySpec::EccNistP384 => "ECC_NIST_P384",
             KeySpec::EccNistP521 => "ECC_NIST_P521",
             KeySpec::Ed25519 => "ED25519",
+            KeySpec::MlDsa44 => "ML_DSA_44",
+            KeySpec::MlDsa65 => "ML_DSA_65",
+            KeySpec::MlDsa87 => "ML_DSA_87",
+            KeySpec::MlKem512 => "ML_KEM_512",
+            KeySpec::MlKem768 => "ML_KEM_768",
+            KeySpec::MlKem1024 => "ML_KEM_1024",
         }
     }
 
@@ -77,12 +106,34 @@ impl KeySpec {
             KeySpec::EccNistP256
             | KeySpec::EccNistP384
             | KeySpec::EccNistP521
-            | KeySpec::Ed25519 => &[KeyUsage::SignVerify],
+            | KeySpec::Ed25519
+            | KeySpec::MlDsa44
+            | KeySpec::MlDsa65
+            | KeySpec::MlDsa87 => &[KeyUsage::SignVerify],
+            KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => {
+                &[KeyUsage::EncapsulateDecapsulate]
+            }
         }
     }
 
     pub fn is_rsa(self) -> bool {
         matches!(self, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096)
+    }
+
+    /// ML-DSA (FIPS 204) signing keys.
+    pub fn is_ml_dsa(self) -> bool {
+        matches!(
+            self,
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87
+        )
+    }
+
+    /// ML-KEM (FIPS 203) key encapsulation keys.
+    pub fn is_ml_kem(self) -> bool {
+        matches!(
+            self,
+            KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024
+        )
     }
 
     /// Signing algorithms valid for this spec; the first is the default.
@@ -101,6 +152,7 @@ impl KeySpec {
             KeySpec::EccNistP384 => &[EcdsaSha384],
             KeySpec::EccNistP521 => &[EcdsaSha512],
             KeySpec::Ed25519 => &[Ed25519],
+            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => &[MlDsaShake256],
             _ => &[],
         }
     }
@@ -115,6 +167,9 @@ pub enum KeyUsage {
     SignVerify,
     #[serde(rename = "GENERATE_VERIFY_MAC")]
     GenerateVerifyMac,
+    /// ML-KEM keys: Encapsulate and Decapsulate (AWS KMS name).
+    #[serde(rename = "ENCAPSULATE_DECAPSULATE")]
+    EncapsulateDecapsulate,
 }
 
 impl KeyUsage {
@@ -123,6 +178,7 @@ impl KeyUsage {
             KeyUsage::EncryptDecrypt => "ENCRYPT_DECRYPT",
             KeyUsage::SignVerify => "SIGN_VERIFY",
             KeyUsage::GenerateVerifyMac => "GENERATE_VERIFY_MAC",
+            KeyUsage::EncapsulateDecapsulate => "ENCAPSULATE_DECAPSULATE",
         }
     }
 
@@ -131,6 +187,7 @@ impl KeyUsage {
             KeyUsage::EncryptDecrypt,
             KeyUsage::SignVerify,
             KeyUsage::GenerateVerifyMac,
+            KeyUsage::EncapsulateDecapsulate,
         ]
         .into_iter()
         .find(|u| u.name() == s)
@@ -160,6 +217,10 @@ pub enum SigningAlgorithm {
     EcdsaSha512,
     #[serde(rename = "ED25519_SHA_512")]
     Ed25519,
+    /// ML-DSA (FIPS 204), pure mode with an empty context string, over the
+    /// RAW message (AWS KMS name: the message representative is SHAKE-256).
+    #[serde(rename = "ML_DSA_SHAKE_256")]
+    MlDsaShake256,
 }
 
 impl SigningAlgorithm {
@@ -176,6 +237,7 @@ impl SigningAlgorithm {
             EcdsaSha384 => "ECDSA_SHA_384",
             EcdsaSha512 => "ECDSA_SHA_512",
             Ed25519 => "ED25519_SHA_512",
+            MlDsaShake256 => "ML_DSA_SHAKE_256",
         }
     }
 
@@ -187,6 +249,7 @@ impl SigningAlgorithm {
             .chain(KeySpec::EccNistP384.signing_algorithms())
             .chain(KeySpec::EccNistP521.signing_algorithms())
             .chain(KeySpec::Ed25519.signing_algorithms())
+            .chain(KeySpec::MlDsa65.signing_algorithms())
             .copied()
             .find(|a| a.name() == s)
     }
@@ -199,7 +262,7 @@ impl SigningAlgorithm {
             RsassaPssSha256 | RsassaPkcs1V15Sha256 | EcdsaSha256 => Some(&digest::SHA256),
             RsassaPssSha384 | RsassaPkcs1V15Sha384 | EcdsaSha384 => Some(&digest::SHA384),
             RsassaPssSha512 | RsassaPkcs1V15Sha512 | EcdsaSha512 => Some(&digest::SHA512),
-            Ed25519 => None,
+            Ed25519 | MlDsaShake256 => None,
         }
     }
 }
@@ -212,4 +275,19 @@ pub enum MessageType {
     Raw,
     #[serde(rename = "DIGEST")]
     Digest,
+    /// ML-DSA's externally computed message representative (mu), as AWS
+    /// KMS accepts it. Refused with a validation error: aws-lc-rs 1.19 has
+    /// no interface to sign or verify a precomputed mu.
+    #[serde(rename = "EXTERNAL_MU")]
+    ExternalMu,
+}
+
+impl MessageType {
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageType::Raw => "RAW",
+            MessageType::Digest => "DIGEST",
+            MessageType::ExternalMu => "EXTERNAL_MU",
+        }
+    }
 }

@@ -235,6 +235,9 @@ fn crypto_err(e: CryptoError) -> Error {
         CryptoError::PlaintextTooLong { max } => Error::InvalidArgument(format!(
             "plaintext too long for RSA-OAEP with this key: at most {max} bytes; use a data key for larger data"
         )),
+        CryptoError::BadCiphertextLength { expected } => Error::InvalidArgument(format!(
+            "the ciphertext has the wrong length for this key: exactly {expected} bytes are needed"
+        )),
     }
 }
 
@@ -690,7 +693,7 @@ impl Engine {
             None => spec.allowed_usages()[0],
             Some(u) => KeyUsage::parse(u).ok_or_else(|| {
                 Error::InvalidArgument(format!(
-                    "unknown key usage {u:?}; use ENCRYPT_DECRYPT, SIGN_VERIFY or GENERATE_VERIFY_MAC"
+                    "unknown key usage {u:?}; use ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC or ENCAPSULATE_DECAPSULATE"
                 ))
             })?,
         };
@@ -1553,6 +1556,23 @@ impl Engine {
         Ok(a)
     }
 
+    /// What every signing key accepts as a message, and what ML-DSA keys
+    /// refuse: a precomputed digest (ML-DSA signs the message itself) and
+    /// EXTERNAL_MU (aws-lc-rs 1.19 cannot sign or verify a given mu).
+    fn check_message_type(e: &KeyEntry, message_type: MessageType) -> Result<()> {
+        match message_type {
+            MessageType::ExternalMu => Err(Error::InvalidArgument(format!(
+                "message_type EXTERNAL_MU is not supported: Strongroom's crypto library (aws-lc-rs 1.19) cannot sign or verify a precomputed ML-DSA mu. Send the message itself (up to {MAX_PLAINTEXT} bytes) with message_type RAW"
+            ))),
+            MessageType::Digest if e.meta.spec.is_ml_dsa() => Err(Error::InvalidArgument(format!(
+                "key {} is {}: ML-DSA signs the message itself, not a digest. Send it with message_type RAW (up to {MAX_PLAINTEXT} bytes)",
+                e.meta.id,
+                e.meta.spec.name()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     fn check_message(message: &[u8]) -> Result<()> {
         if message.len() > MAX_PLAINTEXT {
             return Err(Error::InvalidArgument(format!(
@@ -1574,6 +1594,7 @@ impl Engine {
         let e = self.resolve_checked(key_ref, Operation::Sign)?;
         Self::require_usage(&e, KeyUsage::SignVerify, "signing")?;
         let a = Self::signing_alg(&e, alg)?;
+        Self::check_message_type(&e, message_type)?;
         let version = e.meta.primary_version;
         let (ve, loaded) = self.version_for_use(&e, version)?;
         self.note_use(&ve);
@@ -1600,6 +1621,7 @@ impl Engine {
         let e = self.resolve_checked(key_ref, Operation::Verify)?;
         Self::require_usage(&e, KeyUsage::SignVerify, "verification")?;
         let a = Self::signing_alg(&e, alg)?;
+        Self::check_message_type(&e, message_type)?;
         for vm in e.meta.versions.iter().rev() {
             if vm.state != VersionState::Enabled || vm.version < e.meta.min_decryption_version {
                 continue;
@@ -1708,6 +1730,8 @@ pub(crate) mod backup;
 pub use backup::{BackupSummary, DrillReport};
 mod data_key_pair;
 mod import;
+mod kem;
+pub use kem::{Decapsulated, Encapsulated};
 mod rotation;
 mod schedule;
 pub use rotation::ROTATION_PERIOD_DAYS;

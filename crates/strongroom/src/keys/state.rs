@@ -87,6 +87,10 @@ pub enum Operation {
     ImportKeyMaterial,
     /// Delete the imported key material of an EXTERNAL key.
     DeleteImportedKeyMaterial,
+    /// ML-KEM: a fresh shared secret and its ciphertext, under the public key.
+    Encapsulate,
+    /// ML-KEM: the shared secret of a ciphertext, with the private key.
+    Decapsulate,
 }
 
 /// What the table says for one cell.
@@ -107,7 +111,7 @@ use Cell::{Allowed as A, Destroyed as X, Disabled as D, Invalid as I, Pending as
 
 /// Rows: operation; columns: Enabled, Disabled, PendingDeletion, Destroyed,
 /// PendingImport.
-pub const TABLE: [(Operation, [Cell; 5]); 24] = [
+pub const TABLE: [(Operation, [Cell; 5]); 26] = [
     (Operation::Encrypt, [A, D, P, X, I]),
     (Operation::Decrypt, [A, D, P, X, I]),
     (Operation::GenerateDataKey, [A, D, P, X, I]),
@@ -132,6 +136,8 @@ pub const TABLE: [(Operation, [Cell; 5]); 24] = [
     (Operation::GetParametersForImport, [I, I, P, X, A]),
     (Operation::ImportKeyMaterial, [I, I, P, X, A]),
     (Operation::DeleteImportedKeyMaterial, [A, A, P, X, I]),
+    (Operation::Encapsulate, [A, D, P, X, I]),
+    (Operation::Decapsulate, [A, D, P, X, I]),
 ];
 
 impl Operation {
@@ -161,6 +167,8 @@ impl Operation {
             Operation::GetParametersForImport => "GetParametersForImport",
             Operation::ImportKeyMaterial => "ImportKeyMaterial",
             Operation::DeleteImportedKeyMaterial => "DeleteImportedKeyMaterial",
+            Operation::Encapsulate => "Encapsulate",
+            Operation::Decapsulate => "Decapsulate",
         }
     }
 }
@@ -259,7 +267,7 @@ impl Phase {
 /// Rows: operation; columns: PreActivation, Deactivated (`true` = allowed).
 /// Operations not listed (metadata and lifecycle management) are allowed in
 /// every phase, so dates can always be corrected.
-pub const PHASE_TABLE: [(Operation, [bool; 2]); 8] = [
+pub const PHASE_TABLE: [(Operation, [bool; 2]); 10] = [
     (Operation::Encrypt, [false, false]),
     (Operation::Decrypt, [false, true]),
     (Operation::GenerateDataKey, [false, false]),
@@ -268,6 +276,8 @@ pub const PHASE_TABLE: [(Operation, [bool; 2]); 8] = [
     (Operation::GenerateMac, [false, false]),
     (Operation::VerifyMac, [false, true]),
     (Operation::GetPublicKey, [false, true]),
+    (Operation::Encapsulate, [false, false]),
+    (Operation::Decapsulate, [false, true]),
 ];
 
 /// Whether `op` is allowed in `phase`.

@@ -50,6 +50,8 @@ pub const ACTIONS: &[&str] = &[
     "kms:GenerateMac",
     "kms:VerifyMac",
     "kms:GetPublicKey",
+    "kms:Encapsulate",
+    "kms:Decapsulate",
     "strongroom:ExportKey",
     "strongroom:DecryptCompromised",
     // Identities and access (Identity)
@@ -196,6 +198,8 @@ pub(crate) const ACTION_TABLE: &[ActionInfo] = &[
     info("kms:GenerateMac", Crypto, Key),
     info("kms:VerifyMac", Crypto, Key),
     info("kms:GetPublicKey", Crypto, Key),
+    info("kms:Encapsulate", Crypto, Key),
+    info("kms:Decapsulate", Crypto, Key),
     info("strongroom:ExportKey", Crypto, Key),
     info("strongroom:DecryptCompromised", Crypto, Key),
     info("strongroom:CreateIdentity", Identity, Global),

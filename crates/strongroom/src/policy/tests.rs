@@ -44,6 +44,8 @@ const TABLE: &[(&str, char, bool)] = &[
     ("kms:GenerateMac", 'C', true),
     ("kms:VerifyMac", 'C', true),
     ("kms:GetPublicKey", 'C', true),
+    ("kms:Encapsulate", 'C', true),
+    ("kms:Decapsulate", 'C', true),
     ("kms:GetKeyPolicy", 'R', true),
     ("kms:PutKeyPolicy", 'A', true),
     ("kms:ImportKeyMaterial", 'A', true),

@@ -1,7 +1,9 @@
 //! Bring your own key (AWS origin EXTERNAL): keys created without material
 //! (state PendingImport), wrapping keys handed out with a single-use import
 //! token, import of RSA-OAEP- or RSA-OAEP+AES-KWP-wrapped material, and
-//! deletion of imported material.
+//! deletion of imported material. AES-256-GCM keys take 32 raw bytes;
+//! ML-DSA keys take a PKCS#8 private key (RFC 9881) or a bare 32-byte seed,
+//! whatever aws-lc-rs's `PqdsaKeyPair` loads.
 //!
 //! Wrapping private keys live only in memory, tied to their token, for 24
 //! hours (or until the server restarts): a lost token only means asking for
@@ -103,23 +105,26 @@ impl Engine {
     }
 
     /// Creates an EXTERNAL key: no material yet, state PendingImport.
-    /// Only AES-256-GCM (SYMMETRIC_DEFAULT) keys can be imported.
+    /// AES-256-GCM (SYMMETRIC_DEFAULT) and ML-DSA keys can be imported.
     pub fn create_external(&self, req: CreateKey) -> Result<KeyMeta> {
         let spec = match req.spec.as_deref() {
             None => KeySpec::Aes256Gcm,
             Some(s) => KeySpec::parse(s)
                 .ok_or_else(|| Error::InvalidArgument(format!("unknown key spec {s:?}")))?,
         };
-        if spec != KeySpec::Aes256Gcm {
+        if spec != KeySpec::Aes256Gcm && !spec.is_ml_dsa() {
             return Err(Error::InvalidKeyUsage(format!(
-                "key material can be imported only into AES_256_GCM (SYMMETRIC_DEFAULT) keys, not {}",
+                "key material can be imported only into AES_256_GCM (SYMMETRIC_DEFAULT) and ML_DSA_44/65/87 keys, not {}",
                 spec.name()
             )));
         }
+        let usage = spec.allowed_usages()[0];
         if let Some(u) = req.usage.as_deref() {
-            if KeyUsage::parse(u) != Some(KeyUsage::EncryptDecrypt) {
+            if KeyUsage::parse(u) != Some(usage) {
                 return Err(Error::InvalidArgument(format!(
-                    "key usage {u:?} is not valid for an imported symmetric key; use ENCRYPT_DECRYPT"
+                    "key usage {u:?} is not valid for an imported {} key; use {}",
+                    spec.name(),
+                    usage.name()
                 )));
             }
         }
@@ -141,7 +146,7 @@ impl Engine {
             owner: req.owner,
             purpose: req.purpose,
             tags: req.tags,
-            usage: KeyUsage::EncryptDecrypt,
+            usage,
             spec,
             origin: Origin::External,
             state: KeyState::PendingImport,
@@ -313,14 +318,27 @@ impl Engine {
                 SecretBytes::from_slice(&out.expose()[..len])
             }
         };
-        if material.len() != AES_KEY_LEN {
-            return Err(Error::InvalidArgument(format!(
-                "imported key material is {} bytes; a SYMMETRIC_DEFAULT key needs exactly {AES_KEY_LEN} bytes (256 bits)",
-                material.len()
-            )));
-        }
+        let spec = e.meta.spec;
+        let material = if spec.is_ml_dsa() {
+            // Stored as aws-lc-rs writes PKCS#8, so a seed and its PKCS#8
+            // document are the same material for the re-import check.
+            crate::crypto::material::ml_dsa_import(spec, material.expose()).map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "imported key material is not an {} private key: give a PKCS#8 document (RFC 9881) or the 32-byte seed",
+                    spec.name()
+                ))
+            })?
+        } else {
+            if material.len() != AES_KEY_LEN {
+                return Err(Error::InvalidArgument(format!(
+                    "imported key material is {} bytes; a SYMMETRIC_DEFAULT key needs exactly {AES_KEY_LEN} bytes (256 bits)",
+                    material.len()
+                )));
+            }
+            material
+        };
         let check = check_value(material.expose());
-        let loaded = LoadedKey::load(KeySpec::Aes256Gcm, &material)
+        let loaded = LoadedKey::load(spec, &material)
             .map_err(|_| Error::Internal("imported key did not load".into()))?;
         let now = self.now();
         self.mutate(&e.meta.id, Operation::ImportKeyMaterial, |m, _| {

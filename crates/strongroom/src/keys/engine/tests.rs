@@ -22,6 +22,7 @@ const T0: Timestamp = 1_700_000_000;
 const AES: &str = "AES_256_GCM";
 const ECC: &str = "ECC_NIST_P256";
 const HMAC: &str = "HMAC_SHA_256";
+const KEM: &str = "ML_KEM_768";
 
 // ---------------------------------------------------------------- helpers
 
@@ -255,6 +256,7 @@ fn spec_for(op: Operation) -> &'static str {
         Operation::Encrypt | Operation::Decrypt | Operation::GenerateDataKey => AES,
         Operation::Sign | Operation::Verify | Operation::GetPublicKey => ECC,
         Operation::GenerateMac | Operation::VerifyMac => HMAC,
+        Operation::Encapsulate | Operation::Decapsulate => KEM,
         _ => AES,
     }
 }
@@ -336,6 +338,12 @@ fn run_cell(state: KeyState, op: Operation) -> Vec<(&'static str, &'static str)>
         e.sign(&id, b"msg", MessageType::Raw, None)
             .expect("sign while enabled")
             .0
+    });
+    let kem_ct = (op == Operation::Decapsulate).then(|| {
+        if external {
+            return vec![0u8; 1088];
+        }
+        e.encapsulate(&id).expect("encapsulate while enabled").ciphertext
     });
     let mac = (op == Operation::VerifyMac).then(|| {
         if external {
@@ -504,6 +512,15 @@ fn run_cell(state: KeyState, op: Operation) -> Vec<(&'static str, &'static str)>
             "delete_imported_key_material",
             outcome(e.delete_imported_key_material(&id)),
         )),
+        Operation::Encapsulate => out.push(("encapsulate", outcome(e.encapsulate(&id)))),
+        Operation::Decapsulate => {
+            let ct = kem_ct.expect("prepared KEM ciphertext");
+            out.push(("decapsulate", outcome(e.decapsulate(&id, &ct, None))));
+            out.push((
+                "decapsulate naming version 1",
+                outcome(e.decapsulate(&id, &ct, Some(1))),
+            ));
+        }
     }
     // A refused operation changes nothing.
     let refused = cell(state, op) != Cell::Allowed;
@@ -539,7 +556,7 @@ fn every_cell_of_the_state_table_is_enforced() {
         }
     }
     assert_eq!(cells, ALL_STATES.len() * TABLE.len());
-    assert_eq!(cells, 120);
+    assert_eq!(cells, 130);
     assert!(
         mismatches.is_empty(),
         "state table mismatches:\n{}",
@@ -562,6 +579,8 @@ fn state_table_keeps_its_documented_promises() {
         GenerateMac,
         VerifyMac,
         GetPublicKey,
+        Encapsulate,
+        Decapsulate,
     ];
     for op in crypto {
         for state in ALL_STATES {
@@ -820,16 +839,32 @@ fn sign_and_verify_every_spec_algorithm_and_message_type() {
                     );
                 }
                 None => {
-                    // Ed25519 signs messages, never digests.
+                    // Ed25519 and ML-DSA sign messages, never digests; ML-DSA
+                    // says so in a validation error (as AWS: RAW only).
+                    let want = if spec.is_ml_dsa() {
+                        "InvalidArgument"
+                    } else {
+                        "InvalidKeyUsage"
+                    };
                     assert_eq!(
                         outcome(e.sign(&m.id, msg, MessageType::Digest, name)),
-                        "InvalidKeyUsage"
+                        want
                     );
                     assert_eq!(
                         outcome(e.verify(&m.id, msg, MessageType::Digest, &sig, name)),
-                        "InvalidKeyUsage"
+                        want
                     );
                 }
+            }
+            // EXTERNAL_MU is refused for every key, with a validation error.
+            for r in [
+                e.sign(&m.id, msg, MessageType::ExternalMu, name).map(|_| ()),
+                e.verify(&m.id, msg, MessageType::ExternalMu, &sig, name)
+                    .map(|_| ()),
+            ] {
+                let err = r.expect_err("EXTERNAL_MU refused");
+                assert_eq!(err.code(), "InvalidArgument");
+                assert!(err.to_string().contains("EXTERNAL_MU"), "{err}");
             }
             checked += 1;
         }
@@ -2695,4 +2730,159 @@ fn list_pages_and_filters() {
         e.list(&all, usize::MAX, None).expect("huge limit").0.len(),
         25
     );
+}
+
+// ------------------------------------------------- ML-KEM (FIPS 203)
+
+#[test]
+fn ml_kem_encapsulate_decapsulate_every_parameter_set() {
+    let env = env();
+    let e = &env.engine;
+    for (spec, ct_len) in [
+        (KeySpec::MlKem512, 768),
+        (KeySpec::MlKem768, 1088),
+        (KeySpec::MlKem1024, 1568),
+    ] {
+        let m = create(e, spec.name(), None);
+        assert_eq!(m.usage, KeyUsage::EncapsulateDecapsulate, "{spec:?}");
+        let enc = e.encapsulate(&m.id).expect("encapsulate");
+        assert_eq!((enc.ciphertext.len(), enc.shared_secret.len()), (ct_len, 32));
+        assert_eq!((enc.key_id.as_str(), enc.version), (m.id.as_str(), 1));
+        let dec = e
+            .decapsulate(&m.id, &enc.ciphertext, None)
+            .expect("decapsulate");
+        assert!(dec.shared_secret.ct_eq(enc.shared_secret.expose()), "{spec:?}");
+        assert_eq!(dec.version, 1);
+        // Two encapsulations never share a secret or a ciphertext.
+        let enc2 = e.encapsulate(&m.id).expect("encapsulate again");
+        assert_ne!(enc2.ciphertext, enc.ciphertext);
+        assert!(!enc2.shared_secret.ct_eq(enc.shared_secret.expose()));
+        // A flipped bit anywhere decapsulates (implicit rejection) to a
+        // secret that is not the sender's.
+        for i in [0, ct_len / 2, ct_len - 1] {
+            let mut bad = enc.ciphertext.clone();
+            bad[i] ^= 1;
+            let d = e.decapsulate(&m.id, &bad, None).expect("tampered decapsulates");
+            assert!(!d.shared_secret.ct_eq(enc.shared_secret.expose()), "bit {i}");
+        }
+        // Wrong lengths are a clear validation error.
+        for n in [0, 1, ct_len - 1, ct_len + 1] {
+            let err = e
+                .decapsulate(&m.id, &vec![0u8; n], None)
+                .err()
+                .expect("wrong length refused");
+            assert_eq!(err.code(), "InvalidArgument");
+            assert!(err.to_string().contains(&ct_len.to_string()), "{err}");
+        }
+        // The published key is the one the server decapsulates with.
+        let pk = e.get_public_key(&m.id).expect("public key");
+        assert!(pk.signing_algorithms.is_empty());
+        let (ct, ss) = material::ml_kem_encapsulate_to(spec, &pk.der).expect("local encapsulation");
+        let d = e.decapsulate(&m.id, &ct, None).expect("decapsulate local");
+        assert!(d.shared_secret.ct_eq(ss.expose()));
+    }
+}
+
+#[test]
+fn ml_kem_usage_confusion_is_refused() {
+    let env = env();
+    let e = &env.engine;
+    let kem = key(e, KEM);
+    let aes = key(e, AES);
+    let ecc = key(e, ECC);
+    let c = no_ctx();
+    assert_eq!(outcome(e.encrypt(&kem, b"x", &c)), "InvalidKeyUsage");
+    assert_eq!(outcome(e.generate_data_key(&kem, None, &c, true)), "InvalidKeyUsage");
+    assert_eq!(outcome(e.sign(&kem, b"x", MessageType::Raw, None)), "InvalidKeyUsage");
+    assert_eq!(outcome(e.generate_mac(&kem, b"x")), "InvalidKeyUsage");
+    assert_eq!(outcome(e.encapsulate(&aes)), "InvalidKeyUsage");
+    assert_eq!(outcome(e.encapsulate(&ecc)), "InvalidKeyUsage");
+    assert_eq!(
+        outcome(e.decapsulate(&aes, &[0u8; 1088], None)),
+        "InvalidKeyUsage"
+    );
+    // ML-KEM keys take no other usage; ML-DSA keys only SIGN_VERIFY.
+    for (spec, usage) in [
+        (KEM, "ENCRYPT_DECRYPT"),
+        (KEM, "SIGN_VERIFY"),
+        ("ML_DSA_65", "ENCRYPT_DECRYPT"),
+        ("ML_DSA_65", "ENCAPSULATE_DECAPSULATE"),
+        (AES, "ENCAPSULATE_DECAPSULATE"),
+    ] {
+        let r = e.create(CreateKey {
+            spec: Some(spec.into()),
+            usage: Some(usage.into()),
+            ..Default::default()
+        });
+        assert_eq!(outcome(r), "InvalidArgument", "{spec} with {usage}");
+    }
+}
+
+#[test]
+fn ml_kem_versions_rotation_and_compromise() {
+    let env = env();
+    let e = &env.engine;
+    let id = key(e, KEM);
+    let v1 = e.encapsulate(&id).expect("encapsulate v1");
+    e.rotate(&id).expect("rotate");
+    let v2 = e.encapsulate(&id).expect("encapsulate v2");
+    assert_eq!((v1.version, v2.version), (1, 2));
+    // The primary version by default; an older one by name.
+    let d2 = e.decapsulate(&id, &v2.ciphertext, None).expect("v2");
+    assert!(d2.shared_secret.ct_eq(v2.shared_secret.expose()));
+    let d1 = e.decapsulate(&id, &v1.ciphertext, Some(1)).expect("v1");
+    assert!(d1.shared_secret.ct_eq(v1.shared_secret.expose()));
+    // A v1 ciphertext with v2 is implicit rejection, not v1's secret.
+    let wrong = e.decapsulate(&id, &v1.ciphertext, None).expect("decapsulates");
+    assert!(!wrong.shared_secret.ct_eq(v1.shared_secret.expose()));
+    assert_eq!(
+        outcome(e.decapsulate(&id, &v1.ciphertext, Some(9))),
+        "VersionNotFound"
+    );
+    e.set_version_enabled(&id, 1, false).expect("disable v1");
+    assert_eq!(
+        outcome(e.decapsulate(&id, &v1.ciphertext, Some(1))),
+        "VersionDisabled"
+    );
+    e.set_version_enabled(&id, 1, true).expect("enable v1");
+    e.set_min_decryption_version(&id, 2).expect("min 2");
+    assert_eq!(
+        outcome(e.decapsulate(&id, &v1.ciphertext, Some(1))),
+        "VersionBelowMinimum"
+    );
+    // Compromise of the primary: rotated at once, the old version refused.
+    let (m, report) = e.compromise(&id, None, "test").expect("compromise");
+    assert_eq!((m.primary_version, report.compromised_version), (3, 2));
+    assert_eq!(
+        outcome(e.decapsulate(&id, &v2.ciphertext, Some(2))),
+        "VersionCompromised"
+    );
+    let v3 = e.encapsulate(&id).expect("encapsulate v3");
+    assert_eq!(v3.version, 3);
+    // Disabled key: refused by the state table.
+    e.disable(&id).expect("disable");
+    assert_eq!(outcome(e.encapsulate(&id)), "KeyDisabled");
+    assert_eq!(outcome(e.decapsulate(&id, &v3.ciphertext, None)), "KeyDisabled");
+}
+
+#[test]
+fn ml_kem_and_ml_dsa_keys_survive_a_restart() {
+    let (disk, seal, engine) = Disk::init("pq-restart", EngineConfig::default());
+    let kem = key(&engine, KEM);
+    let dsa = key(&engine, "ML_DSA_65");
+    let enc = engine.encapsulate(&kem).expect("encapsulate");
+    let (sig, alg, _, _) = engine
+        .sign(&dsa, b"survives", MessageType::Raw, None)
+        .expect("sign");
+    assert_eq!(alg, SigningAlgorithm::MlDsaShake256);
+    let pk = engine.get_public_key(&dsa).expect("pk").der;
+    drop(engine);
+    drop(seal);
+    let (_seal, engine) = disk.restart();
+    let d = engine.decapsulate(&kem, &enc.ciphertext, None).expect("decapsulate");
+    assert!(d.shared_secret.ct_eq(enc.shared_secret.expose()));
+    assert!(engine
+        .verify(&dsa, b"survives", MessageType::Raw, &sig, None)
+        .expect("verify"));
+    assert_eq!(engine.get_public_key(&dsa).expect("pk").der, pk);
 }

@@ -242,3 +242,95 @@ fn cancelled_deletion_of_a_key_without_material_returns_to_pending_import() {
     let m = e.cancel_deletion(&id).expect("cancel");
     assert_eq!(m.state, KeyState::PendingImport);
 }
+
+#[test]
+fn ml_dsa_private_keys_import_from_pkcs8_or_seed() {
+    use aws_lc_rs::signature::{KeyPair as _, PqdsaKeyPair, UnparsedPublicKey, ML_DSA_65, ML_DSA_65_SIGNING};
+    use crate::crypto::spec::MessageType;
+    let env = env();
+    let e = &env.engine;
+    let mldsa = |e: &Engine| {
+        e.create_external(CreateKey {
+            spec: Some("ML_DSA_65".into()),
+            ..CreateKey::default()
+        })
+        .expect("create external ML-DSA")
+    };
+    // The caller's key pair, made outside Strongroom from a known seed.
+    let seed = [0x2au8; 32];
+    let theirs = PqdsaKeyPair::from_seed(&ML_DSA_65_SIGNING, &seed).expect("from seed");
+    let their_pkcs8 = theirs.to_pkcs8v1().expect("pkcs8");
+    for (how, material, algorithm) in [
+        ("seed", seed.to_vec(), WrappingAlgorithm::RsaesOaepSha256),
+        (
+            "pkcs8",
+            their_pkcs8.as_ref().to_vec(),
+            WrappingAlgorithm::RsaAesKeyWrapSha256,
+        ),
+    ] {
+        let m = mldsa(e);
+        assert_eq!((m.usage, m.state), (KeyUsage::SignVerify, KeyState::PendingImport));
+        let p = e
+            .parameters_for_import(&m.id, algorithm, KeySpec::Rsa3072)
+            .expect("parameters");
+        let wrapped = match algorithm {
+            WrappingAlgorithm::RsaesOaepSha256 => oaep(&p.public_der, &material),
+            WrappingAlgorithm::RsaAesKeyWrapSha256 => kwp(&p.public_der, &material),
+        };
+        let m = e
+            .import_key_material(&m.id, &p.token, &wrapped)
+            .expect("import");
+        assert_eq!(m.state, KeyState::Enabled, "{how}");
+        // The server now signs with the caller's key.
+        let (sig, _, _, _) = e
+            .sign(&m.id, b"imported", MessageType::Raw, None)
+            .expect("sign");
+        UnparsedPublicKey::new(&ML_DSA_65, theirs.public_key().as_ref())
+            .verify(b"imported", &sig)
+            .expect("their public key verifies the server's signature");
+        // Delete and re-import: the seed and the PKCS#8 are the same key.
+        e.delete_imported_key_material(&m.id).expect("delete");
+        let p = e
+            .parameters_for_import(&m.id, WrappingAlgorithm::RsaAesKeyWrapSha256, KeySpec::Rsa2048)
+            .expect("parameters");
+        let other = if how == "seed" { their_pkcs8.as_ref().to_vec() } else { seed.to_vec() };
+        e.import_key_material(&m.id, &p.token, &kwp(&p.public_der, &other))
+            .expect("re-import the same key in the other form");
+        // Another key is refused.
+        e.delete_imported_key_material(&m.id).expect("delete");
+        let p = e
+            .parameters_for_import(&m.id, WrappingAlgorithm::RsaesOaepSha256, KeySpec::Rsa2048)
+            .expect("parameters");
+        let err = e
+            .import_key_material(&m.id, &p.token, &oaep(&p.public_der, &[0x2bu8; 32]))
+            .expect_err("different key");
+        assert_eq!(err.code(), "IncorrectKeyMaterial", "{how}");
+    }
+    // Garbage, an ML-DSA-44 key and an AES key are refused with a clear error.
+    let other44 = PqdsaKeyPair::from_seed(&aws_lc_rs::signature::ML_DSA_44_SIGNING, &seed)
+        .expect("44")
+        .to_pkcs8v1()
+        .expect("pkcs8");
+    for bad in [vec![1u8; 31], vec![1u8; 40], other44.as_ref().to_vec()] {
+        let m = mldsa(e);
+        let p = e
+            .parameters_for_import(&m.id, WrappingAlgorithm::RsaAesKeyWrapSha256, KeySpec::Rsa2048)
+            .expect("parameters");
+        let err = e
+            .import_key_material(&m.id, &p.token, &kwp(&p.public_der, &bad))
+            .expect_err("bad ML-DSA material");
+        assert_eq!(err.code(), "InvalidArgument");
+        assert!(err.to_string().contains("ML_DSA_65"), "{err}");
+        assert_eq!(e.describe(&m.id).expect("d").state, KeyState::PendingImport);
+    }
+    // ML-KEM and other asymmetric keys cannot be imported.
+    for spec in ["ML_KEM_768", "ECC_NIST_P256"] {
+        let err = e
+            .create_external(CreateKey {
+                spec: Some(spec.into()),
+                ..CreateKey::default()
+            })
+            .expect_err("not importable");
+        assert_eq!(err.code(), "InvalidKeyUsage", "{spec}");
+    }
+}
