@@ -16,7 +16,7 @@ use super::guard::{Caller, Done, Guarded, Kind};
 use super::AppState;
 use crate::crypto::spec::ENCAPSULATION_ALGORITHM;
 
-fn use_key(action: &'static str, key: &str) -> Guarded<'_> {
+fn use_key<'a>(action: &'static str, key: &'a str) -> Guarded<'a> {
     Guarded {
         action,
         key: Some(key),

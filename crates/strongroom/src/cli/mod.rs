@@ -265,10 +265,10 @@ enum OperatorCmd {
 enum KeyCmd {
     /// Create a key.
     Create {
-        /// AES_256_GCM (default), HMAC_SHA_256/384/512, RSA_2048/3072/4096, ECC_NIST_P256/P384/P521, ED25519.
+        /// AES_256_GCM (default), HMAC_SHA_256/384/512, RSA_2048/3072/4096, ECC_NIST_P256/P384/P521, ED25519, ML_DSA_44/65/87, ML_KEM_512/768/1024.
         #[arg(long)]
         spec: Option<String>,
-        /// ENCRYPT_DECRYPT, SIGN_VERIFY or GENERATE_VERIFY_MAC (default depends on the spec).
+        /// ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC or ENCAPSULATE_DECAPSULATE (default depends on the spec).
         #[arg(long)]
         usage: Option<String>,
         #[arg(long, default_value = "")]

@@ -343,12 +343,23 @@ impl LoadedKey {
             KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => {
                 let decapsulation = DecapsulationKey::new(ml_kem_alg(spec), m)
                     .map_err(|_| CryptoError::Failed)?;
-                let encapsulation = decapsulation
-                    .encapsulation_key()
-                    .map_err(|_| CryptoError::Failed)?;
-                let raw = encapsulation.key_bytes().map_err(|_| CryptoError::Failed)?;
-                let public_der = ml_kem_spki(spec, raw.as_ref())?;
-                let (_, ciphertext_len) = ml_kem_sizes(spec).ok_or(CryptoError::Unsupported)?;
+                // aws-lc-rs cannot derive the encapsulation key of a
+                // decapsulation key read back from bytes, so it is taken
+                // from them: FIPS 203 (algorithm 16, ML-KEM.KeyGen_internal)
+                // lays out dk = dk_PKE (384k bytes) || ek || H(ek) || z,
+                // and the hash is checked as FIPS 203 section 7.3 asks.
+                let (ek_len, ciphertext_len) =
+                    ml_kem_sizes(spec).ok_or(CryptoError::Unsupported)?;
+                let start = m.len().checked_sub(ek_len + 64).ok_or(CryptoError::Failed)?;
+                let ek = &m[start..start + ek_len];
+                let hash = &m[start + ek_len..start + ek_len + 32];
+                let want = digest::digest(&digest::SHA3_256, ek);
+                if !super::secret::ct_eq(want.as_ref(), hash) {
+                    return Err(CryptoError::Failed);
+                }
+                let encapsulation =
+                    EncapsulationKey::new(ml_kem_alg(spec), ek).map_err(|_| CryptoError::Failed)?;
+                let public_der = ml_kem_spki(spec, ek)?;
                 LoadedKey::MlKem {
                     decapsulation,
                     encapsulation,
@@ -648,11 +659,12 @@ mod tests {
     fn every_spec_generates_and_loads() {
         for spec in ALL_SPECS {
             let m = generate(spec, &SystemRng).expect("generate");
-            let k = LoadedKey::load(spec, &m).expect("load");
+            let k = LoadedKey::load(spec, &m).unwrap_or_else(|e| panic!("load {spec:?}: {e:?}"));
             assert!(!format!("{k:?}").is_empty());
             assert_eq!(
                 k.public_key_der().is_some(),
-                !spec.signing_algorithms().is_empty()
+                !spec.signing_algorithms().is_empty() || spec.is_ml_kem(),
+                "{spec:?}"
             );
         }
     }

@@ -891,8 +891,8 @@ fn sign_and_verify_every_spec_algorithm_and_message_type() {
             "InvalidArgument"
         );
     }
-    // 3 RSA specs × 6 + 3 ECDSA + Ed25519.
-    assert_eq!(checked, 22);
+    // 3 RSA specs × 6 + 3 ECDSA + Ed25519 + 3 ML-DSA.
+    assert_eq!(checked, 25);
 }
 
 #[test]

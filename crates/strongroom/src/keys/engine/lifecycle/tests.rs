@@ -66,9 +66,11 @@ struct Fixture {
     aes: String,
     ecc: String,
     mac: String,
+    kem: String,
     ct: Vec<u8>,
     sig: Vec<u8>,
     tag: Vec<u8>,
+    kem_ct: Vec<u8>,
 }
 
 fn run(e: &Engine, op: Operation, f: &Fixture) -> &'static str {
@@ -91,6 +93,8 @@ fn run(e: &Engine, op: Operation, f: &Fixture) -> &'static str {
             Err(x) => x.code(),
         },
         Operation::GetPublicKey => code(e.get_public_key(ecc)),
+        Operation::Encapsulate => code(e.encapsulate(&f.kem)),
+        Operation::Decapsulate => code(e.decapsulate(&f.kem, &f.kem_ct, None)),
         _ => unreachable!("only material operations are in PHASE_TABLE"),
     }
 }
@@ -104,6 +108,7 @@ fn every_cell_of_the_phase_table_is_enforced() {
     let aes = create(e, "AES_256_GCM", Some(a), Some(x));
     let ecc = create(e, "ECC_NIST_P256", Some(a), Some(x));
     let mac = create(e, "HMAC_SHA_256", Some(a), Some(x));
+    let kem = create(e, "ML_KEM_768", Some(a), Some(x));
     // Produce valid inputs while active.
     env.clock.advance(DAY);
     let ct = e
@@ -115,13 +120,16 @@ fn every_cell_of_the_phase_table_is_enforced() {
         .expect("sign")
         .0;
     let tag = e.generate_mac(&mac, b"message").expect("mac").0;
+    let kem_ct = e.encapsulate(&kem).expect("encapsulate").ciphertext;
     let f = Fixture {
         aes: aes.clone(),
         ecc,
         mac,
+        kem,
         ct,
         sig,
         tag,
+        kem_ct,
     };
     for (phase, at) in [
         (Phase::PreActivation, T0),
