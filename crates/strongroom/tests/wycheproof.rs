@@ -855,7 +855,7 @@ fn ml_dsa_sign_and_key_import() {
                 let mut accepted = !forms.is_empty();
                 for (form, bytes) in &forms {
                     let ok = (|| -> Option<bool> {
-                        let stored = strongroom::crypto::material::ml_dsa_import(spec, bytes).ok()?;
+                        let (stored, _) = strongroom::crypto::material::ml_dsa_import(spec, bytes).ok()?;
                         let k = LoadedKey::load(spec, &stored).ok()?;
                         let spki = k.public_key_der()?.to_vec();
                         let alg = SigningAlgorithm::MlDsaShake256;

@@ -5,7 +5,7 @@
 //! [`LoadedKey`] is parsed once and cached by the engine.
 
 use aws_lc_rs::aead::{Aad, RandomizedNonceKey, AES_256_GCM, NONCE_LEN};
-use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::encoding::{AsDer, AsRawBytes, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::{
     KeySize, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
     PublicEncryptingKey, OAEP_SHA256_MGF1SHA256,
@@ -216,9 +216,15 @@ fn ml_dsa_expanded_len(spec: KeySpec) -> usize {
 
 /// Loads imported ML-DSA private key material: a bare 32-byte seed (FIPS
 /// 204 xi), a bare expanded private key (FIPS 204 skEncode), or a PKCS#8
-/// document (RFC 9881 forms aws-lc-rs reads). Returns the material in the
-/// stored form (PKCS#8 as aws-lc-rs writes it).
-pub fn ml_dsa_import(spec: KeySpec, material: &[u8]) -> Result<SecretBytes, CryptoError> {
+/// document (RFC 9881 forms aws-lc-rs reads). Returns `(stored, expanded)`:
+/// the material in the stored form (the 54-byte seed PKCS#8 aws-lc-rs
+/// writes, or, for a key given without its seed, the expanded key, since
+/// aws-lc-rs writes no PKCS#8 for those) and the expanded key, which is the
+/// same for every form of one key (for the re-import check).
+pub fn ml_dsa_import(
+    spec: KeySpec,
+    material: &[u8],
+) -> Result<(SecretBytes, SecretBytes), CryptoError> {
     if !spec.is_ml_dsa() {
         return Err(CryptoError::Unsupported);
     }
@@ -231,8 +237,27 @@ pub fn ml_dsa_import(spec: KeySpec, material: &[u8]) -> Result<SecretBytes, Cryp
         PqdsaKeyPair::from_pkcs8(alg, material)
     }
     .map_err(|_| CryptoError::Failed)?;
-    let der = pair.to_pkcs8v1().map_err(|_| CryptoError::Failed)?;
-    Ok(SecretBytes::from_slice(der.as_ref()))
+    let expanded = pair
+        .private_key()
+        .as_raw_bytes()
+        .map(|b| SecretBytes::from_slice(b.as_ref()))
+        .map_err(|_| CryptoError::Failed)?;
+    let stored = match pair.to_pkcs8v1() {
+        Ok(der) => SecretBytes::from_slice(der.as_ref()),
+        Err(_) => expanded.duplicate(),
+    };
+    Ok((stored, expanded))
+}
+
+/// Loads stored ML-DSA material: seed PKCS#8, or an expanded private key.
+fn ml_dsa_load(spec: KeySpec, m: &[u8]) -> Result<PqdsaKeyPair, CryptoError> {
+    let alg = ml_dsa_signing_alg(spec);
+    if m.len() == ml_dsa_expanded_len(spec) {
+        PqdsaKeyPair::from_raw_private_key(alg, m)
+    } else {
+        PqdsaKeyPair::from_pkcs8(alg, m)
+    }
+    .map_err(|_| CryptoError::Failed)
 }
 
 fn hmac_alg(spec: KeySpec) -> hmac::Algorithm {
@@ -331,8 +356,7 @@ impl LoadedKey {
                 LoadedKey::Ed25519 { pair, public_der }
             }
             KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87 => {
-                let pair = PqdsaKeyPair::from_pkcs8(ml_dsa_signing_alg(spec), m)
-                    .map_err(|_| CryptoError::Failed)?;
+                let pair = ml_dsa_load(spec, m)?;
                 // aws-lc-rs writes the SPKI with id-ml-dsa-44/65/87 (RFC 9881).
                 let public_der = AsDer::<PublicKeyX509Der>::as_der(pair.public_key())
                     .map_err(|_| CryptoError::Failed)?

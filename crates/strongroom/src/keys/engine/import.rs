@@ -319,15 +319,17 @@ impl Engine {
             }
         };
         let spec = e.meta.spec;
-        let material = if spec.is_ml_dsa() {
-            // Stored as aws-lc-rs writes PKCS#8, so a seed and its PKCS#8
-            // document are the same material for the re-import check.
-            crate::crypto::material::ml_dsa_import(spec, material.expose()).map_err(|_| {
-                Error::InvalidArgument(format!(
-                    "imported key material is not an {} private key: give a PKCS#8 document (RFC 9881) or the 32-byte seed",
-                    spec.name()
-                ))
-            })?
+        let (material, check) = if spec.is_ml_dsa() {
+            // The check value is over the expanded private key, the same
+            // whichever form (seed, expanded, PKCS#8) brought the key.
+            let (stored, expanded) =
+                crate::crypto::material::ml_dsa_import(spec, material.expose()).map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "imported key material is not an {} private key: give a PKCS#8 document (RFC 9881), the 32-byte seed or the expanded private key",
+                        spec.name()
+                    ))
+                })?;
+            (stored, check_value(expanded.expose()))
         } else {
             if material.len() != AES_KEY_LEN {
                 return Err(Error::InvalidArgument(format!(
@@ -335,9 +337,9 @@ impl Engine {
                     material.len()
                 )));
             }
-            material
+            let check = check_value(material.expose());
+            (material, check)
         };
-        let check = check_value(material.expose());
         let loaded = LoadedKey::load(spec, &material)
             .map_err(|_| Error::Internal("imported key did not load".into()))?;
         let now = self.now();
