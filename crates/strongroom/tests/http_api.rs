@@ -1525,3 +1525,119 @@ fn early_rejection_keeps_or_closes_cleanly() {
         );
     }
 }
+
+/// ML-KEM and ML-DSA on the native API: round trips, the published SPKI,
+/// and bad input (wrong lengths, bad base64, unknown fields, unknown
+/// versions, EXTERNAL_MU, DIGEST, usage confusion) as clear 4xx errors that
+/// change nothing.
+#[test]
+fn post_quantum_keys_and_bad_input() {
+    let s = Server::dev(BIN);
+    let kem = create(&s, json!({ "spec": "ML_KEM_768" }));
+    let dsa = create(&s, json!({ "spec": "ML_DSA_65" }));
+    let aes = create(&s, json!({}));
+    let described = ok("describe", get(&s, &format!("/v1/keys/{kem}")));
+    assert_eq!(described["usage"], "ENCAPSULATE_DECAPSULATE", "{described}");
+
+    let enc = ok("encapsulate", post(&s, "/v1/encapsulate", &json!({ "key": kem })));
+    assert_eq!(enc["version"], 1);
+    assert_eq!(enc["encapsulation_algorithm"], "ML_KEM");
+    let ct = unb64(enc["ciphertext"].as_str().unwrap());
+    let ss = unb64(enc["shared_secret"].as_str().unwrap());
+    assert_eq!((ct.len(), ss.len()), (1088, 32));
+    let dec = ok(
+        "decapsulate",
+        post(&s, "/v1/decapsulate", &json!({ "key": kem, "ciphertext": b64(&ct) })),
+    );
+    assert_eq!(unb64(dec["shared_secret"].as_str().unwrap()), ss);
+    let pk = ok("public key", post(&s, "/v1/public-key", &json!({ "key": kem })));
+    assert_eq!(pk["encapsulation_algorithms"], json!(["ML_KEM"]), "{pk}");
+    assert!(pk["pem"].as_str().unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
+
+    // Rotation: the old ciphertext needs its version named.
+    ok("rotate", post(&s, "/v1/rotate", &json!({ "key": kem })));
+    let dec = ok(
+        "decapsulate v1",
+        post(&s, "/v1/decapsulate", &json!({ "key": kem, "ciphertext": b64(&ct), "version": 1 })),
+    );
+    assert_eq!(unb64(dec["shared_secret"].as_str().unwrap()), ss);
+    let enc2 = ok("encapsulate v2", post(&s, "/v1/encapsulate", &json!({ "key": kem })));
+    assert_eq!(enc2["version"], 2);
+
+    let m = expect_err(
+        "short ciphertext",
+        post(&s, "/v1/decapsulate", &json!({ "key": kem, "ciphertext": b64(&ct[..100]) })),
+        400,
+        "InvalidArgument",
+    );
+    assert!(m.contains("1088"), "{m}");
+    expect_err(
+        "bad base64",
+        post(&s, "/v1/decapsulate", &json!({ "key": kem, "ciphertext": "not base64!" })),
+        400,
+        "InvalidArgument",
+    );
+    expect_err(
+        "unknown version",
+        post(&s, "/v1/decapsulate", &json!({ "key": kem, "ciphertext": b64(&ct), "version": 7 })),
+        404,
+        "VersionNotFound",
+    );
+    let (st, body) = post(&s, "/v1/encapsulate", &json!({ "key": kem, "extra": 1 }));
+    assert_eq!(st, 400, "unknown field: {body}");
+    let (st, body) = post(&s, "/v1/decapsulate", &json!({ "key": kem }));
+    assert_eq!(st, 400, "missing ciphertext: {body}");
+    for (what, path, body) in [
+        ("encapsulate with AES", "/v1/encapsulate", json!({ "key": aes })),
+        ("encapsulate with ML-DSA", "/v1/encapsulate", json!({ "key": dsa })),
+        (
+            "decapsulate with AES",
+            "/v1/decapsulate",
+            json!({ "key": aes, "ciphertext": b64(&ct) }),
+        ),
+        ("encrypt with ML-KEM", "/v1/encrypt", json!({ "key": kem, "plaintext": b64(b"x") })),
+        ("sign with ML-KEM", "/v1/sign", json!({ "key": kem, "message": b64(b"x") })),
+    ] {
+        expect_err(what, post(&s, path, &body), 400, "InvalidKeyUsage");
+    }
+
+    // ML-DSA: RAW only; EXTERNAL_MU and DIGEST say why.
+    let sig = ok(
+        "sign",
+        post(&s, "/v1/sign", &json!({ "key": dsa, "message": b64(b"pq") })),
+    );
+    assert_eq!(sig["signing_algorithm"], "ML_DSA_SHAKE_256");
+    let v = ok(
+        "verify",
+        post(&s, "/v1/verify", &json!({ "key": dsa, "message": b64(b"pq"), "signature": sig["signature"] })),
+    );
+    assert_eq!(v["valid"], true);
+    for mt in ["EXTERNAL_MU", "DIGEST"] {
+        let m = expect_err(
+            mt,
+            post(&s, "/v1/sign", &json!({ "key": dsa, "message": b64(&[1u8; 64]), "message_type": mt })),
+            400,
+            "InvalidArgument",
+        );
+        assert!(m.contains("RAW"), "{m}");
+    }
+    let m = expect_err(
+        "EXTERNAL_MU verify",
+        post(&s, "/v1/verify", &json!({ "key": dsa, "message": b64(&[1u8; 64]), "message_type": "EXTERNAL_MU", "signature": sig["signature"] })),
+        400,
+        "InvalidArgument",
+    );
+    assert!(m.contains("EXTERNAL_MU"), "{m}");
+    expect_err(
+        "ML-DSA with ENCRYPT_DECRYPT",
+        post(&s, "/v1/keys", &json!({ "spec": "ML_DSA_65", "usage": "ENCRYPT_DECRYPT" })),
+        400,
+        "InvalidArgument",
+    );
+    // Nothing above changed the keys: ML-KEM has its two versions, ML-DSA one.
+    let d = ok("describe", get(&s, &format!("/v1/keys/{kem}")));
+    assert_eq!(d["versions"].as_array().unwrap().len(), 2, "{d}");
+    let d = ok("describe", get(&s, &format!("/v1/keys/{dsa}")));
+    assert_eq!(d["versions"].as_array().unwrap().len(), 1, "{d}");
+    assert_no_internal_errors(&s);
+}
