@@ -247,7 +247,24 @@ pub fn build(inp: &Inputs) -> Value {
         chain_finding.clone(),
     ]);
     controls.push(control(pci, "3.6.1", "Procedures protect cryptographic keys against disclosure and misuse; access restricted to the fewest custodians", pass_fail(&fnd), vec![settings_ev.clone(), chain.clone()], fnd));
-    controls.push(control(pci, "3.7.1", "Key generation: strong keys", "pass", vec![format!("{generated} of {} live keys generated in the server by aws-lc-rs (FIPS-validated module); the rest imported (EXTERNAL)", live_keys.len())], vec![]));
+    let mut by_spec: std::collections::BTreeMap<String, usize> = Default::default();
+    for k in &live_keys {
+        *by_spec.entry(s(k, "spec").to_string()).or_default() += 1;
+    }
+    let post_quantum: usize = by_spec
+        .iter()
+        .filter(|(spec, _)| spec.starts_with("ML_DSA_") || spec.starts_with("ML_KEM_"))
+        .map(|(_, n)| n)
+        .sum();
+    let specs_ev = format!(
+        "live keys by spec: {}; post-quantum (ML-DSA FIPS 204, ML-KEM FIPS 203): {post_quantum}",
+        by_spec
+            .iter()
+            .map(|(spec, n)| format!("{spec}={n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    controls.push(control(pci, "3.7.1", "Key generation: strong keys", "pass", vec![format!("{generated} of {} live keys generated in the server by aws-lc-rs (FIPS-validated module); the rest imported (EXTERNAL)", live_keys.len()), specs_ev], vec![]));
     let fnd = opt(vec![(!st.tls).then(|| {
         "TLS is off: keys, tokens and plaintext travel in clear".to_string()
     })]);
@@ -864,6 +881,38 @@ mod tests {
         let mut inp = inputs(&e);
         inp.audit.verification = Some(json!({"ok": false, "first_bad_index": 3}));
         assert_eq!(status(&build(&inp), "PCI", "3.7.7"), "fail");
+    }
+
+    #[test]
+    fn post_quantum_keys_are_counted_as_strong_keys() {
+        let (_seal, e, _clock) = setup();
+        owned(&e, 90);
+        for spec in ["ML_DSA_65", "ML_KEM_768", "ML_KEM_1024"] {
+            e.create(CreateKey {
+                spec: Some(spec.into()),
+                owner: "pq".into(),
+                ..Default::default()
+            })
+            .expect("create");
+        }
+        let r = build(&inputs(&e));
+        let c = r["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .find(|c| c["id"] == "3.7.1")
+            .expect("3.7.1")
+            .clone();
+        assert_eq!(c["status"], "pass");
+        let ev = c["evidence"].to_string();
+        assert!(
+            ev.contains("AES_256_GCM=1, ML_DSA_65=1, ML_KEM_1024=1, ML_KEM_768=1")
+                && ev.contains("post-quantum (ML-DSA FIPS 204, ML-KEM FIPS 203): 3"),
+            "{ev}"
+        );
+        // Post-quantum keys without a rotation period are not AES keys
+        // without a cryptoperiod.
+        assert_eq!(r["summary"]["overall"], "pass", "{:#}", r["summary"]);
     }
 
     #[test]

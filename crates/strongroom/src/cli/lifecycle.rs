@@ -118,8 +118,20 @@ pub fn compromise(
         }
     }
     out!();
-    out!("Re-encrypt stored ciphertexts to the new version without exposing plaintext:");
-    out!("    strongroom rewrap --key {id} --allow-compromised --ciphertexts FILE > NEW_FILE");
+    match v["key"]["usage"].as_str() {
+        Some("ENCAPSULATE_DECAPSULATE") => {
+            out!("Shared secrets encapsulated to that version are exposed, and Decapsulate refuses it.");
+            out!("Senders fetch the new public key and encapsulate fresh secrets:");
+            out!("    strongroom key public-key {id}");
+        }
+        Some("SIGN_VERIFY") => {
+            out!("Signatures made with that version no longer verify; re-sign what must stay valid.");
+        }
+        _ => {
+            out!("Re-encrypt stored ciphertexts to the new version without exposing plaintext:");
+            out!("    strongroom rewrap --key {id} --allow-compromised --ciphertexts FILE > NEW_FILE");
+        }
+    }
     Ok(())
 }
 
