@@ -3123,10 +3123,27 @@ fn pq_spki_raw_key(der: &[u8], oid_tail: [u8; 2], raw_len: usize) -> Vec<u8> {
     // The OID is 2.16.840.1.101.3.4.{3|4}.N: `oid_tail` is the family
     // (3 = signatures, 4 = KEMs) and N.
     let alg_id = [
-        0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, oid_tail[0], oid_tail[1],
+        0x30,
+        0x0b,
+        0x06,
+        0x09,
+        0x60,
+        0x86,
+        0x48,
+        0x01,
+        0x65,
+        0x03,
+        0x04,
+        oid_tail[0],
+        oid_tail[1],
     ];
     assert_eq!(der[0], 0x30, "SPKI is a SEQUENCE");
-    assert_eq!(&der[4..4 + alg_id.len()], &alg_id, "AlgorithmIdentifier: {:02x?}", &der[..20]);
+    assert_eq!(
+        &der[4..4 + alg_id.len()],
+        &alg_id,
+        "AlgorithmIdentifier: {:02x?}",
+        &der[..20]
+    );
     // BIT STRING (long form, 2 length bytes), then 0 unused bits.
     let bs = 4 + alg_id.len();
     assert_eq!((der[bs], der[bs + 1], der[bs + 4]), (0x03, 0x82, 0x00));
@@ -3142,18 +3159,40 @@ async fn ml_dsa_sign_verify_and_public_key() {
     let kms = &env.kms;
     let msg = b"post-quantum: pay 100 EUR to Alice".to_vec();
     for (spec, alg, oid, pk_len, sig_len) in [
-        (KeySpec::MlDsa44, &ML_DSA_44, [3u8, 17], 1312usize, 2420usize),
+        (
+            KeySpec::MlDsa44,
+            &ML_DSA_44,
+            [3u8, 17],
+            1312usize,
+            2420usize,
+        ),
         (KeySpec::MlDsa65, &ML_DSA_65, [3, 18], 1952, 3309),
         (KeySpec::MlDsa87, &ML_DSA_87, [3, 19], 2592, 4627),
     ] {
         let id = create_key(kms, spec.clone(), KeyUsageType::SignVerify).await;
-        let d = kms.describe_key().key_id(&id).send().await.expect("DescribeKey");
+        let d = kms
+            .describe_key()
+            .key_id(&id)
+            .send()
+            .await
+            .expect("DescribeKey");
         let d = d.key_metadata.expect("KeyMetadata");
-        assert_eq!(d.signing_algorithms(), &[SigningAlgorithmSpec::MlDsaShake256]);
-        let pk = kms.get_public_key().key_id(&id).send().await.expect("GetPublicKey");
+        assert_eq!(
+            d.signing_algorithms(),
+            &[SigningAlgorithmSpec::MlDsaShake256]
+        );
+        let pk = kms
+            .get_public_key()
+            .key_id(&id)
+            .send()
+            .await
+            .expect("GetPublicKey");
         assert_eq!(pk.key_spec(), Some(&spec));
         assert_eq!(pk.key_usage(), Some(&KeyUsageType::SignVerify));
-        assert_eq!(pk.signing_algorithms(), &[SigningAlgorithmSpec::MlDsaShake256]);
+        assert_eq!(
+            pk.signing_algorithms(),
+            &[SigningAlgorithmSpec::MlDsaShake256]
+        );
         let der = pk.public_key().expect("PublicKey").as_ref().to_vec();
         let raw = pq_spki_raw_key(&der, oid, pk_len);
 
@@ -3166,7 +3205,10 @@ async fn ml_dsa_sign_verify_and_public_key() {
             .send()
             .await
             .unwrap_or_else(|e| panic!("Sign {spec:?}: {}", DisplayErrorContext(&e)));
-        assert_eq!(out.signing_algorithm(), Some(&SigningAlgorithmSpec::MlDsaShake256));
+        assert_eq!(
+            out.signing_algorithm(),
+            Some(&SigningAlgorithmSpec::MlDsaShake256)
+        );
         let sig = out.signature().expect("Signature").as_ref().to_vec();
         assert_eq!(sig.len(), sig_len);
         // Cross-check: aws-lc-rs verifies with the SPKI GetPublicKey returned
@@ -3184,7 +3226,10 @@ async fn ml_dsa_sign_verify_and_public_key() {
             .await
             .expect("Verify");
         assert!(v.signature_valid());
-        assert_eq!(v.signing_algorithm(), Some(&SigningAlgorithmSpec::MlDsaShake256));
+        assert_eq!(
+            v.signing_algorithm(),
+            Some(&SigningAlgorithmSpec::MlDsaShake256)
+        );
         // A damaged signature, a truncated one, another message.
         let mut bad = sig.clone();
         bad[sig_len / 2] ^= 1;
@@ -3243,7 +3288,11 @@ async fn ml_dsa_sign_verify_and_public_key() {
         "InvalidKeyUsageException",
     );
     expect_code(
-        kms.encrypt().key_id(&id).plaintext(Blob::new(b"x")).send().await,
+        kms.encrypt()
+            .key_id(&id)
+            .plaintext(Blob::new(b"x"))
+            .send()
+            .await,
         "InvalidKeyUsageException",
     );
     expect_code(
@@ -3255,7 +3304,11 @@ async fn ml_dsa_sign_verify_and_public_key() {
         "ValidationException",
     );
     // A disabled key signs nothing.
-    kms.disable_key().key_id(&id).send().await.expect("DisableKey");
+    kms.disable_key()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("DisableKey");
     expect_code(
         kms.sign()
             .key_id(&id)
@@ -3281,11 +3334,21 @@ async fn ml_kem_encapsulate_decapsulate() {
         (KeySpec::MlKem1024, &ML_KEM_1024, [4, 3], 1568, 1568),
     ] {
         let id = create_key(kms, spec.clone(), KeyUsageType::EncapsulateDecapsulate).await;
-        let d = kms.describe_key().key_id(&id).send().await.expect("DescribeKey");
+        let d = kms
+            .describe_key()
+            .key_id(&id)
+            .send()
+            .await
+            .expect("DescribeKey");
         let d = d.key_metadata.expect("KeyMetadata");
         assert_eq!(d.encapsulation_algorithms(), &[Kem::MlKem]);
         assert!(d.signing_algorithms().is_empty() && d.encryption_algorithms().is_empty());
-        let pk = kms.get_public_key().key_id(&id).send().await.expect("GetPublicKey");
+        let pk = kms
+            .get_public_key()
+            .key_id(&id)
+            .send()
+            .await
+            .expect("GetPublicKey");
         assert_eq!(pk.key_usage(), Some(&KeyUsageType::EncapsulateDecapsulate));
         assert_eq!(pk.encapsulation_algorithms(), &[Kem::MlKem]);
         let der = pk.public_key().expect("PublicKey").as_ref().to_vec();
@@ -3315,7 +3378,10 @@ async fn ml_kem_encapsulate_decapsulate() {
             .send()
             .await
             .expect("Decapsulate");
-        assert_eq!(dec.shared_secret().expect("SharedSecret").as_ref(), ss.as_slice());
+        assert_eq!(
+            dec.shared_secret().expect("SharedSecret").as_ref(),
+            ss.as_slice()
+        );
         assert_eq!(dec.key_id(), Some(key_arn(&id).as_str()));
 
         // Cross-check: encapsulate locally (aws-lc-rs) to the public key
@@ -3330,7 +3396,10 @@ async fn ml_kem_encapsulate_decapsulate() {
             .send()
             .await
             .expect("Decapsulate local ciphertext");
-        assert_eq!(dec.shared_secret().expect("SharedSecret").as_ref(), local_ss.as_ref());
+        assert_eq!(
+            dec.shared_secret().expect("SharedSecret").as_ref(),
+            local_ss.as_ref()
+        );
 
         // A tampered ciphertext decapsulates (FIPS 203 implicit rejection)
         // to a secret that is not the sender's; a wrong length is refused.
@@ -3344,7 +3413,10 @@ async fn ml_kem_encapsulate_decapsulate() {
             .send()
             .await
             .expect("Decapsulate tampered");
-        assert_ne!(dec.shared_secret().expect("SharedSecret").as_ref(), ss.as_slice());
+        assert_ne!(
+            dec.shared_secret().expect("SharedSecret").as_ref(),
+            ss.as_slice()
+        );
         let m = expect_code(
             kms.decapsulate()
                 .key_id(&id)
@@ -3423,7 +3495,11 @@ async fn ml_kem_encapsulate_decapsulate() {
         .expect("Encapsulate")
         .shared_secret_ciphertext_blob
         .expect("blob");
-    kms.disable_key().key_id(&kem_key).send().await.expect("DisableKey");
+    kms.disable_key()
+        .key_id(&kem_key)
+        .send()
+        .await
+        .expect("DisableKey");
     expect_code(
         kms.encapsulate()
             .key_id(&kem_key)
@@ -3441,7 +3517,11 @@ async fn ml_kem_encapsulate_decapsulate() {
             .await,
         "DisabledException",
     );
-    kms.enable_key().key_id(&kem_key).send().await.expect("EnableKey");
+    kms.enable_key()
+        .key_id(&kem_key)
+        .send()
+        .await
+        .expect("EnableKey");
     kms.decapsulate()
         .key_id(&kem_key)
         .shared_secret_ciphertext_blob(ct.clone())
@@ -3451,7 +3531,12 @@ async fn ml_kem_encapsulate_decapsulate() {
         .expect("Decapsulate after EnableKey");
 
     // Policy: kms:Encapsulate alone does not allow Decapsulate.
-    let (akid, secret) = identity(&server, "sender", &[], &["kms:Encapsulate", "kms:GetPublicKey"]);
+    let (akid, secret) = identity(
+        &server,
+        "sender",
+        &[],
+        &["kms:Encapsulate", "kms:GetPublicKey"],
+    );
     let sender = crate::kms(&server.addr, &akid, &secret);
     sender
         .encapsulate()
@@ -3520,7 +3605,12 @@ async fn ml_dsa_byok_import() {
         .signature
         .expect("Signature");
     // The caller's own public key verifies what the server signed.
-    verify_locally(&ML_DSA_65, theirs.public_key().as_ref(), b"imported ML-DSA", sig.as_ref());
+    verify_locally(
+        &ML_DSA_65,
+        theirs.public_key().as_ref(),
+        b"imported ML-DSA",
+        sig.as_ref(),
+    );
     // Another spec cannot be imported; ML-KEM keys cannot be EXTERNAL.
     expect_code(
         kms.create_key()

@@ -1085,20 +1085,58 @@ fn names_are_not_reinterpreted_as_url_syntax() {
 fn post_quantum_sign_verify_encapsulate_decapsulate() {
     let s = Server::dev(BIN);
     let k = create_key(&s, &["--alias", "alias/pq-sign", "--spec", "ML_DSA_65"]);
-    assert_eq!((k["spec"].as_str(), k["usage"].as_str()), (Some("ML_DSA_65"), Some("SIGN_VERIFY")));
-    let sig = cli_ok(&s, &["sign", "--key", "alias/pq-sign", "--message", "hello, post-quantum"]);
+    assert_eq!(
+        (k["spec"].as_str(), k["usage"].as_str()),
+        (Some("ML_DSA_65"), Some("SIGN_VERIFY"))
+    );
+    let sig = cli_ok(
+        &s,
+        &[
+            "sign",
+            "--key",
+            "alias/pq-sign",
+            "--message",
+            "hello, post-quantum",
+        ],
+    );
     assert_eq!(unb64(sig.trim()).len(), 3309);
     let out = cli_ok(
         &s,
-        &["verify", "--key", "alias/pq-sign", "--message", "hello, post-quantum", "--signature", sig.trim()],
+        &[
+            "verify",
+            "--key",
+            "alias/pq-sign",
+            "--message",
+            "hello, post-quantum",
+            "--signature",
+            sig.trim(),
+        ],
     );
     assert_eq!(out.trim(), "valid");
     let (code, out, _) = cli(
         &s,
-        &["verify", "--key", "alias/pq-sign", "--message", "hello, quantum", "--signature", sig.trim()],
+        &[
+            "verify",
+            "--key",
+            "alias/pq-sign",
+            "--message",
+            "hello, quantum",
+            "--signature",
+            sig.trim(),
+        ],
     );
     assert_eq!((code, out.trim()), (1, "invalid"));
-    let err = cli_err(&s, &["sign", "--key", "alias/pq-sign", "--digest", "--message", &b64(&[0u8; 32])]);
+    let err = cli_err(
+        &s,
+        &[
+            "sign",
+            "--key",
+            "alias/pq-sign",
+            "--digest",
+            "--message",
+            &b64(&[0u8; 32]),
+        ],
+    );
     assert!(err.contains("RAW"), "{err}");
 
     let k = create_key(&s, &["--alias", "alias/pq-kem", "--spec", "ML_KEM_1024"]);
@@ -1106,17 +1144,55 @@ fn post_quantum_sign_verify_encapsulate_decapsulate() {
     let enc = cli_json(&s, &["encapsulate", "--key", "alias/pq-kem"]);
     let ct = enc["ciphertext"].as_str().unwrap().to_string();
     let ss = enc["shared_secret"].as_str().unwrap().to_string();
-    assert_eq!((unb64(&ct).len(), unb64(&ss).len(), enc["version"].as_u64()), (1568, 32, Some(1)));
-    let out = cli_ok(&s, &["decapsulate", "--key", "alias/pq-kem", "--ciphertext", &ct]);
+    assert_eq!(
+        (unb64(&ct).len(), unb64(&ss).len(), enc["version"].as_u64()),
+        (1568, 32, Some(1))
+    );
+    let out = cli_ok(
+        &s,
+        &["decapsulate", "--key", "alias/pq-kem", "--ciphertext", &ct],
+    );
     assert_eq!(out.trim(), ss);
     let table = cli_ok(&s, &["encapsulate", "--key", "alias/pq-kem"]);
-    assert!(table.contains("Ciphertext:") && table.contains("Shared secret:") && table.contains("(version 1)"), "{table}");
+    assert!(
+        table.contains("Ciphertext:")
+            && table.contains("Shared secret:")
+            && table.contains("(version 1)"),
+        "{table}"
+    );
     cli_ok(&s, &["key", "rotate", "alias/pq-kem"]);
-    let out = cli_ok(&s, &["decapsulate", "--key", "alias/pq-kem", "--ciphertext", &ct, "--version", "1"]);
+    let out = cli_ok(
+        &s,
+        &[
+            "decapsulate",
+            "--key",
+            "alias/pq-kem",
+            "--ciphertext",
+            &ct,
+            "--version",
+            "1",
+        ],
+    );
     assert_eq!(out.trim(), ss);
-    let out = cli_ok(&s, &["decapsulate", "--key", "alias/pq-kem", "--ciphertext", &ct]);
-    assert_ne!(out.trim(), ss, "the primary version (2) does not open a version-1 ciphertext");
-    let err = cli_err(&s, &["decapsulate", "--key", "alias/pq-kem", "--ciphertext", &b64(&[1u8; 10])]);
+    let out = cli_ok(
+        &s,
+        &["decapsulate", "--key", "alias/pq-kem", "--ciphertext", &ct],
+    );
+    assert_ne!(
+        out.trim(),
+        ss,
+        "the primary version (2) does not open a version-1 ciphertext"
+    );
+    let err = cli_err(
+        &s,
+        &[
+            "decapsulate",
+            "--key",
+            "alias/pq-kem",
+            "--ciphertext",
+            &b64(&[1u8; 10]),
+        ],
+    );
     assert!(err.contains("1568"), "{err}");
     let err = cli_err(&s, &["encapsulate", "--key", "alias/pq-sign"]);
     assert!(err.contains("InvalidKeyUsage"), "{err}");

@@ -1539,7 +1539,10 @@ fn post_quantum_keys_and_bad_input() {
     let described = ok("describe", get(&s, &format!("/v1/keys/{kem}")));
     assert_eq!(described["usage"], "ENCAPSULATE_DECAPSULATE", "{described}");
 
-    let enc = ok("encapsulate", post(&s, "/v1/encapsulate", &json!({ "key": kem })));
+    let enc = ok(
+        "encapsulate",
+        post(&s, "/v1/encapsulate", &json!({ "key": kem })),
+    );
     assert_eq!(enc["version"], 1);
     assert_eq!(enc["encapsulation_algorithm"], "ML_KEM");
     let ct = unb64(enc["ciphertext"].as_str().unwrap());
@@ -1547,39 +1550,68 @@ fn post_quantum_keys_and_bad_input() {
     assert_eq!((ct.len(), ss.len()), (1088, 32));
     let dec = ok(
         "decapsulate",
-        post(&s, "/v1/decapsulate", &json!({ "key": kem, "ciphertext": b64(&ct) })),
+        post(
+            &s,
+            "/v1/decapsulate",
+            &json!({ "key": kem, "ciphertext": b64(&ct) }),
+        ),
     );
     assert_eq!(unb64(dec["shared_secret"].as_str().unwrap()), ss);
-    let pk = ok("public key", post(&s, "/v1/public-key", &json!({ "key": kem })));
+    let pk = ok(
+        "public key",
+        post(&s, "/v1/public-key", &json!({ "key": kem })),
+    );
     assert_eq!(pk["encapsulation_algorithms"], json!(["ML_KEM"]), "{pk}");
-    assert!(pk["pem"].as_str().unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
+    assert!(pk["pem"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN PUBLIC KEY-----"));
 
     // Rotation: the old ciphertext needs its version named.
     ok("rotate", post(&s, "/v1/rotate", &json!({ "key": kem })));
     let dec = ok(
         "decapsulate v1",
-        post(&s, "/v1/decapsulate", &json!({ "key": kem, "ciphertext": b64(&ct), "version": 1 })),
+        post(
+            &s,
+            "/v1/decapsulate",
+            &json!({ "key": kem, "ciphertext": b64(&ct), "version": 1 }),
+        ),
     );
     assert_eq!(unb64(dec["shared_secret"].as_str().unwrap()), ss);
-    let enc2 = ok("encapsulate v2", post(&s, "/v1/encapsulate", &json!({ "key": kem })));
+    let enc2 = ok(
+        "encapsulate v2",
+        post(&s, "/v1/encapsulate", &json!({ "key": kem })),
+    );
     assert_eq!(enc2["version"], 2);
 
     let m = expect_err(
         "short ciphertext",
-        post(&s, "/v1/decapsulate", &json!({ "key": kem, "ciphertext": b64(&ct[..100]) })),
+        post(
+            &s,
+            "/v1/decapsulate",
+            &json!({ "key": kem, "ciphertext": b64(&ct[..100]) }),
+        ),
         400,
         "InvalidArgument",
     );
     assert!(m.contains("1088"), "{m}");
     expect_err(
         "bad base64",
-        post(&s, "/v1/decapsulate", &json!({ "key": kem, "ciphertext": "not base64!" })),
+        post(
+            &s,
+            "/v1/decapsulate",
+            &json!({ "key": kem, "ciphertext": "not base64!" }),
+        ),
         400,
         "InvalidArgument",
     );
     expect_err(
         "unknown version",
-        post(&s, "/v1/decapsulate", &json!({ "key": kem, "ciphertext": b64(&ct), "version": 7 })),
+        post(
+            &s,
+            "/v1/decapsulate",
+            &json!({ "key": kem, "ciphertext": b64(&ct), "version": 7 }),
+        ),
         404,
         "VersionNotFound",
     );
@@ -1588,15 +1620,31 @@ fn post_quantum_keys_and_bad_input() {
     let (st, body) = post(&s, "/v1/decapsulate", &json!({ "key": kem }));
     assert_eq!(st, 400, "missing ciphertext: {body}");
     for (what, path, body) in [
-        ("encapsulate with AES", "/v1/encapsulate", json!({ "key": aes })),
-        ("encapsulate with ML-DSA", "/v1/encapsulate", json!({ "key": dsa })),
+        (
+            "encapsulate with AES",
+            "/v1/encapsulate",
+            json!({ "key": aes }),
+        ),
+        (
+            "encapsulate with ML-DSA",
+            "/v1/encapsulate",
+            json!({ "key": dsa }),
+        ),
         (
             "decapsulate with AES",
             "/v1/decapsulate",
             json!({ "key": aes, "ciphertext": b64(&ct) }),
         ),
-        ("encrypt with ML-KEM", "/v1/encrypt", json!({ "key": kem, "plaintext": b64(b"x") })),
-        ("sign with ML-KEM", "/v1/sign", json!({ "key": kem, "message": b64(b"x") })),
+        (
+            "encrypt with ML-KEM",
+            "/v1/encrypt",
+            json!({ "key": kem, "plaintext": b64(b"x") }),
+        ),
+        (
+            "sign with ML-KEM",
+            "/v1/sign",
+            json!({ "key": kem, "message": b64(b"x") }),
+        ),
     ] {
         expect_err(what, post(&s, path, &body), 400, "InvalidKeyUsage");
     }
@@ -1604,18 +1652,30 @@ fn post_quantum_keys_and_bad_input() {
     // ML-DSA: RAW only; EXTERNAL_MU and DIGEST say why.
     let sig = ok(
         "sign",
-        post(&s, "/v1/sign", &json!({ "key": dsa, "message": b64(b"pq") })),
+        post(
+            &s,
+            "/v1/sign",
+            &json!({ "key": dsa, "message": b64(b"pq") }),
+        ),
     );
     assert_eq!(sig["signing_algorithm"], "ML_DSA_SHAKE_256");
     let v = ok(
         "verify",
-        post(&s, "/v1/verify", &json!({ "key": dsa, "message": b64(b"pq"), "signature": sig["signature"] })),
+        post(
+            &s,
+            "/v1/verify",
+            &json!({ "key": dsa, "message": b64(b"pq"), "signature": sig["signature"] }),
+        ),
     );
     assert_eq!(v["valid"], true);
     for mt in ["EXTERNAL_MU", "DIGEST"] {
         let m = expect_err(
             mt,
-            post(&s, "/v1/sign", &json!({ "key": dsa, "message": b64(&[1u8; 64]), "message_type": mt })),
+            post(
+                &s,
+                "/v1/sign",
+                &json!({ "key": dsa, "message": b64(&[1u8; 64]), "message_type": mt }),
+            ),
             400,
             "InvalidArgument",
         );
@@ -1623,14 +1683,22 @@ fn post_quantum_keys_and_bad_input() {
     }
     let m = expect_err(
         "EXTERNAL_MU verify",
-        post(&s, "/v1/verify", &json!({ "key": dsa, "message": b64(&[1u8; 64]), "message_type": "EXTERNAL_MU", "signature": sig["signature"] })),
+        post(
+            &s,
+            "/v1/verify",
+            &json!({ "key": dsa, "message": b64(&[1u8; 64]), "message_type": "EXTERNAL_MU", "signature": sig["signature"] }),
+        ),
         400,
         "InvalidArgument",
     );
     assert!(m.contains("EXTERNAL_MU"), "{m}");
     expect_err(
         "ML-DSA with ENCRYPT_DECRYPT",
-        post(&s, "/v1/keys", &json!({ "spec": "ML_DSA_65", "usage": "ENCRYPT_DECRYPT" })),
+        post(
+            &s,
+            "/v1/keys",
+            &json!({ "spec": "ML_DSA_65", "usage": "ENCRYPT_DECRYPT" }),
+        ),
         400,
         "InvalidArgument",
     );

@@ -845,7 +845,10 @@ fn ml_dsa_sign_and_key_import() {
             .collect();
             for tc in &g.tests {
                 let Some(msg) = tc.msg.as_deref() else {
-                    t.skip("the internal interface (a given mu); Strongroom refuses EXTERNAL_MU", 1);
+                    t.skip(
+                        "the internal interface (a given mu); Strongroom refuses EXTERNAL_MU",
+                        1,
+                    );
                     continue;
                 };
                 if tc.ctx.as_ref().is_some_and(|c| !c.is_empty()) {
@@ -855,18 +858,23 @@ fn ml_dsa_sign_and_key_import() {
                 let mut accepted = !forms.is_empty();
                 for (form, bytes) in &forms {
                     let ok = (|| -> Option<bool> {
-                        let (stored, _) = strongroom::crypto::material::ml_dsa_import(spec, bytes).ok()?;
+                        let (stored, _) =
+                            strongroom::crypto::material::ml_dsa_import(spec, bytes).ok()?;
                         let k = LoadedKey::load(spec, &stored).ok()?;
                         let spki = k.public_key_der()?.to_vec();
                         let alg = SigningAlgorithm::MlDsaShake256;
-                        let theirs_ok = verify_raw(spec, alg, EcdsaEncoding::Der, &spki, msg, &tc.sig).ok()?;
+                        let theirs_ok =
+                            verify_raw(spec, alg, EcdsaEncoding::Der, &spki, msg, &tc.sig).ok()?;
                         let ours = k.sign(alg, MessageType::Raw, msg).ok()?;
                         let ours_ok = match g.pubkey.as_deref() {
                             Some(pk) => {
                                 spki.ends_with(pk)
-                                    && verify_raw(spec, alg, EcdsaEncoding::Der, pk, msg, &ours).ok()?
+                                    && verify_raw(spec, alg, EcdsaEncoding::Der, pk, msg, &ours)
+                                        .ok()?
                             }
-                            None => verify_raw(spec, alg, EcdsaEncoding::Der, &spki, msg, &ours).ok()?,
+                            None => {
+                                verify_raw(spec, alg, EcdsaEncoding::Der, &spki, msg, &ours).ok()?
+                            }
                         };
                         Some(theirs_ok && ours_ok)
                     })()
@@ -876,7 +884,13 @@ fn ml_dsa_sign_and_key_import() {
                     }
                     accepted &= ok;
                 }
-                t.record(&set_name, tc.tc_id, &tc.comment, pq_result(tc.result), accepted);
+                t.record(
+                    &set_name,
+                    tc.tc_id,
+                    &tc.comment,
+                    pq_result(tc.result),
+                    accepted,
+                );
             }
         }
     }
@@ -965,6 +979,11 @@ fn published_public_keys_use_the_standard_algorithm_identifiers() {
         let der = k.public_key_der().expect("public key");
         let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
         // SEQUENCE (4-byte long-form length) then the AlgorithmIdentifier.
-        assert_eq!(&hex[8..8 + alg_id.len()], alg_id, "{spec:?}: {}", &hex[..40]);
+        assert_eq!(
+            &hex[8..8 + alg_id.len()],
+            alg_id,
+            "{spec:?}: {}",
+            &hex[..40]
+        );
     }
 }

@@ -51,7 +51,10 @@ pub async fn dispatch(
             })
             .await?);
     }
-    let ct = b64("SharedSecretCiphertextBlob", &r.shared_secret_ciphertext_blob)?;
+    let ct = b64(
+        "SharedSecretCiphertextBlob",
+        &r.shared_secret_ciphertext_blob,
+    )?;
     Ok(st
         .run(c, use_key("kms:Decapsulate", Some(&k), None), move |s| {
             let out = s.engine.decapsulate(&k2, &ct, None)?;

@@ -131,7 +131,9 @@ pub fn describe(w: Workload) -> &'static str {
         Workload::CreateKey => "AES-256 key generation + 2 AES-GCM seals of ~400 B",
         Workload::FileEnvelope => "AES-256-GCM over 64 KiB chunks (bytes/s)",
         Workload::SignMlDsa65 => "ML-DSA-65 sign 1 KiB",
-        Workload::VerifyMlDsa65 => "ML-DSA-65 verify 1 KiB (SPKI parsed per call, as the server does)",
+        Workload::VerifyMlDsa65 => {
+            "ML-DSA-65 verify 1 KiB (SPKI parsed per call, as the server does)"
+        }
         Workload::EncapsulateMlKem768 => "ML-KEM-768 encapsulate",
         Workload::DecapsulateMlKem768 => "ML-KEM-768 decapsulate",
     }
@@ -261,10 +263,13 @@ pub fn measure(w: Workload, time: Duration) -> Result<f64, String> {
             )
             .map_err(|_| "ML-DSA public key")?;
             let pk = signature::UnparsedPublicKey::new(&signature::ML_DSA_65, der.as_ref());
-            rate(time, || pk.verify(&msg, &sig).map_err(|_| "verify".to_string()))
+            rate(time, || {
+                pk.verify(&msg, &sig).map_err(|_| "verify".to_string())
+            })
         }
         Workload::EncapsulateMlKem768 => {
-            let dk = kem::DecapsulationKey::generate(&kem::ML_KEM_768).map_err(|_| "ML-KEM keygen")?;
+            let dk =
+                kem::DecapsulationKey::generate(&kem::ML_KEM_768).map_err(|_| "ML-KEM keygen")?;
             let ek = dk.encapsulation_key().map_err(|_| "ML-KEM public key")?;
             rate(time, || {
                 ek.encapsulate()
@@ -273,7 +278,8 @@ pub fn measure(w: Workload, time: Duration) -> Result<f64, String> {
             })
         }
         Workload::DecapsulateMlKem768 => {
-            let dk = kem::DecapsulationKey::generate(&kem::ML_KEM_768).map_err(|_| "ML-KEM keygen")?;
+            let dk =
+                kem::DecapsulationKey::generate(&kem::ML_KEM_768).map_err(|_| "ML-KEM keygen")?;
             let ek = dk.encapsulation_key().map_err(|_| "ML-KEM public key")?;
             let (ct, _) = ek.encapsulate().map_err(|_| "encapsulate")?;
             let ct = ct.as_ref().to_vec();

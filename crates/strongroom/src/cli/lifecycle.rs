@@ -125,7 +125,9 @@ pub fn compromise(
             out!("    strongroom key public-key {id}");
         }
         Some("SIGN_VERIFY") => {
-            out!("Signatures made with that version no longer verify; re-sign what must stay valid.");
+            out!(
+                "Signatures made with that version no longer verify; re-sign what must stay valid."
+            );
         }
         _ => {
             out!("Re-encrypt stored ciphertexts to the new version without exposing plaintext:");

@@ -6,14 +6,12 @@
 
 use aws_lc_rs::aead::{Aad, RandomizedNonceKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::encoding::{AsDer, AsRawBytes, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::kem::{DecapsulationKey, EncapsulationKey, ML_KEM_1024, ML_KEM_512, ML_KEM_768};
 use aws_lc_rs::rsa::{
     KeySize, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey,
     PublicEncryptingKey, OAEP_SHA256_MGF1SHA256,
 };
-use aws_lc_rs::kem::{DecapsulationKey, EncapsulationKey, ML_KEM_1024, ML_KEM_512, ML_KEM_768};
-use aws_lc_rs::signature::{
-    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, PqdsaKeyPair, RsaKeyPair,
-};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, PqdsaKeyPair, RsaKeyPair};
 use aws_lc_rs::{digest, hmac};
 
 use super::secret::SecretBytes;
@@ -365,8 +363,8 @@ impl LoadedKey {
                 LoadedKey::MlDsa { pair, public_der }
             }
             KeySpec::MlKem512 | KeySpec::MlKem768 | KeySpec::MlKem1024 => {
-                let decapsulation = DecapsulationKey::new(ml_kem_alg(spec), m)
-                    .map_err(|_| CryptoError::Failed)?;
+                let decapsulation =
+                    DecapsulationKey::new(ml_kem_alg(spec), m).map_err(|_| CryptoError::Failed)?;
                 // aws-lc-rs cannot derive the encapsulation key of a
                 // decapsulation key read back from bytes, so it is taken
                 // from them: FIPS 203 (algorithm 16, ML-KEM.KeyGen_internal)
@@ -374,7 +372,10 @@ impl LoadedKey {
                 // and the hash is checked as FIPS 203 section 7.3 asks.
                 let (ek_len, ciphertext_len) =
                     ml_kem_sizes(spec).ok_or(CryptoError::Unsupported)?;
-                let start = m.len().checked_sub(ek_len + 64).ok_or(CryptoError::Failed)?;
+                let start = m
+                    .len()
+                    .checked_sub(ek_len + 64)
+                    .ok_or(CryptoError::Failed)?;
                 let ek = &m[start..start + ek_len];
                 let hash = &m[start + ek_len..start + ek_len + 32];
                 let want = digest::digest(&digest::SHA3_256, ek);
@@ -646,9 +647,7 @@ pub fn verify(
             let d = import_digest(message, d)?;
             Ok(key.verify_digest(&d, sig).is_ok())
         }
-        (MessageType::Digest, None) | (MessageType::ExternalMu, _) => {
-            Err(CryptoError::Unsupported)
-        }
+        (MessageType::Digest, None) | (MessageType::ExternalMu, _) => Err(CryptoError::Unsupported),
     }
 }
 

@@ -122,10 +122,7 @@ impl KeySpec {
 
     /// ML-DSA (FIPS 204) signing keys.
     pub fn is_ml_dsa(self) -> bool {
-        matches!(
-            self,
-            KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87
-        )
+        matches!(self, KeySpec::MlDsa44 | KeySpec::MlDsa65 | KeySpec::MlDsa87)
     }
 
     /// ML-KEM (FIPS 203) key encapsulation keys.

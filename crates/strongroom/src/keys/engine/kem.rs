@@ -40,10 +40,9 @@ impl Engine {
         let version = e.meta.primary_version;
         let (ve, loaded) = self.version_for_use(&e, version)?;
         let (ciphertext, shared_secret) = loaded.kem_encapsulate().map_err(|err| match err {
-            CryptoError::Unsupported => Error::InvalidKeyUsage(format!(
-                "key {} cannot encapsulate",
-                e.meta.id
-            )),
+            CryptoError::Unsupported => {
+                Error::InvalidKeyUsage(format!("key {} cannot encapsulate", e.meta.id))
+            }
             _ => Error::Internal("encapsulation failed".into()),
         })?;
         self.note_use(&ve);

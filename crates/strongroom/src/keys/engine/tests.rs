@@ -343,7 +343,9 @@ fn run_cell(state: KeyState, op: Operation) -> Vec<(&'static str, &'static str)>
         if external {
             return vec![0u8; 1088];
         }
-        e.encapsulate(&id).expect("encapsulate while enabled").ciphertext
+        e.encapsulate(&id)
+            .expect("encapsulate while enabled")
+            .ciphertext
     });
     let mac = (op == Operation::VerifyMac).then(|| {
         if external {
@@ -846,10 +848,7 @@ fn sign_and_verify_every_spec_algorithm_and_message_type() {
                     } else {
                         "InvalidKeyUsage"
                     };
-                    assert_eq!(
-                        outcome(e.sign(&m.id, msg, MessageType::Digest, name)),
-                        want
-                    );
+                    assert_eq!(outcome(e.sign(&m.id, msg, MessageType::Digest, name)), want);
                     assert_eq!(
                         outcome(e.verify(&m.id, msg, MessageType::Digest, &sig, name)),
                         want
@@ -858,7 +857,8 @@ fn sign_and_verify_every_spec_algorithm_and_message_type() {
             }
             // EXTERNAL_MU is refused for every key, with a validation error.
             for r in [
-                e.sign(&m.id, msg, MessageType::ExternalMu, name).map(|_| ()),
+                e.sign(&m.id, msg, MessageType::ExternalMu, name)
+                    .map(|_| ()),
                 e.verify(&m.id, msg, MessageType::ExternalMu, &sig, name)
                     .map(|_| ()),
             ] {
@@ -2746,12 +2746,18 @@ fn ml_kem_encapsulate_decapsulate_every_parameter_set() {
         let m = create(e, spec.name(), None);
         assert_eq!(m.usage, KeyUsage::EncapsulateDecapsulate, "{spec:?}");
         let enc = e.encapsulate(&m.id).expect("encapsulate");
-        assert_eq!((enc.ciphertext.len(), enc.shared_secret.len()), (ct_len, 32));
+        assert_eq!(
+            (enc.ciphertext.len(), enc.shared_secret.len()),
+            (ct_len, 32)
+        );
         assert_eq!((enc.key_id.as_str(), enc.version), (m.id.as_str(), 1));
         let dec = e
             .decapsulate(&m.id, &enc.ciphertext, None)
             .expect("decapsulate");
-        assert!(dec.shared_secret.ct_eq(enc.shared_secret.expose()), "{spec:?}");
+        assert!(
+            dec.shared_secret.ct_eq(enc.shared_secret.expose()),
+            "{spec:?}"
+        );
         assert_eq!(dec.version, 1);
         // Two encapsulations never share a secret or a ciphertext.
         let enc2 = e.encapsulate(&m.id).expect("encapsulate again");
@@ -2762,8 +2768,13 @@ fn ml_kem_encapsulate_decapsulate_every_parameter_set() {
         for i in [0, ct_len / 2, ct_len - 1] {
             let mut bad = enc.ciphertext.clone();
             bad[i] ^= 1;
-            let d = e.decapsulate(&m.id, &bad, None).expect("tampered decapsulates");
-            assert!(!d.shared_secret.ct_eq(enc.shared_secret.expose()), "bit {i}");
+            let d = e
+                .decapsulate(&m.id, &bad, None)
+                .expect("tampered decapsulates");
+            assert!(
+                !d.shared_secret.ct_eq(enc.shared_secret.expose()),
+                "bit {i}"
+            );
         }
         // Wrong lengths are a clear validation error.
         for n in [0, 1, ct_len - 1, ct_len + 1] {
@@ -2792,8 +2803,14 @@ fn ml_kem_usage_confusion_is_refused() {
     let ecc = key(e, ECC);
     let c = no_ctx();
     assert_eq!(outcome(e.encrypt(&kem, b"x", &c)), "InvalidKeyUsage");
-    assert_eq!(outcome(e.generate_data_key(&kem, None, &c, true)), "InvalidKeyUsage");
-    assert_eq!(outcome(e.sign(&kem, b"x", MessageType::Raw, None)), "InvalidKeyUsage");
+    assert_eq!(
+        outcome(e.generate_data_key(&kem, None, &c, true)),
+        "InvalidKeyUsage"
+    );
+    assert_eq!(
+        outcome(e.sign(&kem, b"x", MessageType::Raw, None)),
+        "InvalidKeyUsage"
+    );
     assert_eq!(outcome(e.generate_mac(&kem, b"x")), "InvalidKeyUsage");
     assert_eq!(outcome(e.encapsulate(&aes)), "InvalidKeyUsage");
     assert_eq!(outcome(e.encapsulate(&ecc)), "InvalidKeyUsage");
@@ -2833,7 +2850,9 @@ fn ml_kem_versions_rotation_and_compromise() {
     let d1 = e.decapsulate(&id, &v1.ciphertext, Some(1)).expect("v1");
     assert!(d1.shared_secret.ct_eq(v1.shared_secret.expose()));
     // A v1 ciphertext with v2 is implicit rejection, not v1's secret.
-    let wrong = e.decapsulate(&id, &v1.ciphertext, None).expect("decapsulates");
+    let wrong = e
+        .decapsulate(&id, &v1.ciphertext, None)
+        .expect("decapsulates");
     assert!(!wrong.shared_secret.ct_eq(v1.shared_secret.expose()));
     assert_eq!(
         outcome(e.decapsulate(&id, &v1.ciphertext, Some(9))),
@@ -2862,7 +2881,10 @@ fn ml_kem_versions_rotation_and_compromise() {
     // Disabled key: refused by the state table.
     e.disable(&id).expect("disable");
     assert_eq!(outcome(e.encapsulate(&id)), "KeyDisabled");
-    assert_eq!(outcome(e.decapsulate(&id, &v3.ciphertext, None)), "KeyDisabled");
+    assert_eq!(
+        outcome(e.decapsulate(&id, &v3.ciphertext, None)),
+        "KeyDisabled"
+    );
 }
 
 #[test]
@@ -2879,7 +2901,9 @@ fn ml_kem_and_ml_dsa_keys_survive_a_restart() {
     drop(engine);
     drop(seal);
     let (_seal, engine) = disk.restart();
-    let d = engine.decapsulate(&kem, &enc.ciphertext, None).expect("decapsulate");
+    let d = engine
+        .decapsulate(&kem, &enc.ciphertext, None)
+        .expect("decapsulate");
     assert!(d.shared_secret.ct_eq(enc.shared_secret.expose()));
     assert!(engine
         .verify(&dsa, b"survives", MessageType::Raw, &sig, None)

@@ -245,8 +245,10 @@ fn cancelled_deletion_of_a_key_without_material_returns_to_pending_import() {
 
 #[test]
 fn ml_dsa_private_keys_import_from_pkcs8_or_seed() {
-    use aws_lc_rs::signature::{KeyPair as _, PqdsaKeyPair, UnparsedPublicKey, ML_DSA_65, ML_DSA_65_SIGNING};
     use crate::crypto::spec::MessageType;
+    use aws_lc_rs::signature::{
+        KeyPair as _, PqdsaKeyPair, UnparsedPublicKey, ML_DSA_65, ML_DSA_65_SIGNING,
+    };
     let env = env();
     let e = &env.engine;
     let mldsa = |e: &Engine| {
@@ -269,7 +271,10 @@ fn ml_dsa_private_keys_import_from_pkcs8_or_seed() {
         ),
     ] {
         let m = mldsa(e);
-        assert_eq!((m.usage, m.state), (KeyUsage::SignVerify, KeyState::PendingImport));
+        assert_eq!(
+            (m.usage, m.state),
+            (KeyUsage::SignVerify, KeyState::PendingImport)
+        );
         let p = e
             .parameters_for_import(&m.id, algorithm, KeySpec::Rsa3072)
             .expect("parameters");
@@ -291,9 +296,17 @@ fn ml_dsa_private_keys_import_from_pkcs8_or_seed() {
         // Delete and re-import: the seed and the PKCS#8 are the same key.
         e.delete_imported_key_material(&m.id).expect("delete");
         let p = e
-            .parameters_for_import(&m.id, WrappingAlgorithm::RsaAesKeyWrapSha256, KeySpec::Rsa2048)
+            .parameters_for_import(
+                &m.id,
+                WrappingAlgorithm::RsaAesKeyWrapSha256,
+                KeySpec::Rsa2048,
+            )
             .expect("parameters");
-        let other = if how == "seed" { their_pkcs8.as_ref().to_vec() } else { seed.to_vec() };
+        let other = if how == "seed" {
+            their_pkcs8.as_ref().to_vec()
+        } else {
+            seed.to_vec()
+        };
         e.import_key_material(&m.id, &p.token, &kwp(&p.public_der, &other))
             .expect("re-import the same key in the other form");
         // Another key is refused.
@@ -314,7 +327,11 @@ fn ml_dsa_private_keys_import_from_pkcs8_or_seed() {
     for bad in [vec![1u8; 31], vec![1u8; 40], other44.as_ref().to_vec()] {
         let m = mldsa(e);
         let p = e
-            .parameters_for_import(&m.id, WrappingAlgorithm::RsaAesKeyWrapSha256, KeySpec::Rsa2048)
+            .parameters_for_import(
+                &m.id,
+                WrappingAlgorithm::RsaAesKeyWrapSha256,
+                KeySpec::Rsa2048,
+            )
             .expect("parameters");
         let err = e
             .import_key_material(&m.id, &p.token, &kwp(&p.public_der, &bad))
