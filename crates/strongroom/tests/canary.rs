@@ -399,6 +399,44 @@ fn dev_server_secrets_stay_out_of_logs_errors_and_stderr() {
     ]));
     assert_ne!(code, 0);
 
+    // ML-KEM: an encapsulated shared secret, through successes and failures
+    // of Decapsulate (API and CLI).
+    let kem = ok(c.post(&s, "/v1/keys", &json!({ "spec": "ML_KEM_768" })))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let enc = ok(c.post(&s, "/v1/encapsulate", &json!({ "key": kem })));
+    c.add_bytes(
+        "ML-KEM shared secret",
+        &unb64(enc["shared_secret"].as_str().unwrap()),
+    );
+    let kem_ct = enc["ciphertext"].as_str().unwrap().to_string();
+    ok(c.post(
+        &s,
+        "/v1/decapsulate",
+        &json!({ "key": kem, "ciphertext": kem_ct }),
+    ));
+    for body in [
+        json!({ "key": kem, "ciphertext": kem_ct, "version": 9 }),
+        json!({ "key": "alias/canary", "ciphertext": kem_ct }),
+        json!({ "key": kem, "ciphertext": b64(&[7u8; 40]) }),
+    ] {
+        let (st, _) = c.post(&s, "/v1/decapsulate", &body);
+        assert!((400..500).contains(&st), "{body}");
+    }
+    let (code, _) = c.cli(s.cli().args(["decapsulate", "--key", &kem, "--ciphertext", &kem_ct]));
+    assert_eq!(code, 0);
+    let (code, _) = c.cli(s.cli().args([
+        "decapsulate",
+        "--key",
+        &kem,
+        "--ciphertext",
+        &kem_ct,
+        "--version",
+        "3",
+    ]));
+    assert_eq!(code, 1);
+
     let logs = s.logs();
     assert!(
         logs.contains("DEBUG") || logs.contains("INFO"),
