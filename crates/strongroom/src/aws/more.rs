@@ -73,7 +73,8 @@ fn pair_spec(s: &str) -> Result<KeySpec, AwsError> {
         "ECC_NIST_P256" => KeySpec::EccNistP256,
         "ECC_NIST_P384" => KeySpec::EccNistP384,
         "ECC_NIST_P521" => KeySpec::EccNistP521,
-        "ECC_SECG_P256K1" | "SM2" | "ECC_NIST_EDWARDS25519" => {
+        "ECC_SECG_P256K1" | "SM2" | "ECC_NIST_EDWARDS25519" | "ML_KEM_512" | "ML_KEM_768"
+        | "ML_KEM_1024" => {
             return Err(unsupported(format!(
                 "KeyPairSpec {s} is not supported by Strongroom; use RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384 or ECC_NIST_P521"
             )))
