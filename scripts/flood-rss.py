@@ -9,6 +9,7 @@ header read timeout to close them, and records the RSS again.
 
   scripts/flood-rss.py [--bin target/release/strongroom] [--sockets 2000]
                        [--header-bytes 12000] [--timeout-ms 3000] [--max-connections 4096]
+                       [--max-header-bytes 16384]
 
 Prints one JSON line. Python standard library only.
 """
@@ -51,6 +52,7 @@ def main():
     ap.add_argument("--header-bytes", type=int, default=12000)
     ap.add_argument("--timeout-ms", type=int, default=3000)
     ap.add_argument("--max-connections", type=int, default=4096)
+    ap.add_argument("--max-header-bytes", type=int, default=16384)
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, a.sockets + 256)), hard))
@@ -58,6 +60,7 @@ def main():
         os.environ,
         STRONGROOM_HEADER_READ_TIMEOUT_MS=str(a.timeout_ms),
         STRONGROOM_MAX_CONNECTIONS=str(a.max_connections),
+        STRONGROOM_MAX_HEADER_BYTES=str(a.max_header_bytes),
         STRONGROOM_LOG="warn",
     )
     p = subprocess.Popen(
@@ -74,7 +77,7 @@ def main():
     host, port = addr.replace("http://", "").split(":")
     time.sleep(0.5)
     out = {"sockets": a.sockets, "header_bytes": a.header_bytes, "header_read_timeout_ms": a.timeout_ms,
-           "max_connections": a.max_connections}
+           "max_connections": a.max_connections, "max_header_bytes": a.max_header_bytes}
     out["rss_kib_idle"] = rss_kib(p.pid)
     socks = []
     chunk = b"GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * max(0, a.header_bytes - 50)

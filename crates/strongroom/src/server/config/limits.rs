@@ -24,10 +24,10 @@ pub(super) fn default_max_header_bytes() -> usize {
     16 * 1024
 }
 pub(super) fn default_auth_failure_burst() -> u32 {
-    20
+    100
 }
 pub(super) fn default_auth_failures_per_minute() -> u32 {
-    60
+    600
 }
 pub(super) fn default_auth_failure_audit_interval_secs() -> u64 {
     60
