@@ -98,6 +98,13 @@ pub enum Error {
     /// The PKCS#11 HSM that holds the seal key could not be used (library,
     /// token, PIN, session or key); the server stays sealed.
     HsmUnavailable(String),
+    /// The audit log could not be opened at unseal (the message names the
+    /// file and the cause); the server stays sealed.
+    AuditOpenFailed(String),
+    /// The request body did not arrive within the body read timeout.
+    RequestTimeout { secs: f64 },
+    /// Too many failed authentications from this source address; retry later.
+    TooManyRequests { retry_after_secs: u64 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -145,6 +152,9 @@ impl Error {
             Error::ImportTokenExpired => "ImportTokenExpired",
             Error::IncorrectKeyMaterial(_) => "IncorrectKeyMaterial",
             Error::HsmUnavailable(_) => "HsmUnavailable",
+            Error::AuditOpenFailed(_) => "AuditUnavailable",
+            Error::RequestTimeout { .. } => "RequestTimeout",
+            Error::TooManyRequests { .. } => "TooManyRequests",
         }
     }
 
@@ -189,6 +199,9 @@ impl Error {
             | Error::AuditUnavailable => 503,
             Error::Internal(_) => 500,
             Error::HsmUnavailable(_) => 503,
+            Error::AuditOpenFailed(_) => 503,
+            Error::RequestTimeout { .. } => 408,
+            Error::TooManyRequests { .. } => 429,
         }
     }
 
@@ -289,6 +302,18 @@ impl fmt::Display for Error {
             Error::ImportTokenExpired => f.write_str("the import token has expired; call GetParametersForImport for a fresh wrapping key and token"),
             Error::IncorrectKeyMaterial(m) => write!(f, "{m}"),
             Error::HsmUnavailable(m) => write!(f, "HSM unavailable: {m}"),
+            Error::AuditOpenFailed(m) => write!(
+                f,
+                "the audit log cannot be opened, so the server stays sealed: {m}. Fix the file or its directory (permissions, disk space, a missing directory) or point audit_path elsewhere, then unseal again"
+            ),
+            Error::RequestTimeout { secs } => write!(
+                f,
+                "the request body did not arrive within {secs} s (body_read_timeout_ms); send the whole body promptly"
+            ),
+            Error::TooManyRequests { retry_after_secs } => write!(
+                f,
+                "too many failed authentications from this address; retry in {retry_after_secs} s with valid credentials"
+            ),
         }
     }
 }
@@ -375,6 +400,11 @@ mod tests {
             Error::ImportTokenExpired,
             Error::IncorrectKeyMaterial(s()),
             Error::HsmUnavailable(s()),
+            Error::AuditOpenFailed(s()),
+            Error::RequestTimeout { secs: 1.0 },
+            Error::TooManyRequests {
+                retry_after_secs: 1,
+            },
         ];
         for e in &all {
             match e {
@@ -416,7 +446,10 @@ mod tests {
                 | Error::InvalidImportToken(_)
                 | Error::ImportTokenExpired
                 | Error::IncorrectKeyMaterial(_)
-                | Error::HsmUnavailable(_) => {}
+                | Error::HsmUnavailable(_)
+                | Error::AuditOpenFailed(_)
+                | Error::RequestTimeout { .. }
+                | Error::TooManyRequests { .. } => {}
             }
         }
         all

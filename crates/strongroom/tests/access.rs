@@ -821,7 +821,7 @@ fn encrypt_only_identity_can_do_nothing_else() {
     for name in [
         k.clone(),
         "alias/k14".to_string(),
-        format!("arn:aws:kms:us-east-1:111122223333:key/{k}"),
+        format!("arn:aws:kms:us-east-1:000000000000:key/{k}"),
     ] {
         let v = ok(
             &s,

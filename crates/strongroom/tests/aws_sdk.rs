@@ -3621,4 +3621,42 @@ async fn ml_dsa_byok_import() {
             .await,
         "UnsupportedOperationException",
     );
+// Issue #21: client errors answer HTTP 400 as AWS KMS does; ARNs of another
+// partition, region or account are refused; paging limits are checked.
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_errors_are_400_foreign_arns_and_bad_limits_are_refused() {
+    let env = app_env();
+    let kms = &env.kms;
+    let missing = "11111111-2222-3333-4444-555555555555";
+    let (code, msg, status) = aws_error(kms.describe_key().key_id(missing).send().await);
+    assert_eq!(code, "NotFoundException", "{msg}");
+    assert_eq!(status, 400, "AWS answers 400 for NotFoundException: {msg}");
+
+    let id = create_symmetric(kms).await;
+    // This server's own ARN works.
+    encrypt(kms, &key_arn(&id), b"x", &ctx(&[])).await;
+    for arn in [
+        format!("arn:aws-cn:kms:cn-north-9:999999999999:key/{id}"),
+        format!("arn:aws:kms:eu-west-1:{ACCOUNT}:key/{id}"),
+        format!("arn:aws:kms:{REGION}:999999999999:key/{id}"),
+    ] {
+        let r = kms
+            .encrypt()
+            .key_id(&arn)
+            .plaintext(Blob::new(b"x".to_vec()))
+            .send()
+            .await;
+        let (code, msg, status) = aws_error(r);
+        assert_eq!(code, "ValidationException", "{arn}: {msg}");
+        assert_eq!(status, 400);
+        assert!(msg.contains("this server"), "{msg}");
+    }
+    for limit in [0, 1001] {
+        let (code, msg, status) = aws_error(kms.list_keys().limit(limit).send().await);
+        assert_eq!((code.as_str(), status), ("ValidationException", 400), "{msg}");
+        assert!(msg.contains("1 to 1000"), "{msg}");
+    }
+    kms.list_keys().limit(1000).send().await.unwrap();
 }

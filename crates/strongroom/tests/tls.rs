@@ -378,3 +378,53 @@ fn mismatched_key_is_refused_at_start() {
     assert!(code.is_some_and(|c| c != 0));
     assert!(err.contains("private key"), "{err}");
 }
+
+/// Issue #21 on the TLS listener: a socket that never starts its handshake
+/// is closed after the header read timeout, and at the connection cap a
+/// fresh TLS client is still served (idle sockets are evicted).
+#[test]
+fn tls_listener_times_out_silent_sockets_and_serves_at_the_cap() {
+    if !have_openssl() {
+        eprintln!("SKIPPED tls_listener_times_out_silent_sockets_and_serves_at_the_cap: `openssl` is not on PATH");
+        return;
+    }
+    let dir = TempDir::new("tls-limits");
+    let (cert, key) = self_signed(dir.path(), "server", LEAF);
+    let srv = Server::production_with(
+        BIN,
+        dir,
+        Some((s(&cert), s(&key))),
+        "header_read_timeout_ms = 700\nmax_connections = 6\n",
+        &[],
+    );
+    let hostport = srv.addr.trim_start_matches("https://").to_string();
+    let opened = Instant::now();
+    let mut silent = std::net::TcpStream::connect(&hostport).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let n = silent.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "closed without a byte");
+    let waited = opened.elapsed();
+    assert!(
+        waited >= Duration::from_millis(600) && waited < Duration::from_secs(9),
+        "closed after the 700 ms timeout, not {waited:?}"
+    );
+
+    // Fill the cap with silent sockets; a fresh TLS client is still answered.
+    let flood: Vec<_> = (0..20)
+        .map(|_| std::net::TcpStream::connect(&hostport).unwrap())
+        .collect();
+    let (code, out, err) = run_cmd(
+        srv.cli()
+            .env("STRONGROOM_CACERT", &cert)
+            .args(["-o", "json", "operator", "status"]),
+    );
+    assert_eq!(code, 0, "status over TLS at the cap: {err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["initialized"],
+        false
+    );
+    drop(flood);
+}

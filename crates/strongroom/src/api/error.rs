@@ -34,6 +34,12 @@ impl IntoResponse for ApiError {
             body["approval_id"] = serde_json::Value::String(id.clone());
         }
         let mut resp = (status, Json(body)).into_response();
+        if let Error::TooManyRequests { retry_after_secs } = &e {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after_secs),
+            );
+        }
         resp.extensions_mut().insert(ErrorCode(e.code()));
         resp
     }

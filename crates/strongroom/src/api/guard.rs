@@ -75,6 +75,20 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let services = state.seal.services()?;
         let source = source_of(parts);
         let request_id = request_id();
+        // Two credentials are ambiguous (which one did the client mean, and
+        // which one would a proxy in front have checked?): refused, as the
+        // AWS front-end does.
+        let presented = parts
+            .headers
+            .get_all(axum::http::header::AUTHORIZATION)
+            .iter()
+            .count()
+            + parts.headers.get_all("x-strongroom-token").iter().count();
+        if presented > 1 {
+            return Err(ApiError(Error::InvalidArgument(
+                "more than one credential in the request (several Authorization or X-Strongroom-Token headers); send exactly one `Authorization: Bearer <token>`".into(),
+            )));
+        }
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -162,7 +176,10 @@ impl<T> Done<T> {
 
 impl AppState {
     /// Audits a request that failed authentication (fail closed: 503 if
-    /// the record cannot be written).
+    /// the record cannot be written) and applies the per-source limit: the
+    /// first failure of a source in an interval gets its own record, later
+    /// ones are counted into one aggregate record (api/auth_limit.rs).
+    /// `Err(TooManyRequests)` when the source is over its limit.
     pub async fn audit_auth_failure(
         &self,
         services: &Services,
@@ -171,20 +188,38 @@ impl AppState {
         operation: &str,
         code: &str,
     ) -> Result<()> {
-        let ev = AuditEvent {
-            time_ms: now_ms(),
-            request_id: request_id.to_string(),
-            identity: "anonymous".into(),
-            source: source.to_string(),
-            operation: operation.to_string(),
-            key_id: None,
-            key_version: None,
-            outcome: "denied".into(),
-            error_code: Some(code.to_string()),
-            root: false,
-            detail: None,
-        };
-        self.audit(services, ev).await
+        let ip = source.parse::<std::net::SocketAddr>().ok().map(|s| s.ip());
+        let verdict = self.auth_failures.record(
+            ip,
+            true,
+            std::time::Instant::now(),
+            now_ms(),
+            operation,
+            code,
+        );
+        if verdict.audit_now {
+            let ev = AuditEvent {
+                time_ms: now_ms(),
+                request_id: request_id.to_string(),
+                identity: "anonymous".into(),
+                source: source.to_string(),
+                operation: operation.to_string(),
+                key_id: None,
+                key_version: None,
+                outcome: "denied".into(),
+                error_code: Some(code.to_string()),
+                root: false,
+                detail: None,
+            };
+            self.audit(services, ev).await?;
+        } else {
+            // Counted into the source's aggregate record: nothing more to audit.
+            let _ = AUDITED.try_with(|f| f.store(true, std::sync::atomic::Ordering::Relaxed));
+        }
+        match verdict.retry_after {
+            Some(retry_after_secs) => Err(Error::TooManyRequests { retry_after_secs }),
+            None => Ok(()),
+        }
     }
 
     // The arguments are the audit record's fields, named at every call site.
@@ -254,7 +289,12 @@ impl AppState {
         let services = self.seal.services()?;
         let meta = match g.key {
             None => None,
-            Some(k) => match services.engine.handle(k) {
+            Some(k) => match self
+                .aws
+                .arn
+                .check_arn(k)
+                .and_then(|()| services.engine.handle(k))
+            {
                 Ok(m) => Some(m),
                 Err(e) => {
                     self.audit(

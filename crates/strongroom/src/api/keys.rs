@@ -106,7 +106,7 @@ pub async fn list(
         state,
         tag,
     };
-    let limit = q.limit.unwrap_or(100);
+    let limit = super::page_limit("limit", q.limit)?;
     let cursor = q.cursor;
     Ok(Json(
         st.run(&c, read("kms:ListKeys", None), move |s| {

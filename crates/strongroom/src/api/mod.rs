@@ -2,6 +2,7 @@
 //! they parse, call the engine, and shape the answer.
 
 pub mod admin;
+pub mod auth_limit;
 pub mod b64;
 pub mod backup;
 pub mod crypto;
@@ -38,6 +39,12 @@ pub struct AppState {
     pub seal: Arc<Seal>,
     pub metrics: metrics::Metrics,
     pub max_body: usize,
+    /// A request body must arrive whole within this time (`body_read_timeout_ms`).
+    pub body_read_timeout: std::time::Duration,
+    /// Failed-authentication limit and compact audit of anonymous failures.
+    pub auth_failures: auth_limit::AuthFailures,
+    /// The listener's connection counters for `/metrics` (none in-process).
+    pub listener: Option<crate::server::listener::ListenerStats>,
     pub dev_mode: bool,
     pub dual_control: guard::DualControl,
     pub aws: crate::aws::AwsSettings,
@@ -163,7 +170,22 @@ async fn read_body_first(State(st): State<Arc<AppState>>, req: Request, next: Ne
         return resp;
     }
     let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, st.max_body).await {
+    // A body that trickles in (or a chunked body that never ends) holds a
+    // connection and memory: it gets a deadline, then 408 and a close.
+    let read = tokio::time::timeout(
+        st.body_read_timeout,
+        axum::body::to_bytes(body, st.max_body),
+    );
+    let Ok(read) = read.await else {
+        let mut resp = ApiError(Error::RequestTimeout {
+            secs: st.body_read_timeout.as_secs_f64(),
+        })
+        .into_response();
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        return resp;
+    };
+    match read {
         Ok(bytes) => {
             let audited = Arc::new(std::sync::atomic::AtomicBool::new(false));
             // Only what a late audit record needs, kept cheaply (no header
@@ -241,6 +263,28 @@ async fn audit_unguarded(
                 .map(|(_, t)| t.trim())
         })
         .and_then(|t| st.seal.authenticate(t.as_bytes()).ok());
+    if identity.is_none() && status.as_u16() >= 400 {
+        // Anonymous errors (404 probes and the like) are audited compactly:
+        // the first per source and interval on its own, the rest counted.
+        let code = resp
+            .extensions()
+            .get::<ErrorCode>()
+            .map(|c| c.0)
+            .unwrap_or("error");
+        let ip = source.parse::<std::net::SocketAddr>().ok().map(|s| s.ip());
+        let op = format!("{method} {path}");
+        let verdict = st.auth_failures.record(
+            ip,
+            false,
+            std::time::Instant::now(),
+            guard::now_ms(),
+            &op,
+            code,
+        );
+        if !verdict.audit_now {
+            return resp;
+        }
+    }
     let ev = crate::audit::AuditEvent {
         time_ms: guard::now_ms(),
         request_id: guard::request_id(),
@@ -274,6 +318,18 @@ async fn audit_unguarded(
             }
             ApiError(e).into_response()
         }
+    }
+}
+
+/// A page size given by a client: 1 to 1000, default 100. Out of range is
+/// refused (400) rather than silently clamped (docs/API.md).
+pub fn page_limit(name: &str, limit: Option<usize>) -> crate::error::Result<usize> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(n) => Err(Error::InvalidArgument(format!(
+            "{name}={n} is out of range; use 1 to 1000 (default 100) and page with the cursor"
+        ))),
     }
 }
 
@@ -342,6 +398,21 @@ async fn metrics_handler(State(st): State<Arc<AppState>>) -> Response {
             text,
             "# HELP strongroom_audit_syncs_total fdatasync calls of the audit writer since start.\n# TYPE strongroom_audit_syncs_total counter\nstrongroom_audit_syncs_total {}",
             audit.sync_count()
+        );
+        let _ = writeln!(
+            text,
+            "# HELP strongroom_audit_sink_ok 1 if the audit sink takes records, 0 if writes fail or the file was removed or replaced (the reason is in /v1/sys/health).\n# TYPE strongroom_audit_sink_ok gauge\nstrongroom_audit_sink_ok {}",
+            u8::from(audit.sink_problem().is_none())
+        );
+    }
+    if let Some(l) = &st.listener {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            text,
+            "# HELP strongroom_connections_open Client connections open now.\n# TYPE strongroom_connections_open gauge\nstrongroom_connections_open {}\n# HELP strongroom_connections_evicted_total Idle connections closed for the keep-alive timeout or to make room at max_connections.\n# TYPE strongroom_connections_evicted_total counter\nstrongroom_connections_evicted_total {}\n# HELP strongroom_connections_refused_total Connections refused at max_connections with every connection busy.\n# TYPE strongroom_connections_refused_total counter\nstrongroom_connections_refused_total {}",
+            l.open(),
+            l.evicted(),
+            l.refused()
         );
     }
     (

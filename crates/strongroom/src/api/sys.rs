@@ -18,14 +18,16 @@ use crate::seal::SealStatus;
 
 pub async fn health(State(st): State<Arc<AppState>>) -> ApiResult<impl IntoResponse> {
     let s = st.seal.status()?;
-    // A server whose audit log has failed refuses everything: not healthy.
-    let audit_failed = st
-        .seal
-        .services()
-        .ok()
-        .and_then(|svc| svc.audit.as_ref().map(|a| a.is_failed()))
-        .unwrap_or(false);
-    let code = if s.initialized && !s.sealed && !audit_failed {
+    // A server whose audit sink cannot take records refuses everything: not
+    // healthy, and the reason is given (a load balancer stops routing to it).
+    // After a failed write, health retries the sink (a signed checkpoint, at
+    // most once a second) so it turns healthy again when the disk has room.
+    let audit = st.seal.services().ok().and_then(|svc| svc.audit.clone());
+    let audit_problem = match audit {
+        Some(a) => a.probe(std::time::Duration::from_secs(1)).await,
+        None => None,
+    };
+    let code = if s.initialized && !s.sealed && audit_problem.is_none() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -37,7 +39,8 @@ pub async fn health(State(st): State<Arc<AppState>>) -> ApiResult<impl IntoRespo
             "sealed": s.sealed,
             "version": env!("CARGO_PKG_VERSION"),
             "dev_mode": st.dev_mode,
-            "audit_failed": audit_failed,
+            "audit_failed": audit_problem.is_some(),
+            "audit_problem": audit_problem,
         })),
     ))
 }

@@ -1444,3 +1444,67 @@ fn replaced_or_removed_file_is_refused() {
         "nothing was acknowledged after the replacement"
     );
 }
+
+/// Health's view of the sink (issue #21): a failed write (ENOSPC, EIO, an
+/// fdatasync error) is reported until a write succeeds again; the probe
+/// finds the recovery by itself; a removed or replaced file is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_problem_reports_failures_recovery_and_a_replaced_file() {
+    let dir = TempDir::new("sink-problem");
+    let path = dir.path("audit.jsonl");
+    let key = generate_signing_key().unwrap();
+    let log = AuditLog::open(&path, &key, EVERY).unwrap();
+    log.append(ev(0)).await.unwrap();
+    assert_eq!(log.sink_problem(), None);
+    assert_eq!(log.probe(std::time::Duration::ZERO).await, None);
+
+    for fault in [Fault::Sync, Fault::PartialWrite] {
+        log.inject_fault(Some(fault));
+        assert!(log.append(ev(1)).await.is_err());
+        let why = log.sink_problem().expect("reported");
+        assert!(why.contains("injected"), "{fault:?}: {why}");
+        // Still failing: the probe does not clear it.
+        assert!(log.probe(std::time::Duration::ZERO).await.is_some());
+        // The disk has room again: the probe's checkpoint succeeds.
+        log.inject_fault(None);
+        assert_eq!(
+            log.probe(std::time::Duration::ZERO).await,
+            None,
+            "{fault:?}"
+        );
+        assert!(!log.is_failed());
+    }
+    let (n, h) = log.head();
+    let r = verify_file(&path, &log.public_key(), Some((n, &h))).unwrap();
+    assert!(r.ok, "{r:?}");
+
+    // Probes are rate-limited: no checkpoint storm from health checks.
+    log.inject_fault(Some(Fault::Sync));
+    assert!(log.append(ev(2)).await.is_err());
+    log.inject_fault(None);
+    let head = log.head();
+    for _ in 0..5 {
+        // A probe ran moments ago: not again within the hour.
+        assert!(log
+            .probe(std::time::Duration::from_secs(3600))
+            .await
+            .is_some());
+    }
+    assert_eq!(log.head(), head, "no probe checkpoint within the interval");
+    // A real write clears it as well.
+    log.append(ev(2)).await.unwrap();
+    assert_eq!(log.sink_problem(), None);
+
+    // Replaced on disk (an editor's rename): reported, and writes refused.
+    let other = dir.path("other.jsonl");
+    std::fs::write(&other, b"").unwrap();
+    std::fs::rename(&other, &path).unwrap();
+    let why = log.sink_problem().expect("replaced");
+    assert!(why.contains("replaced"), "{why}");
+    assert!(log.append(ev(3)).await.is_err());
+    // Removed.
+    std::fs::remove_file(&path).unwrap();
+    let why = log.sink_problem().expect("gone");
+    assert!(why.contains("gone"), "{why}");
+    assert!(log.probe(std::time::Duration::ZERO).await.is_some());
+}

@@ -100,6 +100,8 @@ struct Shared {
     head: Mutex<(u64, [u8; 32])>,
     failed: AtomicBool,
     syncs: AtomicU64,
+    /// Why the last write failed, until a later write succeeds (health reports it).
+    last_error: Mutex<Option<String>>,
     #[cfg(test)]
     fault: Mutex<Option<Fault>>,
 }
@@ -138,6 +140,11 @@ struct Inner {
     path: PathBuf,
     registered: Option<PathBuf>,
     public_key: Vec<u8>,
+    /// (device, inode) of the file opened, to notice it being removed or replaced.
+    identity: Option<(u64, u64)>,
+    /// Milliseconds since `opened` of the last recovery probe.
+    last_probe_ms: AtomicU64,
+    opened: std::time::Instant,
 }
 
 impl Drop for Inner {
@@ -227,6 +234,10 @@ impl AuditLog {
         let mut file = opts.open(path).map_err(|e| unavailable("cannot open", e))?;
         let meta = file.metadata().map_err(|e| unavailable("cannot stat", e))?;
         let regular = meta.is_file();
+        let identity = regular.then(|| {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino())
+        });
 
         // One writer per file in this process.
         let registered = if regular {
@@ -297,6 +308,7 @@ impl AuditLog {
             head: Mutex::new((state.next_index, state.head)),
             failed: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
+            last_error: Mutex::new(None),
             #[cfg(test)]
             fault: Mutex::new(None),
         });
@@ -327,8 +339,70 @@ impl AuditLog {
                 path: path.to_path_buf(),
                 registered,
                 public_key,
+                identity,
+                last_probe_ms: AtomicU64::new(0),
+                opened: std::time::Instant::now(),
             }),
         })
+    }
+
+    /// Why the sink cannot take records right now, or `None` if it can:
+    /// the log failed for good, the last write failed (ENOSPC, EIO, an
+    /// fdatasync error) and none has succeeded since, or the file at the
+    /// path was removed or replaced. Costs one `stat`.
+    pub fn sink_problem(&self) -> Option<String> {
+        if self.is_failed() {
+            return Some(failed_error().to_string());
+        }
+        if let Some(want) = self.inner.identity {
+            use std::os::unix::fs::MetadataExt;
+            match std::fs::metadata(&self.inner.path) {
+                Err(e) => {
+                    return Some(format!(
+                        "the audit file {} is gone ({e}); restore it and restart",
+                        self.inner.path.display()
+                    ))
+                }
+                Ok(m) if (m.dev(), m.ino()) != want => {
+                    return Some(format!(
+                    "the audit file {} was replaced on disk; keep both files as evidence and restart",
+                    self.inner.path.display()
+                ))
+                }
+                Ok(_) => {}
+            }
+        }
+        lock(&self.inner.shared.last_error).clone()
+    }
+
+    /// After a failed write, tries the sink again with a signed checkpoint
+    /// (at most once per `every`), so that health turns healthy again once
+    /// the disk has room, without waiting for client traffic. Returns
+    /// [`AuditLog::sink_problem`] after the attempt.
+    pub async fn probe(&self, every: std::time::Duration) -> Option<String> {
+        let problem = self.sink_problem()?;
+        if self.is_failed() || lock(&self.inner.shared.last_error).is_none() {
+            return Some(problem); // removed, replaced or failed for good: a restart is needed
+        }
+        let now = u64::try_from(self.inner.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.inner.last_probe_ms.load(Ordering::Relaxed);
+        let every = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
+        if last != 0 && now.saturating_sub(last) < every {
+            return Some(problem);
+        }
+        self.inner
+            .last_probe_ms
+            .store(now.max(1), Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if self
+            .inner
+            .shared
+            .submit(Request::Checkpoint, Reply::Async(tx))
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+        self.sink_problem()
     }
 
     /// Appends `event` and returns its index once it is durably on disk (written and
@@ -598,6 +672,7 @@ impl Writer {
                 st.file_len += u64::try_from(buf.len()).unwrap_or(u64::MAX);
                 self.state = st;
                 *lock(&self.shared.head) = (self.state.next_index, self.state.head);
+                *lock(&self.shared.last_error) = None;
                 for (reply, index) in answers {
                     reply.send(Ok(index));
                 }
@@ -619,6 +694,7 @@ impl Writer {
                 } else {
                     format!("audit write failed and could not be rolled back ({e}); audit log is now failed")
                 };
+                *lock(&self.shared.last_error) = Some(msg.clone());
                 for (reply, _) in answers {
                     reply.send(Err(AuditError::Unavailable(msg.clone())));
                 }

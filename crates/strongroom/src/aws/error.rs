@@ -1,7 +1,7 @@
 //! AWS error shapes: `{"__type": "...", "message": "..."}` with the
 //! `x-amzn-ErrorType` header. One exhaustive match from our errors to AWS
-//! type names; the HTTP status is the one `Error::status` gives, except
-//! that AWS clients expect 400 for client errors it reports as such.
+//! type names; the HTTP status is 400 for every client error, as AWS KMS
+//! answers, and `Error::status` for server errors.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -69,13 +69,20 @@ pub fn type_name(e: &Error) -> &'static str {
         Error::ImportTokenExpired => "ExpiredImportTokenException",
         Error::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
         Error::HsmUnavailable(_) => "KMSInternalException",
+        Error::AuditOpenFailed(_) => "KMSInternalException",
+        Error::RequestTimeout { .. } => "ValidationException",
+        Error::TooManyRequests { .. } => "ThrottlingException",
     }
 }
 
 impl From<Error> for AwsError {
     fn from(e: Error) -> Self {
+        // AWS KMS answers HTTP 400 for every client error (NotFoundException,
+        // AccessDeniedException, ThrottlingException ...), and so do we; the
+        // dual-control 202 is an AccessDeniedException here too.
         let status = match e.status() {
-            202 => 400, // dual control: AWS clients see AccessDeniedException
+            202 => 400,
+            s if (400..500).contains(&s) => 400,
             s => s,
         };
         if status >= 500 {

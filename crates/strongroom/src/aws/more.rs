@@ -229,7 +229,7 @@ pub async fn dispatch(
         }
         "ListKeyRotations" => {
             let k = required("KeyId", &r.key_id)?.to_string();
-            let limit = r.limit.unwrap_or(100).clamp(1, 1000);
+            let limit = crate::api::page_limit("Limit", r.limit)?;
             let start: usize = match r.marker.as_deref() {
                 None => 0,
                 Some(m) => m.parse().map_err(|_| {

@@ -43,6 +43,36 @@ impl AwsConfig {
     pub fn alias_arn(&self, alias: &str) -> String {
         format!("arn:aws:kms:{}:{}:{alias}", self.region, self.account_id)
     }
+
+    /// Refuses a key or alias ARN that names another partition, region or
+    /// account than this server's: such an ARN names someone else's key,
+    /// which must not resolve to a local one with the same id. Plain ids
+    /// and `alias/NAME` pass.
+    pub fn check_arn(&self, key_ref: &str) -> Result<(), crate::error::Error> {
+        let Some(rest) = key_ref.strip_prefix("arn:") else {
+            return Ok(());
+        };
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        let ours = |what: &str, got: &str, want: &str| {
+            if got == want {
+                Ok(())
+            } else {
+                Err(crate::error::Error::InvalidArgument(format!(
+                    "the ARN {key_ref:?} names {what} {got:?}, but this server's keys are in {what} {want:?} (arn:aws:kms:{}:{}:key/ID); use the key id or an ARN this server returned",
+                    self.region, self.account_id
+                )))
+            }
+        };
+        match parts.as_slice() {
+            [partition, "kms", region, account, _] => {
+                ours("partition", partition, "aws")?;
+                ours("region", region, &self.region)?;
+                ours("account", account, &self.account_id)
+            }
+            // Malformed ARNs are the engine's to refuse.
+            _ => Ok(()),
+        }
+    }
 }
 
 pub fn b64(field: &str, v: &Option<String>) -> Result<Vec<u8>, AwsError> {
@@ -291,6 +321,17 @@ pub async fn dispatch(
     r: Req,
 ) -> Result<Value, AwsError> {
     let arn = |id: &str| cfg.key_arn(id);
+    for key_ref in [
+        &r.key_id,
+        &r.target_key_id,
+        &r.source_key_id,
+        &r.destination_key_id,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        cfg.check_arn(key_ref)?;
+    }
     match op {
         "CreateKey" => {
             let spec_aws = r
@@ -364,7 +405,7 @@ pub async fn dispatch(
                 .await?)
         }
         "ListKeys" => {
-            let limit = r.limit.unwrap_or(100).clamp(1, 1000);
+            let limit = crate::api::page_limit("Limit", r.limit)?;
             let marker = r.marker.clone();
             let cfg2 = cfg.clone();
             Ok(st

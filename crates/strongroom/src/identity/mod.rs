@@ -26,6 +26,8 @@ use crate::seal::barrier::Barrier;
 use crate::storage::{Op, Store, Transaction};
 
 pub const KIND_IDENTITY: &str = "identity";
+/// Longest token lifetime accepted: 100 years.
+pub const MAX_TOKEN_TTL_SECS: i64 = 100 * 365 * 86_400;
 pub const KIND_TOKEN: &str = "token";
 pub const KIND_ACCESS_KEY: &str = "access_key";
 pub const KIND_POLICY: &str = "policy";
@@ -303,6 +305,11 @@ impl Registry {
                     "--ttl must be a positive number of seconds".into(),
                 ));
             }
+            if t > MAX_TOKEN_TTL_SECS {
+                return Err(Error::InvalidArgument(format!(
+                    "--ttl {t} is too long; the most is {MAX_TOKEN_TTL_SECS} seconds (100 years), or omit it for a token without expiry"
+                )));
+            }
         }
         let mut idb = [0u8; 8];
         self.rng.fill(&mut idb)?;
@@ -318,7 +325,13 @@ impl Registry {
             identity: identity.to_string(),
             hash: hex(&token_hash(token.expose())),
             created_at: now,
-            expires_at: ttl_secs.map(|t| now + t),
+            // Checked: the bound above keeps it far from i64::MAX for any real clock.
+            expires_at: match ttl_secs {
+                None => None,
+                Some(t) => Some(now.checked_add(t).ok_or_else(|| {
+                    Error::InvalidArgument(format!("--ttl {t} overflows the expiry time"))
+                })?),
+            },
             revoked_at: None,
         };
         let out = info.clone();

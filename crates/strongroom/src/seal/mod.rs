@@ -544,9 +544,8 @@ impl Seal {
             self.audit_cfg.checkpoint_every,
         )
         .map_err(|e| match e {
-            crate::audit::AuditError::Unavailable(m) => {
-                Error::StorageUnavailable(format!("audit log: {m}"))
-            }
+            // The client's error names the audit file, not the database.
+            crate::audit::AuditError::Unavailable(m) => Error::AuditOpenFailed(m),
             crate::audit::AuditError::Tampered { index, reason } => Error::AuditTampered {
                 path: self.audit_cfg.path.display().to_string(),
                 index,

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 
+pub mod limits;
 mod pkcs11;
 pub use pkcs11::RefusedSecret;
 
@@ -87,6 +88,35 @@ pub struct Config {
     /// the native API; 0 = none. Default 365. `STRONGROOM_DEFAULT_ROTATION_DAYS`.
     #[serde(default = "default_rotation_days")]
     pub default_rotation_days: u32,
+    /// Connection hygiene and abuse limits (config/limits.rs, docs/OPERATIONS.md).
+    /// A client must send a complete request header within this many ms of
+    /// connecting or of its previous answer. `STRONGROOM_HEADER_READ_TIMEOUT_MS`.
+    #[serde(default = "limits::default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// A request body must arrive whole within this many ms. `STRONGROOM_BODY_READ_TIMEOUT_MS`.
+    #[serde(default = "limits::default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this many ms. `STRONGROOM_KEEP_ALIVE_TIMEOUT_MS`.
+    #[serde(default = "limits::default_keep_alive_timeout_ms")]
+    pub keep_alive_timeout_ms: u64,
+    /// Most concurrent client connections. `STRONGROOM_MAX_CONNECTIONS`.
+    #[serde(default = "limits::default_max_connections")]
+    pub max_connections: usize,
+    /// Largest request line + headers, in bytes. `STRONGROOM_MAX_HEADER_BYTES`.
+    #[serde(default = "limits::default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Failed authentications a source address may make in a burst before
+    /// it is answered 429. `STRONGROOM_AUTH_FAILURE_BURST`.
+    #[serde(default = "limits::default_auth_failure_burst")]
+    pub auth_failure_burst: u32,
+    /// Sustained failed authentications per minute per source address.
+    /// `STRONGROOM_AUTH_FAILURES_PER_MINUTE`.
+    #[serde(default = "limits::default_auth_failures_per_minute")]
+    pub auth_failures_per_minute: u32,
+    /// Anonymous failures from one source within this many seconds share one
+    /// aggregate audit record (docs/AUDIT.md). `STRONGROOM_AUTH_FAILURE_AUDIT_INTERVAL_SECS`.
+    #[serde(default = "limits::default_auth_failure_audit_interval_secs")]
+    pub auth_failure_audit_interval_secs: u64,
 }
 
 fn default_rotation_days() -> u32 {
@@ -144,6 +174,14 @@ impl Default for Config {
             pkcs11_pin_file: None,
             pkcs11_pin: None,
             default_rotation_days: default_rotation_days(),
+            header_read_timeout_ms: limits::default_header_read_timeout_ms(),
+            body_read_timeout_ms: limits::default_body_read_timeout_ms(),
+            keep_alive_timeout_ms: limits::default_keep_alive_timeout_ms(),
+            max_connections: limits::default_max_connections(),
+            max_header_bytes: limits::default_max_header_bytes(),
+            auth_failure_burst: limits::default_auth_failure_burst(),
+            auth_failures_per_minute: limits::default_auth_failures_per_minute(),
+            auth_failure_audit_interval_secs: limits::default_auth_failure_audit_interval_secs(),
         }
     }
 }
@@ -247,6 +285,7 @@ impl Config {
             self.default_rotation_days = parse_num("STRONGROOM_DEFAULT_ROTATION_DAYS", &v)?;
         }
         self.apply_pkcs11_env(env)?;
+        self.apply_limits_env(env)?;
         Ok(())
     }
 
@@ -313,6 +352,7 @@ impl Config {
             )));
         }
         self.validate_seal()?;
+        self.validate_limits()?;
         Ok(())
     }
 }

@@ -4,15 +4,13 @@
 pub mod config;
 pub mod ha;
 mod hsm;
+pub mod listener;
 pub mod scheduler;
 pub mod sweep;
 pub mod tls;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::api::guard::DualControl;
@@ -93,10 +91,13 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     };
     let (cfg, store, dev) = match opts.mode {
         Mode::Dev { .. } => {
-            let cfg = Config {
+            let mut cfg = Config {
                 tls_disable: true,
                 ..Config::default()
             };
+            // The listener limits can be tried on a dev server too.
+            cfg.apply_limits_env(&|k| std::env::var(k).ok())?;
+            cfg.validate_limits()?;
             let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:")?);
             (cfg, store, true)
         }
@@ -163,10 +164,14 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         );
     }
 
+    let (registry, listener_stats) = listener::new_registry();
     let state = Arc::new(AppState {
         seal: seal.clone(),
         metrics: api::metrics::Metrics::default(),
         max_body: cfg.max_request_bytes,
+        body_read_timeout: cfg.body_read_timeout(),
+        auth_failures: api::auth_limit::AuthFailures::new(cfg.auth_failure_limits()),
+        listener: Some(listener_stats),
         dev_mode: dev,
         aws: crate::aws::AwsSettings {
             arn: crate::aws::ops::AwsConfig {
@@ -194,6 +199,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             }
         },
     });
+    api::auth_limit::spawn_flush(state.clone());
     let app = api::router(state);
 
     println!(
@@ -251,7 +257,16 @@ pub async fn run(opts: Options) -> Result<(), Error> {
 
     spawn_sweep(seal.clone(), cfg.sweep_interval_secs);
     ha::spawn(seal.clone(), &shared_store);
-    serve(listener, app, tls).await
+    listener::serve(
+        listener,
+        app,
+        tls,
+        cfg.listener_limits(),
+        registry,
+        shutdown_signal(),
+    )
+    .await;
+    Ok(())
 }
 
 impl Options {
@@ -275,58 +290,6 @@ fn spawn_sweep(seal: Arc<Seal>, secs: u64) {
             scheduler::rotate_once(&seal).await;
         }
     });
-}
-
-async fn serve(
-    listener: TcpListener,
-    app: axum::Router,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) -> Result<(), Error> {
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => {
-                tracing::info!("shutting down");
-                return Ok(());
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let svc = app
-            .clone()
-            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            match tls {
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(s) => serve_conn(TokioIo::new(s), svc, peer).await,
-                    Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                },
-                None => serve_conn(TokioIo::new(stream), svc, peer).await,
-            }
-        });
-    }
-}
-
-async fn serve_conn<I>(io: I, svc: axum::Router, peer: SocketAddr)
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let hyper_svc = TowerToHyperService::new(svc);
-    let conn = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(io, hyper_svc);
-    if let Err(e) = conn.await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
-    }
 }
 
 async fn shutdown_signal() {
