@@ -53,17 +53,13 @@ fn restore(
         .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
         .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok())
         .is_some_and(|c| c["type"] == "pkcs11");
-    let mut shares = if sealed_by_hsm {
-        Vec::new()
+    let shares = if sealed_by_hsm {
+        super::operator::ShareList(Vec::new())
     } else {
-        super::seal::read_shares(shares_file)?
+        super::operator::read_shares(shares_file, None)?
     };
     let hsm = || cfg.pkcs11_settings(&|k| std::env::var(k).ok());
-    let r = crate::seal::restore::restore(store.as_ref(), &blob, &shares, &hsm);
-    for s in &mut shares {
-        zeroize::Zeroize::zeroize(s);
-    }
-    let r = r?;
+    let r = crate::seal::restore::restore(store.as_ref(), &blob, &shares.0, &hsm)?;
     if fmt == Format::Json {
         output::json(&json!({
             "seal": r.seal, "keys": r.keys, "versions": r.versions, "records": r.records,

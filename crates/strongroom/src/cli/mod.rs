@@ -23,12 +23,13 @@ pub mod client;
 pub mod dev;
 pub mod file;
 pub mod lifecycle;
+pub mod operator;
 pub mod output;
 pub mod report;
 pub mod seal;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read, Write};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -137,9 +138,9 @@ pub struct Cli {
 enum Command {
     /// Run the server.
     Server(ServerArgs),
-    /// Initialize, unseal, seal, and inspect the server.
+    /// Initialize, unseal, seal and inspect the server; rekey shares; generate or revoke the root token.
     #[command(subcommand)]
-    Operator(OperatorCmd),
+    Operator(operator::OperatorCmd),
     /// Create and manage keys.
     #[command(subcommand)]
     Key(KeyCmd),
@@ -228,32 +229,6 @@ struct ServerArgs {
     /// Dev mode: an AWS access key pair AKID:SECRET for the AWS KMS endpoint at `/` (acts as root).
     #[arg(long, requires = "dev")]
     dev_aws_credentials: Option<String>,
-}
-
-#[derive(Subcommand)]
-enum OperatorCmd {
-    /// Initialize: create the root key and print the unseal shares and root token ONCE.
-    Init {
-        /// Number of shares (Shamir seal; default 5). Not with seal = "pkcs11".
-        #[arg(long)]
-        shares: Option<u8>,
-        /// Shares needed to unseal (Shamir seal; default 3).
-        #[arg(long)]
-        threshold: Option<u8>,
-    },
-    /// Submit one unseal share (argument, or read from stdin if omitted).
-    Unseal {
-        share: Option<String>,
-        /// PKCS#11 seal: ask the HSM to unseal again (after fixing what `status` shows).
-        #[arg(long, conflicts_with = "share")]
-        hsm: bool,
-    },
-    /// Seal the server: all key material leaves memory.
-    Seal,
-    /// Show initialization and seal status.
-    Status,
-    /// Offline, server stopped: move the root key between Shamir shares and a PKCS#11 HSM.
-    MigrateSeal(seal::MigrateArgs),
 }
 
 #[derive(Subcommand)]
@@ -525,8 +500,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let fmt = cli.format;
     match cli.command {
         Command::Server(a) => server(a),
-        Command::Operator(OperatorCmd::MigrateSeal(a)) => seal::migrate(a, fmt),
-        Command::Operator(c) => operator(c, fmt),
+        Command::Operator(c) => operator::run(c, fmt),
         Command::Key(c) => key(c, fmt),
         Command::Alias(c) => alias(c, fmt),
         Command::Encrypt(a) => encrypt(a, fmt),
@@ -733,112 +707,6 @@ fn server(a: ServerArgs) -> Result<(), CliError> {
         listen: a.listen,
     }))?;
     Ok(())
-}
-
-fn operator(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
-    let client = Client::from_env()?;
-    let status_fields: &[(&str, &str)] = &[
-        ("initialized", "Initialized"),
-        ("sealed", "Sealed"),
-        ("threshold", "Threshold"),
-        ("shares", "Shares"),
-        ("progress", "Unseal progress"),
-        ("storage", "Storage"),
-        ("seal_type", "Seal type"),
-        ("seal_error", "Seal error"),
-    ];
-    match c {
-        OperatorCmd::Init { shares, threshold } => {
-            let mut body = json!({});
-            if let Some(n) = shares {
-                body["shares"] = json!(n);
-            }
-            if let Some(n) = threshold {
-                body["threshold"] = json!(n);
-            }
-            let v = client.call("POST", "/v1/sys/init", Some(&body))?;
-            let shares = v["shares"].as_array().map_or(0, Vec::len);
-            let threshold = v["threshold"].as_u64().unwrap_or(0);
-            match fmt {
-                Format::Json => output::json(&v),
-                Format::Table if v["seal_type"] == "pkcs11" => seal::print_pkcs11_init(&v),
-                Format::Table => {
-                    let empty = vec![];
-                    for (i, s) in v["shares"].as_array().unwrap_or(&empty).iter().enumerate() {
-                        out!("Unseal share {}: {}", i + 1, s.as_str().unwrap_or_default());
-                    }
-                    out!();
-                    out!(
-                        "Root token: {}",
-                        v["root_token"].as_str().unwrap_or_default()
-                    );
-                    out!();
-                    out!("These shares and the root token are shown ONCE and are not stored.");
-                    out!("Give each share to a different custodian. Unsealing needs {threshold} of {shares}:");
-                    out!("    strongroom operator unseal <share>");
-                }
-            }
-            Ok(())
-        }
-        OperatorCmd::Unseal { hsm: true, .. } => {
-            let v = client.call("POST", "/v1/sys/unseal", Some(&json!({ "hsm": true })))?;
-            match fmt {
-                Format::Json => output::json(&v),
-                Format::Table => out!("Unsealed by the PKCS#11 HSM."),
-            }
-            Ok(())
-        }
-        OperatorCmd::Unseal { share, .. } => {
-            let share = match share {
-                Some(s) => s,
-                None => {
-                    if std::io::stdin().is_terminal() {
-                        eprint!("Unseal share: ");
-                        let _ = std::io::stderr().flush();
-                    }
-                    let mut line = String::new();
-                    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-                        CliError::new(format!("cannot read the share from stdin: {e}"))
-                    })?;
-                    line.trim().to_string()
-                }
-            };
-            let v = client.call("POST", "/v1/sys/unseal", Some(&json!({ "share": share })))?;
-            match fmt {
-                Format::Json => output::json(&v),
-                Format::Table => {
-                    if v["sealed"].as_bool() == Some(false) {
-                        out!("Unsealed.");
-                    } else {
-                        out!(
-                            "Share accepted: {} of {} needed. Still sealed.",
-                            v["progress"],
-                            v["threshold"]
-                        );
-                    }
-                }
-            }
-            Ok(())
-        }
-        OperatorCmd::Seal => {
-            let v = client.call("POST", "/v1/sys/seal", None)?;
-            match fmt {
-                Format::Json => output::json(&v),
-                Format::Table => out!("Sealed."),
-            }
-            Ok(())
-        }
-        OperatorCmd::Status => {
-            let v = client.call("GET", "/v1/sys/seal-status", None)?;
-            match fmt {
-                Format::Json => output::json(&v),
-                Format::Table => output::record(&v, status_fields),
-            }
-            Ok(())
-        }
-        // Offline: no server to call.
-        OperatorCmd::MigrateSeal(a) => seal::migrate(a, fmt),
-    }
 }
 
 fn show_key(v: &Value, fmt: Format) {
