@@ -211,8 +211,11 @@ where
         Ok(_) => ("allowed", None),
         Err(e) => ("error", Some(e.code())),
     };
-    st.audit(&services, quorum_event(ext, operation, outcome, code, detail))
-        .await?;
+    st.audit(
+        &services,
+        quorum_event(ext, operation, outcome, code, detail),
+    )
+    .await?;
     Ok(done?)
 }
 
@@ -299,7 +302,10 @@ pub async fn generate_root(
 
 /// `POST /v1/sys/revoke-root`: only the root token itself may call it; it
 /// stops working at once. Audited.
-pub async fn revoke_root(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<impl IntoResponse> {
+pub async fn revoke_root(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+) -> ApiResult<impl IntoResponse> {
     let services = st.seal.services()?;
     let ev = |outcome: &str, code: Option<&str>| crate::audit::AuditEvent {
         time_ms: super::guard::now_ms(),
@@ -315,7 +321,8 @@ pub async fn revoke_root(State(st): State<Arc<AppState>>, c: Caller) -> ApiResul
         detail: None,
     };
     if !c.principal.is_root() {
-        st.audit(&services, ev("denied", Some("AccessDenied"))).await?;
+        st.audit(&services, ev("denied", Some("AccessDenied")))
+            .await?;
         return Err(Error::AccessDenied(
             "only the root token can revoke itself: call this with STRONGROOM_TOKEN set to the root token".into(),
         )

@@ -66,9 +66,12 @@ fn restore(
         }));
     } else {
         println!(
-            "Restored {file} into {}: {} keys, {} versions, {} records, sealed with {}. Start the server and unseal it as before.",
+            "Restored {file} into {}: {}, {}, {}, sealed with {}. Start the server and unseal it as before.",
             if crate::storage::postgres::is_url(&location) { "the PostgreSQL database" } else { location.as_str() },
-            r.keys, r.versions, r.records, r.seal
+            output::plural(r.keys as u64, "key", "keys"),
+            output::plural(r.versions as u64, "version", "versions"),
+            output::plural(r.records as u64, "record", "records"),
+            r.seal
         );
     }
     Ok(())
@@ -98,12 +101,16 @@ pub fn run(cmd: BackupCmd, fmt: Format) -> Result<(), CliError> {
             } else {
                 let s = &v["summary"];
                 println!(
-                    "Wrote {out} ({} bytes): {} keys, {} versions, {} records, {} sample ciphertexts",
-                    blob.len(),
-                    s["keys"],
-                    s["versions"],
-                    s["records"],
-                    s["samples"]
+                    "Wrote {out} ({}): {}, {}, {}, {}",
+                    output::plural(blob.len() as u64, "byte", "bytes"),
+                    output::plural(s["keys"].as_u64().unwrap_or(0), "key", "keys"),
+                    output::plural(s["versions"].as_u64().unwrap_or(0), "version", "versions"),
+                    output::plural(s["records"].as_u64().unwrap_or(0), "record", "records"),
+                    output::plural(
+                        s["samples"].as_u64().unwrap_or(0),
+                        "sample ciphertext",
+                        "sample ciphertexts"
+                    )
                 );
             }
             Ok(())
@@ -120,13 +127,13 @@ pub fn run(cmd: BackupCmd, fmt: Format) -> Result<(), CliError> {
                 output::json(&v);
             } else {
                 println!(
-                    "Drill {}: {} keys restored, {}/{} sample ciphertexts decrypted",
+                    "Drill {}: {} restored, {}/{} sample ciphertexts decrypted",
                     if v["passed"] == true {
                         "PASSED"
                     } else {
                         "FAILED"
                     },
-                    v["keys_restored"],
+                    output::plural(v["keys_restored"].as_u64().unwrap_or(0), "key", "keys"),
                     v["samples_decrypted"],
                     v["samples"]
                 );

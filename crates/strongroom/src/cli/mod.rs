@@ -28,6 +28,9 @@ pub mod output;
 pub mod report;
 pub mod seal;
 
+#[cfg(test)]
+mod help_tests;
+
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
 
@@ -120,16 +123,32 @@ impl From<crate::error::Error> for CliError {
     }
 }
 
+/// Shown under `strongroom --help`: the environment the client commands
+/// read, and the server's overrides (docs/OPERATIONS.md, "Configuration").
+const ENVIRONMENT_HELP: &str = "\
+Environment (client commands):
+  STRONGROOM_ADDR    Server URL [default: http://127.0.0.1:8200]
+  STRONGROOM_TOKEN   Bearer token (the root token, or an identity's token)
+  STRONGROOM_CACERT  PEM file of a private CA or self-signed server certificate;
+                     without it, https:// servers are checked against the system trust store
+
+Environment (server):
+  STRONGROOM_LOG     Log level: error, warn, info (default), debug, trace
+  STRONGROOM_<NAME>  Overrides the config setting <name>, e.g. STRONGROOM_LISTEN,
+                     STRONGROOM_STORAGE_PATH, STRONGROOM_AUDIT_PATH, STRONGROOM_TLS_CERT,
+                     STRONGROOM_TLS_KEY, STRONGROOM_PKCS11_PIN (docs/OPERATIONS.md)";
+
 #[derive(Parser)]
 #[command(
     name = "strongroom",
     version,
-    about = "Strongroom: a self-hosted key management service (server and CLI)"
+    about = "Strongroom: a self-hosted key management service (server and CLI)",
+    after_help = ENVIRONMENT_HELP
 )]
 pub struct Cli {
     /// Output format for client commands.
-    #[arg(long = "output", short = 'o', global = true, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    #[arg(long = "output", short = 'o', global = true, value_enum, default_value_t = output::OutputArg::Table)]
+    format: output::OutputArg,
     #[command(subcommand)]
     command: Command,
 }
@@ -236,6 +255,7 @@ enum KeyCmd {
     /// Create a key.
     Create {
         /// AES_256_GCM (default), HMAC_SHA_256/384/512, RSA_2048/3072/4096, ECC_NIST_P256/P384/P521, ED25519.
+        /// AWS names work too: SYMMETRIC_DEFAULT, HMAC_256/384/512, ECC_NIST_EDWARDS25519.
         #[arg(long)]
         spec: Option<String>,
         /// ENCRYPT_DECRYPT, SIGN_VERIFY or GENERATE_VERIFY_MAC (default depends on the spec).
@@ -282,9 +302,7 @@ enum KeyCmd {
         cursor: Option<String>,
     },
     /// Show one key.
-    Describe {
-        key: String,
-    },
+    Describe { key: String },
     /// Change description, owner, purpose or tags.
     Update {
         key: String,
@@ -306,28 +324,17 @@ enum KeyCmd {
         expire_at: Option<String>,
     },
     /// Add a new primary version.
-    Rotate {
-        key: String,
-    },
-    Enable {
-        key: String,
-    },
-    Disable {
-        key: String,
-    },
-    EnableVersion {
-        key: String,
-        version: u32,
-    },
-    DisableVersion {
-        key: String,
-        version: u32,
-    },
+    Rotate { key: String },
+    /// Enable a disabled key.
+    Enable { key: String },
+    /// Disable a key: no cryptographic use until enabled again.
+    Disable { key: String },
+    /// Enable one version of a key.
+    EnableVersion { key: String, version: u32 },
+    /// Disable one version of a key (not the primary: rotate first).
+    DisableVersion { key: String, version: u32 },
     /// Refuse ciphertexts made under versions below VERSION.
-    SetMinVersion {
-        key: String,
-        version: u32,
-    },
+    SetMinVersion { key: String, version: u32 },
     /// Schedule destruction after 7-30 days (default 30).
     ScheduleDeletion {
         key: String,
@@ -335,13 +342,9 @@ enum KeyCmd {
         days: Option<i64>,
     },
     /// Cancel a scheduled deletion (the key stays disabled).
-    CancelDeletion {
-        key: String,
-    },
+    CancelDeletion { key: String },
     /// Print the public key (PEM) of an asymmetric key.
-    PublicKey {
-        key: String,
-    },
+    PublicKey { key: String },
     /// Declare a version compromised: rotate at once and report who used it.
     Compromise {
         key: String,
@@ -364,8 +367,11 @@ enum KeyCmd {
 
 #[derive(Subcommand)]
 enum AliasCmd {
+    /// Point alias/NAME at a key.
     Create { alias: String, key: String },
+    /// Remove an alias (the key stays).
     Delete { alias: String },
+    /// List every alias and its key.
     List,
 }
 
@@ -400,10 +406,15 @@ struct DecryptArgs {
     /// A base64 ciphertext from `strongroom encrypt --plaintext`.
     #[arg(long, conflicts_with_all = ["in_path", "out_path"])]
     ciphertext: Option<String>,
+    /// Envelope file to decrypt (`-` for stdin); requires --out.
     #[arg(long = "in", requires = "out_path")]
     in_path: Option<String>,
+    /// Where to write the plaintext (`-` for stdout); an existing file needs --force.
     #[arg(long = "out", requires = "in_path")]
     out_path: Option<String>,
+    /// Replace an existing --out file.
+    #[arg(long, requires = "out_path")]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -489,15 +500,14 @@ struct VerifyMacArgs {
 /// Entry point: returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    let fmt = cli.format;
-    match run(cli) {
+    let fmt = output::select(cli.format);
+    match run(cli, fmt) {
         Ok(()) => 0,
         Err(e) => e.report(fmt),
     }
 }
 
-fn run(cli: Cli) -> Result<(), CliError> {
-    let fmt = cli.format;
+fn run(cli: Cli, fmt: Format) -> Result<(), CliError> {
     match cli.command {
         Command::Server(a) => server(a),
         Command::Operator(c) => operator::run(c, fmt),
@@ -721,8 +731,8 @@ fn show_key(v: &Value, fmt: Format) {
                     &[
                         ("version", "VERSION"),
                         ("state", "STATE"),
-                        ("created_at", "CREATED (unix)"),
-                        ("destroyed_at", "DESTROYED (unix)"),
+                        ("created_at", "CREATED"),
+                        ("destroyed_at", "DESTROYED"),
                     ],
                 );
             }
@@ -992,7 +1002,7 @@ fn decrypt(a: DecryptArgs, fmt: Format) -> Result<(), CliError> {
             Ok(())
         }
         (None, Some(i), Some(o)) => {
-            let n = file::decrypt_file(&client, a.key.as_deref(), &ctx, &i, &o)?;
+            let n = file::decrypt_file(&client, a.key.as_deref(), &ctx, &i, &o, a.force)?;
             json_summary(fmt, n, &o);
             Ok(())
         }

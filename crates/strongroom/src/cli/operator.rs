@@ -100,8 +100,9 @@ pub fn read_shares(file: Option<&str>, count: Option<usize>) -> Result<ShareList
                 Some(n) => format!("Unseal share {i} of {n} (input is hidden): "),
                 None => format!("Unseal share {i} (input is hidden; empty line to finish): "),
             };
-            let mut line = rpassword::prompt_password(prompt)
-                .map_err(|e| CliError::new(format!("cannot read the share from the terminal: {e}")))?;
+            let mut line = rpassword::prompt_password(prompt).map_err(|e| {
+                CliError::new(format!("cannot read the share from the terminal: {e}"))
+            })?;
             let share = line.trim().to_string();
             line.zeroize();
             if share.is_empty() {

@@ -14,9 +14,9 @@
 //! Splitting and recombining is blahaj's, through [`shamir`].
 
 use super::{
-    auth, check_split, cluster_bytes, root_key_aad, shamir, Error, KeySpec, LoadedKey, Op,
-    Result, SealConfig, SealKind, SecretBytes, State, Transaction, AES_KEY_LEN, KIND_SHAMIR,
-    META_ROOT_KEY, META_ROOT_TOKEN, META_SEAL_CONFIG, ROOT_TOKEN_IDENTITY,
+    auth, check_split, cluster_bytes, root_key_aad, shamir, Error, KeySpec, LoadedKey, Op, Result,
+    SealConfig, SealKind, SecretBytes, State, Transaction, AES_KEY_LEN, KIND_SHAMIR, META_ROOT_KEY,
+    META_ROOT_TOKEN, META_SEAL_CONFIG, ROOT_TOKEN_IDENTITY,
 };
 
 /// A checked rekey, not yet stored.
@@ -110,7 +110,8 @@ impl super::Seal {
         )
         .map_err(|_| Error::Internal("root key wrap failed".into()))?;
         let cluster = cluster_bytes(&cfg.cluster_id)?;
-        let new_shares = shamir::split(&unseal_key, shares, threshold, &cluster, self.rng.as_ref())?;
+        let new_shares =
+            shamir::split(&unseal_key, shares, threshold, &cluster, self.rng.as_ref())?;
         let new_cfg = SealConfig {
             shares,
             threshold,
