@@ -48,6 +48,15 @@ pub async fn create(
     c: Caller,
     ApiJson(mut req): ApiJson<CreateKey>,
 ) -> ApiResult<Json<KeyMeta>> {
+    // AWS KeySpec names (SYMMETRIC_DEFAULT, HMAC_256, ...) are accepted as
+    // aliases of the native names, so one vocabulary works on both doors.
+    if let Some(s) = req.spec.as_deref() {
+        if crate::crypto::spec::KeySpec::parse(s).is_none() {
+            if let Some(k) = crate::aws::ops::spec_from_aws(s) {
+                req.spec = Some(k.name().to_string());
+            }
+        }
+    }
     // The server-wide default period applies to new AES keys (the AWS
     // endpoint keeps AWS's default: no automatic rotation).
     let aes = req.spec.as_deref().is_none_or(|s| {

@@ -56,6 +56,31 @@ pub const ENDPOINTS: &[Endpoint] = &[
         true,
         &[],
     ),
+    (
+        "post",
+        "/v1/sys/rekey",
+        "New unseal shares and threshold from a quorum of the current shares (returned once; the current ones stop working)",
+        false,
+        &[
+            ("shares", "array", true),
+            ("new_shares", "integer", true),
+            ("new_threshold", "integer", true),
+        ],
+    ),
+    (
+        "post",
+        "/v1/sys/generate-root",
+        "A new root token from a quorum of unseal shares (returned once; replaces the current one)",
+        false,
+        &[("shares", "array", true)],
+    ),
+    (
+        "post",
+        "/v1/sys/revoke-root",
+        "Revoke the root token (only the root token itself may call this)",
+        true,
+        &[],
+    ),
     ("get", "/v1/openapi.json", "This document", false, &[]),
     ("get", "/metrics", "Prometheus metrics", false, &[]),
     (

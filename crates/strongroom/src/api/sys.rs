@@ -135,3 +135,213 @@ pub async fn seal(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<
     tracing::warn!(principal = %c.principal.id, "sealed by request");
     Ok(Json(st.seal.status()?))
 }
+
+// ---- Rekey, generate-root, revoke-root (docs/OPERATIONS.md) ----
+
+/// One rekey or generate-root at a time on this node, so two cannot both
+/// check against the same old shares and the last one silently win.
+static OPERATOR_CHANGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Who and where for an audit record of a share-authorized operation.
+/// The shares are the authority (as for unseal), so no token is needed.
+fn quorum_event(
+    ext: &axum::http::Extensions,
+    operation: &str,
+    outcome: &str,
+    code: Option<&str>,
+    detail: Option<String>,
+) -> crate::audit::AuditEvent {
+    crate::audit::AuditEvent {
+        time_ms: super::guard::now_ms(),
+        request_id: super::guard::request_id(),
+        identity: "unseal-share-quorum".into(),
+        source: ext
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        operation: operation.into(),
+        key_id: None,
+        key_version: None,
+        outcome: outcome.into(),
+        error_code: code.map(str::to_string),
+        // generate-root mints the break-glass credential: flag it like its use.
+        root: operation == "strongroom:GenerateRoot",
+        detail,
+    }
+}
+
+/// Runs a share-authorized change: `prepare` checks everything (a refusal
+/// is audited as "error" and changes nothing), the intent is audited as
+/// "pending", then `commit` stores it and its outcome is audited. A
+/// change whose audit record cannot be written is not made.
+async fn quorum_change<P, T>(
+    st: &AppState,
+    ext: &axum::http::Extensions,
+    operation: &'static str,
+    detail: Option<String>,
+    prepare: impl FnOnce() -> crate::error::Result<P> + Send + 'static,
+    commit: impl FnOnce(P) -> crate::error::Result<T> + Send + 'static,
+) -> ApiResult<T>
+where
+    P: Send + 'static,
+    T: Send + 'static,
+{
+    let _one = OPERATOR_CHANGE.lock().await;
+    let services = st.seal.services()?;
+    let prepared = tokio::task::spawn_blocking(prepare)
+        .await
+        .map_err(|e| Error::Internal(format!("{operation} task: {e}")))?;
+    let plan = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            st.audit(
+                &services,
+                quorum_event(ext, operation, "error", Some(e.code()), detail),
+            )
+            .await?;
+            return Err(e.into());
+        }
+    };
+    st.audit(
+        &services,
+        quorum_event(ext, operation, "pending", None, detail.clone()),
+    )
+    .await?;
+    let done = tokio::task::spawn_blocking(move || commit(plan))
+        .await
+        .map_err(|e| Error::Internal(format!("{operation} task: {e}")))?;
+    let (outcome, code) = match &done {
+        Ok(_) => ("allowed", None),
+        Err(e) => ("error", Some(e.code())),
+    };
+    st.audit(
+        &services,
+        quorum_event(ext, operation, outcome, code, detail),
+    )
+    .await?;
+    Ok(done?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RekeyRequest {
+    /// A quorum (the current threshold) of the current unseal shares.
+    shares: Vec<String>,
+    /// How many new shares to make.
+    new_shares: u8,
+    /// How many of the new shares unseal.
+    new_threshold: u8,
+}
+
+impl Drop for RekeyRequest {
+    fn drop(&mut self) {
+        for s in &mut self.shares {
+            zeroize::Zeroize::zeroize(s);
+        }
+    }
+}
+
+/// `POST /v1/sys/rekey`: new unseal shares (and threshold) from a quorum of
+/// the current ones; the current ones stop working. Needs an unsealed server.
+pub async fn rekey(
+    State(st): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    ApiJson(req): ApiJson<RekeyRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let (n, k) = (req.new_shares, req.new_threshold);
+    let (seal, seal2) = (st.seal.clone(), st.seal.clone());
+    let shares = quorum_change(
+        &st,
+        &ext,
+        "strongroom:Rekey",
+        Some(format!("new shares={n} threshold={k}")),
+        move || seal.rekey_prepare(&req.shares, n, k),
+        move |plan| seal2.rekey_commit(plan),
+    )
+    .await?;
+    let shares: Vec<String> = shares
+        .iter()
+        .map(|s| String::from_utf8_lossy(s.expose()).into_owned())
+        .collect();
+    Ok(Json(json!({ "shares": shares, "threshold": k })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateRootRequest {
+    /// A quorum (the current threshold) of the current unseal shares.
+    shares: Vec<String>,
+}
+
+impl Drop for GenerateRootRequest {
+    fn drop(&mut self) {
+        for s in &mut self.shares {
+            zeroize::Zeroize::zeroize(s);
+        }
+    }
+}
+
+/// `POST /v1/sys/generate-root`: a new root token from a quorum of unseal
+/// shares; it replaces the current one (if not revoked). Returned once.
+pub async fn generate_root(
+    State(st): State<Arc<AppState>>,
+    ext: axum::http::Extensions,
+    ApiJson(req): ApiJson<GenerateRootRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let (seal, seal2) = (st.seal.clone(), st.seal.clone());
+    let token = quorum_change(
+        &st,
+        &ext,
+        "strongroom:GenerateRoot",
+        None,
+        move || seal.generate_root_prepare(&req.shares),
+        move |new| seal2.generate_root_commit(new),
+    )
+    .await?;
+    Ok(Json(json!({
+        "root_token": String::from_utf8_lossy(token.expose()),
+    })))
+}
+
+/// `POST /v1/sys/revoke-root`: only the root token itself may call it; it
+/// stops working at once. Audited.
+pub async fn revoke_root(
+    State(st): State<Arc<AppState>>,
+    c: Caller,
+) -> ApiResult<impl IntoResponse> {
+    let services = st.seal.services()?;
+    let ev = |outcome: &str, code: Option<&str>| crate::audit::AuditEvent {
+        time_ms: super::guard::now_ms(),
+        request_id: c.request_id.clone(),
+        identity: c.principal.id.clone(),
+        source: c.source.clone(),
+        operation: "strongroom:RevokeRoot".into(),
+        key_id: None,
+        key_version: None,
+        outcome: outcome.into(),
+        error_code: code.map(str::to_string),
+        root: c.principal.is_root(),
+        detail: None,
+    };
+    if !c.principal.is_root() {
+        st.audit(&services, ev("denied", Some("AccessDenied")))
+            .await?;
+        return Err(Error::AccessDenied(
+            "only the root token can revoke itself: call this with STRONGROOM_TOKEN set to the root token".into(),
+        )
+        .into());
+    }
+    st.audit(&services, ev("pending", None)).await?;
+    let seal = st.seal.clone();
+    let done = tokio::task::spawn_blocking(move || seal.revoke_root())
+        .await
+        .map_err(|e| Error::Internal(format!("revoke-root task: {e}")))?;
+    let (outcome, code) = match &done {
+        Ok(()) => ("allowed", None),
+        Err(e) => ("error", Some(e.code())),
+    };
+    st.audit(&services, ev(outcome, code)).await?;
+    done?;
+    tracing::warn!(principal = %c.principal.id, "root token revoked by request");
+    Ok(Json(json!({ "revoked": true })))
+}

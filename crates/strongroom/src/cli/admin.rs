@@ -184,28 +184,7 @@ fn arr(v: &Value) -> &[Value] {
 
 /// Unix seconds or milliseconds as `YYYY-MM-DD HH:MM:SS` UTC.
 fn utc(secs: i64, millis: Option<i64>) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let base = format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
-    match millis {
-        Some(ms) => format!("{base}.{ms:03}Z"),
-        None => format!("{base}Z"),
-    }
+    super::output::rfc3339(secs, millis)
 }
 
 /// Replaces the Unix-seconds fields of an object with readable UTC times.
@@ -764,15 +743,23 @@ pub fn audit(c: AuditCmd, fmt: Format) -> Result<(), CliError> {
             match fmt {
                 Format::Json => output::json(&v),
                 Format::Table if ok => {
+                    let n = |f: &str, one: &str, many: &str| {
+                        output::plural(v[f].as_u64().unwrap_or(0), one, many)
+                    };
                     out!(
-                        "OK: {} entries verified ({} events, {} signed checkpoints).",
-                        v["entries"],
-                        v["events"],
-                        v["checkpoints"]
+                        "OK: {} verified ({}, {}).",
+                        n("entries", "entry", "entries"),
+                        n("events", "event", "events"),
+                        n("checkpoints", "signed checkpoint", "signed checkpoints")
                     );
                     out!(
-                        "{} events after the last checkpoint are chained but not yet signed.",
-                        v["unsigned_tail_events"]
+                        "{} after the last checkpoint {} chained but not yet signed.",
+                        n("unsigned_tail_events", "event", "events"),
+                        if v["unsigned_tail_events"] == 1 {
+                            "is"
+                        } else {
+                            "are"
+                        }
                     );
                     out!("Head: {}", v["head_hash"].as_str().unwrap_or_default());
                 }
@@ -783,8 +770,8 @@ pub fn audit(c: AuditCmd, fmt: Format) -> Result<(), CliError> {
                         v["reason"].as_str().unwrap_or("(no reason given)")
                     );
                     out!(
-                        "{} entries before it verified; nothing from index {} on can be trusted.",
-                        v["entries"],
+                        "{} before it verified; nothing from index {} on can be trusted.",
+                        output::plural(v["entries"].as_u64().unwrap_or(0), "entry", "entries"),
                         v["first_bad_index"]
                     );
                 }
@@ -844,7 +831,10 @@ pub fn audit(c: AuditCmd, fmt: Format) -> Result<(), CliError> {
                     .map_err(|e| CliError::new(format!("cannot write --out {out:?}: {e}")))?;
                 match fmt {
                     Format::Json => output::json(&json!({ "records": n, "out": out })),
-                    Format::Table => out!("Exported {n} records to {out}."),
+                    Format::Table => out!(
+                        "Exported {} to {out}.",
+                        output::plural(n, "record", "records")
+                    ),
                 }
             }
         }

@@ -53,26 +53,25 @@ fn restore(
         .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
         .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok())
         .is_some_and(|c| c["type"] == "pkcs11");
-    let mut shares = if sealed_by_hsm {
-        Vec::new()
+    let shares = if sealed_by_hsm {
+        super::operator::ShareList(Vec::new())
     } else {
-        super::seal::read_shares(shares_file)?
+        super::operator::read_shares(shares_file, None)?
     };
     let hsm = || cfg.pkcs11_settings(&|k| std::env::var(k).ok());
-    let r = crate::seal::restore::restore(store.as_ref(), &blob, &shares, &hsm);
-    for s in &mut shares {
-        zeroize::Zeroize::zeroize(s);
-    }
-    let r = r?;
+    let r = crate::seal::restore::restore(store.as_ref(), &blob, &shares.0, &hsm)?;
     if fmt == Format::Json {
         output::json(&json!({
             "seal": r.seal, "keys": r.keys, "versions": r.versions, "records": r.records,
         }));
     } else {
         println!(
-            "Restored {file} into {}: {} keys, {} versions, {} records, sealed with {}. Start the server and unseal it as before.",
+            "Restored {file} into {}: {}, {}, {}, sealed with {}. Start the server and unseal it as before.",
             if crate::storage::postgres::is_url(&location) { "the PostgreSQL database" } else { location.as_str() },
-            r.keys, r.versions, r.records, r.seal
+            output::plural(r.keys as u64, "key", "keys"),
+            output::plural(r.versions as u64, "version", "versions"),
+            output::plural(r.records as u64, "record", "records"),
+            r.seal
         );
     }
     Ok(())
@@ -102,12 +101,16 @@ pub fn run(cmd: BackupCmd, fmt: Format) -> Result<(), CliError> {
             } else {
                 let s = &v["summary"];
                 println!(
-                    "Wrote {out} ({} bytes): {} keys, {} versions, {} records, {} sample ciphertexts",
-                    blob.len(),
-                    s["keys"],
-                    s["versions"],
-                    s["records"],
-                    s["samples"]
+                    "Wrote {out} ({}): {}, {}, {}, {}",
+                    output::plural(blob.len() as u64, "byte", "bytes"),
+                    output::plural(s["keys"].as_u64().unwrap_or(0), "key", "keys"),
+                    output::plural(s["versions"].as_u64().unwrap_or(0), "version", "versions"),
+                    output::plural(s["records"].as_u64().unwrap_or(0), "record", "records"),
+                    output::plural(
+                        s["samples"].as_u64().unwrap_or(0),
+                        "sample ciphertext",
+                        "sample ciphertexts"
+                    )
                 );
             }
             Ok(())
@@ -124,13 +127,13 @@ pub fn run(cmd: BackupCmd, fmt: Format) -> Result<(), CliError> {
                 output::json(&v);
             } else {
                 println!(
-                    "Drill {}: {} keys restored, {}/{} sample ciphertexts decrypted",
+                    "Drill {}: {} restored, {}/{} sample ciphertexts decrypted",
                     if v["passed"] == true {
                         "PASSED"
                     } else {
                         "FAILED"
                     },
-                    v["keys_restored"],
+                    output::plural(v["keys_restored"].as_u64().unwrap_or(0), "key", "keys"),
                     v["samples_decrypted"],
                     v["samples"]
                 );

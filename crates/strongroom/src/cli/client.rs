@@ -1,5 +1,7 @@
 //! The HTTP client the CLI uses: `STRONGROOM_ADDR`, `STRONGROOM_TOKEN`,
 //! `STRONGROOM_CACERT`. Errors from the server are shown with their code.
+//! HTTPS servers are verified against the system trust store, or only
+//! against `STRONGROOM_CACERT` when it is set (a private CA).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,8 @@ pub struct Client {
     agent: ureq::Agent,
     base: String,
     token: Option<String>,
+    /// Whether STRONGROOM_CACERT named the trusted CA (else: the system store).
+    private_ca: bool,
 }
 
 impl Client {
@@ -29,25 +33,24 @@ impl Client {
         let token = std::env::var("STRONGROOM_TOKEN")
             .ok()
             .filter(|t| !t.is_empty());
-        let mut tls = TlsConfig::builder().unversioned_rustls_crypto_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ));
-        if let Ok(path) = std::env::var("STRONGROOM_CACERT") {
-            let pem = std::fs::read(&path).map_err(|e| {
-                CliError::new(format!("cannot read STRONGROOM_CACERT {path:?}: {e}"))
-            })?;
-            let certs: Vec<Certificate<'static>> = crate::server::tls::load_certs(&path)
+        let cacert = std::env::var("STRONGROOM_CACERT")
+            .ok()
+            .filter(|p| !p.is_empty());
+        let roots = match &cacert {
+            // A private CA (or a self-signed server certificate).
+            Some(path) => crate::server::tls::load_certs(path)
                 .map_err(|e| CliError::new(e.to_string()))?
                 .into_iter()
                 .map(|c| Certificate::from_der(c.as_ref()).to_owned())
-                .collect();
-            drop(pem);
-            tls = tls.root_certs(RootCerts::Specific(Arc::new(certs)));
-        } else if base.starts_with("https://") {
-            return Err(CliError::new(
-                "STRONGROOM_ADDR uses https; set STRONGROOM_CACERT to the PEM file of the CA that signed the server certificate".to_string(),
-            ));
-        }
+                .collect(),
+            None if base.starts_with("https://") => system_roots()?,
+            None => Vec::new(),
+        };
+        let tls = TlsConfig::builder()
+            .unversioned_rustls_crypto_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .root_certs(RootCerts::Specific(Arc::new(roots)));
         let cfg = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(120)))
@@ -57,6 +60,7 @@ impl Client {
             agent: cfg.into(),
             base,
             token,
+            private_ca: cacert.is_some(),
         })
     }
 
@@ -136,11 +140,16 @@ impl Client {
         };
         let resp = result.map_err(|e| {
             let text = e.to_string();
-            if text.contains("certificate") {
-                CliError::new(format!(
-                    "TLS to {} failed: {text}. Check that STRONGROOM_CACERT names the certificate (or CA) the server uses",
-                    self.base
-                ))
+            if let Some(wrong) = self.scheme_mismatch() {
+                return wrong;
+            }
+            if text.contains("certificate") || text.contains("Certificate") {
+                let hint = if self.private_ca {
+                    "Check that STRONGROOM_CACERT names the certificate (or CA) the server uses"
+                } else {
+                    "The system trust store does not trust the server's certificate; for a private CA or a self-signed certificate set STRONGROOM_CACERT to its PEM file"
+                };
+                CliError::new(format!("TLS to {} failed: {text}. {hint}", self.base))
             } else {
                 CliError::new(format!(
                     "cannot reach Strongroom at {}: {text}. Is the server running, and is STRONGROOM_ADDR right?",
@@ -150,6 +159,57 @@ impl Client {
         })?;
         Ok((resp.status().as_u16(), resp))
     }
+}
+
+impl Client {
+    /// After a failed request: does the server answer on the other scheme?
+    /// A health request (no token, no body) on `https://` without
+    /// certificate checks, or on `http://`, tells which one it speaks.
+    fn scheme_mismatch(&self) -> Option<CliError> {
+        let (other, says) = if let Some(rest) = self.base.strip_prefix("http://") {
+            (format!("https://{rest}"), "HTTPS; use https://")
+        } else if let Some(rest) = self.base.strip_prefix("https://") {
+            (format!("http://{rest}"), "plain HTTP; use http://")
+        } else {
+            return None;
+        };
+        let probe: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(3)))
+            .tls_config(
+                TlsConfig::builder()
+                    .unversioned_rustls_crypto_provider(Arc::new(
+                        rustls::crypto::aws_lc_rs::default_provider(),
+                    ))
+                    .disable_verification(true)
+                    .build(),
+            )
+            .build()
+            .into();
+        probe.get(&format!("{other}/v1/sys/health")).call().ok()?;
+        let fixed = other.clone();
+        Some(CliError::new(format!(
+            "the server at {} speaks {says} (STRONGROOM_ADDR={fixed})",
+            self.base
+        )))
+    }
+}
+
+/// The operating system's trusted CA certificates (read from the usual
+/// files and directories at run time, e.g. /etc/ssl/certs).
+fn system_roots() -> Result<Vec<Certificate<'static>>, CliError> {
+    let found = rustls_native_certs::load_native_certs();
+    if found.certs.is_empty() {
+        return Err(CliError::new(format!(
+            "STRONGROOM_ADDR uses https, but no trusted CA certificates were found in the system trust store ({} while reading it); install the ca-certificates package, or set STRONGROOM_CACERT to the PEM file of the CA that signed the server certificate",
+            super::output::plural(found.errors.len() as u64, "error", "errors")
+        )));
+    }
+    Ok(found
+        .certs
+        .into_iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect())
 }
 
 fn read_json(status: u16, resp: &mut ureq::http::Response<ureq::Body>) -> Result<Value, CliError> {

@@ -38,9 +38,13 @@ pub fn dev(cmd: DevCmd, fmt: Format) -> Result<(), CliError> {
     }
     let now = v["now"].as_i64().unwrap_or(0);
     println!(
-        "Server clock: {} ({} days ahead of real time)",
+        "Server clock: {} ({} ahead of real time)",
         format_rfc3339(now),
-        v["offset_seconds"].as_i64().unwrap_or(0) / 86_400
+        output::plural(
+            (v["offset_seconds"].as_i64().unwrap_or(0) / 86_400).unsigned_abs(),
+            "day",
+            "days"
+        )
     );
     let rotated = v["rotated"].as_array().cloned().unwrap_or_default();
     if rotated.is_empty() {

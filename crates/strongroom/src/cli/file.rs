@@ -54,11 +54,13 @@ enum Output {
         w: BufWriter<File>,
         dest: PathBuf,
         guard: TmpGuard,
+        /// Refuse to replace an existing `dest` (decrypt without --force).
+        no_clobber: bool,
     },
 }
 
 impl Output {
-    fn create(path: &str) -> Result<Self, CliError> {
+    fn create(path: &str, no_clobber: bool) -> Result<Self, CliError> {
         if path == "-" {
             return Ok(Output::Stdout(BufWriter::with_capacity(
                 IO_BUF,
@@ -70,6 +72,9 @@ impl Output {
             return Err(CliError::new(format!(
                 "--out {path:?} is a directory; give a file path"
             )));
+        }
+        if no_clobber && dest.symlink_metadata().is_ok() {
+            return Err(exists_error(path));
         }
         let name = dest
             .file_name()
@@ -86,6 +91,7 @@ impl Output {
                 path: tmp,
                 armed: true,
             },
+            no_clobber,
         })
     }
 
@@ -101,12 +107,32 @@ impl Output {
             Output::Stdout(mut w) => w
                 .flush()
                 .map_err(|e| CliError::new(format!("write to stdout: {e}"))),
-            Output::File { w, dest, mut guard } => {
+            Output::File {
+                w,
+                dest,
+                mut guard,
+                no_clobber,
+            } => {
                 let f = w.into_inner().map_err(|e| {
                     CliError::new(format!("write {}: {}", dest.display(), e.error()))
                 })?;
                 f.sync_all()
                     .map_err(|e| CliError::new(format!("sync {}: {e}", dest.display())))?;
+                if no_clobber {
+                    // A hard link fails if `dest` appeared meanwhile; the
+                    // guard then removes the temporary file.
+                    std::fs::hard_link(&guard.path, &dest).map_err(|e| {
+                        if e.kind() == io::ErrorKind::AlreadyExists {
+                            exists_error(&dest.display().to_string())
+                        } else {
+                            CliError::new(format!(
+                                "cannot move output into place at {}: {e}",
+                                dest.display()
+                            ))
+                        }
+                    })?;
+                    return Ok(());
+                }
                 std::fs::rename(&guard.path, &dest).map_err(|e| {
                     CliError::new(format!(
                         "cannot move output into place at {}: {e}",
@@ -118,6 +144,12 @@ impl Output {
             }
         }
     }
+}
+
+fn exists_error(path: &str) -> CliError {
+    CliError::new(format!(
+        "--out {path:?} already exists; give --force to overwrite it, or another path"
+    ))
 }
 
 struct Progress {
@@ -186,7 +218,7 @@ pub fn encrypt_file(
     output: &str,
 ) -> Result<u64, CliError> {
     let (reader, len) = open_input(input)?;
-    let mut out = Output::create(output)?;
+    let mut out = Output::create(output, false)?;
     let v = client.call(
         "POST",
         "/v1/generate-data-key",
@@ -210,7 +242,12 @@ pub fn decrypt_file(
     ctx: &EncryptionContext,
     input: &str,
     output: &str,
+    force: bool,
 ) -> Result<u64, CliError> {
+    if !force && output != "-" && std::path::Path::new(output).symlink_metadata().is_ok() {
+        // Before asking the server for the data key.
+        return Err(exists_error(output));
+    }
     let (mut reader, len) = open_input(input)?;
     let header = envelope::read_header(&mut reader).map_err(env_err)?;
     let mut body = json!({ "ciphertext": STANDARD.encode(header.wrapped_key()), "context": ctx });
@@ -219,7 +256,7 @@ pub fn decrypt_file(
     }
     let v = client.call("POST", "/v1/decrypt", Some(&body))?;
     let dk = SecretBytes::new(b64_field(&v, "plaintext")?);
-    let mut out = Output::create(output)?;
+    let mut out = Output::create(output, !force)?;
     let mut p = Progress::new("decrypt", len);
     let n = envelope::decrypt_stream(&header, dk.expose(), reader, out.writer(), &mut |d| {
         p.update(d)

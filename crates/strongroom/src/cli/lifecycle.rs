@@ -197,6 +197,17 @@ const COLUMNS: &[(&str, &str)] = &[
     ("uses", "USES PER VERSION"),
 ];
 
+/// The inventory table at a human width; `-o wide` (or `--format csv`)
+/// gives every column of [`COLUMNS`].
+const NARROW_COLUMNS: &[(&str, &str)] = &[
+    ("id", "KEY ID"),
+    ("owner", "OWNER"),
+    ("spec", "SPEC"),
+    ("effective_state", "STATE"),
+    ("next_rotation", "NEXT ROTATION"),
+    ("last_used", "LAST USED"),
+];
+
 fn flatten(row: &Value) -> Value {
     json!({
         "id": row["id"],
@@ -257,7 +268,8 @@ pub fn inventory(a: InventoryArgs, fmt: Format) -> Result<(), CliError> {
         .unwrap_or_default();
     match format {
         InventoryFormat::Json => output::json(&v),
-        InventoryFormat::Table => output::table(&rows, COLUMNS),
+        InventoryFormat::Table if output::wide() => output::table(&rows, COLUMNS),
+        InventoryFormat::Table => output::table(&rows, NARROW_COLUMNS),
         InventoryFormat::Csv => {
             out!(
                 "{}",
@@ -350,8 +362,9 @@ impl Progress {
             eprintln!();
         }
         eprintln!(
-            "rewrap: {}/{} ciphertexts re-encrypted to version {version}",
-            self.done, self.total
+            "rewrap: {}/{} re-encrypted to version {version}",
+            self.done,
+            super::output::plural(self.total as u64, "ciphertext", "ciphertexts")
         );
     }
 }

@@ -24,12 +24,16 @@ pub mod dev;
 pub mod file;
 pub mod kem;
 pub mod lifecycle;
+pub mod operator;
 pub mod output;
 pub mod report;
 pub mod seal;
 
+#[cfg(test)]
+mod help_tests;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read, Write};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -120,16 +124,32 @@ impl From<crate::error::Error> for CliError {
     }
 }
 
+/// Shown under `strongroom --help`: the environment the client commands
+/// read, and the server's overrides (docs/OPERATIONS.md, "Configuration").
+const ENVIRONMENT_HELP: &str = "\
+Environment (client commands):
+  STRONGROOM_ADDR    Server URL [default: http://127.0.0.1:8200]
+  STRONGROOM_TOKEN   Bearer token (the root token, or an identity's token)
+  STRONGROOM_CACERT  PEM file of a private CA or self-signed server certificate;
+                     without it, https:// servers are checked against the system trust store
+
+Environment (server):
+  STRONGROOM_LOG     Log level: error, warn, info (default), debug, trace
+  STRONGROOM_<NAME>  Overrides the config setting <name>, e.g. STRONGROOM_LISTEN,
+                     STRONGROOM_STORAGE_PATH, STRONGROOM_AUDIT_PATH, STRONGROOM_TLS_CERT,
+                     STRONGROOM_TLS_KEY, STRONGROOM_PKCS11_PIN (docs/OPERATIONS.md)";
+
 #[derive(Parser)]
 #[command(
     name = "strongroom",
     version,
-    about = "Strongroom: a self-hosted key management service (server and CLI)"
+    about = "Strongroom: a self-hosted key management service (server and CLI)",
+    after_help = ENVIRONMENT_HELP
 )]
 pub struct Cli {
     /// Output format for client commands.
-    #[arg(long = "output", short = 'o', global = true, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    #[arg(long = "output", short = 'o', global = true, value_enum, default_value_t = output::OutputArg::Table)]
+    format: output::OutputArg,
     #[command(subcommand)]
     command: Command,
 }
@@ -138,9 +158,9 @@ pub struct Cli {
 enum Command {
     /// Run the server.
     Server(ServerArgs),
-    /// Initialize, unseal, seal, and inspect the server.
+    /// Initialize, unseal, seal and inspect the server; rekey shares; generate or revoke the root token.
     #[command(subcommand)]
-    Operator(OperatorCmd),
+    Operator(operator::OperatorCmd),
     /// Create and manage keys.
     #[command(subcommand)]
     Key(KeyCmd),
@@ -236,36 +256,11 @@ struct ServerArgs {
 }
 
 #[derive(Subcommand)]
-enum OperatorCmd {
-    /// Initialize: create the root key and print the unseal shares and root token ONCE.
-    Init {
-        /// Number of shares (Shamir seal; default 5). Not with seal = "pkcs11".
-        #[arg(long)]
-        shares: Option<u8>,
-        /// Shares needed to unseal (Shamir seal; default 3).
-        #[arg(long)]
-        threshold: Option<u8>,
-    },
-    /// Submit one unseal share (argument, or read from stdin if omitted).
-    Unseal {
-        share: Option<String>,
-        /// PKCS#11 seal: ask the HSM to unseal again (after fixing what `status` shows).
-        #[arg(long, conflicts_with = "share")]
-        hsm: bool,
-    },
-    /// Seal the server: all key material leaves memory.
-    Seal,
-    /// Show initialization and seal status.
-    Status,
-    /// Offline, server stopped: move the root key between Shamir shares and a PKCS#11 HSM.
-    MigrateSeal(seal::MigrateArgs),
-}
-
-#[derive(Subcommand)]
 enum KeyCmd {
     /// Create a key.
     Create {
         /// AES_256_GCM (default), HMAC_SHA_256/384/512, RSA_2048/3072/4096, ECC_NIST_P256/P384/P521, ED25519, ML_DSA_44/65/87, ML_KEM_512/768/1024.
+        /// AWS names work too: SYMMETRIC_DEFAULT, HMAC_256/384/512, ECC_NIST_EDWARDS25519.
         #[arg(long)]
         spec: Option<String>,
         /// ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC or ENCAPSULATE_DECAPSULATE (default depends on the spec).
@@ -312,9 +307,7 @@ enum KeyCmd {
         cursor: Option<String>,
     },
     /// Show one key.
-    Describe {
-        key: String,
-    },
+    Describe { key: String },
     /// Change description, owner, purpose or tags.
     Update {
         key: String,
@@ -336,28 +329,17 @@ enum KeyCmd {
         expire_at: Option<String>,
     },
     /// Add a new primary version.
-    Rotate {
-        key: String,
-    },
-    Enable {
-        key: String,
-    },
-    Disable {
-        key: String,
-    },
-    EnableVersion {
-        key: String,
-        version: u32,
-    },
-    DisableVersion {
-        key: String,
-        version: u32,
-    },
+    Rotate { key: String },
+    /// Enable a disabled key.
+    Enable { key: String },
+    /// Disable a key: no cryptographic use until enabled again.
+    Disable { key: String },
+    /// Enable one version of a key.
+    EnableVersion { key: String, version: u32 },
+    /// Disable one version of a key (not the primary: rotate first).
+    DisableVersion { key: String, version: u32 },
     /// Refuse ciphertexts made under versions below VERSION.
-    SetMinVersion {
-        key: String,
-        version: u32,
-    },
+    SetMinVersion { key: String, version: u32 },
     /// Schedule destruction after 7-30 days (default 30).
     ScheduleDeletion {
         key: String,
@@ -365,13 +347,9 @@ enum KeyCmd {
         days: Option<i64>,
     },
     /// Cancel a scheduled deletion (the key stays disabled).
-    CancelDeletion {
-        key: String,
-    },
+    CancelDeletion { key: String },
     /// Print the public key (PEM) of an asymmetric key.
-    PublicKey {
-        key: String,
-    },
+    PublicKey { key: String },
     /// Declare a version compromised: rotate at once and report who used it.
     Compromise {
         key: String,
@@ -394,8 +372,11 @@ enum KeyCmd {
 
 #[derive(Subcommand)]
 enum AliasCmd {
+    /// Point alias/NAME at a key.
     Create { alias: String, key: String },
+    /// Remove an alias (the key stays).
     Delete { alias: String },
+    /// List every alias and its key.
     List,
 }
 
@@ -430,10 +411,15 @@ struct DecryptArgs {
     /// A base64 ciphertext from `strongroom encrypt --plaintext`.
     #[arg(long, conflicts_with_all = ["in_path", "out_path"])]
     ciphertext: Option<String>,
+    /// Envelope file to decrypt (`-` for stdin); requires --out.
     #[arg(long = "in", requires = "out_path")]
     in_path: Option<String>,
+    /// Where to write the plaintext (`-` for stdout); an existing file needs --force.
     #[arg(long = "out", requires = "in_path")]
     out_path: Option<String>,
+    /// Replace an existing --out file.
+    #[arg(long, requires = "out_path")]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -519,19 +505,17 @@ struct VerifyMacArgs {
 /// Entry point: returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    let fmt = cli.format;
-    match run(cli) {
+    let fmt = output::select(cli.format);
+    match run(cli, fmt) {
         Ok(()) => 0,
         Err(e) => e.report(fmt),
     }
 }
 
-fn run(cli: Cli) -> Result<(), CliError> {
-    let fmt = cli.format;
+fn run(cli: Cli, fmt: Format) -> Result<(), CliError> {
     match cli.command {
         Command::Server(a) => server(a),
-        Command::Operator(OperatorCmd::MigrateSeal(a)) => seal::migrate(a, fmt),
-        Command::Operator(c) => operator(c, fmt),
+        Command::Operator(c) => operator::run(c, fmt),
         Command::Key(c) => key(c, fmt),
         Command::Alias(c) => alias(c, fmt),
         Command::Encrypt(a) => encrypt(a, fmt),
@@ -742,112 +726,6 @@ fn server(a: ServerArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn operator(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
-    let client = Client::from_env()?;
-    let status_fields: &[(&str, &str)] = &[
-        ("initialized", "Initialized"),
-        ("sealed", "Sealed"),
-        ("threshold", "Threshold"),
-        ("shares", "Shares"),
-        ("progress", "Unseal progress"),
-        ("storage", "Storage"),
-        ("seal_type", "Seal type"),
-        ("seal_error", "Seal error"),
-    ];
-    match c {
-        OperatorCmd::Init { shares, threshold } => {
-            let mut body = json!({});
-            if let Some(n) = shares {
-                body["shares"] = json!(n);
-            }
-            if let Some(n) = threshold {
-                body["threshold"] = json!(n);
-            }
-            let v = client.call("POST", "/v1/sys/init", Some(&body))?;
-            let shares = v["shares"].as_array().map_or(0, Vec::len);
-            let threshold = v["threshold"].as_u64().unwrap_or(0);
-            match fmt {
-                Format::Json => output::json(&v),
-                Format::Table if v["seal_type"] == "pkcs11" => seal::print_pkcs11_init(&v),
-                Format::Table => {
-                    let empty = vec![];
-                    for (i, s) in v["shares"].as_array().unwrap_or(&empty).iter().enumerate() {
-                        out!("Unseal share {}: {}", i + 1, s.as_str().unwrap_or_default());
-                    }
-                    out!();
-                    out!(
-                        "Root token: {}",
-                        v["root_token"].as_str().unwrap_or_default()
-                    );
-                    out!();
-                    out!("These shares and the root token are shown ONCE and are not stored.");
-                    out!("Give each share to a different custodian. Unsealing needs {threshold} of {shares}:");
-                    out!("    strongroom operator unseal <share>");
-                }
-            }
-            Ok(())
-        }
-        OperatorCmd::Unseal { hsm: true, .. } => {
-            let v = client.call("POST", "/v1/sys/unseal", Some(&json!({ "hsm": true })))?;
-            match fmt {
-                Format::Json => output::json(&v),
-                Format::Table => out!("Unsealed by the PKCS#11 HSM."),
-            }
-            Ok(())
-        }
-        OperatorCmd::Unseal { share, .. } => {
-            let share = match share {
-                Some(s) => s,
-                None => {
-                    if std::io::stdin().is_terminal() {
-                        eprint!("Unseal share: ");
-                        let _ = std::io::stderr().flush();
-                    }
-                    let mut line = String::new();
-                    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-                        CliError::new(format!("cannot read the share from stdin: {e}"))
-                    })?;
-                    line.trim().to_string()
-                }
-            };
-            let v = client.call("POST", "/v1/sys/unseal", Some(&json!({ "share": share })))?;
-            match fmt {
-                Format::Json => output::json(&v),
-                Format::Table => {
-                    if v["sealed"].as_bool() == Some(false) {
-                        out!("Unsealed.");
-                    } else {
-                        out!(
-                            "Share accepted: {} of {} needed. Still sealed.",
-                            v["progress"],
-                            v["threshold"]
-                        );
-                    }
-                }
-            }
-            Ok(())
-        }
-        OperatorCmd::Seal => {
-            let v = client.call("POST", "/v1/sys/seal", None)?;
-            match fmt {
-                Format::Json => output::json(&v),
-                Format::Table => out!("Sealed."),
-            }
-            Ok(())
-        }
-        OperatorCmd::Status => {
-            let v = client.call("GET", "/v1/sys/seal-status", None)?;
-            match fmt {
-                Format::Json => output::json(&v),
-                Format::Table => output::record(&v, status_fields),
-            }
-            Ok(())
-        }
-        // Offline: no server to call.
-        OperatorCmd::MigrateSeal(a) => seal::migrate(a, fmt),
-    }
-}
-
 fn show_key(v: &Value, fmt: Format) {
     match fmt {
         Format::Json => output::json(v),
@@ -860,8 +738,8 @@ fn show_key(v: &Value, fmt: Format) {
                     &[
                         ("version", "VERSION"),
                         ("state", "STATE"),
-                        ("created_at", "CREATED (unix)"),
-                        ("destroyed_at", "DESTROYED (unix)"),
+                        ("created_at", "CREATED"),
+                        ("destroyed_at", "DESTROYED"),
                     ],
                 );
             }
@@ -1131,7 +1009,7 @@ fn decrypt(a: DecryptArgs, fmt: Format) -> Result<(), CliError> {
             Ok(())
         }
         (None, Some(i), Some(o)) => {
-            let n = file::decrypt_file(&client, a.key.as_deref(), &ctx, &i, &o)?;
+            let n = file::decrypt_file(&client, a.key.as_deref(), &ctx, &i, &o, a.force)?;
             json_summary(fmt, n, &o);
             Ok(())
         }

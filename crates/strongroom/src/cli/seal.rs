@@ -1,7 +1,7 @@
 //! `strongroom operator migrate-seal` (offline) and the PKCS#11 side of
 //! `operator init`'s output.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
@@ -55,38 +55,6 @@ pub fn print_pkcs11_init(v: &Value) {
     out!("The root token is shown ONCE and is not stored.");
 }
 
-pub(super) fn read_shares(path: Option<&str>) -> Result<Vec<String>, CliError> {
-    let text = match path {
-        Some(p) if p != "-" => std::fs::read_to_string(p)
-            .map_err(|e| CliError::new(format!("cannot read --shares-file {p:?}: {e}")))?,
-        _ => {
-            let stdin = std::io::stdin();
-            if stdin.is_terminal() {
-                eprintln!("Unseal shares, one per line; end with an empty line:");
-            }
-            let mut text = String::new();
-            for line in stdin.lock().lines() {
-                let line =
-                    line.map_err(|e| CliError::new(format!("cannot read shares from stdin: {e}")))?;
-                if line.trim().is_empty() && !text.is_empty() {
-                    break;
-                }
-                text.push_str(&line);
-                text.push('\n');
-            }
-            text
-        }
-    };
-    let shares: Vec<String> = text
-        .lines()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect();
-    let mut text = text;
-    zeroize::Zeroize::zeroize(&mut text);
-    Ok(shares)
-}
-
 /// Runs the migration on the storage named in the config. The server must
 /// be stopped: the command opens the database itself.
 pub fn migrate(a: MigrateArgs, fmt: Format) -> Result<(), CliError> {
@@ -109,12 +77,8 @@ pub fn migrate(a: MigrateArgs, fmt: Format) -> Result<(), CliError> {
                     "the storage is already sealed by the PKCS#11 HSM; nothing to do",
                 ));
             }
-            let mut shares = read_shares(a.shares_file.as_deref())?;
-            let r = migrate::to_pkcs11(&store, rng.as_ref(), &settings, &shares);
-            for s in &mut shares {
-                zeroize::Zeroize::zeroize(s);
-            }
-            r?;
+            let shares = super::operator::read_shares(a.shares_file.as_deref(), None)?;
+            migrate::to_pkcs11(&store, rng.as_ref(), &settings, &shares.0)?;
             ("pkcs11", Vec::new())
         }
         SealTarget::Shamir => {

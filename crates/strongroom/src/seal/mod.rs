@@ -10,7 +10,10 @@ mod hsm;
 pub mod migrate;
 pub mod pkcs11;
 pub mod restore;
+mod root;
 pub mod shamir;
+
+pub use root::{NewRoot, RekeyPlan};
 
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -104,6 +107,8 @@ pub struct Services {
     pub registry: Arc<Registry>,
     /// `None` only on a dev server started with `--dev-no-audit`.
     pub audit: Option<Arc<AuditLog>>,
+    /// Seals records under the root key (the root token's, in [`root`]).
+    pub(crate) barrier: Arc<Barrier>,
 }
 
 impl Services {
@@ -498,7 +503,7 @@ impl Seal {
         let engine_ms = started.elapsed().as_millis() - audit_ms;
         let registry = Registry::load(
             self.store.clone(),
-            barrier,
+            barrier.clone(),
             self.clock.clone(),
             self.rng.clone(),
         )?;
@@ -514,6 +519,7 @@ impl Seal {
                 engine: Arc::new(engine),
                 registry: Arc::new(registry),
                 audit,
+                barrier,
             },
             token_hash,
         ))
@@ -618,7 +624,13 @@ impl Seal {
                     root_token_hash,
                     services,
                 } => {
-                    if auth::token_matches(token, root_token_hash.expose()) {
+                    // An empty hash is a revoked root token (`operator revoke-root`).
+                    if !root_token_hash.expose().is_empty()
+                        && auth::token_matches(token, root_token_hash.expose())
+                    {
+                        if !self.root_token_still_valid(services, token) {
+                            return Err(Error::Unauthenticated);
+                        }
                         return Ok(Principal::root());
                     }
                     services.registry.clone()

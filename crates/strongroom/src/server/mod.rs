@@ -2,6 +2,7 @@
 //! deletion sweep.
 
 pub mod config;
+pub mod file_modes;
 pub mod ha;
 mod hsm;
 pub mod listener;
@@ -122,6 +123,22 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             .to_string(),
         None => cfg.audit_path(),
     };
+    if !dev {
+        // The database was already opened (created 0600 by the store).
+        let mut files = vec![("audit log", audit_path.clone())];
+        if let Some(db) = cfg
+            .storage_path
+            .clone()
+            .filter(|p| !crate::storage::postgres::is_url(p))
+        {
+            files.push(("SQLite WAL", format!("{db}-wal")));
+            files.push(("SQLite shared-memory file", format!("{db}-shm")));
+            files.push(("SQLite database", db));
+        }
+        files.extend(cfg.tls_key.clone().map(|k| ("TLS private key", k)));
+        files.extend(cfg.pkcs11_pin_file.clone().map(|k| ("HSM PIN file", k)));
+        file_modes::warn_if_loose(&files);
+    }
     let audit_cfg = AuditConfig {
         path: audit_path.clone().into(),
         checkpoint_every: cfg.audit_checkpoint_every,
@@ -266,6 +283,16 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         shutdown_signal(),
     )
     .await;
+    if dev && dev_audit_path.is_none() && !dev_no_audit {
+        // The dev server's own temp file: gone with its in-memory data on a clean exit.
+        drop(seal);
+        match std::fs::remove_file(&audit_path) {
+            Ok(()) => tracing::info!(path = %audit_path, "removed the dev audit log"),
+            Err(e) => {
+                tracing::warn!(path = %audit_path, error = %e, "could not remove the dev audit log")
+            }
+        }
+    }
     Ok(())
 }
 

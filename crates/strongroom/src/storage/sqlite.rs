@@ -69,6 +69,12 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`; `:memory:` for an
     /// in-memory store.
     pub fn open(path: &str) -> Result<Self, StoreError> {
+        if path != ":memory:" {
+            // SQLite creates -wal and -shm with the database file's mode.
+            crate::server::file_modes::precreate_private(std::path::Path::new(path)).map_err(
+                |e| StoreError::Unavailable(format!("cannot create SQLite database {path:?}: {e}")),
+            )?;
+        }
         let conn = Connection::open(path).map_err(|e| {
             StoreError::Unavailable(format!("cannot open SQLite database {path:?}: {e}"))
         })?;
