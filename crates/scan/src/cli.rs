@@ -1,0 +1,165 @@
+//! The `strongroom scan` command line. The `strongroom` binary embeds
+//! [`ScanArgs`] as a subcommand and calls [`run`], which returns the exit
+//! code: 0 no new findings (or without `--exit-code`), 1 new findings with
+//! `--exit-code`, 2 an error.
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::baseline::Baseline;
+use crate::{git, output, walk, Finding};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ScanArgs {
+    #[command(subcommand)]
+    pub command: Option<ScanCmd>,
+    /// Files or directories to scan (default: the current directory). With
+    /// --history or --staged: the repository (default: the current directory).
+    pub paths: Vec<String>,
+    /// Scan the lines added by every commit reachable from any ref.
+    #[arg(long, conflicts_with = "staged")]
+    pub history: bool,
+    /// With --history: only commits not reachable from REV.
+    #[arg(long, value_name = "REV", requires = "history")]
+    pub since: Option<String>,
+    /// Scan what is staged for the next commit (`git diff --cached`).
+    #[arg(long)]
+    pub staged: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Findings whose fingerprint is in this file are not new.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<String>,
+    /// Write the fingerprints of all findings of this scan to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<String>,
+    /// Exit 1 when there are new findings (the CI mode).
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScanCmd {
+    /// Write a git pre-commit hook that runs `strongroom scan --staged --exit-code`.
+    InstallHook {
+        /// The repository (default: the current directory).
+        #[arg(default_value = ".")]
+        repo: String,
+        /// Replace an existing pre-commit hook that strongroom did not write.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Runs the command; returns the process exit code.
+pub fn run(args: ScanArgs) -> i32 {
+    match run_inner(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+fn run_inner(args: ScanArgs) -> Result<i32, String> {
+    if let Some(ScanCmd::InstallHook { repo, force }) = &args.command {
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("cannot find the strongroom executable: {e}"))?;
+        let path = git::install_hook(repo, &exe.to_string_lossy(), *force).map_err(|e| e.0)?;
+        println!("wrote {path}: commits that add a secret are refused (bypass once: git commit --no-verify)");
+        return Ok(0);
+    }
+    let baseline = match &args.baseline {
+        Some(p) => Some(Baseline::load(p)?),
+        None => None,
+    };
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    });
+    if threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    let started = std::time::Instant::now();
+    let (findings, bytes, files): (Vec<Finding>, u64, Option<u64>) = if args.history || args.staged {
+        let repo = match args.paths.as_slice() {
+            [] => ".".to_string(),
+            [one] => one.clone(),
+            _ => return Err("--history and --staged take one repository path".into()),
+        };
+        let top = git::toplevel(&repo).map_err(|e| e.0)?;
+        let (f, b) = if args.history {
+            git::scan_history(&top, args.since.as_deref())
+        } else {
+            git::scan_staged(&top)
+        }
+        .map_err(|e| e.0)?;
+        (f, b, None)
+    } else {
+        let roots = if args.paths.is_empty() {
+            vec![".".to_string()]
+        } else {
+            args.paths.clone()
+        };
+        for r in &roots {
+            if std::fs::metadata(r).is_err() {
+                return Err(format!("{r:?}: no such file or directory"));
+            }
+        }
+        let (f, stats) = walk::scan_paths(&roots, threads);
+        for e in &stats.errors {
+            eprintln!("warning: {e}");
+        }
+        (f, stats.bytes, Some(stats.files))
+    };
+    let elapsed = started.elapsed();
+    if let Some(p) = &args.write_baseline {
+        Baseline::of(&findings).save(p)?;
+    }
+    let new: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| baseline.as_ref().is_none_or(|b| !b.contains(f)))
+        .collect();
+    let shown: Vec<Finding> = new.iter().map(|f| (*f).clone()).collect();
+    match args.format {
+        OutputFormat::Text => {
+            print!("{}", output::text(&shown));
+            let secrets = shown.iter().filter(|f| f.category == crate::Category::Secret).count();
+            eprintln!(
+                "{} new finding(s) ({} secret, {} weak-crypto){}; {:.1} MB{} in {:.2}s",
+                shown.len(),
+                secrets,
+                shown.len() - secrets,
+                if findings.len() > shown.len() {
+                    format!(", {} in the baseline", findings.len() - shown.len())
+                } else {
+                    String::new()
+                },
+                bytes as f64 / 1e6,
+                files.map_or(String::new(), |n| format!(" in {n} files")),
+                elapsed.as_secs_f64()
+            );
+        }
+        OutputFormat::Json => {
+            println!("{}", output::json(&shown, shown.len()));
+        }
+        OutputFormat::Sarif => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&output::sarif(&shown, env!("CARGO_PKG_VERSION")))
+                    .map_err(|e| e.to_string())?
+            );
+        }
+    }
+    Ok(if args.exit_code && !shown.is_empty() { 1 } else { 0 })
+}
