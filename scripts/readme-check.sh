@@ -53,6 +53,21 @@ cleanup() {
 trap 'cleanup; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
+# The checker checks itself first: the extractor's tests, and a document
+# whose second command fails must fail the check at that line.
+if [ -z "${READMECHECK_INNER:-}" ]; then
+  python3 scripts/readme_blocks_test.py >"$work/selftest.log" 2>&1 || { cat "$work/selftest.log" >&2; exit 1; }
+  printf '# t\n\n```sh\nstrongroom operator status > /dev/null\nfalse\necho not reached\n```\n' >"$work/failing.md"
+  if READMECHECK_INNER=1 READMECHECK_PASSES=1 scripts/readme-check.sh "$work/failing.md" >"$work/selftest.log" 2>&1 \
+     || ! grep -q "FAILED at $work/failing.md line 5: false" "$work/selftest.log" \
+     || grep -q "not reached" "$work/selftest.log"; then
+    cat "$work/selftest.log" >&2
+    echo "readme-check: the self-check failed: a failing block was not reported at its line" >&2
+    exit 1
+  fi
+  echo "==> readme-check self-check OK (a failing command is caught at its line)"
+fi
+
 python3 scripts/readme_blocks.py "$doc" --map "$work/map" >"$work/blocks.sh"
 nblocks=$(python3 scripts/readme_blocks.py "$doc" --list | wc -l)
 ports="8200 $(python3 scripts/readme_blocks.py "$doc" --ports)"
