@@ -33,8 +33,12 @@ pub fn completion(a: CompletionArgs) -> Result<(), CliError> {
 pub fn manpages(a: ManpagesArgs) -> Result<(), CliError> {
     std::fs::create_dir_all(&a.dir)
         .map_err(|e| CliError::new(format!("cannot create {}: {e}", a.dir.display())))?;
-    clap_mangen::generate_to(Cli::command(), &a.dir)
-        .map_err(|e| CliError::new(format!("cannot write man pages into {}: {e}", a.dir.display())))
+    clap_mangen::generate_to(Cli::command(), &a.dir).map_err(|e| {
+        CliError::new(format!(
+            "cannot write man pages into {}: {e}",
+            a.dir.display()
+        ))
+    })
 }
 
 #[cfg(test)]
