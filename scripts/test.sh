@@ -4,30 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
-# SoftHSM2 (a real PKCS#11 token) and OpenSC's pkcs11-tool for the HSM seal tests.
-[ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null 2>&1 || need_apt+=(softhsm2)
-command -v pkcs11-tool >/dev/null 2>&1 || need_apt+=(opensc)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "==> installing: ${need_apt[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
-  else
-    echo "warning: ${need_apt[*]} missing and not root; the TLS and HSM tests will skip themselves" >&2
-  fi
-fi
+# Installs what is missing (Debian packages, cargo-deb), creates/starts
+# PostgreSQL with the `test` database: scripts/setup-test-machine.sh says what.
+scripts/setup-test-machine.sh
 
 # Installed (or already there): the HSM tests must run, not skip.
 if [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null 2>&1; then
   export STRONGROOM_REQUIRE_SOFTHSM=1
-fi
-# PostgreSQL: the storage suite and the multi-node tests run against the
-# local server (crates/strongroom/tests/ha_postgres.rs). Start it if it is down.
-if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
-  echo "==> starting PostgreSQL"
-  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start || true
-  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
 
 echo "==> cargo fmt --check"
@@ -37,4 +20,21 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
 echo "==> cargo test"
-cargo test --workspace -- --test-threads 2
+if cargo nextest --version >/dev/null 2>&1; then
+  # nextest runs the test binaries' tests side by side (cargo test runs one
+  # binary after another); doc tests are not nextest's, so they run after.
+  cargo nextest run --workspace --no-fail-fast -j 2
+  cargo test --workspace --doc
+else
+  cargo test --workspace -- --test-threads 2
+fi
+
+# ---- #20a: the README check and the Debian package (need the release binary)
+echo "==> cargo build --release"
+cargo build --release
+
+echo "==> README check (scripts/readme-check.sh: every sh block, in order, twice)"
+scripts/readme-check.sh
+
+echo "==> Debian package: build, install, verify, run, remove (scripts/package-test.sh)"
+scripts/package-test.sh

@@ -20,6 +20,7 @@ macro_rules! outp {
 pub mod admin;
 pub mod backup;
 pub mod client;
+pub mod completion;
 pub mod dev;
 pub mod file;
 pub mod kem;
@@ -225,6 +226,11 @@ enum Command {
     /// Backups and recovery drills.
     #[command(subcommand)]
     Backup(backup::BackupCmd),
+    /// Print a shell completion script (bash, zsh, fish), e.g. `strongroom completion bash > ~/.local/share/bash-completion/completions/strongroom`.
+    Completion(completion::CompletionArgs),
+    /// Write the man pages into a directory (used to build the package).
+    #[command(hide = true)]
+    Manpages(completion::ManpagesArgs),
 }
 
 #[derive(Args)]
@@ -534,6 +540,8 @@ fn run(cli: Cli, fmt: Format) -> Result<(), CliError> {
         Command::Dev(c) => dev::dev(c, fmt),
         Command::Report(c) => report::run(c),
         Command::Backup(c) => backup::run(c, fmt),
+        Command::Completion(a) => completion::completion(a),
+        Command::Manpages(a) => completion::manpages(a),
         Command::Reencrypt(a) => {
             let c = Client::from_env()?;
             let v = c.call(
