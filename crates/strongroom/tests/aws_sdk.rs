@@ -3621,6 +3621,9 @@ async fn ml_dsa_byok_import() {
             .await,
         "UnsupportedOperationException",
     );
+}
+
+// ---------------------------------------------------------------------------
 // Issue #21: client errors answer HTTP 400 as AWS KMS does; ARNs of another
 // partition, region or account are refused; paging limits are checked.
 // ---------------------------------------------------------------------------
