@@ -17,13 +17,25 @@ fn is_rfc3339(s: &str) -> bool {
         && b[13] == b':'
         && b[16] == b':'
         && b[19] == b'Z'
-        && s.bytes().enumerate().all(|(i, c)| [4, 7, 10, 13, 16, 19].contains(&i) || c.is_ascii_digit())
+        && s.bytes()
+            .enumerate()
+            .all(|(i, c)| [4, 7, 10, 13, 16, 19].contains(&i) || c.is_ascii_digit())
 }
 
 #[test]
 fn describe_prints_rfc3339_times() {
     let s = Server::dev(BIN);
-    cli_ok(&s, &["key", "create", "--alias", "alias/times", "--expire-at", "2031-02-03"]);
+    cli_ok(
+        &s,
+        &[
+            "key",
+            "create",
+            "--alias",
+            "alias/times",
+            "--expire-at",
+            "2031-02-03",
+        ],
+    );
     let out = cli_ok(&s, &["key", "describe", "alias/times"]);
     assert!(!out.contains("unix"), "{out}");
     let field = |name: &str| -> String {
@@ -37,8 +49,14 @@ fn describe_prints_rfc3339_times() {
     assert!(is_rfc3339(&field("Next rotation")), "{out}");
     assert_eq!(field("Expiry date"), "2031-02-03T00:00:00Z", "{out}");
     // The version table too.
-    let version_row = out.lines().find(|l| l.starts_with("1 ")).expect("version row");
-    assert!(version_row.split_whitespace().any(is_rfc3339), "{version_row}");
+    let version_row = out
+        .lines()
+        .find(|l| l.starts_with("1 "))
+        .expect("version row");
+    assert!(
+        version_row.split_whitespace().any(is_rfc3339),
+        "{version_row}"
+    );
     // JSON keeps the numbers for scripts.
     let v = cli_json(&s, &["key", "describe", "alias/times"]);
     assert!(v["created_at"].is_i64(), "{v}");
@@ -62,20 +80,35 @@ fn aws_spec_names_are_aliases() {
     let (st, v) = s.post("/v1/keys", &serde_json::json!({"spec": "HMAC_384"}));
     assert_eq!((st, v["spec"].as_str()), (200, Some("HMAC_SHA_384")), "{v}");
     let err = cli_err(&s, &["key", "create", "--spec", "AES_128"]);
-    assert!(err.contains("InvalidArgument") && err.contains("AES_256_GCM"), "{err}");
+    assert!(
+        err.contains("InvalidArgument") && err.contains("AES_256_GCM"),
+        "{err}"
+    );
 }
 
 #[test]
 fn tables_keep_a_human_width_unless_wide() {
     let s = Server::dev(BIN);
     let owner = "team-payments-platform-with-a-really-long-owner-name-for-tests";
-    cli_ok(&s, &["key", "create", "--owner", owner, "--purpose", "card data"]);
+    cli_ok(
+        &s,
+        &["key", "create", "--owner", owner, "--purpose", "card data"],
+    );
     let narrow = cli_ok(&s, &["inventory"]);
     let wide = cli_ok(&s, &["-o", "wide", "inventory"]);
     let header = narrow.lines().next().unwrap();
-    assert!(header.contains("KEY ID") && header.contains("NEXT ROTATION"), "{narrow}");
-    assert!(!header.contains("PURPOSE") && !header.contains("USES PER VERSION"), "{narrow}");
-    assert!(wide.lines().next().unwrap().contains("USES PER VERSION"), "{wide}");
+    assert!(
+        header.contains("KEY ID") && header.contains("NEXT ROTATION"),
+        "{narrow}"
+    );
+    assert!(
+        !header.contains("PURPOSE") && !header.contains("USES PER VERSION"),
+        "{narrow}"
+    );
+    assert!(
+        wide.lines().next().unwrap().contains("USES PER VERSION"),
+        "{wide}"
+    );
     assert!(narrow.contains('…') && !narrow.contains(owner), "{narrow}");
     assert!(wide.contains(owner) && wide.contains("card data"), "{wide}");
     let longest = narrow.lines().map(|l| l.chars().count()).max().unwrap();
@@ -99,7 +132,10 @@ fn counts_have_correct_plurals() {
     let out = cli_ok(&s, &["audit", "export", "--out", &file]);
     assert!(out.contains(" records to "), "{out}");
     let out = cli_ok(&s, &["audit", "verify"]);
-    assert!(out.starts_with("OK: ") && out.contains(" entries verified"), "{out}");
+    assert!(
+        out.starts_with("OK: ") && out.contains(" entries verified"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -110,10 +146,24 @@ fn decrypt_out_does_not_overwrite_without_force() {
     let (plain, enc, out) = (d.join("p.bin"), d.join("p.enc"), d.join("out.bin"));
     std::fs::write(&plain, b"the plaintext").unwrap();
     let p = |x: &std::path::Path| x.display().to_string();
-    cli_ok(&s, &["encrypt", "--key", "alias/files", "--in", &p(&plain), "--out", &p(&enc)]);
+    cli_ok(
+        &s,
+        &[
+            "encrypt",
+            "--key",
+            "alias/files",
+            "--in",
+            &p(&plain),
+            "--out",
+            &p(&enc),
+        ],
+    );
     std::fs::write(&out, b"precious").unwrap();
     let err = cli_err(&s, &["decrypt", "--in", &p(&enc), "--out", &p(&out)]);
-    assert!(err.contains("already exists") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
     let leftovers: Vec<_> = std::fs::read_dir(d)
         .unwrap()
@@ -121,19 +171,29 @@ fn decrypt_out_does_not_overwrite_without_force() {
         .filter(|e| e.file_name().to_string_lossy().contains("strongroom-tmp"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
-    cli_ok(&s, &["decrypt", "--in", &p(&enc), "--out", &p(&out), "--force"]);
+    cli_ok(
+        &s,
+        &["decrypt", "--in", &p(&enc), "--out", &p(&out), "--force"],
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"the plaintext");
     // A new path needs no --force; --force needs --out.
-    cli_ok(&s, &["decrypt", "--in", &p(&enc), "--out", &p(&d.join("new.bin"))]);
-    let (code, _, err) = cli(&s, &["decrypt", "--ciphertext", "AAAA", "--force"]);
-    assert_eq!(code, 2, "{err}");
+    cli_ok(
+        &s,
+        &["decrypt", "--in", &p(&enc), "--out", &p(&d.join("new.bin"))],
+    );
+    let err = cli_err(&s, &["decrypt", "--ciphertext", "AAAA", "--force"]);
+    assert!(err.contains("--force only applies to --out"), "{err}");
 }
 
 #[test]
 fn an_https_address_to_a_plain_http_server_says_so() {
     let s = Server::dev(BIN);
     let https = s.addr.replace("http://", "https://");
-    let (code, out, err) = run_cmd(s.cli().env("STRONGROOM_ADDR", &https).args(["operator", "status"]));
+    let (code, out, err) = run_cmd(
+        s.cli()
+            .env("STRONGROOM_ADDR", &https)
+            .args(["operator", "status"]),
+    );
     assert_eq!(code, 1, "{out}");
     assert!(err.contains("speaks plain HTTP; use http://"), "{err}");
     assert!(!err.contains(&s.token), "{err}");
@@ -163,7 +223,8 @@ fn database_and_audit_files_are_private_and_loose_ones_are_reported() {
     let s = s.restart();
     let logs = s.logs();
     assert!(
-        logs.contains("can be read or written by other users") && logs.contains(&format!("chmod 600 {}", db.display())),
+        logs.contains("can be read or written by other users")
+            && logs.contains(&format!("chmod 600 {}", db.display())),
         "{logs}"
     );
 }
@@ -182,7 +243,11 @@ fn a_dev_server_removes_its_temp_audit_log_on_a_clean_exit() {
             .filter(|n| n.starts_with("strongroom-dev-") && n.ends_with("-audit.jsonl"))
             .collect()
     };
-    assert_eq!(audit_logs().len(), 1, "the dev server writes its audit log in TMPDIR");
+    assert_eq!(
+        audit_logs().len(),
+        1,
+        "the dev server writes its audit log in TMPDIR"
+    );
     assert_eq!(s.terminate(), Some(0));
     assert!(audit_logs().is_empty(), "left behind: {:?}", audit_logs());
 }

@@ -225,7 +225,10 @@ fn cli_over_tls_with_cacert() {
             .args(["-o", "json", "operator", "status"]),
     );
     assert_eq!(code, 0, "the system trust store was not used: {err}");
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["sealed"], false);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["sealed"],
+        false
+    );
     // STRONGROOM_CACERT, when set, is the only CA trusted.
     let (code, _, err) = run_cmd(
         srv.cli()

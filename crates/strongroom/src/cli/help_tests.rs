@@ -48,7 +48,11 @@ fn help_lists_the_environment() {
 
 #[test]
 fn a_typo_gets_a_suggestion() {
-    for (typo, meant) in [("keys", "key"), ("encrpyt", "encrypt"), ("inventroy", "inventory")] {
+    for (typo, meant) in [
+        ("keys", "key"),
+        ("encrpyt", "encrypt"),
+        ("inventroy", "inventory"),
+    ] {
         let e = match Cli::command().try_get_matches_from(["strongroom", typo]) {
             Err(e) => e,
             Ok(_) => panic!("`{typo}` was accepted"),
