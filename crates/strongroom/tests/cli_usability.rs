@@ -2,6 +2,7 @@
 //! "File permissions"): RFC 3339 times, AWS spec names, human table widths
 //! and `-o wide`, plurals, `decrypt --out` without clobbering, scheme
 //! mismatch hints, private files, and the dev server's temp audit log.
+#![allow(clippy::unwrap_used)] // tests
 
 mod common;
 
@@ -250,4 +251,9 @@ fn a_dev_server_removes_its_temp_audit_log_on_a_clean_exit() {
     );
     assert_eq!(s.terminate(), Some(0));
     assert!(audit_logs().is_empty(), "left behind: {:?}", audit_logs());
+    let logs = s.logs();
+    assert!(
+        logs.contains("removed the dev audit log") && !logs.contains("audit write failed"),
+        "{logs}"
+    );
 }

@@ -1,6 +1,7 @@
 //! `strongroom operator rekey | generate-root | revoke-root` and how unseal
 //! shares are given, against a real production-mode server (SQLite, plain
 //! HTTP) started by the test kit.
+#![allow(clippy::unwrap_used)] // tests
 
 mod common;
 

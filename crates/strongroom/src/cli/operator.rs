@@ -97,6 +97,7 @@ pub fn read_shares(file: Option<&str>, count: Option<usize>) -> Result<ShareList
                 break;
             }
             let prompt = match count {
+                Some(1) => "Unseal share (input is hidden): ".to_string(),
                 Some(n) => format!("Unseal share {i} of {n} (input is hidden): "),
                 None => format!("Unseal share {i} (input is hidden; empty line to finish): "),
             };
