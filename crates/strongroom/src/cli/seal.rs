@@ -55,6 +55,27 @@ pub fn print_pkcs11_init(v: &Value) {
     out!("The root token is shown ONCE and is not stored.");
 }
 
+/// `operator generate-root --config FILE` for the PKCS#11 seal, with the
+/// server stopped (it reads the root token at unseal): the HSM named in the
+/// config unwraps the root key and a new root token is stored.
+pub fn generate_root_offline(config: &str) -> Result<crate::crypto::SecretBytes, CliError> {
+    let cfg = Config::load(config)?;
+    let path = cfg.storage_path.clone().unwrap_or_default();
+    if !std::path::Path::new(&path).exists() {
+        return Err(CliError::new(format!(
+            "the storage {path:?} named by {config} does not exist"
+        )));
+    }
+    let store = SqliteStore::open(&path).map_err(crate::error::Error::from)?;
+    let settings = cfg.pkcs11_settings(&|k| std::env::var(k).ok())?;
+    let rng = crate::crypto::rng::system();
+    Ok(migrate::generate_root_pkcs11(
+        &store,
+        rng.as_ref(),
+        &settings,
+    )?)
+}
+
 /// Runs the migration on the storage named in the config. The server must
 /// be stopped: the command opens the database itself.
 pub fn migrate(a: MigrateArgs, fmt: Format) -> Result<(), CliError> {

@@ -231,3 +231,42 @@ fn root_from_wrapped(cfg: &SealConfig, texts: &[String], wrapped: &[u8]) -> Resu
         .aes_open(root_key_aad(&cfg.cluster_id).as_bytes(), wrapped)
         .map_err(|_| Error::Internal("new shares do not open the new wrapping".into()))
 }
+
+/// Offline generate-root for the PKCS#11 seal (server stopped): the HSM
+/// unwraps the root key, and a new root token replaces the stored one. The
+/// authority is what this needs: the server's config and storage, and the
+/// HSM PIN (docs/OPERATIONS.md, "Rekey, generate-root, revoke-root").
+pub fn generate_root_pkcs11(
+    store: &dyn Store,
+    rng: &dyn Rng,
+    settings: &pkcs11::Pkcs11Settings,
+) -> Result<SecretBytes> {
+    let cfg = read_config(store)?.ok_or(Error::NotInitialized)?;
+    if cfg.kind != KIND_PKCS11 {
+        return Err(Error::InvalidArgument(format!(
+            "this storage is sealed with {:?}, not the PKCS#11 seal: start the server and run `strongroom operator generate-root` with a quorum of unseal shares",
+            cfg.kind
+        )));
+    }
+    if let Some(l) = &cfg.pkcs11_key_label {
+        if *l != settings.key_label {
+            return Err(Error::InvalidArgument(format!(
+                "the root key was wrapped by the HSM key labelled {l:?}, but pkcs11_key_label is {:?}; set pkcs11_key_label = {l:?}",
+                settings.key_label
+            )));
+        }
+    }
+    let aad = root_key_aad(&cfg.cluster_id);
+    let root = pkcs11::unwrap(settings, aad.as_bytes(), &wrapped_root(store)?)?;
+    check_root(store, &root)?;
+    let token = crate::auth::new_token(rng)?;
+    let record = Barrier::new(&root)?.seal(
+        ROOT_TOKEN_IDENTITY,
+        &crate::auth::token_hash(token.expose()),
+    )?;
+    store.commit(Transaction::new().push(Op::PutMeta {
+        name: META_ROOT_TOKEN.into(),
+        value: record,
+    }))?;
+    Ok(token)
+}
