@@ -660,4 +660,17 @@ fn generate_root_offline_with_the_hsm_seal() {
     let ct = encrypt(&s, &key, b"still here");
     assert_eq!(decrypt(&s, &ct), b"still here");
     assert_no_pin(&s);
+    // In the server's audit log, which still verifies.
+    let audit = std::fs::read_to_string(s.dir.path().join("strongroom.db.audit.jsonl")).unwrap();
+    assert!(
+        audit.lines().any(|l| l.contains("strongroom:GenerateRoot")
+            && l.contains("offline-hsm-operator")
+            && l.contains("\"allowed\"")),
+        "offline generate-root not audited"
+    );
+    assert!(
+        !audit.contains(&s.token[..20]),
+        "the token is in the audit log"
+    );
+    cli_ok(&s, &["audit", "verify"]);
 }

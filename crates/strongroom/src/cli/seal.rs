@@ -66,13 +66,33 @@ pub fn generate_root_offline(config: &str) -> Result<crate::crypto::SecretBytes,
             "the storage {path:?} named by {config} does not exist"
         )));
     }
+    // The server must be stopped: it keeps the root token it read at start,
+    // and two processes appending to one audit log would break its chain.
+    use std::net::ToSocketAddrs as _;
+    let listening = cfg.listen.to_socket_addrs().ok().and_then(|mut a| a.next());
+    if let Some(addr) = listening.filter(|a| a.port() != 0) {
+        if std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500))
+            .is_ok()
+        {
+            return Err(CliError::new(format!(
+                "something is listening on {} (the server's listen address in {config}); stop the server first",
+                cfg.listen
+            )));
+        }
+    }
     let store = SqliteStore::open(&path).map_err(crate::error::Error::from)?;
     let settings = cfg.pkcs11_settings(&|k| std::env::var(k).ok())?;
     let rng = crate::crypto::rng::system();
+    let audit = crate::seal::AuditConfig {
+        path: cfg.audit_path().into(),
+        checkpoint_every: cfg.audit_checkpoint_every,
+        enabled: true,
+    };
     Ok(migrate::generate_root_pkcs11(
         &store,
         rng.as_ref(),
         &settings,
+        &audit,
     )?)
 }
 
