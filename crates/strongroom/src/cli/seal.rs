@@ -81,6 +81,19 @@ pub fn generate_root_offline(config: &str) -> Result<crate::crypto::SecretBytes,
         }
     }
     let store = SqliteStore::open(&path).map_err(crate::error::Error::from)?;
+    match migrate::current_kind(&store)?.as_deref() {
+        Some("pkcs11") => {}
+        None => {
+            return Err(CliError::new(format!(
+                "the storage {path:?} is not initialized; start the server and run `strongroom operator init`"
+            )))
+        }
+        Some(_) => {
+            return Err(CliError::new(
+                "this storage is sealed with unseal shares: start the server and run `strongroom operator generate-root` with a quorum of them (no --config)",
+            ))
+        }
+    }
     let settings = cfg.pkcs11_settings(&|k| std::env::var(k).ok())?;
     let rng = crate::crypto::rng::system();
     let audit = crate::seal::AuditConfig {
