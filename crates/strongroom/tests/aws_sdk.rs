@@ -1923,8 +1923,11 @@ impl DevProcess {
     fn start(extra: &[&str]) -> DevProcess {
         let dir = TempDir::new("aws-dev");
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        // The audit log goes in the test's temp dir, removed with it.
+        let audit = dir.path().join("audit.jsonl").display().to_string();
         let mut child = Command::new(BIN)
             .args(["server", "--dev", "--listen", "127.0.0.1:0"])
+            .args(["--audit-path", &audit])
             .args(extra)
             .env("STRONGROOM_LOG", "debug")
             .stdin(Stdio::null())

@@ -88,7 +88,7 @@ fn backup_restores_into_an_empty_storage_and_refuses_bad_input() {
     // The real restore.
     let (code, out, err) = restore(&file, &cfg_b, Some(&good));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("1 keys, 2 versions"), "{out}");
+    assert!(out.contains("1 key, 2 versions"), "{out}");
     // A second restore into the now-initialized storage is refused.
     let (code, _, err) = restore(&file, &cfg_b, Some(&good));
     assert!(code != 0 && err.contains("already initialized"), "{err}");

@@ -594,3 +594,83 @@ fn backup_restore_with_the_hsm_seal() {
     s.wait_health(200);
     assert_eq!(decrypt(&s, &ct), b"before the backup");
 }
+
+/// PKCS#11 seal: no shares, so generate-root runs offline with the server
+/// stopped, authorized by the config, the storage and the HSM PIN.
+#[test]
+fn generate_root_offline_with_the_hsm_seal() {
+    if !softhsm() {
+        return;
+    }
+    let mut s = hsm_server("hsm-genroot");
+    hsm_init(&mut s);
+    let old_root = s.token.clone();
+    let key = create_key(&s);
+    // Online, with shares: refused, it has none.
+    let (st, v) = s.request(
+        "POST",
+        "/v1/sys/generate-root",
+        Some(&json!({"shares": ["x"]})),
+        None,
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("PKCS#11"),
+        "{v}"
+    );
+    // Revoke the root token, stop the server.
+    cli_ok(&s, &["operator", "revoke-root"]);
+    assert_eq!(
+        s.request("POST", "/v1/keys", Some(&json!({})), Some(&old_root))
+            .0,
+        401
+    );
+    s.stop();
+
+    let cfg = s.dir.path().join("strongroom.toml").display().to_string();
+    let offline = |pin: &str| {
+        run_cmd(
+            Command::new(BIN)
+                .args(["-o", "json", "operator", "generate-root", "--config", &cfg])
+                .env("SOFTHSM2_CONF", conf_of(&s))
+                .env("STRONGROOM_PKCS11_PIN", pin),
+        )
+    };
+    // A wrong PIN: refused, nothing stored.
+    let (code, _, err) = offline(WRONG_PIN);
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains(WRONG_PIN), "{err}");
+    let (code, out, err) = offline(PIN);
+    assert_eq!(code, 0, "{err}");
+    let new_root = serde_json::from_str::<Value>(&out).unwrap()["root_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(new_root.starts_with("sr.") && new_root != old_root);
+
+    // The restarted server (auto-unsealed by the HSM) takes the new token only.
+    let mut s = s.restart();
+    s.wait_health(200);
+    assert_eq!(
+        s.request("POST", "/v1/keys", Some(&json!({})), Some(&old_root))
+            .0,
+        401
+    );
+    s.token = new_root;
+    let ct = encrypt(&s, &key, b"still here");
+    assert_eq!(decrypt(&s, &ct), b"still here");
+    assert_no_pin(&s);
+    // In the server's audit log, which still verifies.
+    let audit = std::fs::read_to_string(s.dir.path().join("strongroom.db.audit.jsonl")).unwrap();
+    assert!(
+        audit.lines().any(|l| l.contains("strongroom:GenerateRoot")
+            && l.contains("offline-hsm-operator")
+            && l.contains("\"allowed\"")),
+        "offline generate-root not audited"
+    );
+    assert!(
+        !audit.contains(&s.token[..20]),
+        "the token is in the audit log"
+    );
+    cli_ok(&s, &["audit", "verify"]);
+}

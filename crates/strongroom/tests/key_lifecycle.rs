@@ -409,12 +409,18 @@ fn inventory_lists_filters_and_exports() {
     assert!(lines[0].starts_with("id,owner,purpose,spec,origin,effective_state,created,last_rotated,next_rotation,activation,expiry"), "{csv}");
     let owned_line = lines.iter().find(|l| l.starts_with(&owned)).unwrap();
     assert!(owned_line.ends_with(",v1=3 v2=1"), "{owned_line}");
+    // The table shows the main columns; `-o wide` adds the dates and counts.
     let table = cli_ok(&s, &["inventory"]);
     assert!(
-        table.starts_with("KEY ID")
-            && table.contains("PreActivation")
-            && table.contains("2999-01-01T00:00:00Z"),
+        table.starts_with("KEY ID") && table.contains("PreActivation"),
         "{table}"
+    );
+    let wide = cli_ok(&s, &["-o", "wide", "inventory"]);
+    assert!(
+        wide.starts_with("KEY ID")
+            && wide.contains("ACTIVATION")
+            && wide.contains("2999-01-01T00:00:00Z"),
+        "{wide}"
     );
 
     let (st, metrics) = common::http(&s, "GET", "/metrics", None, None);

@@ -1,6 +1,7 @@
 //! `strongroom operator rekey | generate-root | revoke-root` and how unseal
 //! shares are given, against a real production-mode server (SQLite, plain
 //! HTTP) started by the test kit.
+#![allow(clippy::unwrap_used)] // tests
 
 mod common;
 
@@ -396,4 +397,63 @@ fn a_share_as_an_argument_works_with_a_warning() {
         ],
     );
     assert!(err.contains("cannot read --shares-file"), "{err}");
+
+    // The offline (PKCS#11) form refuses a Shamir storage, with the way out.
+    let cfg = s.dir.path().join("strongroom.toml").display().to_string();
+    let mut s = s;
+    s.stop();
+    let (code, _, err) = run_cmd(std::process::Command::new(BIN).args([
+        "operator",
+        "generate-root",
+        "--config",
+        &cfg,
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("sealed with unseal shares") && err.contains("quorum"),
+        "{err}"
+    );
+}
+
+#[test]
+fn offline_generate_root_refuses_while_the_server_listens() {
+    // A fixed port in the config, the server running on it.
+    let dir = TempDir::new("genroot-running");
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    let cfg = dir.path().join("strongroom.toml");
+    let db = dir.path().join("strongroom.db");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nstorage_path = {:?}\ntls_disable = true\n",
+            db.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut server = std::process::Command::new(BIN)
+        .args(["server", "--config", &cfg.display().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, _, err) = run_cmd(std::process::Command::new(BIN).args([
+        "operator",
+        "generate-root",
+        "--config",
+        &cfg.display().to_string(),
+    ]));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("stop the server first"), "{err}");
 }

@@ -204,10 +204,39 @@ fn cli_over_tls_with_cacert() {
     );
     assert_eq!(code, 0, "{err}");
 
-    // No STRONGROOM_CACERT: a clear error naming it.
-    let (code, out, err) = run_cmd(srv.cli().args(["operator", "status"]));
+    // No STRONGROOM_CACERT: the system trust store decides. It does not
+    // know this self-signed certificate: a clear error naming the fix.
+    let (code, out, err) = run_cmd(
+        srv.cli()
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .args(["operator", "status"]),
+    );
     assert_eq!(code, 1, "{out}");
-    assert!(err.contains("STRONGROOM_CACERT"), "{err}");
+    assert!(
+        err.contains("system trust store") && err.contains("STRONGROOM_CACERT"),
+        "{err}"
+    );
+    // A system store that holds it (rustls-native-certs reads SSL_CERT_FILE
+    // like OpenSSL): trusted without STRONGROOM_CACERT.
+    let (code, out, err) = run_cmd(
+        srv.cli()
+            .env("SSL_CERT_FILE", &cert)
+            .args(["-o", "json", "operator", "status"]),
+    );
+    assert_eq!(code, 0, "the system trust store was not used: {err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["sealed"],
+        false
+    );
+    // STRONGROOM_CACERT, when set, is the only CA trusted.
+    let (code, _, err) = run_cmd(
+        srv.cli()
+            .env("SSL_CERT_FILE", &cert)
+            .env("STRONGROOM_CACERT", &other_cert)
+            .args(["operator", "status"]),
+    );
+    assert_eq!(code, 1, "{err}");
 
     // A different self-signed certificate: the server is not trusted.
     let (code, out, err) = with_ca(&srv, &other_cert, &["operator", "status"]);
@@ -242,13 +271,15 @@ fn cli_over_tls_with_cacert() {
     assert_eq!(code, 1);
     assert!(err.contains("certificate"), "a key file given as CA: {err}");
 
-    // Plain HTTP to the TLS port fails cleanly, and the server survives it.
+    // Plain HTTP to the TLS port fails cleanly and says what to change,
+    // and the server survives it.
     let (code, _, err) = run_cmd(
         srv.cli()
             .env("STRONGROOM_ADDR", format!("http://127.0.0.1:{port}"))
             .args(["operator", "status"]),
     );
     assert_eq!(code, 1, "{err}");
+    assert!(err.contains("speaks HTTPS; use https://"), "{err}");
     let (code, _, err) = with_ca(&srv, &cert, &["operator", "status"]);
     assert_eq!(code, 0, "server died after a plain-HTTP request: {err}");
     let logs = srv.logs();

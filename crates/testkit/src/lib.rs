@@ -89,6 +89,51 @@ impl Server {
         s
     }
 
+    /// `strongroom server --dev` as a user starts it (no `--audit-path`),
+    /// with its temp directory (`TMPDIR`) inside `dir`, so the audit log
+    /// it creates there can be checked and is removed with `dir`.
+    pub fn dev_default_audit(bin: &str, dir: TempDir) -> Server {
+        let token = format!(
+            "sr.test-root-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let tmp = dir.path().display().to_string();
+        let args = vec![
+            "server".to_string(),
+            "--dev".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--dev-root-token".into(),
+            token.clone(),
+        ];
+        let mut s = Self::spawn(bin, dir, &args, &[("TMPDIR", &tmp)]);
+        s.token = token;
+        s.wait_health(200);
+        s
+    }
+
+    /// Stops the server cleanly (SIGTERM, as systemd or Ctrl-C would) and
+    /// returns its exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// A production-mode server on SQLite in `dir` (plain HTTP via
     /// `tls_disable = true`, or TLS when `tls` is given as (cert, key)).
     pub fn production(bin: &str, dir: TempDir, tls: Option<(&str, &str)>) -> Server {

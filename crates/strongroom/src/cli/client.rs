@@ -39,7 +39,7 @@ impl Client {
         let roots = match &cacert {
             // A private CA (or a self-signed server certificate).
             Some(path) => crate::server::tls::load_certs(path)
-                .map_err(|e| CliError::new(e.to_string()))?
+                .map_err(|e| CliError::new(format!("STRONGROOM_CACERT={path:?}: {e}")))?
                 .into_iter()
                 .map(|c| Certificate::from_der(c.as_ref()).to_owned())
                 .collect(),

@@ -48,12 +48,21 @@ fn help_lists_the_environment() {
 
 #[test]
 fn a_typo_gets_a_suggestion() {
-    let e = match Cli::command().try_get_matches_from(["strongroom", "kye", "list"]) {
-        Err(e) => e,
-        Ok(_) => panic!("`kye` was accepted"),
-    };
-    let text = e.render().to_string();
-    assert!(text.contains("similar subcommand exists: 'key'"), "{text}");
+    for (typo, meant) in [
+        ("keys", "key"),
+        ("encrpyt", "encrypt"),
+        ("inventroy", "inventory"),
+    ] {
+        let e = match Cli::command().try_get_matches_from(["strongroom", typo]) {
+            Err(e) => e,
+            Ok(_) => panic!("`{typo}` was accepted"),
+        };
+        let text = e.render().to_string();
+        assert!(
+            text.contains("similar subcommand") && text.contains(&format!("'{meant}'")),
+            "{text}"
+        );
+    }
     let e = match Cli::command().try_get_matches_from([
         "strongroom",
         "operator",

@@ -424,7 +424,7 @@ struct DecryptArgs {
     #[arg(long = "out", requires = "in_path")]
     out_path: Option<String>,
     /// Replace an existing --out file.
-    #[arg(long, requires = "out_path")]
+    #[arg(long)]
     force: bool,
 }
 
@@ -993,6 +993,9 @@ fn decrypt(a: DecryptArgs, fmt: Format) -> Result<(), CliError> {
     let client = Client::from_env()?;
     let ctx = pairs("--context", &a.context)?;
     match (a.ciphertext, a.in_path, a.out_path) {
+        (Some(_), None, None) if a.force => Err(CliError::new(
+            "--force only applies to --out FILE (a file that may already exist)",
+        )),
         (Some(c), None, None) => {
             let mut body = json!({ "ciphertext": c.trim(), "context": ctx });
             if a.allow_compromised {

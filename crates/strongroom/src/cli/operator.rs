@@ -54,11 +54,14 @@ pub enum OperatorCmd {
         #[arg(long)]
         shares_file: Option<String>,
     },
-    /// A new root token from a quorum of unseal shares (replaces the current one).
+    /// A new root token from a quorum of unseal shares, or (HSM seal, server stopped) --config.
     GenerateRoot {
         /// The current shares, one per line (default: typed hidden, or stdin).
         #[arg(long)]
         shares_file: Option<String>,
+        /// PKCS#11 seal, offline: the stopped server's config file; the HSM unwraps the root key.
+        #[arg(long, conflicts_with = "shares_file")]
+        config: Option<String>,
     },
     /// Revoke the root token (call it with the root token itself). Get one back with generate-root.
     RevokeRoot,
@@ -97,6 +100,7 @@ pub fn read_shares(file: Option<&str>, count: Option<usize>) -> Result<ShareList
                 break;
             }
             let prompt = match count {
+                Some(1) => "Unseal share (input is hidden): ".to_string(),
                 Some(n) => format!("Unseal share {i} of {n} (input is hidden): "),
                 None => format!("Unseal share {i} (input is hidden; empty line to finish): "),
             };
@@ -153,7 +157,7 @@ fn current_threshold(client: &Client) -> Result<usize, CliError> {
     let v = client.call("GET", "/v1/sys/seal-status", None)?;
     if v["seal_type"] == "pkcs11" {
         return Err(CliError::new(
-            "this server is sealed by the PKCS#11 HSM and has no unseal shares; rekey and generate-root need shares (docs/OPERATIONS.md)",
+            "this server is sealed by the PKCS#11 HSM and has no unseal shares: rekey does not apply, and generate-root runs offline with the server stopped: strongroom operator generate-root --config FILE",
         ));
     }
     match v["threshold"].as_u64() {
@@ -298,7 +302,23 @@ pub fn run(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
                 }
             }
         }
-        OperatorCmd::GenerateRoot { shares_file } => {
+        OperatorCmd::GenerateRoot {
+            config: Some(config),
+            ..
+        } => {
+            let token = seal::generate_root_offline(&config)?;
+            let token = String::from_utf8_lossy(token.expose()).into_owned();
+            match fmt {
+                Format::Json => output::json(&json!({ "root_token": token })),
+                Format::Table => {
+                    out!("Root token: {token}");
+                    out!();
+                    out!("It replaces the previous root token once the server starts, and is shown ONCE.");
+                    out!("When the work is done, retire it: STRONGROOM_TOKEN=<this token> strongroom operator revoke-root");
+                }
+            }
+        }
+        OperatorCmd::GenerateRoot { shares_file, .. } => {
             let need = current_threshold(&client()?)?;
             let quorum = read_shares(shares_file.as_deref(), Some(need))?;
             let v = client()?.call(

@@ -55,6 +55,60 @@ pub fn print_pkcs11_init(v: &Value) {
     out!("The root token is shown ONCE and is not stored.");
 }
 
+/// `operator generate-root --config FILE` for the PKCS#11 seal, with the
+/// server stopped (it reads the root token at unseal): the HSM named in the
+/// config unwraps the root key and a new root token is stored.
+pub fn generate_root_offline(config: &str) -> Result<crate::crypto::SecretBytes, CliError> {
+    let cfg = Config::load(config)?;
+    let path = cfg.storage_path.clone().unwrap_or_default();
+    if !std::path::Path::new(&path).exists() {
+        return Err(CliError::new(format!(
+            "the storage {path:?} named by {config} does not exist"
+        )));
+    }
+    // The server must be stopped: it keeps the root token it read at start,
+    // and two processes appending to one audit log would break its chain.
+    use std::net::ToSocketAddrs as _;
+    let listening = cfg.listen.to_socket_addrs().ok().and_then(|mut a| a.next());
+    if let Some(addr) = listening.filter(|a| a.port() != 0) {
+        if std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500))
+            .is_ok()
+        {
+            return Err(CliError::new(format!(
+                "something is listening on {} (the server's listen address in {config}); stop the server first",
+                cfg.listen
+            )));
+        }
+    }
+    let store = SqliteStore::open(&path).map_err(crate::error::Error::from)?;
+    match migrate::current_kind(&store)?.as_deref() {
+        Some("pkcs11") => {}
+        None => {
+            return Err(CliError::new(format!(
+                "the storage {path:?} is not initialized; start the server and run `strongroom operator init`"
+            )))
+        }
+        Some(_) => {
+            return Err(CliError::new(
+                "this storage is sealed with unseal shares: start the server and run `strongroom operator generate-root` with a quorum of them (no --config)",
+            ))
+        }
+    }
+    let settings = cfg.pkcs11_settings(&|k| std::env::var(k).ok())?;
+    let rng = crate::crypto::rng::system();
+    let audit = crate::seal::AuditConfig {
+        path: cfg.audit_path().into(),
+        checkpoint_every: cfg.audit_checkpoint_every,
+        enabled: true,
+    };
+    Ok(migrate::generate_root_pkcs11(
+        &store,
+        rng.as_ref(),
+        &settings,
+        &audit,
+    )?)
+}
+
 /// Runs the migration on the storage named in the config. The server must
 /// be stopped: the command opens the database itself.
 pub fn migrate(a: MigrateArgs, fmt: Format) -> Result<(), CliError> {

@@ -231,3 +231,94 @@ fn root_from_wrapped(cfg: &SealConfig, texts: &[String], wrapped: &[u8]) -> Resu
         .aes_open(root_key_aad(&cfg.cluster_id).as_bytes(), wrapped)
         .map_err(|_| Error::Internal("new shares do not open the new wrapping".into()))
 }
+
+/// Offline generate-root for the PKCS#11 seal (server stopped): the HSM
+/// unwraps the root key, and a new root token replaces the stored one. The
+/// authority is what this needs: the server's config and storage, and the
+/// HSM PIN (docs/OPERATIONS.md, "Rekey, generate-root, revoke-root").
+pub fn generate_root_pkcs11(
+    store: &dyn Store,
+    rng: &dyn Rng,
+    settings: &pkcs11::Pkcs11Settings,
+    audit: &super::AuditConfig,
+) -> Result<SecretBytes> {
+    let cfg = read_config(store)?.ok_or(Error::NotInitialized)?;
+    if cfg.kind != KIND_PKCS11 {
+        return Err(Error::InvalidArgument(format!(
+            "this storage is sealed with {:?}, not the PKCS#11 seal: start the server and run `strongroom operator generate-root` with a quorum of unseal shares",
+            cfg.kind
+        )));
+    }
+    if let Some(l) = &cfg.pkcs11_key_label {
+        if *l != settings.key_label {
+            return Err(Error::InvalidArgument(format!(
+                "the root key was wrapped by the HSM key labelled {l:?}, but pkcs11_key_label is {:?}; set pkcs11_key_label = {l:?}",
+                settings.key_label
+            )));
+        }
+    }
+    let aad = root_key_aad(&cfg.cluster_id);
+    let root = pkcs11::unwrap(settings, aad.as_bytes(), &wrapped_root(store)?)?;
+    check_root(store, &root)?;
+    let barrier = Barrier::new(&root)?;
+    let token = crate::auth::new_token(rng)?;
+    let record = barrier.seal(
+        ROOT_TOKEN_IDENTITY,
+        &crate::auth::token_hash(token.expose()),
+    )?;
+    // Audited like the online command, in the server's own log (its
+    // signing key is sealed under the root key): the intent first, and
+    // nothing is stored if that record cannot be written.
+    let log = open_audit_offline(store, &barrier, audit)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("runtime: {e}")))?;
+    let record_event = |outcome: &str, code: Option<&str>| {
+        rt.block_on(log.append(crate::audit::AuditEvent {
+            time_ms: crate::api::guard::now_ms(),
+            request_id: crate::api::guard::request_id(),
+            identity: "offline-hsm-operator".into(),
+            source: "internal".into(),
+            operation: "strongroom:GenerateRoot".into(),
+            key_id: None,
+            key_version: None,
+            outcome: outcome.into(),
+            error_code: code.map(str::to_string),
+            root: true,
+            detail: Some("operator generate-root --config (PKCS#11 seal, offline)".into()),
+        }))
+        .map(|_| ())
+        .map_err(|e| Error::StorageUnavailable(format!("audit log: {e}")))
+    };
+    record_event("pending", None)?;
+    let done = store
+        .commit(Transaction::new().push(Op::PutMeta {
+            name: META_ROOT_TOKEN.into(),
+            value: record,
+        }))
+        .map_err(Error::from);
+    match &done {
+        Ok(()) => record_event("allowed", None)?,
+        Err(e) => record_event("error", Some(e.code()))?,
+    }
+    done?;
+    Ok(token)
+}
+
+fn open_audit_offline(
+    store: &dyn Store,
+    barrier: &Barrier,
+    audit: &super::AuditConfig,
+) -> Result<crate::audit::AuditLog> {
+    let sealed = store.get_meta(super::META_AUDIT_KEY)?.ok_or_else(|| {
+        Error::Internal("the audit signing key is missing; start the server once first".into())
+    })?;
+    let key = barrier.open(super::AUDIT_KEY_IDENTITY, &sealed)?;
+    crate::audit::AuditLog::open(&audit.path, key.expose(), audit.checkpoint_every).map_err(|e| {
+        Error::StorageUnavailable(format!(
+            "cannot open the audit log {}: {e}",
+            audit.path.display()
+        ))
+    })
+}

@@ -42,7 +42,7 @@ impl super::Seal {
         let cfg = self.config()?.ok_or(Error::NotInitialized)?;
         if matches!(self.kind, SealKind::Pkcs11(_)) || cfg.kind != KIND_SHAMIR {
             return Err(Error::InvalidArgument(
-                "this server's root key is wrapped by the PKCS#11 HSM: it has no unseal shares, so rekey and generate-root do not apply. Keep an identity with the admin role before revoking the root token (docs/OPERATIONS.md)".into(),
+                "this server's root key is wrapped by the PKCS#11 HSM: it has no unseal shares, so rekey does not apply, and a new root token comes from `strongroom operator generate-root --config FILE` with the server stopped (docs/OPERATIONS.md)".into(),
             ));
         }
         Ok(cfg)

@@ -53,6 +53,7 @@ pub fn warn_if_loose(paths: &[(&str, String)]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests
 mod tests {
     use super::*;
 

@@ -284,8 +284,10 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     )
     .await;
     if dev && dev_audit_path.is_none() && !dev_no_audit {
-        // The dev server's own temp file: gone with its in-memory data on a clean exit.
-        drop(seal);
+        // The dev server's own temp file: gone with its in-memory data on a
+        // clean exit. Sealing drops the audit log, whose writer appends its
+        // final checkpoint and stops (audit::writer), before the file goes.
+        let _ = seal.seal();
         match std::fs::remove_file(&audit_path) {
             Ok(()) => tracing::info!(path = %audit_path, "removed the dev audit log"),
             Err(e) => {
