@@ -424,7 +424,10 @@ fn dev_server_secrets_stay_out_of_logs_errors_and_stderr() {
         let (st, _) = c.post(&s, "/v1/decapsulate", &body);
         assert!((400..500).contains(&st), "{body}");
     }
-    let (code, _) = c.cli(s.cli().args(["decapsulate", "--key", &kem, "--ciphertext", &kem_ct]));
+    let (code, _) = c.cli(
+        s.cli()
+            .args(["decapsulate", "--key", &kem, "--ciphertext", &kem_ct]),
+    );
     assert_eq!(code, 0);
     let (code, _) = c.cli(s.cli().args([
         "decapsulate",

@@ -130,10 +130,17 @@ pub fn ml_kem_sizes(spec: KeySpec) -> Option<(usize, usize)> {
 /// NIST's CSOR registry, as used by draft-ietf-lamps-kyber-certificates
 /// ("Algorithm Identifiers for ML-KEM", section 3).
 pub fn ml_kem_oid(spec: KeySpec) -> Option<spki::ObjectIdentifier> {
+    // Constants: a malformed OID string fails the build, not a request.
+    const ID_ALG_ML_KEM_512: spki::ObjectIdentifier =
+        spki::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.4.1");
+    const ID_ALG_ML_KEM_768: spki::ObjectIdentifier =
+        spki::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.4.2");
+    const ID_ALG_ML_KEM_1024: spki::ObjectIdentifier =
+        spki::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.4.3");
     Some(match spec {
-        KeySpec::MlKem512 => spki::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.4.1"),
-        KeySpec::MlKem768 => spki::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.4.2"),
-        KeySpec::MlKem1024 => spki::ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.4.3"),
+        KeySpec::MlKem512 => ID_ALG_ML_KEM_512,
+        KeySpec::MlKem768 => ID_ALG_ML_KEM_768,
+        KeySpec::MlKem1024 => ID_ALG_ML_KEM_1024,
         _ => return None,
     })
 }
