@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 mod format;
 mod query;
+mod segments;
 mod verify;
 mod writer;
 
@@ -32,6 +33,7 @@ mod writer;
 mod tests;
 
 pub use query::{export, query};
+pub use segments::{segment_files, verify_log, Rotation};
 pub use verify::verify_file;
 pub use writer::AuditLog;
 
