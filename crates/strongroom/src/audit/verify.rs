@@ -350,6 +350,9 @@ pub fn verify_file(
     verify_one(path, public_key, expected_head, false).map(|(r, _)| r)
 }
 
+/// (index, prev hash) of a file's first entry.
+pub(crate) type FirstEntry = (u64, [u8; 32]);
+
 /// One file; with `segment_start`, it may start with an anchoring checkpoint.
 /// Also returns the (index, prev) of its first entry.
 pub(crate) fn verify_one(
@@ -357,7 +360,7 @@ pub(crate) fn verify_one(
     public_key: &[u8],
     expected_head: Option<(u64, &str)>,
     segment_start: bool,
-) -> Result<(VerifyReport, Option<(u64, [u8; 32])>), AuditError> {
+) -> Result<(VerifyReport, Option<FirstEntry>), AuditError> {
     if public_key.len() != 32 {
         return Err(AuditError::Invalid(format!(
             "audit public key must be 32 bytes (raw Ed25519), got {}",
