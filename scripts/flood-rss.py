@@ -72,6 +72,8 @@ def main():
     addr = None
     while addr is None:
         line = p.stdout.readline().decode()
+        if not line:
+            raise SystemExit("the server exited at start")
         if " listening on " in line:
             addr = line.split(" listening on ", 1)[1].strip()
     host, port = addr.replace("http://", "").split(":")

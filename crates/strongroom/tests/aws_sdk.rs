@@ -3661,7 +3661,11 @@ async fn client_errors_are_400_foreign_arns_and_bad_limits_are_refused() {
     }
     for limit in [0, 1001] {
         let (code, msg, status) = aws_error(kms.list_keys().limit(limit).send().await);
-        assert_eq!((code.as_str(), status), ("ValidationException", 400), "{msg}");
+        assert_eq!(
+            (code.as_str(), status),
+            ("ValidationException", 400),
+            "{msg}"
+        );
         assert!(msg.contains("1 to 1000"), "{msg}");
     }
     kms.list_keys().limit(1000).send().await.unwrap();

@@ -672,7 +672,7 @@ pub async fn audit_verify(State(st): State<Arc<AppState>>, c: Caller) -> ApiResu
         st.run(&c, g("strongroom:ReadAudit", Kind::Read), |s| {
             let log = s.audit_log()?;
             let (next, head) = log.head();
-            let report = audit::verify_file(log.path(), &log.public_key(), Some((next, &head)))
+            let report = audit::verify_log(log.path(), &log.public_key(), Some((next, &head)))
                 .map_err(audit_err)?;
             Ok(Done::new(json!(report)))
         })

@@ -266,9 +266,10 @@ async fn audit_unguarded(
                 .map(|(_, t)| t.trim())
         })
         .and_then(|t| st.seal.authenticate(t.as_bytes()).ok());
-    if identity.is_none() && status.as_u16() >= 400 {
+    if identity.is_none() && status.as_u16() >= 400 && !sys_change {
         // Anonymous errors (404 probes and the like) are audited compactly:
-        // the first per source and interval on its own, the rest counted.
+        // the first per source, code and interval on its own, the rest
+        // counted. Init, unseal and seal attempts keep a record each.
         let code = resp
             .extensions()
             .get::<ErrorCode>()

@@ -42,7 +42,7 @@ pub async fn compliance(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult
                 Err(_) => settings.audit_enabled = false,
                 Ok(log) => {
                     let (next, head) = log.head();
-                    let v = audit::verify_file(log.path(), &log.public_key(), Some((next, &head)))
+                    let v = audit::verify_log(log.path(), &log.public_key(), Some((next, &head)))
                         .map_err(|e| Error::Internal(format!("audit verification: {e}")))?;
                     facts.verification = Some(json!(v));
                     let rows = audit::query(log.path(), &AuditFilter::default())

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 mod format;
 mod query;
+mod segments;
 mod verify;
 mod writer;
 
@@ -32,6 +33,7 @@ mod writer;
 mod tests;
 
 pub use query::{export, query};
+pub use segments::{segment_files, verify_log, Rotation};
 pub use verify::verify_file;
 pub use writer::AuditLog;
 
@@ -40,6 +42,8 @@ pub use writer::AuditLog;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AuditEvent {
+    // Null fields are left out of the JSON line (shorter records); the entry
+    // hash is over the canonical payload, where absent and null are the same.
     /// Unix milliseconds, supplied by the caller (injected clock).
     pub time_ms: i64,
     pub request_id: String,
@@ -49,14 +53,18 @@ pub struct AuditEvent {
     pub source: String,
     /// e.g. "kms:Encrypt".
     pub operation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_version: Option<u32>,
     /// "allowed" | "denied" | "error" | "pending" (intent recorded before a change).
     pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
     /// Break-glass root use: flagged.
     pub root: bool,
     /// Short non-secret note, e.g. an approval id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 

@@ -37,14 +37,41 @@ fn scan_events<F>(path: &Path, filter: &AuditFilter, mut f: F) -> Result<u64, Au
 where
     F: FnMut(u64, AuditEvent) -> Result<(), AuditError>,
 {
+    // A rotated log: its segments, oldest first, then the live file.
+    let mut files: Vec<std::path::PathBuf> = super::segments::segment_files(path)?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let rotated = !files.is_empty();
+    files.push(path.to_path_buf());
+    let mut matched: u64 = 0;
+    for file in files {
+        matched += scan_file(&file, filter, matched, rotated, &mut f)?;
+    }
+    Ok(matched)
+}
+
+fn scan_file<F>(
+    path: &Path,
+    filter: &AuditFilter,
+    already: u64,
+    rotated: bool,
+    f: &mut F,
+) -> Result<u64, AuditError>
+where
+    F: FnMut(u64, AuditEvent) -> Result<(), AuditError>,
+{
     let file = File::open(path).map_err(|e| {
         AuditError::Unavailable(format!("cannot open audit log {}: {e}", path.display()))
     })?;
     let mut reader = BufReader::new(file);
     let mut buf = Vec::with_capacity(1024);
     let mut position: u64 = 0;
+    let mut first = true;
     let mut matched: u64 = 0;
-    let limit = filter.limit.map(|l| u64::try_from(l).unwrap_or(u64::MAX));
+    let limit = filter
+        .limit
+        .map(|l| u64::try_from(l).unwrap_or(u64::MAX).saturating_sub(already));
     loop {
         if limit.is_some_and(|l| matched >= l) {
             break;
@@ -65,6 +92,11 @@ where
             index: position,
             reason,
         })?;
+        if first && rotated {
+            // A segment starts where the previous one ended (verify checks the link).
+            position = entry.index;
+        }
+        first = false;
         if entry.index != position {
             return Err(AuditError::Tampered {
                 index: position,

@@ -49,6 +49,11 @@ pub(crate) struct ChainVerifier<'k> {
     /// If set: capture the head and last checkpoint once `next_index` reaches this count.
     capture_at: Option<u64>,
     pub captured: Option<([u8; 32], Option<u64>)>,
+    /// A segment of a rotated log (docs/AUDIT.md, "Rotation"): its first
+    /// line may be a signed checkpoint at any index, which anchors the rest.
+    pub segment_start: bool,
+    /// Index and prev of the first entry verified (links segments).
+    pub first: Option<(u64, [u8; 32])>,
 }
 
 impl<'k> ChainVerifier<'k> {
@@ -64,6 +69,8 @@ impl<'k> ChainVerifier<'k> {
             last_checkpoint: None,
             capture_at,
             captured: None,
+            segment_start: false,
+            first: None,
         };
         v.maybe_capture();
         v
@@ -89,8 +96,30 @@ impl<'k> ChainVerifier<'k> {
 
     /// Checks one complete line (without newline) of `len` bytes (newline included).
     pub(crate) fn push_line(&mut self, line: &[u8], len: u64) -> Result<(), Bad> {
+        if self.segment_start && self.first.is_none() && self.good_len == 0 {
+            // A rotated segment starts from the previous segment's head under
+            // a signed checkpoint: the signature vouches for that head.
+            if let Some(a) = checkpoint_anchor(line, self.public_key, len) {
+                if a.index > 0 {
+                    self.first = Some((a.index, a.prev));
+                    self.next_index = a.index + 1;
+                    self.head = a.hash;
+                    self.good_len = len;
+                    self.checkpoints += 1;
+                    self.events_since_checkpoint = 0;
+                    self.last_checkpoint = Some(a.index);
+                    self.maybe_capture();
+                    return Ok(());
+                }
+            }
+        }
         let at = self.next_index;
         let bad = |index: u64, reason: String| Bad { index, reason };
+        if self.first.is_none() {
+            if let Some(prev) = EntryIn::parse(line).ok().and_then(|e| parse_hash(&e.prev)) {
+                self.first = Some((at, prev));
+            }
+        }
 
         let entry = EntryIn::parse(line).map_err(|r| bad(at, r))?;
 
@@ -217,6 +246,8 @@ impl<'k> ChainVerifier<'k> {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Anchor {
     pub index: u64,
+    /// The head the checkpoint follows (and signs).
+    pub prev: [u8; 32],
     pub hash: [u8; 32],
     /// Offset just past the checkpoint line's newline.
     pub end: u64,
@@ -224,7 +255,7 @@ pub(crate) struct Anchor {
 
 /// Checks one line as a checkpoint signed by `public_key` on its own: its
 /// hash over (prev, index, body) and its signature over (index, prev).
-fn checkpoint_anchor(line: &[u8], public_key: &[u8], end: u64) -> Option<Anchor> {
+pub(crate) fn checkpoint_anchor(line: &[u8], public_key: &[u8], end: u64) -> Option<Anchor> {
     let entry = EntryIn::parse(line).ok()?;
     let Ok(Payload::Checkpoint(c)) = entry.payload() else {
         return None;
@@ -241,6 +272,7 @@ fn checkpoint_anchor(line: &[u8], public_key: &[u8], end: u64) -> Option<Anchor>
         .ok()?;
     Some(Anchor {
         index: entry.index,
+        prev,
         hash: stored,
         end,
     })
@@ -308,11 +340,27 @@ pub(crate) fn last_checkpoint(
 }
 
 /// Verifies a whole audit file. See the module docs and `docs/AUDIT.md`.
+/// A rotated log is verified across its segments by
+/// [`verify_log`](super::segments::verify_log).
 pub fn verify_file(
     path: &Path,
     public_key: &[u8],
     expected_head: Option<(u64, &str)>,
 ) -> Result<VerifyReport, AuditError> {
+    verify_one(path, public_key, expected_head, false).map(|(r, _)| r)
+}
+
+/// (index, prev hash) of a file's first entry.
+pub(crate) type FirstEntry = (u64, [u8; 32]);
+
+/// One file; with `segment_start`, it may start with an anchoring checkpoint.
+/// Also returns the (index, prev) of its first entry.
+pub(crate) fn verify_one(
+    path: &Path,
+    public_key: &[u8],
+    expected_head: Option<(u64, &str)>,
+    segment_start: bool,
+) -> Result<(VerifyReport, Option<FirstEntry>), AuditError> {
     if public_key.len() != 32 {
         return Err(AuditError::Invalid(format!(
             "audit public key must be 32 bytes (raw Ed25519), got {}",
@@ -334,6 +382,7 @@ pub fn verify_file(
     })?;
     let mut reader = BufReader::new(file);
     let mut v = ChainVerifier::new(public_key, expected.map(|(n, _)| n));
+    v.segment_start = segment_start;
     let end = v.scan(&mut reader)?;
 
     let mut first_bad: Option<Bad> = match &end {
@@ -384,15 +433,23 @@ pub fn verify_file(
         }
     }
 
-    Ok(VerifyReport {
-        ok: first_bad.is_none(),
-        entries: v.next_index,
-        events: v.events,
-        checkpoints: v.checkpoints,
-        unsigned_tail_events: v.events_since_checkpoint,
-        last_checkpoint_index: v.last_checkpoint,
-        first_bad_index: first_bad.as_ref().map(|b| b.index),
-        reason: first_bad.map(|b| b.reason),
-        head_hash: hex(&v.head),
-    })
+    let first = v.first;
+    let entries = match first {
+        Some((i, _)) if segment_start => v.next_index - i,
+        _ => v.next_index,
+    };
+    Ok((
+        VerifyReport {
+            ok: first_bad.is_none(),
+            entries,
+            events: v.events,
+            checkpoints: v.checkpoints,
+            unsigned_tail_events: v.events_since_checkpoint,
+            last_checkpoint_index: v.last_checkpoint,
+            first_bad_index: first_bad.as_ref().map(|b| b.index),
+            reason: first_bad.map(|b| b.reason),
+            head_hash: hex(&v.head),
+        },
+        first,
+    ))
 }

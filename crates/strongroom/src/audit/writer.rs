@@ -17,7 +17,8 @@ use super::format::{
     checkpoint_body, checkpoint_message, entry_hash, hex, prepare_event, push_checkpoint_line,
     push_event_line, PreparedEvent, GENESIS_HASH,
 };
-use super::verify::{last_checkpoint, ChainVerifier, ScanEnd};
+use super::segments::{segment_files, segment_path, Rotation};
+use super::verify::{checkpoint_anchor, last_checkpoint, ChainVerifier, ScanEnd};
 use super::{AuditError, AuditEvent};
 
 /// Files up to this size are verified whole when opened; larger ones from
@@ -102,6 +103,9 @@ struct Shared {
     syncs: AtomicU64,
     /// Why the last write failed, until a later write succeeds (health reports it).
     last_error: Mutex<Option<String>>,
+    /// (device, inode) of the live file, to notice it being removed or
+    /// replaced (changes when the log rotates).
+    identity: Mutex<Option<(u64, u64)>>,
     #[cfg(test)]
     fault: Mutex<Option<Fault>>,
 }
@@ -140,8 +144,6 @@ struct Inner {
     path: PathBuf,
     registered: Option<PathBuf>,
     public_key: Vec<u8>,
-    /// (device, inode) of the file opened, to notice it being removed or replaced.
-    identity: Option<(u64, u64)>,
     /// Milliseconds since `opened` of the last recovery probe.
     last_probe_ms: AtomicU64,
     opened: std::time::Instant,
@@ -204,7 +206,31 @@ impl AuditLog {
         signing_key_pkcs8: &[u8],
         checkpoint_every: u64,
     ) -> Result<AuditLog, AuditError> {
-        Self::open_with(path, signing_key_pkcs8, checkpoint_every, DEFAULT_MAX_BATCH)
+        Self::open_with(
+            path,
+            signing_key_pkcs8,
+            checkpoint_every,
+            DEFAULT_MAX_BATCH,
+            Rotation::default(),
+        )
+    }
+
+    /// [`AuditLog::open`] with rotation by size and age (module `segments`).
+    /// A log that has rotated segments is always opened as one chain with
+    /// them, whatever `rotation` says.
+    pub fn open_rotating(
+        path: &Path,
+        signing_key_pkcs8: &[u8],
+        checkpoint_every: u64,
+        rotation: Rotation,
+    ) -> Result<AuditLog, AuditError> {
+        Self::open_with(
+            path,
+            signing_key_pkcs8,
+            checkpoint_every,
+            DEFAULT_MAX_BATCH,
+            rotation,
+        )
     }
 
     /// `open` with a cap on the entries per write + fdatasync (1 disables group commit;
@@ -214,6 +240,7 @@ impl AuditLog {
         signing_key_pkcs8: &[u8],
         checkpoint_every: u64,
         max_batch: usize,
+        rotation: Rotation,
     ) -> Result<AuditLog, AuditError> {
         let key = Ed25519KeyPair::from_pkcs8(signing_key_pkcs8).map_err(|_| {
             AuditError::Invalid("audit signing key is not a valid Ed25519 PKCS#8 key".to_string())
@@ -222,6 +249,24 @@ impl AuditLog {
         let unavailable = |what: &str, e: std::io::Error| {
             AuditError::Unavailable(format!("{what} audit log {}: {e}", path.display()))
         };
+        // A rotated log: the live file continues the last segment.
+        let segments = segment_files(path)?;
+        let link = match segments.last() {
+            None => None,
+            Some((_, last)) => Some(segment_tail(last, &public_key)?),
+        };
+        let _ = std::fs::remove_file(next_path(path)); // left by a crash mid-rotation
+        if let Some(anchor) = &link {
+            if std::fs::metadata(path)
+                .map(|m| m.len() == 0)
+                .unwrap_or(true)
+            {
+                // Crashed between the two renames of a rotation (or the live
+                // file was never started): start it from the segment's head.
+                start_segment(path, &key, anchor.index + 1, &anchor.hash)
+                    .map_err(|e| unavailable("cannot start", e))?;
+            }
+        }
 
         let existed = path.exists();
         let mut opts = OpenOptions::new();
@@ -276,7 +321,19 @@ impl AuditLog {
             }
         }
         let state = if regular {
-            match resume(&mut file, path, &public_key, existed, FULL_VERIFY_BELOW) {
+            let resumed = resume(
+                &mut file,
+                path,
+                &public_key,
+                existed,
+                FULL_VERIFY_BELOW,
+                link.is_some(),
+            )
+            .and_then(|st| match &link {
+                Some(anchor) => check_link(&file, path, anchor, &public_key).map(|()| st),
+                None => Ok(st),
+            });
+            match resumed {
                 Ok(s) => s,
                 Err(e) => {
                     unregister(&registered);
@@ -309,10 +366,16 @@ impl AuditLog {
             failed: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            identity: Mutex::new(identity),
             #[cfg(test)]
             fault: Mutex::new(None),
         });
 
+        let segment_first = if regular {
+            first_index(&file).map_err(|e| unavailable("cannot read", e))?
+        } else {
+            0
+        };
         let writer = Writer {
             shared: Arc::clone(&shared),
             file,
@@ -323,6 +386,9 @@ impl AuditLog {
             max_batch: max_batch.max(1),
             regular,
             path: path.to_path_buf(),
+            rotation,
+            segment_first,
+            segment_opened: std::time::Instant::now(),
         };
         let thread = std::thread::Builder::new()
             .name("strongroom-audit".to_string())
@@ -339,7 +405,6 @@ impl AuditLog {
                 path: path.to_path_buf(),
                 registered,
                 public_key,
-                identity,
                 last_probe_ms: AtomicU64::new(0),
                 opened: std::time::Instant::now(),
             }),
@@ -354,7 +419,8 @@ impl AuditLog {
         if self.is_failed() {
             return Some(failed_error().to_string());
         }
-        if let Some(want) = self.inner.identity {
+        let identity = *lock(&self.inner.shared.identity);
+        if let Some(want) = identity {
             use std::os::unix::fs::MetadataExt;
             match std::fs::metadata(&self.inner.path) {
                 Err(e) => {
@@ -490,6 +556,7 @@ fn resume(
     public_key: &[u8],
     existed: bool,
     full_below: u64,
+    segment_start: bool,
 ) -> Result<ChainState, AuditError> {
     let unavailable = |what: &str, e: std::io::Error| {
         AuditError::Unavailable(format!("{what} audit log {}: {e}", path.display()))
@@ -505,7 +572,11 @@ fn resume(
     };
     let (mut v, from) = match &anchor {
         Some(a) => (ChainVerifier::after(public_key, a), a.end),
-        None => (ChainVerifier::new(public_key, None), 0),
+        None => {
+            let mut v = ChainVerifier::new(public_key, None);
+            v.segment_start = segment_start;
+            (v, 0)
+        }
     };
     file.seek(SeekFrom::Start(from))
         .map_err(|e| unavailable("cannot read", e))?;
@@ -553,6 +624,138 @@ fn resume(
     })
 }
 
+/// The temporary name of the next live file while a rotation builds it.
+fn next_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".next");
+    path.with_file_name(name)
+}
+
+/// The signed checkpoint that ends a rotated segment (its last line).
+fn segment_tail(seg: &Path, public_key: &[u8]) -> Result<super::verify::Anchor, AuditError> {
+    let f = File::open(seg).map_err(|e| {
+        AuditError::Unavailable(format!("cannot open audit segment {}: {e}", seg.display()))
+    })?;
+    let len = f
+        .metadata()
+        .map_err(|e| AuditError::Unavailable(format!("cannot stat {}: {e}", seg.display())))?
+        .len();
+    match last_checkpoint(&f, len, public_key)
+        .map_err(|e| AuditError::Unavailable(format!("cannot read {}: {e}", seg.display())))?
+    {
+        Some(a) if a.end == len => Ok(a),
+        _ => Err(AuditError::Tampered {
+            index: 0,
+            reason: format!(
+                "the audit segment {} does not end with a signed checkpoint (a rotated segment always does): it was cut or appended to",
+                seg.display()
+            ),
+        }),
+    }
+}
+
+/// Writes a new live file whose first line is a checkpoint at `index`
+/// signing `prev` (the previous segment's head), and syncs it and its directory.
+fn start_segment(
+    path: &Path,
+    key: &Ed25519KeyPair,
+    index: u64,
+    prev: &[u8; 32],
+) -> std::io::Result<(File, [u8; 32])> {
+    let mut opts = OpenOptions::new();
+    opts.read(true).append(true).create(true).truncate(false);
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.set_len(0)?;
+    let (buf, hash) = checkpoint_line(key, index, prev);
+    f.write_all(&buf)?;
+    f.sync_all()?;
+    sync_dir(path)?;
+    Ok((f, hash))
+}
+
+/// One checkpoint line at `index` over `prev`, and its hash.
+fn checkpoint_line(key: &Ed25519KeyPair, index: u64, prev: &[u8; 32]) -> (Vec<u8>, [u8; 32]) {
+    let sig = key.sign(&checkpoint_message(index, prev));
+    let body = checkpoint_body(sig.as_ref(), key.public_key().as_ref());
+    let hash = entry_hash(prev, index, &body);
+    let mut buf = Vec::with_capacity(400);
+    push_checkpoint_line(
+        &mut buf,
+        index,
+        prev,
+        &hash,
+        &B64.encode(sig.as_ref()),
+        &B64.encode(key.public_key().as_ref()),
+    );
+    (buf, hash)
+}
+
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+/// The first line of an open file (without its newline), read at offset 0
+/// (positioned reads: the file's cursor is shared with the writer).
+fn first_line(file: &File) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt as _;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let mut pos = 0u64;
+    while out.len() <= super::format::MAX_LINE_BYTES {
+        let n = file.read_at(&mut buf, pos)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(nl) = buf[..n].iter().position(|&b| b == b'\n') {
+            out.extend_from_slice(&buf[..nl]);
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+        pos += u64::try_from(n).unwrap_or(u64::MAX);
+    }
+    Ok(out)
+}
+
+/// Index of the first entry of an open audit file (0 if empty).
+fn first_index(file: &File) -> std::io::Result<u64> {
+    let line = first_line(file)?;
+    Ok(super::format::EntryIn::parse(&line)
+        .map(|e| e.index)
+        .unwrap_or(0))
+}
+
+/// The live file of a rotated log must start right after the last
+/// segment's closing checkpoint, under a checkpoint over its hash.
+fn check_link(
+    file: &File,
+    path: &Path,
+    anchor: &super::verify::Anchor,
+    public_key: &[u8],
+) -> Result<(), AuditError> {
+    let line = first_line(file)
+        .map_err(|e| AuditError::Unavailable(format!("cannot read {}: {e}", path.display())))?;
+    let len = u64::try_from(line.len() + 1).unwrap_or(u64::MAX);
+    match checkpoint_anchor(&line, public_key, len) {
+        Some(a) if a.index == anchor.index + 1 && a.prev == anchor.hash => Ok(()),
+        _ => Err(AuditError::Tampered {
+            index: anchor.index + 1,
+            reason: format!(
+                "{} does not continue the last rotated segment (a signed checkpoint over its head at index {} must come first)",
+                path.display(),
+                anchor.index + 1
+            ),
+        }),
+    }
+}
+
 /// Test access to [`resume`]: `(next index, head hex, resumed file length)`.
 #[cfg(test)]
 pub(crate) fn resume_state(
@@ -565,7 +768,7 @@ pub(crate) fn resume_state(
         .append(true)
         .open(path)
         .map_err(|e| AuditError::Unavailable(e.to_string()))?;
-    let st = resume(&mut file, path, public_key, true, full_below)?;
+    let st = resume(&mut file, path, public_key, true, full_below, false)?;
     Ok((st.next_index, hex(&st.head), st.file_len))
 }
 
@@ -580,6 +783,10 @@ struct Writer {
     regular: bool,
     /// The path the file was opened at, to notice it being replaced.
     path: PathBuf,
+    rotation: Rotation,
+    /// Index of the live file's first entry (names it when it rotates).
+    segment_first: u64,
+    segment_opened: std::time::Instant,
 }
 
 impl Writer {
@@ -603,6 +810,9 @@ impl Writer {
                 }
             };
             self.commit(batch);
+            if self.rotation_due() {
+                self.rotate();
+            }
         }
         // Clean shutdown: sign the tail so that rewriting it is detectable.
         if self.state.events_since_checkpoint > 0 && !self.shared.failed.load(Ordering::Acquire) {
@@ -611,6 +821,106 @@ impl Writer {
                 request: Request::Checkpoint,
                 reply: Reply::Blocking(tx),
             }]);
+        }
+    }
+
+    fn rotation_due(&self) -> bool {
+        if !self.regular || !self.rotation.enabled() || self.shared.failed.load(Ordering::Acquire) {
+            return false;
+        }
+        // Nothing but the opening checkpoint: nothing to rotate.
+        if self.state.next_index <= self.segment_first + 1 {
+            return false;
+        }
+        (self.rotation.max_bytes > 0 && self.state.file_len >= self.rotation.max_bytes)
+            || (!self.rotation.max_age.is_zero()
+                && self.segment_opened.elapsed() >= self.rotation.max_age)
+    }
+
+    /// Closes the live file as a segment and starts the next one (see
+    /// module `segments`). A failure leaves the live file in place (logged,
+    /// retried after the next batch); nothing acknowledged is ever lost.
+    fn rotate(&mut self) {
+        // 1. The segment ends with a signed checkpoint over its head.
+        if self.state.events_since_checkpoint > 0 {
+            let (tx, rx) = mpsc::channel();
+            self.commit(vec![Pending {
+                request: Request::Checkpoint,
+                reply: Reply::Blocking(tx),
+            }]);
+            if !matches!(rx.try_recv(), Ok(Ok(_))) {
+                return;
+            }
+        }
+        // 2. The next file, under a temporary name, opened by a checkpoint
+        //    over the same head.
+        let next = next_path(&self.path);
+        let index = self.state.next_index;
+        let head = self.state.head;
+        let started = start_segment(&next, &self.key, index, &head).and_then(|(f, hash)| {
+            f.try_lock()
+                .map_err(|e| std::io::Error::other(format!("cannot lock: {e:?}")))?;
+            Ok((f, hash))
+        });
+        let (new_file, hash) = match started {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = std::fs::remove_file(&next);
+                tracing::error!(error = %e, "audit rotation: cannot start the next segment; still writing the current one");
+                return;
+            }
+        };
+        // 3. Two renames: the live file becomes a segment, the new file the live one.
+        let seg = segment_path(&self.path, self.segment_first);
+        if let Err(e) = std::fs::rename(&self.path, &seg) {
+            let _ = std::fs::remove_file(&next);
+            tracing::error!(error = %e, "audit rotation: cannot rename the live file; still writing it");
+            return;
+        }
+        if let Err(e) = std::fs::rename(&next, &self.path).and_then(|()| sync_dir(&self.path)) {
+            // Put the segment back: it is still the live file.
+            let back = std::fs::rename(&seg, &self.path);
+            let _ = std::fs::remove_file(&next);
+            tracing::error!(error = %e, restored = back.is_ok(), "audit rotation: cannot install the next segment");
+            if back.is_err() {
+                self.shared.failed.store(true, Ordering::Release);
+            }
+            return;
+        }
+        // 4. Switch to the new file.
+        let identity = new_file.metadata().ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.dev(), m.ino())
+        });
+        self.file = new_file;
+        self.state.file_len = self
+            .file
+            .metadata()
+            .map(|m| m.len())
+            .unwrap_or(self.state.file_len);
+        self.state.head = hash;
+        self.state.next_index = index + 1;
+        self.state.events_since_checkpoint = 0;
+        *lock(&self.shared.head) = (self.state.next_index, self.state.head);
+        *lock(&self.shared.identity) = identity;
+        tracing::info!(segment = %seg.display(), first = self.segment_first, next = index, "audit log rotated");
+        self.segment_first = index;
+        self.segment_opened = std::time::Instant::now();
+        // 5. Retention.
+        if self.rotation.retain > 0 {
+            if let Ok(all) = segment_files(&self.path) {
+                let excess = all.len().saturating_sub(self.rotation.retain);
+                for (_, old) in all.into_iter().take(excess) {
+                    match std::fs::remove_file(&old) {
+                        Ok(()) => {
+                            tracing::info!(segment = %old.display(), "audit segment removed (audit_retain_segments)")
+                        }
+                        Err(e) => {
+                            tracing::warn!(segment = %old.display(), error = %e, "cannot remove an old audit segment")
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -140,6 +140,8 @@ pub struct AuditConfig {
     pub checkpoint_every: u64,
     /// Off only for dev-mode measurements (`--dev-no-audit`).
     pub enabled: bool,
+    /// Rotation by size and age, and retention (docs/AUDIT.md, "Rotation").
+    pub rotation: crate::audit::Rotation,
 }
 
 /// Test setup shared by engine, scheduler and sweep tests: a dev seal
@@ -181,6 +183,7 @@ impl AuditConfig {
             )),
             checkpoint_every: 1000,
             enabled: true,
+            rotation: crate::audit::Rotation::default(),
         }
     }
 }
@@ -544,10 +547,11 @@ impl Seal {
                 k
             }
         };
-        AuditLog::open(
+        AuditLog::open_rotating(
             &self.audit_cfg.path,
             key.expose(),
             self.audit_cfg.checkpoint_every,
+            self.audit_cfg.rotation,
         )
         .map_err(|e| match e {
             // The client's error names the audit file, not the database.

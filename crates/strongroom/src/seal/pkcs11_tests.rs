@@ -164,6 +164,7 @@ fn open_seal(dir: &Path, rng: SharedRng, pin: &str) -> Seal {
             path: dir.join("audit.jsonl"),
             checkpoint_every: 1000,
             enabled: true,
+            rotation: crate::audit::Rotation::default(),
         },
     )
     .expect("open seal")
@@ -330,6 +331,7 @@ fn hsm_child() {
             path: dir.join("audit.jsonl"),
             checkpoint_every: 1000,
             enabled: true,
+            rotation: crate::audit::Rotation::default(),
         },
     )
     .expect("open");

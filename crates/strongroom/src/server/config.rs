@@ -117,6 +117,18 @@ pub struct Config {
     /// aggregate audit record (docs/AUDIT.md). `STRONGROOM_AUTH_FAILURE_AUDIT_INTERVAL_SECS`.
     #[serde(default = "limits::default_auth_failure_audit_interval_secs")]
     pub auth_failure_audit_interval_secs: u64,
+    /// Rotate the audit file at this size in bytes (0: never by size).
+    /// `STRONGROOM_AUDIT_ROTATE_BYTES`.
+    #[serde(default = "limits::default_audit_rotate_bytes")]
+    pub audit_rotate_bytes: u64,
+    /// Rotate the audit file at this age in seconds (0: never by age).
+    /// `STRONGROOM_AUDIT_ROTATE_SECS`.
+    #[serde(default)]
+    pub audit_rotate_secs: u64,
+    /// Keep this many rotated segments, deleting the oldest (0: keep all).
+    /// `STRONGROOM_AUDIT_RETAIN_SEGMENTS`.
+    #[serde(default)]
+    pub audit_retain_segments: usize,
 }
 
 fn default_rotation_days() -> u32 {
@@ -182,6 +194,9 @@ impl Default for Config {
             auth_failure_burst: limits::default_auth_failure_burst(),
             auth_failures_per_minute: limits::default_auth_failures_per_minute(),
             auth_failure_audit_interval_secs: limits::default_auth_failure_audit_interval_secs(),
+            audit_rotate_bytes: limits::default_audit_rotate_bytes(),
+            audit_rotate_secs: 0,
+            audit_retain_segments: 0,
         }
     }
 }

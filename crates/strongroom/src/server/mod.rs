@@ -143,6 +143,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         path: audit_path.clone().into(),
         checkpoint_every: cfg.audit_checkpoint_every,
         enabled: !dev_no_audit,
+        rotation: cfg.audit_rotation(),
     };
     let shared_store = store.clone();
     let seal = Arc::new(hsm::configure(

@@ -32,6 +32,9 @@ pub(super) fn default_auth_failures_per_minute() -> u32 {
 pub(super) fn default_auth_failure_audit_interval_secs() -> u64 {
     60
 }
+pub(super) fn default_audit_rotate_bytes() -> u64 {
+    1 << 30
+}
 
 /// hyper's smallest read buffer (`http1::Builder::max_buf_size` panics below it).
 pub const MIN_HEADER_BYTES: usize = 8192;
@@ -75,6 +78,14 @@ impl Config {
         }
     }
 
+    pub fn audit_rotation(&self) -> crate::audit::Rotation {
+        crate::audit::Rotation {
+            max_bytes: self.audit_rotate_bytes,
+            max_age: Duration::from_secs(self.audit_rotate_secs),
+            retain: self.audit_retain_segments,
+        }
+    }
+
     pub fn apply_limits_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), Error> {
         let num = |name: &str| env(name).map(|v| parse_num::<u64>(name, &v)).transpose();
         if let Some(v) = num("STRONGROOM_HEADER_READ_TIMEOUT_MS")? {
@@ -100,6 +111,15 @@ impl Config {
         }
         if let Some(v) = num("STRONGROOM_AUTH_FAILURE_AUDIT_INTERVAL_SECS")? {
             self.auth_failure_audit_interval_secs = v;
+        }
+        if let Some(v) = num("STRONGROOM_AUDIT_ROTATE_BYTES")? {
+            self.audit_rotate_bytes = v;
+        }
+        if let Some(v) = num("STRONGROOM_AUDIT_ROTATE_SECS")? {
+            self.audit_rotate_secs = v;
+        }
+        if let Some(v) = env("STRONGROOM_AUDIT_RETAIN_SEGMENTS") {
+            self.audit_retain_segments = parse_num("STRONGROOM_AUDIT_RETAIN_SEGMENTS", &v)?;
         }
         Ok(())
     }
@@ -133,6 +153,12 @@ impl Config {
             return Err(Error::InvalidArgument(
                 "auth_failure_burst and auth_failures_per_minute must be at least 1".into(),
             ));
+        }
+        if self.audit_rotate_bytes != 0 && self.audit_rotate_bytes < 4096 {
+            return Err(Error::InvalidArgument(format!(
+                "audit_rotate_bytes = {} is too small; use at least 4096, or 0 to rotate by age only",
+                self.audit_rotate_bytes
+            )));
         }
         if !(1..=86_400).contains(&self.auth_failure_audit_interval_secs) {
             return Err(Error::InvalidArgument(format!(
