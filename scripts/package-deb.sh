@@ -18,5 +18,5 @@ gzip -9n "$gen"/man/*.1
 "$bin" completion bash > "$gen/completions/strongroom"
 "$bin" completion zsh > "$gen/completions/_strongroom"
 "$bin" completion fish > "$gen/completions/strongroom.fish"
-cargo deb -p strongroom --no-build --quiet --output "$target/debian/" >&2
+cargo deb -p strongroom --no-build --strip --quiet --output "$target/debian/" >&2
 ls -t "$target"/debian/strongroom_*.deb | head -n 1

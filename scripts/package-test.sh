@@ -90,7 +90,7 @@ dpkg -i "$deb" >/dev/null
 install -d -o root -g strongroom -m 0750 /etc/strongroom/tls
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
   -keyout /etc/strongroom/tls/key.pem -out /etc/strongroom/tls/cert.pem -subj /CN=localhost \
-  -addext subjectAltName=IP:127.0.0.1,DNS:localhost 2>/dev/null
+  -addext subjectAltName=IP:127.0.0.1,DNS:localhost -addext basicConstraints=critical,CA:FALSE 2>/dev/null
 chgrp strongroom /etc/strongroom/tls/key.pem /etc/strongroom/tls/cert.pem
 chmod 0640 /etc/strongroom/tls/key.pem
 chmod 0644 /etc/strongroom/tls/cert.pem
@@ -129,7 +129,7 @@ kill -0 "$server_pid" || fail "the server died"
 grep -qi 'panic' "$work/server.log" && fail "the server log has a panic"
 # Every file the server made: the strongroom user's, and no one else's to read.
 while read -r f; do
-  expect "$f" "$(stat -c '%U %A' "$f" | cut -c1-20)" "strongroom -rw-------"
+  expect "$f" "$(stat -c '%U %A' "$f")" "strongroom -rw-------"
 done < <(find /var/lib/strongroom -type f)
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
 dpkg -r strongroom >/dev/null

@@ -10,7 +10,7 @@
 #   curl, jq            the README blocks (scripts/readme-check.sh)
 #   python3, python3-venv   the README's AWS CLI block (awscli from PyPI into a venv)
 #   systemd             systemd-analyze, to verify the packaged unit (scripts/package-test.sh)
-# and from crates.io: cargo-deb (scripts/package-deb.sh), and uses cargo-nextest when present.
+# and from crates.io: cargo-deb (scripts/package-deb.sh).
 #
 # PostgreSQL: creates the cluster if there is none, starts it when it is down,
 # trusts connections from 127.0.0.1 and ::1 only (pg_hba.conf, first lines,
