@@ -67,7 +67,9 @@ impl Engine {
             .build(&pats)
             .expect("keyword automaton");
         #[allow(clippy::expect_used)]
-        let compile = |p: &str| Regex::new(p).expect("static rule regex");
+        // ASCII mode: Unicode word boundaries make the DFA give up on the
+        // first non-ASCII byte and fall back to the slow PikeVM.
+        let compile = |p: &str| Regex::new(&format!("(?-u){p}")).expect("static rule regex");
         Engine {
             keywords,
             keyword_rule,

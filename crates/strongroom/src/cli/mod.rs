@@ -25,6 +25,7 @@ pub mod file;
 pub mod lifecycle;
 pub mod output;
 pub mod report;
+pub mod scan;
 pub mod seal;
 
 use std::collections::BTreeMap;
@@ -200,6 +201,8 @@ enum Command {
     /// Backups and recovery drills.
     #[command(subcommand)]
     Backup(backup::BackupCmd),
+    /// Find hardcoded secrets and weak cryptography in files, staged changes or git history (docs/SCAN.md).
+    Scan(scan::ScanArgs),
 }
 
 #[derive(Args)]
@@ -543,6 +546,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dev(c) => dev::dev(c, fmt),
         Command::Report(c) => report::run(c),
         Command::Backup(c) => backup::run(c, fmt),
+        // exit codes 0/1/2 of its own (docs/SCAN.md)
+        Command::Scan(a) => std::process::exit(scan::run(a)),
         Command::Reencrypt(a) => {
             let c = Client::from_env()?;
             let v = c.call(
