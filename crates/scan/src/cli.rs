@@ -32,7 +32,8 @@ pub struct ScanArgs {
     /// Scan what is staged for the next commit (`git diff --cached`).
     #[arg(long)]
     pub staged: bool,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    /// Output format. (Its own id: `strongroom` has a global `--output` whose id is `format`.)
+    #[arg(long = "format", id = "scan_format", value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
     /// Findings whose fingerprint is in this file are not new.
     #[arg(long, value_name = "FILE")]
