@@ -4,12 +4,12 @@
 # pattern and against detect-secrets (PyPI, in a venv), and precision/recall
 # of all three on the labelled corpus. Runs alone (scripts/bench.sh calls it
 # last; SCAN_ONLY=1 scripts/bench.sh runs only this).
-# Knobs: SCAN_TREE (~/.cargo/registry/src), DS_MB (40: size of the subtree
+# Knobs: SCAN_TREE (~/.cargo/registry/src), DS_MB (4: size of the subtree
 # detect-secrets is timed on; it is too slow for the whole tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TREE=${SCAN_TREE:-$HOME/.cargo/registry/src}
-DS_MB=${DS_MB:-40}
+DS_MB=${DS_MB:-4}
 BIN=target/release/strongroom
 cargo build --release -p strongroom >&2
 cargo build --release -p strongroom-scan --example gen_corpus >&2
@@ -39,28 +39,29 @@ run() { # name, command...
   c1=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
   local wall cpu
   wall=$(secs "$t0" "$t1"); cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", (b-a)/100}')
-  echo "| $name | $wall | $cpu | $(awk -v m="$MB" -v s="$wall" 'BEGIN{printf "%.0f", m/s}') | $(awk -v m="$MB" -v s="$cpu" 'BEGIN{printf "%.0f", s>0?m/s:0}') |"
+  echo "| $name | $wall | $cpu | $(awk -v m="$MB" -v s="$wall" 'BEGIN{printf "%.0f", m/s}') | $(awk -v m="$MB" -v s="$cpu" 'BEGIN{printf "%.0f", (s>0)?(m/s):0}') |"
 }
 run "strongroom scan (all rules, $(nproc) threads)" "$BIN" scan "$TREE" --format json
 run "grep -rIE (combined pattern, 1 thread)" grep -rIE -e "$PAT" "$TREE"
 echo
 # detect-secrets is timed on a subtree of about DS_MB MB, and strongroom scan on the same one.
-mkdir -p "$W/sub"
+mkdir -p "$W/subtree"
 total=0
 for d in "$TREE"/*/*/; do
   [ "$total" -ge $((DS_MB * 1000000)) ] && break
-  ln -s "$d" "$W/sub/$(echo "$d" | md5sum | cut -c1-8)"
-  total=$((total + $(du -sbL "$d" | cut -f1)))
+  cp -r "$d" "$W/subtree/"
+  total=$(du -sb "$W/subtree" | cut -f1)
 done
-SMB=$(awk -v b="$total" 'BEGIN{printf "%.0f", b/1e6}')
+SMB=$(awk -v b="$total" 'BEGIN{printf "%.1f", b/1e6}')
 echo "Same-run comparison with detect-secrets $("$VENV/bin/detect-secrets" --version) on a $SMB MB subtree (the first crates of the registry):"
 echo
 echo "| tool | wall s | CPU s (user+sys) | MB/s wall | MB/s per CPU-second |"
 echo "|---|---:|---:|---:|---:|"
 MB=$SMB
-cp -rL "$W/sub" "$W/subtree"
 run "strongroom scan" "$BIN" scan "$W/subtree" --format json
-run "detect-secrets scan --all-files" "$VENV/bin/detect-secrets" scan --all-files "$W/subtree"
+# detect-secrets filters paths through git when the working directory is a repository: run it inside the tree
+DS="$PWD/$VENV/bin/detect-secrets"
+run "detect-secrets scan --all-files" bash -c "cd '$W/subtree' && '$DS' scan --all-files . | grep -c line_number"
 echo
 echo "### Precision and recall on the labelled corpus (secret families; other tools do not look for weak crypto)"
 echo

@@ -9,10 +9,8 @@ cd "$(dirname "$0")/.."
 BIN=${STRONGROOM_BIN:-target/release/strongroom}
 [ -x "$BIN" ] || cargo build --release -p strongroom
 VENV=${SCAN_VENV:-target/scan-venv}
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q jsonschema
-fi
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -c 'import jsonschema' 2>/dev/null || "$VENV/bin/pip" install -q jsonschema
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cargo run -q --release -p strongroom-scan --example gen_corpus -- "$work/corpus" >/dev/null
