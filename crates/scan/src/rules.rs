@@ -341,6 +341,10 @@ pub fn generic_ok(name: &[u8], value: &[u8], quoted: bool) -> bool {
         || v.starts_with("../")
         || v.starts_with('~')
         || v.starts_with('@')
+        || v.starts_with('&')
+        || v.starts_with('*')
+        || v.contains("::")
+        || v.contains("->")
     {
         return false;
     }
