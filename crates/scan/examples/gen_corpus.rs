@@ -12,7 +12,10 @@ fn main() {
         eprintln!("usage: gen_corpus DIR [SEED] [ROUNDS]");
         std::process::exit(2);
     };
-    let seed = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0x5eed_2026u64);
+    let seed = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_2026u64);
     let rounds = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(4usize);
     let c = corpus::generate(seed, rounds);
     let dir = std::path::Path::new(dir);
@@ -30,5 +33,10 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
-    println!("{} files, {} labels, {} traps", c.files.len(), c.labels.len(), c.traps);
+    println!(
+        "{} files, {} labels, {} traps",
+        c.files.len(),
+        c.labels.len(),
+        c.traps
+    );
 }

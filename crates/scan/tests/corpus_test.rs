@@ -77,7 +77,11 @@ fn precision_and_recall_per_family_at_least_095() {
     assert!(scores.len() >= 14, "{scores:?}");
     let fired: BTreeSet<&str> = findings.iter().map(|f| f.rule).collect();
     for r in output::all_rules() {
-        assert!(fired.contains(r.id), "rule {} never fired on the corpus", r.id);
+        assert!(
+            fired.contains(r.id),
+            "rule {} never fired on the corpus",
+            r.id
+        );
     }
     // the ignored directory and the inline allow were honoured
     assert!(!findings.iter().any(|f| f.path.contains("/ignored/")));
@@ -100,7 +104,10 @@ fn no_output_format_contains_a_secret() {
     for (name, out) in [("text", &text), ("json", &json), ("sarif", &sarif)] {
         let g = grams(out, 12);
         for s in &c.secrets {
-            assert!(!out.contains(s.as_str()), "{name} output holds a whole secret");
+            assert!(
+                !out.contains(s.as_str()),
+                "{name} output holds a whole secret"
+            );
             for w in s.as_bytes().windows(12) {
                 assert!(
                     !g.contains(w),
@@ -110,9 +117,16 @@ fn no_output_format_contains_a_secret() {
         }
     }
     // the redaction shows at most SHOWN_PREFIX leading characters
-    for f in findings.iter().filter(|f| f.category == strongroom_scan::Category::Secret) {
+    for f in findings
+        .iter()
+        .filter(|f| f.category == strongroom_scan::Category::Secret)
+    {
         let head = f.redacted.split('…').next().unwrap_or("");
-        assert!(head.chars().count() <= strongroom_scan::SHOWN_PREFIX, "{}", f.redacted);
+        assert!(
+            head.chars().count() <= strongroom_scan::SHOWN_PREFIX,
+            "{}",
+            f.redacted
+        );
     }
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -122,19 +136,25 @@ fn sarif_has_one_rule_per_detector_and_result_properties() {
     let (_, findings, dir) = scan_corpus("sarif", 7);
     let s = output::sarif(&findings, "0.1.0");
     assert_eq!(s["version"], "2.1.0");
-    let rules = s["runs"][0]["tool"]["driver"]["rules"].as_array().expect("rules");
+    let rules = s["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("rules");
     assert_eq!(rules.len(), output::all_rules().len());
     let ids: BTreeSet<&str> = rules.iter().filter_map(|r| r["id"].as_str()).collect();
     assert_eq!(ids.len(), rules.len(), "rule ids are unique");
     for r in rules {
-        assert!(r["shortDescription"]["text"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(r["shortDescription"]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()));
     }
     let results = s["runs"][0]["results"].as_array().expect("results");
     assert_eq!(results.len(), findings.len());
     for r in results {
         let cat = r["properties"]["category"].as_str().expect("category");
         assert!(cat == "secret" || cat == "weak-crypto");
-        let fp = r["partialFingerprints"]["strongroomFingerprint/v1"].as_str().expect("fp");
+        let fp = r["partialFingerprints"]["strongroomFingerprint/v1"]
+            .as_str()
+            .expect("fp");
         assert_eq!(fp.len(), 64);
         let idx = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
         assert_eq!(rules[idx]["id"], r["ruleId"]);

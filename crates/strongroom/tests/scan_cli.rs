@@ -27,7 +27,14 @@ fn scan(dir: &Path, args: &[&str]) -> Output {
 fn git(dir: &Path, args: &[&str]) -> Output {
     Command::new("git")
         .current_dir(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .output()
         .expect("git")
@@ -36,7 +43,10 @@ fn git(dir: &Path, args: &[&str]) -> Output {
 /// A GitHub-format token with a valid checksum, made at test time.
 fn token(seed: u8) -> String {
     let random: String = (0..30)
-        .map(|i| b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[(i * 7 + seed as usize * 13) % 62] as char)
+        .map(|i| {
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                [(i * 7 + seed as usize * 13) % 62] as char
+        })
         .collect();
     let check = strongroom_scan::checks::base62_crc32(crc32(random.as_bytes()));
     format!("ghp_{random}{check}")
@@ -48,7 +58,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -59,28 +73,54 @@ fn exit_codes_and_baseline() {
     let dir = tempdir("exit");
     std::fs::write(dir.join("clean.py"), "print('hello')\n").unwrap();
     let o = scan(&dir, &[".", "--exit-code"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let t = token(1);
     std::fs::write(dir.join("app.py"), format!("GH = \"{t}\"\n")).unwrap();
     // findings without --exit-code: 0; with it: 1
     let o = scan(&dir, &["."]);
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("github-token") && out.contains("app.py:1"), "{out}");
+    assert!(
+        out.contains("github-token") && out.contains("app.py:1"),
+        "{out}"
+    );
     assert!(!out.contains(&t[4..]), "the token is redacted");
     let o = scan(&dir, &[".", "--exit-code", "--format", "sarif"]);
     assert_eq!(o.status.code(), Some(1));
     let sarif: serde_json::Value = serde_json::from_slice(&o.stdout).expect("sarif json");
-    assert_eq!(sarif["runs"][0]["results"][0]["properties"]["category"], "secret");
+    assert_eq!(
+        sarif["runs"][0]["results"][0]["properties"]["category"],
+        "secret"
+    );
     // a baseline accepts it; a new secret is new again
     let o = scan(&dir, &[".", "--write-baseline", "baseline.json"]);
     assert_eq!(o.status.code(), Some(0));
     let b = std::fs::read_to_string(dir.join("baseline.json")).unwrap();
     assert!(!b.contains(&t[4..]));
     let o = scan(&dir, &[".", "--exit-code", "--baseline", "baseline.json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     std::fs::write(dir.join("more.env"), format!("TOKEN={}\n", token(2))).unwrap();
-    let o = scan(&dir, &[".", "--exit-code", "--baseline", "baseline.json", "--format", "json"]);
+    let o = scan(
+        &dir,
+        &[
+            ".",
+            "--exit-code",
+            "--baseline",
+            "baseline.json",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(j["summary"]["new"], 1);
@@ -104,7 +144,12 @@ fn staged_and_the_pre_commit_hook() {
     git(&dir, &["add", "."]);
     assert!(git(&dir, &["commit", "-qm", "first"]).status.success());
     let o = scan(&dir, &["install-hook"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let hook = std::fs::read_to_string(dir.join(".git/hooks/pre-commit")).unwrap();
     assert!(hook.contains("scan --staged --exit-code"));
     // a clean commit passes the hook

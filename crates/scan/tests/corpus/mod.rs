@@ -34,7 +34,9 @@ impl Rng {
         &v[self.below(v.len())]
     }
     pub fn chars(&mut self, alphabet: &[u8], n: usize) -> String {
-        (0..n).map(|_| alphabet[self.below(alphabet.len())] as char).collect()
+        (0..n)
+            .map(|_| alphabet[self.below(alphabet.len())] as char)
+            .collect()
     }
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
@@ -173,17 +175,53 @@ fn canary(rule: &str, value: &str) -> String {
 }
 
 pub const SECRET_RULES: &[&str] = &[
-    "aws-access-key-id", "aws-secret-access-key", "google-api-key", "azure-storage-account-key",
-    "github-token", "github-fine-grained-token", "gitlab-token", "npm-token", "pypi-token",
-    "slack-token", "stripe-secret-key", "sendgrid-api-key", "twilio-api-key", "slack-webhook",
-    "discord-webhook", "jwt", "url-password", "connection-string-password", "strongroom-token",
-    "strongroom-access-key-id", "strongroom-unseal-share", "generic-password", "generic-secret",
+    "aws-access-key-id",
+    "aws-secret-access-key",
+    "google-api-key",
+    "azure-storage-account-key",
+    "github-token",
+    "github-fine-grained-token",
+    "gitlab-token",
+    "npm-token",
+    "pypi-token",
+    "slack-token",
+    "stripe-secret-key",
+    "sendgrid-api-key",
+    "twilio-api-key",
+    "slack-webhook",
+    "discord-webhook",
+    "jwt",
+    "url-password",
+    "connection-string-password",
+    "strongroom-token",
+    "strongroom-access-key-id",
+    "strongroom-unseal-share",
+    "generic-password",
+    "generic-secret",
 ];
 
 /// File types and how each assigns `name` to a string literal.
 pub const FILE_KINDS: &[&str] = &[
-    "py", "js", "ts", "go", "java", "rs", "cs", "yaml", "json", "env", "toml", "properties", "sh",
-    "tf", "rb", "php", "xml", "md", "Dockerfile", "ini",
+    "py",
+    "js",
+    "ts",
+    "go",
+    "java",
+    "rs",
+    "cs",
+    "yaml",
+    "json",
+    "env",
+    "toml",
+    "properties",
+    "sh",
+    "tf",
+    "rb",
+    "php",
+    "xml",
+    "md",
+    "Dockerfile",
+    "ini",
 ];
 
 fn assign(kind: &str, name: &str, value: &str) -> String {
@@ -210,10 +248,28 @@ fn assign(kind: &str, name: &str, value: &str) -> String {
 
 fn filler(kind: &str, rng: &mut Rng) -> String {
     let lines: &[&str] = match kind {
-        "py" => &["import os", "def handler(event):", "    return {\"ok\": True}", "LOG_LEVEL = \"info\""],
-        "js" | "ts" => &["import fs from 'fs';", "export function f(a) { return a + 1; }", "const retries = 3;"],
-        "go" => &["package main", "import \"fmt\"", "func main() { fmt.Println(\"hi\") }"],
-        "java" => &["package app;", "import java.util.List;", "public class App {", "}"],
+        "py" => &[
+            "import os",
+            "def handler(event):",
+            "    return {\"ok\": True}",
+            "LOG_LEVEL = \"info\"",
+        ],
+        "js" | "ts" => &[
+            "import fs from 'fs';",
+            "export function f(a) { return a + 1; }",
+            "const retries = 3;",
+        ],
+        "go" => &[
+            "package main",
+            "import \"fmt\"",
+            "func main() { fmt.Println(\"hi\") }",
+        ],
+        "java" => &[
+            "package app;",
+            "import java.util.List;",
+            "public class App {",
+            "}",
+        ],
         "rs" => &["use std::io;", "fn main() {", "}", "// a comment"],
         "cs" => &["using System;", "namespace App {", "}"],
         "yaml" => &["service:", "  replicas: 3", "  image: app:1.2.3"],
@@ -287,16 +343,35 @@ fn crypto_snippets() -> Vec<(&'static str, &'static str, Vec<&'static str>, usiz
 /// Lines that must produce no finding.
 fn traps(rng: &mut Rng) -> Vec<(&'static str, String)> {
     let sha = rng.chars(HEX, 40);
-    let uuid = format!("{}-{}-4{}-a{}-{}", rng.chars(HEX, 8), rng.chars(HEX, 4), rng.chars(HEX, 3), rng.chars(HEX, 3), rng.chars(HEX, 12));
+    let uuid = format!(
+        "{}-{}-4{}-a{}-{}",
+        rng.chars(HEX, 8),
+        rng.chars(HEX, 4),
+        rng.chars(HEX, 3),
+        rng.chars(HEX, 3),
+        rng.chars(HEX, 12)
+    );
     let sri = format!("sha512-{}", STANDARD.encode(rng.bytes(64)));
-    let pubkey = format!("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{} user@host", rng.chars(B64, 43));
+    let pubkey = format!(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{} user@host",
+        rng.chars(B64, 43)
+    );
     vec![
         // documented example keys
         ("py", "aws_access_key_id = \"AKIAIOSFODNN7EXAMPLE\"".into()),
-        ("ini", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()),
+        (
+            "ini",
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+        ),
         // look-alikes failing their checksum
-        ("js", format!("const t = \"{}\";", github_like(rng, "ghp_", false))),
-        ("yaml", format!("  npm: \"{}\"", github_like(rng, "npm_", false))),
+        (
+            "js",
+            format!("const t = \"{}\";", github_like(rng, "ghp_", false)),
+        ),
+        (
+            "yaml",
+            format!("  npm: \"{}\"", github_like(rng, "npm_", false)),
+        ),
         ("env", format!("UNSEAL_SHARE={}", share(rng, false))),
         ("txt", format!("share: U1MB{}", rng.chars(B64URL, 76))),
         // placeholders and templating
@@ -309,14 +384,35 @@ fn traps(rng: &mut Rng) -> Vec<(&'static str, String)> {
         ("py", "API_KEY = os.getenv(\"API_KEY\")".into()),
         ("py", "password = settings.DB_PASSWORD".into()),
         ("go", "\tpassword := os.Getenv(\"DB_PASSWORD\")".into()),
-        ("env", "DATABASE_URL=postgres://user:password@localhost:5432/app".into()),
-        ("env", "DATABASE_URL=postgres://app:${DB_PASS}@db:5432/app".into()),
-        ("properties", "spring.datasource.password=${DB_PASSWORD}".into()),
+        (
+            "env",
+            "DATABASE_URL=postgres://user:password@localhost:5432/app".into(),
+        ),
+        (
+            "env",
+            "DATABASE_URL=postgres://app:${DB_PASS}@db:5432/app".into(),
+        ),
+        (
+            "properties",
+            "spring.datasource.password=${DB_PASSWORD}".into(),
+        ),
         ("tf", "  password = var.db_password".into()),
-        ("json", "  \"clientSecret\": \"xxxxxxxxxxxxxxxxxxxxxxxx\",".into()),
-        ("cs", "        var apiKey = Configuration[\"ApiKey\"];".into()),
-        ("java", "    String secret = System.getenv(\"APP_SECRET\");".into()),
-        ("sh", "export GITHUB_TOKEN=\"$(cat /run/secrets/gh)\"".into()),
+        (
+            "json",
+            "  \"clientSecret\": \"xxxxxxxxxxxxxxxxxxxxxxxx\",".into(),
+        ),
+        (
+            "cs",
+            "        var apiKey = Configuration[\"ApiKey\"];".into(),
+        ),
+        (
+            "java",
+            "    String secret = System.getenv(\"APP_SECRET\");".into(),
+        ),
+        (
+            "sh",
+            "export GITHUB_TOKEN=\"$(cat /run/secrets/gh)\"".into(),
+        ),
         ("md", "Set `password: <password>` in the config.".into()),
         ("toml", "token = \"REPLACE_WITH_YOUR_TOKEN\"".into()),
         // digests, ids
@@ -326,30 +422,83 @@ fn traps(rng: &mut Rng) -> Vec<(&'static str, String)> {
         ("py", format!("session_token = \"{uuid}\"")),
         ("txt", format!("commit {sha}")),
         // public keys and certificates
-        ("txt", format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----", pem_body(rng, 4).join("\n"))),
-        ("txt", format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----", pem_body(rng, 8).join("\n"))),
+        (
+            "txt",
+            format!(
+                "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----",
+                pem_body(rng, 4).join("\n")
+            ),
+        ),
+        (
+            "txt",
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----",
+                pem_body(rng, 8).join("\n")
+            ),
+        ),
         ("py", format!("public_key = \"{pubkey}\"")),
-        ("md", "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----".into()),
+        (
+            "md",
+            "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----".into(),
+        ),
         // ordinary code
         ("py", "token_type = \"bearer_access_token\"".into()),
-        ("js", "const passwordField = document.getElementById('password-input');".into()),
-        ("go", "\tpasswordHash, err := bcrypt.GenerateFromPassword([]byte(pw), 12)".into()),
+        (
+            "js",
+            "const passwordField = document.getElementById('password-input');".into(),
+        ),
+        (
+            "go",
+            "\tpasswordHash, err := bcrypt.GenerateFromPassword([]byte(pw), 12)".into(),
+        ),
         // weak-crypto look-alikes
-        ("py", "checksum = hashlib.md5(file_bytes).hexdigest()".into()),
-        ("py", "stored = hashlib.sha256(password.encode()).hexdigest()".into()),
-        ("py", "cipher = AES.new(key, AES.MODE_GCM, nonce=os.urandom(12))".into()),
-        ("py", "key = rsa.generate_private_key(public_exponent=65537, key_size=3072)".into()),
+        (
+            "py",
+            "checksum = hashlib.md5(file_bytes).hexdigest()".into(),
+        ),
+        (
+            "py",
+            "stored = hashlib.sha256(password.encode()).hexdigest()".into(),
+        ),
+        (
+            "py",
+            "cipher = AES.new(key, AES.MODE_GCM, nonce=os.urandom(12))".into(),
+        ),
+        (
+            "py",
+            "key = rsa.generate_private_key(public_exponent=65537, key_size=3072)".into(),
+        ),
         ("py", "iv = os.urandom(16)".into()),
         ("py", "color = random.choice(colors)".into()),
         ("py", "token = secrets.token_hex(32)".into()),
         ("js", "const iv = crypto.randomBytes(16);".into()),
         ("js", "const x = Math.random() * width;".into()),
-        ("go", "import \"crypto/rand\"\n\tif _, err := rand.Read(key); err != nil { return err }".into()),
-        ("java", "SecureRandom rng = new SecureRandom(); byte[] key = new byte[32]; rng.nextBytes(key);".into()),
-        ("java", "Cipher c = Cipher.getInstance(\"AES/GCM/NoPadding\");".into()),
-        ("cs", "        var key = RandomNumberGenerator.GetBytes(32);".into()),
-        ("rs", "    let key = rand::rngs::OsRng.gen::<[u8; 32]>();".into()),
-        ("go", "\tpriv, err := rsa.GenerateKey(rand.Reader, 4096)".into()),
+        (
+            "go",
+            "import \"crypto/rand\"\n\tif _, err := rand.Read(key); err != nil { return err }"
+                .into(),
+        ),
+        (
+            "java",
+            "SecureRandom rng = new SecureRandom(); byte[] key = new byte[32]; rng.nextBytes(key);"
+                .into(),
+        ),
+        (
+            "java",
+            "Cipher c = Cipher.getInstance(\"AES/GCM/NoPadding\");".into(),
+        ),
+        (
+            "cs",
+            "        var key = RandomNumberGenerator.GetBytes(32);".into(),
+        ),
+        (
+            "rs",
+            "    let key = rand::rngs::OsRng.gen::<[u8; 32]>();".into(),
+        ),
+        (
+            "go",
+            "\tpriv, err := rsa.GenerateKey(rand.Reader, 4096)".into(),
+        ),
     ]
 }
 
@@ -364,7 +513,24 @@ pub fn generate(seed: u64, rounds: usize) -> Corpus {
             // file kinds a rule's value can sit in
             let kind = match *rule {
                 "generic-password" | "generic-secret" | "aws-secret-access-key" => *rng.pick(&[
-                    "py", "js", "ts", "go", "java", "rs", "cs", "yaml", "json", "env", "toml", "properties", "sh", "tf", "rb", "php", "ini", "Dockerfile",
+                    "py",
+                    "js",
+                    "ts",
+                    "go",
+                    "java",
+                    "rs",
+                    "cs",
+                    "yaml",
+                    "json",
+                    "env",
+                    "toml",
+                    "properties",
+                    "sh",
+                    "tf",
+                    "rb",
+                    "php",
+                    "ini",
+                    "Dockerfile",
                 ]),
                 _ => *rng.pick(FILE_KINDS),
             };
@@ -382,18 +548,32 @@ pub fn generate(seed: u64, rounds: usize) -> Corpus {
             };
             n += 1;
             c.files.insert(path.clone(), text);
-            c.labels.push(Label { path, line, family: family.into() });
+            c.labels.push(Label {
+                path,
+                line,
+                family: family.into(),
+            });
             c.secrets.push(canary(rule, &value));
         }
         // private keys: PEM files, and inside JSON strings (a service account file)
-        for (i, kind) in ["RSA ", "EC ", "OPENSSH ", "", "ENCRYPTED "].iter().enumerate() {
+        for (i, kind) in ["RSA ", "EC ", "OPENSSH ", "", "ENCRYPTED "]
+            .iter()
+            .enumerate()
+        {
             let body = pem_body(&mut rng, 6 + i);
             let pre = filler("txt", &mut rng);
             let line = pre.lines().count() + 1;
-            let text = format!("{pre}-----BEGIN {kind}PRIVATE KEY-----\n{}\n-----END {kind}PRIVATE KEY-----\n", body.join("\n"));
+            let text = format!(
+                "{pre}-----BEGIN {kind}PRIVATE KEY-----\n{}\n-----END {kind}PRIVATE KEY-----\n",
+                body.join("\n")
+            );
             let path = format!("keys{round}/{i}/id.pem");
             c.files.insert(path.clone(), text);
-            c.labels.push(Label { path, line, family: "private-key".into() });
+            c.labels.push(Label {
+                path,
+                line,
+                family: "private-key".into(),
+            });
             c.secrets.push(body.join(""));
         }
         let body = pem_body(&mut rng, 10);
@@ -405,20 +585,30 @@ pub fn generate(seed: u64, rounds: usize) -> Corpus {
                 body.join("\\n")
             ),
         );
-        c.labels.push(Label { path, line: 3, family: "private-key".into() });
+        c.labels.push(Label {
+            path,
+            line: 3,
+            family: "private-key".into(),
+        });
         c.secrets.push(body.join(""));
         // weak crypto
         for (j, (family, ext, lines, flagged)) in crypto_snippets().into_iter().enumerate() {
             let pre = filler(ext, &mut rng);
             let line = pre.lines().count() + 1 + flagged;
             let path = format!("src{round}/m{j}.{ext}");
-            c.files.insert(path.clone(), format!("{pre}{}\n", lines.join("\n")));
-            c.labels.push(Label { path, line, family: family.into() });
+            c.files
+                .insert(path.clone(), format!("{pre}{}\n", lines.join("\n")));
+            c.labels.push(Label {
+                path,
+                line,
+                family: family.into(),
+            });
         }
         // traps
         for (k, (ext, text)) in traps(&mut rng).into_iter().enumerate() {
             let path = format!("traps{round}/t{k}.{ext}");
-            c.files.insert(path, format!("{}{text}\n", filler(ext, &mut rng)));
+            c.files
+                .insert(path, format!("{}{text}\n", filler(ext, &mut rng)));
             c.traps += 1;
         }
         // an inline allow on a real-looking token
@@ -433,7 +623,8 @@ pub fn generate(seed: u64, rounds: usize) -> Corpus {
     // a .gitignore'd file with a secret: not scanned
     c.files.insert(".gitignore".into(), "ignored/\n".into());
     let tok = github_like(&mut rng, "ghp_", true);
-    c.files.insert("ignored/token.txt".into(), format!("{tok}\n"));
+    c.files
+        .insert("ignored/token.txt".into(), format!("{tok}\n"));
     c.secrets.push(tok);
     c.traps += 1;
     c
@@ -460,10 +651,18 @@ pub struct Score {
 
 impl Score {
     pub fn precision(&self) -> f64 {
-        if self.tp + self.fp == 0 { 1.0 } else { self.tp as f64 / (self.tp + self.fp) as f64 }
+        if self.tp + self.fp == 0 {
+            1.0
+        } else {
+            self.tp as f64 / (self.tp + self.fp) as f64
+        }
     }
     pub fn recall(&self) -> f64 {
-        if self.tp + self.fn_ == 0 { 1.0 } else { self.tp as f64 / (self.tp + self.fn_) as f64 }
+        if self.tp + self.fn_ == 0 {
+            1.0
+        } else {
+            self.tp as f64 / (self.tp + self.fn_) as f64
+        }
     }
 }
 
@@ -476,7 +675,11 @@ pub fn score(labels: &[Label], reported: &[Label]) -> BTreeMap<String, Score> {
     let mut s: BTreeMap<String, Score> = BTreeMap::new();
     for l in &expected {
         let e = s.entry(l.family.clone()).or_default();
-        if got.contains(l) { e.tp += 1 } else { e.fn_ += 1 }
+        if got.contains(l) {
+            e.tp += 1
+        } else {
+            e.fn_ += 1
+        }
     }
     for r in &got {
         if !expected.contains(r) {
