@@ -165,7 +165,13 @@ fn staged_and_the_pre_commit_hook() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("b.py:2"));
     let o = git(&dir, &["commit", "-qm", "secret"]);
     assert!(!o.status.success(), "the hook refused the commit");
-    assert!(String::from_utf8_lossy(&o.stdout).contains("github-token"));
+    // git sends a hook's stdout to its stderr
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(said.contains("github-token"), "{said}");
     // a foreign hook is not overwritten without --force
     std::fs::write(dir.join(".git/hooks/pre-commit"), "#!/bin/sh\nexit 0\n").unwrap();
     let o = scan(&dir, &["install-hook"]);
