@@ -393,16 +393,15 @@ pub fn generic_ok(name: &[u8], value: &[u8], quoted: bool) -> bool {
     }
     let bytes = v.as_bytes();
     let is_ident = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
-    // dotted identifiers (settings.SECRET_KEY, process.env.TOKEN) and
-    // constant or variable names
-    if bytes
+    // dotted identifiers (settings.SECRET_KEY, process.env.TOKEN), and bare
+    // words without digits (variable names in .env/YAML)
+    let ident_like = bytes
         .split(|&b| b == b'.')
-        .all(|p| !p.is_empty() && p.iter().all(is_ident) && !p[0].is_ascii_digit())
-        && (bytes.contains(&b'.') || !quoted)
-    {
-        if bytes.contains(&b'.') || !bytes.iter().any(|b| b.is_ascii_digit()) {
-            return false;
-        }
+        .all(|p| !p.is_empty() && p.iter().all(is_ident) && !p[0].is_ascii_digit());
+    let dotted = bytes.contains(&b'.');
+    let has_digit = bytes.iter().any(|b| b.is_ascii_digit());
+    if ident_like && (dotted || (!quoted && !has_digit)) {
+        return false;
     }
     if bytes
         .iter()

@@ -2,6 +2,8 @@
 //! and recall per rule family, every rule exercised, and no output holding
 //! a secret (canaries).
 
+#![allow(clippy::unwrap_used)] // tests
+
 mod corpus;
 
 use std::collections::{BTreeSet, HashSet};

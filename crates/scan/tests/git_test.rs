@@ -1,6 +1,8 @@
 //! History, staged changes, large-file streaming and the baseline, against
 //! real git repositories built in temporary directories.
 
+#![allow(clippy::unwrap_used)] // tests
+
 mod corpus;
 
 use std::path::{Path, PathBuf};
