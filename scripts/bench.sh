@@ -17,6 +17,8 @@
 # /var/tmp, removed at the end unless KEEP=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The scanner's benchmark alone (scripts/bench-scan.sh): SCAN_ONLY=1 scripts/bench.sh
+if [ "${SCAN_ONLY:-0}" = 1 ]; then exec scripts/bench-scan.sh; fi
 
 DUR=${DUR:-10s}
 WARMUP=${WARMUP:-2s}
@@ -144,3 +146,7 @@ echo "- RSS after restart + unseal: $(rss_mib "$PROD_PID") MiB right after; $(sl
 echo "- where the unseal time went (the server's own log; milliseconds since the engine started loading, cumulative): $(sed -n 's/.*engine loaded //p' "$WORK/prod.log" | head -1); audit log opened in $(sed -n 's/.*audit_ms=\([0-9]*\).*/\1/p' "$WORK/prod.log" | head -1) ms"
 echo "- list page (limit=100), best of 3: first page $(list_ms '/v1/keys?limit=100') ms; page at cursor $((KEYS / 2)) $(list_ms "/v1/keys?limit=100&cursor=$((KEYS / 2))") ms; with a filter that matches nothing (scans every key) $(list_ms '/v1/keys?limit=100&owner=nobody') ms"
 echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- strongroom scan (#15): throughput and precision/recall, a block of its own ----
+echo
+scripts/bench-scan.sh

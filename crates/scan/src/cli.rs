@@ -32,7 +32,8 @@ pub struct ScanArgs {
     /// Scan what is staged for the next commit (`git diff --cached`).
     #[arg(long)]
     pub staged: bool,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    /// Output format. (Its own id: `strongroom` has a global `--output` whose id is `format`.)
+    #[arg(long = "format", id = "scan_format", value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
     /// Findings whose fingerprint is in this file are not new.
     #[arg(long, value_name = "FILE")]
@@ -84,14 +85,15 @@ fn run_inner(args: ScanArgs) -> Result<i32, String> {
         Some(p) => Some(Baseline::load(p)?),
         None => None,
     };
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    });
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if threads == 0 {
         return Err("--threads must be at least 1".into());
     }
     let started = std::time::Instant::now();
-    let (findings, bytes, files): (Vec<Finding>, u64, Option<u64>) = if args.history || args.staged {
+    let (findings, bytes, files): (Vec<Finding>, u64, Option<u64>) = if args.history || args.staged
+    {
         let repo = match args.paths.as_slice() {
             [] => ".".to_string(),
             [one] => one.clone(),
@@ -134,7 +136,10 @@ fn run_inner(args: ScanArgs) -> Result<i32, String> {
     match args.format {
         OutputFormat::Text => {
             print!("{}", output::text(&shown));
-            let secrets = shown.iter().filter(|f| f.category == crate::Category::Secret).count();
+            let secrets = shown
+                .iter()
+                .filter(|f| f.category == crate::Category::Secret)
+                .count();
             eprintln!(
                 "{} new finding(s) ({} secret, {} weak-crypto){}; {:.1} MB{} in {:.2}s",
                 shown.len(),
@@ -161,5 +166,9 @@ fn run_inner(args: ScanArgs) -> Result<i32, String> {
             );
         }
     }
-    Ok(if args.exit_code && !shown.is_empty() { 1 } else { 0 })
+    Ok(if args.exit_code && !shown.is_empty() {
+        1
+    } else {
+        0
+    })
 }

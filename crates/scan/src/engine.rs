@@ -67,7 +67,9 @@ impl Engine {
             .build(&pats)
             .expect("keyword automaton");
         #[allow(clippy::expect_used)]
-        let compile = |p: &str| Regex::new(p).expect("static rule regex");
+        // ASCII mode: Unicode word boundaries make the DFA give up on the
+        // first non-ASCII byte and fall back to the slow PikeVM.
+        let compile = |p: &str| Regex::new(&format!("(?-u){p}")).expect("static rule regex");
         Engine {
             keywords,
             keyword_rule,
@@ -203,11 +205,10 @@ impl Engine {
             for c in cp.regex.captures_iter(buf) {
                 let Some(m) = c.get(0) else { continue };
                 if let Some(limit) = p.number_below {
-                    let n = c
-                        .iter()
-                        .skip(1)
-                        .flatten()
-                        .find_map(|g| std::str::from_utf8(g.as_bytes()).ok()?.parse::<u32>().ok());
+                    let n =
+                        c.iter().skip(1).flatten().find_map(|g| {
+                            std::str::from_utf8(g.as_bytes()).ok()?.parse::<u32>().ok()
+                        });
                     match n {
                         Some(n) if n < limit => {}
                         _ => continue,
@@ -223,7 +224,10 @@ impl Engine {
                 let code = String::from_utf8_lossy(&buf[ls..le]);
                 let code = code.trim();
                 // The matched call is not a secret: show it (bounded).
-                let shown: String = String::from_utf8_lossy(m.as_bytes()).chars().take(80).collect();
+                let shown: String = String::from_utf8_lossy(m.as_bytes())
+                    .chars()
+                    .take(80)
+                    .collect();
                 hits.push(Hit {
                     offset: m.start(),
                     end: m.end(),

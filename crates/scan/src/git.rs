@@ -42,7 +42,9 @@ pub fn scan_history(repo: &str, since: Option<&str>) -> Result<(Vec<Finding>, u6
     .collect();
     if let Some(rev) = since {
         if rev.starts_with('-') {
-            return Err(GitError(format!("--since {rev:?}: a revision cannot start with '-'")));
+            return Err(GitError(format!(
+                "--since {rev:?}: a revision cannot start with '-'"
+            )));
         }
         args.push(format!("^{rev}"));
     }

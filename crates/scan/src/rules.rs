@@ -304,11 +304,54 @@ pub const GENERIC_PATTERN: &str = r#"(?i)(?P<name>[a-z0-9_.\-]*(?:secret|passw(?
 /// Name parts that say the value is not a secret even though the name
 /// contains a secret-like word.
 const GENERIC_NAME_EXCLUDES: &[&str] = &[
-    "public", "_url", "url_", "uri", "_file", "file_", "_path", "path_", "_env", "_name", "name_",
-    "_id", "_type", "type_", "_len", "length", "_size", "size_", "_count", "count_", "max_",
-    "min_", "_prefix", "_header", "_field", "_endpoint", "endpoint", "tokenizer", "_ttl", "ttl_",
-    "expir", "_hash", "hash_", "_policy", "_regex", "_pattern", "_label", "_key_id", "keyid",
-    "_format", "_version", "_kind", "_mode", "_ref", "_error", "_cmd", "_command", "_dir",
+    "public",
+    "_url",
+    "url_",
+    "uri",
+    "_file",
+    "file_",
+    "_path",
+    "path_",
+    "_env",
+    "_name",
+    "name_",
+    "_id",
+    "_type",
+    "type_",
+    "_len",
+    "length",
+    "_size",
+    "size_",
+    "_count",
+    "count_",
+    "max_",
+    "min_",
+    "_prefix",
+    "_header",
+    "_field",
+    "_endpoint",
+    "endpoint",
+    "tokenizer",
+    "_ttl",
+    "ttl_",
+    "expir",
+    "_hash",
+    "hash_",
+    "_policy",
+    "_regex",
+    "_pattern",
+    "_label",
+    "_key_id",
+    "keyid",
+    "_format",
+    "_version",
+    "_kind",
+    "_mode",
+    "_ref",
+    "_error",
+    "_cmd",
+    "_command",
+    "_dir",
 ];
 
 /// The entropy thresholds of the generic rule (docs/SCAN.md "Generic secrets").
@@ -341,22 +384,28 @@ pub fn generic_ok(name: &[u8], value: &[u8], quoted: bool) -> bool {
         || v.starts_with("../")
         || v.starts_with('~')
         || v.starts_with('@')
+        || v.starts_with('&')
+        || v.starts_with('*')
+        || v.contains("::")
+        || v.contains("->")
     {
         return false;
     }
     let bytes = v.as_bytes();
     let is_ident = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
-    // dotted identifiers (settings.SECRET_KEY, process.env.TOKEN) and
-    // constant or variable names
-    if bytes.split(|&b| b == b'.').all(|p| {
-        !p.is_empty() && p.iter().all(is_ident) && !p[0].is_ascii_digit()
-    }) && (bytes.contains(&b'.') || !quoted)
-    {
-        if bytes.contains(&b'.') || !bytes.iter().any(|b| b.is_ascii_digit()) {
-            return false;
-        }
+    // dotted identifiers (settings.SECRET_KEY, process.env.TOKEN), and bare
+    // words without digits (variable names in .env/YAML)
+    let ident_like = bytes
+        .split(|&b| b == b'.')
+        .all(|p| !p.is_empty() && p.iter().all(is_ident) && !p[0].is_ascii_digit());
+    let dotted = bytes.contains(&b'.');
+    let has_digit = bytes.iter().any(|b| b.is_ascii_digit());
+    if ident_like && (dotted || (!quoted && !has_digit)) {
+        return false;
     }
-    if bytes.iter().all(|b| b.is_ascii_uppercase() || *b == b'_' || b.is_ascii_digit())
+    if bytes
+        .iter()
+        .all(|b| b.is_ascii_uppercase() || *b == b'_' || b.is_ascii_digit())
         && bytes.contains(&b'_')
     {
         return false;

@@ -108,7 +108,11 @@ pub fn scan_file(path: &Path, shown: &str, out: &mut Vec<Finding>) -> io::Result
 }
 
 /// Scans any reader as the file `shown` (streamed like [`scan_file`]).
-pub fn scan_reader(r: &mut dyn Read, shown: &str, out: &mut Vec<Finding>) -> io::Result<FileOutcome> {
+pub fn scan_reader(
+    r: &mut impl Read,
+    shown: &str,
+    out: &mut Vec<Finding>,
+) -> io::Result<FileOutcome> {
     let engine = Engine::get();
     let mut buf: Vec<u8> = Vec::new();
     let mut total = 0u64;
@@ -119,16 +123,11 @@ pub fn scan_reader(r: &mut dyn Read, shown: &str, out: &mut Vec<Finding>) -> io:
     loop {
         let want = carried + WINDOW;
         let start = buf.len();
-        buf.resize(want, 0);
-        let mut filled = start;
-        while filled < want {
-            let n = r.read(&mut buf[filled..])?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        buf.truncate(filled);
+        // read_to_end through take: no zero-filling of a window per file
+        r.by_ref()
+            .take((want - start) as u64)
+            .read_to_end(&mut buf)?;
+        let filled = buf.len();
         let eof = filled < want;
         total += (filled - start) as u64;
         if first {

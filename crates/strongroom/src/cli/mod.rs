@@ -28,6 +28,7 @@ pub mod lifecycle;
 pub mod operator;
 pub mod output;
 pub mod report;
+pub mod scan;
 pub mod seal;
 
 #[cfg(test)]
@@ -231,6 +232,8 @@ enum Command {
     /// Write the man pages into a directory (used to build the package).
     #[command(hide = true)]
     Manpages(completion::ManpagesArgs),
+    /// Find hardcoded secrets and weak cryptography in files, staged changes or git history (docs/SCAN.md).
+    Scan(scan::ScanArgs),
 }
 
 #[derive(Args)]
@@ -542,6 +545,8 @@ fn run(cli: Cli, fmt: Format) -> Result<(), CliError> {
         Command::Backup(c) => backup::run(c, fmt),
         Command::Completion(a) => completion::completion(a),
         Command::Manpages(a) => completion::manpages(a),
+        // exit codes 0/1/2 of its own (docs/SCAN.md)
+        Command::Scan(a) => std::process::exit(scan::run(a)),
         Command::Reencrypt(a) => {
             let c = Client::from_env()?;
             let v = c.call(

@@ -1,0 +1,184 @@
+//! `strongroom scan` through the real binary: exit codes, --staged with the
+//! installed pre-commit hook refusing a commit, and the baseline.
+
+#![allow(clippy::unwrap_used)] // tests
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_strongroom")
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("strongroom-scan-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn scan(dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .current_dir(dir)
+        .arg("scan")
+        .args(args)
+        .output()
+        .expect("run strongroom")
+}
+
+fn git(dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .expect("git")
+}
+
+/// A GitHub-format token with a valid checksum, made at test time.
+fn token(seed: u8) -> String {
+    let random: String = (0..30)
+        .map(|i| {
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                [(i * 7 + seed as usize * 13) % 62] as char
+        })
+        .collect();
+    let check = strongroom_scan::checks::base62_crc32(crc32(random.as_bytes()));
+    format!("ghp_{random}{check}")
+}
+
+/// CRC-32 (IEEE), bitwise: the test does not depend on the crate under test for it.
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in data {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+#[test]
+fn exit_codes_and_baseline() {
+    let dir = tempdir("exit");
+    std::fs::write(dir.join("clean.py"), "print('hello')\n").unwrap();
+    let o = scan(&dir, &[".", "--exit-code"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let t = token(1);
+    std::fs::write(dir.join("app.py"), format!("GH = \"{t}\"\n")).unwrap();
+    // findings without --exit-code: 0; with it: 1
+    let o = scan(&dir, &["."]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("github-token") && out.contains("app.py:1"),
+        "{out}"
+    );
+    assert!(!out.contains(&t[4..]), "the token is redacted");
+    let o = scan(&dir, &[".", "--exit-code", "--format", "sarif"]);
+    assert_eq!(o.status.code(), Some(1));
+    let sarif: serde_json::Value = serde_json::from_slice(&o.stdout).expect("sarif json");
+    assert_eq!(
+        sarif["runs"][0]["results"][0]["properties"]["category"],
+        "secret"
+    );
+    // a baseline accepts it; a new secret is new again
+    let o = scan(&dir, &[".", "--write-baseline", "baseline.json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let b = std::fs::read_to_string(dir.join("baseline.json")).unwrap();
+    assert!(!b.contains(&t[4..]));
+    let o = scan(&dir, &[".", "--exit-code", "--baseline", "baseline.json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    std::fs::write(dir.join("more.env"), format!("TOKEN={}\n", token(2))).unwrap();
+    let o = scan(
+        &dir,
+        &[
+            ".",
+            "--exit-code",
+            "--baseline",
+            "baseline.json",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(j["summary"]["new"], 1);
+    // errors: exit 2 with a message
+    let o = scan(&dir, &["no-such-dir"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such file"));
+    std::fs::write(dir.join("bad.json"), "{}").unwrap();
+    let o = scan(&dir, &[".", "--baseline", "bad.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = scan(&dir, &["--history"]);
+    assert_eq!(o.status.code(), Some(2), "not a git repository");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn staged_and_the_pre_commit_hook() {
+    let dir = tempdir("hook");
+    assert!(git(&dir, &["init", "-q", "-b", "main"]).status.success());
+    std::fs::write(dir.join("README"), "hi\n").unwrap();
+    git(&dir, &["add", "."]);
+    assert!(git(&dir, &["commit", "-qm", "first"]).status.success());
+    let o = scan(&dir, &["install-hook"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let hook = std::fs::read_to_string(dir.join(".git/hooks/pre-commit")).unwrap();
+    assert!(hook.contains("scan --staged --exit-code"));
+    // a clean commit passes the hook
+    std::fs::write(dir.join("a.txt"), "fine\n").unwrap();
+    git(&dir, &["add", "a.txt"]);
+    let o = git(&dir, &["commit", "-qm", "clean"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // a commit adding a secret is refused by the hook
+    std::fs::write(dir.join("b.py"), format!("X = 1\nGH = \"{}\"\n", token(3))).unwrap();
+    git(&dir, &["add", "b.py"]);
+    let o = scan(&dir, &["--staged", "--exit-code"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("b.py:2"));
+    let o = git(&dir, &["commit", "-qm", "secret"]);
+    assert!(!o.status.success(), "the hook refused the commit");
+    // git sends a hook's stdout to its stderr
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(said.contains("github-token"), "{said}");
+    // a foreign hook is not overwritten without --force
+    std::fs::write(dir.join(".git/hooks/pre-commit"), "#!/bin/sh\nexit 0\n").unwrap();
+    let o = scan(&dir, &["install-hook"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = scan(&dir, &["install-hook", "--force"]);
+    assert_eq!(o.status.code(), Some(0));
+    let _ = std::fs::remove_dir_all(dir);
+}
