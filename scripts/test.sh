@@ -29,6 +29,9 @@ cargo test --workspace -- --test-threads 2
 echo "==> cargo build --release"
 cargo build --release
 
+echo "==> strongroom scan: SARIF 2.1.0 schema check (scripts/scan-sarif-check.sh)"
+scripts/scan-sarif-check.sh
+
 echo "==> README check (scripts/readme-check.sh: every sh block, in order, twice)"
 scripts/readme-check.sh
 

@@ -100,6 +100,7 @@ pub fn generate_root_offline(config: &str) -> Result<crate::crypto::SecretBytes,
         path: cfg.audit_path().into(),
         checkpoint_every: cfg.audit_checkpoint_every,
         enabled: true,
+        rotation: cfg.audit_rotation(),
     };
     Ok(migrate::generate_root_pkcs11(
         &store,

@@ -609,7 +609,9 @@ mod tests {
             .err()
             .expect("must fail");
         match e {
-            StoreError::Unavailable(m) => assert!(m.contains("cannot open"), "{m}"),
+            StoreError::Unavailable(m) => {
+                assert!(m.contains("cannot create SQLite database"), "{m}")
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
