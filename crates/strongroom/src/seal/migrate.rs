@@ -59,6 +59,27 @@ fn wrapped_root(store: &dyn Store) -> Result<Vec<u8>> {
         .ok_or_else(|| Error::Internal("root key record missing".into()))
 }
 
+/// The root key of a PKCS#11-sealed storage, unwrapped by the HSM key the
+/// config names and checked against the stored records; with its AAD.
+fn unwrap_root_with_hsm(
+    store: &dyn Store,
+    cfg: &SealConfig,
+    settings: &pkcs11::Pkcs11Settings,
+) -> Result<(String, SecretBytes)> {
+    if let Some(l) = &cfg.pkcs11_key_label {
+        if *l != settings.key_label {
+            return Err(Error::InvalidArgument(format!(
+                "the root key was wrapped by the HSM key labelled {l:?}, but pkcs11_key_label is {:?}; set pkcs11_key_label = {l:?}",
+                settings.key_label
+            )));
+        }
+    }
+    let aad = root_key_aad(&cfg.cluster_id);
+    let root = pkcs11::unwrap(settings, aad.as_bytes(), &wrapped_root(store)?)?;
+    check_root(store, &root)?;
+    Ok((aad, root))
+}
+
 /// Recovers the root key of a Shamir-sealed storage from share texts.
 fn root_from_shares(store: &dyn Store, cfg: &SealConfig, texts: &[String]) -> Result<SecretBytes> {
     root_from_share_texts(cfg, texts, &wrapped_root(store)?)
@@ -176,17 +197,7 @@ pub fn to_shamir(
             cfg.kind
         )));
     }
-    if let Some(l) = &cfg.pkcs11_key_label {
-        if *l != settings.key_label {
-            return Err(Error::InvalidArgument(format!(
-                "the root key was wrapped by the HSM key labelled {l:?}, but pkcs11_key_label is {:?}; set pkcs11_key_label = {l:?}",
-                settings.key_label
-            )));
-        }
-    }
-    let aad = root_key_aad(&cfg.cluster_id);
-    let root = pkcs11::unwrap(settings, aad.as_bytes(), &wrapped_root(store)?)?;
-    check_root(store, &root)?;
+    let (aad, root) = unwrap_root_with_hsm(store, &cfg, settings)?;
     let mut unseal_key = SecretBytes::zeroed(AES_KEY_LEN);
     rng.fill(unseal_key.expose_mut())?;
     let wrap = LoadedKey::load(KeySpec::Aes256Gcm, &unseal_key)
@@ -249,17 +260,7 @@ pub fn generate_root_pkcs11(
             cfg.kind
         )));
     }
-    if let Some(l) = &cfg.pkcs11_key_label {
-        if *l != settings.key_label {
-            return Err(Error::InvalidArgument(format!(
-                "the root key was wrapped by the HSM key labelled {l:?}, but pkcs11_key_label is {:?}; set pkcs11_key_label = {l:?}",
-                settings.key_label
-            )));
-        }
-    }
-    let aad = root_key_aad(&cfg.cluster_id);
-    let root = pkcs11::unwrap(settings, aad.as_bytes(), &wrapped_root(store)?)?;
-    check_root(store, &root)?;
+    let (_, root) = unwrap_root_with_hsm(store, &cfg, settings)?;
     let barrier = Barrier::new(&root)?;
     let token = crate::auth::new_token(rng)?;
     let record = barrier.seal(
