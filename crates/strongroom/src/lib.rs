@@ -12,20 +12,24 @@
 //! - `bench`: `strongroom bench`, the load generator and its baselines.
 
 pub mod api;
-pub mod audit;
-pub mod auth;
+pub use strongroom_audit as audit;
+pub use strongroom_engine::auth;
 pub mod aws;
 pub mod bench;
 pub mod cli;
-pub mod clock;
-pub mod crypto;
-pub mod envelope;
-pub mod error;
-pub mod identity;
-pub mod keys;
-pub mod policy;
-pub mod report;
-pub mod seal;
+pub use strongroom_core::clock;
+pub use strongroom_core::crypto;
+pub use strongroom_core::envelope;
+pub use strongroom_core::error;
+pub use strongroom_engine::identity;
+pub use strongroom_engine::keys;
+pub use strongroom_engine::policy;
+pub use strongroom_service::node as seal;
+pub use strongroom_service::report;
 pub mod server;
-pub mod sigv4;
-pub mod storage;
+pub use strongroom_sigv4 as sigv4;
+/// The storage trait (strongroom-store) and its backends (strongroom-store-sql).
+pub mod storage {
+    pub use strongroom_store::*;
+    pub use strongroom_store_sql::{open_location, postgres, sqlite};
+}

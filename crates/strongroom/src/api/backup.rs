@@ -57,7 +57,9 @@ pub async fn drill(
         .map_err(|_| Error::InvalidArgument("backup must be base64".into()))?;
     Ok(Json(
         st.run(&c, guard(Kind::Change), move |s| {
-            let report = s.engine.drill(&blob)?;
+            let scratch: std::sync::Arc<dyn crate::storage::Store> =
+                std::sync::Arc::new(crate::storage::sqlite::SqliteStore::open(":memory:")?);
+            let report = s.engine.drill(&blob, scratch)?;
             Ok(Done::new(json!(report)))
         })
         .await?,

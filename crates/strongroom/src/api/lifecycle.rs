@@ -58,7 +58,19 @@ pub async fn compromise(
                         ..AuditFilter::default()
                     },
                 )
-                .map(|rows| rows.into_iter().map(|(_, e)| e).collect())
+                .map(|rows| {
+                    rows.into_iter()
+                        .map(|(_, e)| crate::keys::engine::AuditedUse {
+                            time_ms: e.time_ms,
+                            identity: e.identity,
+                            source: e.source,
+                            operation: e.operation,
+                            key_id: e.key_id,
+                            key_version: e.key_version,
+                            outcome: e.outcome,
+                        })
+                        .collect()
+                })
                 .map_err(|e| e.to_string()),
             };
             let report = report.with_exposure(events);

@@ -2,12 +2,12 @@
 //! deletion sweep.
 
 pub mod config;
-pub mod file_modes;
+pub use strongroom_core::file_modes;
 pub mod ha;
 mod hsm;
 pub mod listener;
-pub mod scheduler;
-pub mod sweep;
+pub use strongroom_service::scheduler;
+pub use strongroom_service::sweep;
 pub mod tls;
 
 use std::sync::Arc;

@@ -1,0 +1,19 @@
+//! The service layer: what every front-end (native `/v1`, AWS JSON 1.1,
+//! and those to come) calls, and nothing HTTP-shaped.
+//!
+//! - [`node`]: the running node: the seal's state machine (uninitialized →
+//!   sealed → unsealed) and, while unsealed, the engine, the identity
+//!   registry and the audit log;
+//! - [`scheduler`], [`sweep`]: what the node does by itself (scheduled
+//!   rotation, destruction when a deletion window ends), audited as `system`;
+//! - [`report`]: the signed compliance report.
+
+pub mod node;
+pub mod report;
+pub mod scheduler;
+pub mod sweep;
+
+pub(crate) use strongroom_audit as audit;
+pub(crate) use strongroom_core::{clock, crypto, error};
+pub(crate) use strongroom_engine::{auth, identity, keys};
+pub(crate) use strongroom_store as storage;

@@ -1,0 +1,946 @@
+//! The compliance report (`docs/LIFECYCLE.md`): live state evaluated
+//! against PCI DSS v4 3.6–3.7, NIST SP 800-57, ISO 27001:2022 A.8.24,
+//! SOC 2 CC6.1/CC6.7 and HIPAA 164.312(a)(2)(iv).
+//!
+//! The server builds the report ([`build`]) and signs the SHA-256 of its
+//! canonical JSON with the audit signing key ([`SIGNING_DOMAIN`]). The CLI
+//! renders Markdown or HTML from the signed JSON ([`render_markdown`],
+//! [`render_html`]) and checks a saved JSON report with [`verify`].
+
+use aws_lc_rs::digest::{digest, SHA256};
+use aws_lc_rs::signature::{UnparsedPublicKey, ED25519};
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::clock::{Timestamp, DAY};
+use crate::keys::dates::format_rfc3339;
+
+/// Domain prefix of report signatures (apart from audit checkpoints).
+pub const SIGNING_DOMAIN: &str = "strongroom-compliance-report-v1";
+/// The backup-drill control wants a passing drill this recent.
+pub const DRILL_MAX_AGE_DAYS: i64 = 90;
+
+/// Service settings the controls look at.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub dual_control: bool,
+    pub dual_control_approvals: u32,
+    pub tls: bool,
+    pub seal_type: String,
+    pub shamir_threshold: u8,
+    pub audit_enabled: bool,
+    pub dev_mode: bool,
+    pub default_rotation_days: u32,
+}
+
+/// What the audit log says.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFacts {
+    /// `audit::verify_file`'s report as JSON (`None`: audit off).
+    pub verification: Option<Value>,
+    pub first_ms: Option<i64>,
+    pub last_ms: Option<i64>,
+    pub events: u64,
+    /// (time_ms, operation) of requests made with the root token.
+    pub root_uses: Vec<(i64, String)>,
+    /// (time_ms, operation, key id, identity) of destructive operations
+    /// that went through without dual-control approval.
+    pub unapproved_destructive: Vec<(i64, String, Option<String>, String)>,
+}
+
+pub struct Inputs {
+    pub now: Timestamp,
+    /// `Engine::inventory` rows.
+    pub keys: Vec<Value>,
+    pub settings: Settings,
+    pub audit: AuditFacts,
+    /// (time, passed) of the last backup drill, if one was ever recorded.
+    pub last_drill: Option<(Timestamp, bool)>,
+}
+
+/// Operations that destroy or retire key material or access.
+pub const DESTRUCTIVE_OPERATIONS: &[&str] = &[
+    "kms:ScheduleKeyDeletion",
+    "kms:DisableKey",
+    "kms:DeleteImportedKeyMaterial",
+    "strongroom:CompromiseKey",
+    "strongroom:ExportKey",
+    "strongroom:Seal",
+];
+
+fn s<'a>(v: &'a Value, f: &str) -> &'a str {
+    v.get(f).and_then(Value::as_str).unwrap_or("")
+}
+
+fn live(k: &Value) -> bool {
+    s(k, "state") != "Destroyed"
+}
+
+struct Findings<'a> {
+    overdue: Vec<&'a Value>,
+    no_period: Vec<&'a Value>,
+    no_owner: Vec<&'a Value>,
+    expired_enabled: Vec<&'a Value>,
+    chain_ok: bool,
+    drill_ok: bool,
+}
+
+fn control(
+    framework: &str,
+    id: &str,
+    title: &str,
+    status: &str,
+    evidence: Vec<String>,
+    findings: Vec<String>,
+) -> Value {
+    json!({
+        "framework": framework, "id": id, "title": title, "status": status,
+        "evidence": evidence, "findings": findings,
+    })
+}
+
+fn pass_fail(findings: &[String]) -> &'static str {
+    if findings.is_empty() {
+        "pass"
+    } else {
+        "fail"
+    }
+}
+
+fn list(what: &str, keys: &[&Value]) -> Option<String> {
+    (!keys.is_empty()).then(|| {
+        let ids: Vec<&str> = keys.iter().map(|k| s(k, "id")).collect();
+        format!("{} {what}: {}", keys.len(), ids.join(", "))
+    })
+}
+
+/// Evaluates every control; the unsigned report.
+pub fn build(inp: &Inputs) -> Value {
+    let now = inp.now;
+    let st = &inp.settings;
+    let a = &inp.audit;
+    let live_keys: Vec<&Value> = inp.keys.iter().filter(|k| live(k)).collect();
+    let f = Findings {
+        overdue: live_keys
+            .iter()
+            .copied()
+            .filter(|k| k["rotation_overdue"].as_bool() == Some(true))
+            .collect(),
+        no_period: live_keys
+            .iter()
+            .copied()
+            .filter(|k| {
+                k["rotation_period_days"].is_null()
+                    && k["expiry_date"].is_null()
+                    && s(k, "spec").starts_with("AES")
+            })
+            .collect(),
+        no_owner: live_keys
+            .iter()
+            .copied()
+            .filter(|k| s(k, "owner").trim().is_empty())
+            .collect(),
+        expired_enabled: live_keys
+            .iter()
+            .copied()
+            .filter(|k| {
+                s(k, "state") == "Enabled" && k["expiry_date"].as_i64().is_some_and(|e| e <= now)
+            })
+            .collect(),
+        chain_ok: a
+            .verification
+            .as_ref()
+            .is_some_and(|v| v["ok"].as_bool() == Some(true)),
+        drill_ok: inp
+            .last_drill
+            .is_some_and(|(t, ok)| ok && now - t <= DRILL_MAX_AGE_DAYS * DAY),
+    };
+    let audit_range = match (a.first_ms, a.last_ms) {
+        (Some(x), Some(y)) => format!(
+            "audit log {} events from {} to {}",
+            a.events,
+            format_rfc3339(x / 1000),
+            format_rfc3339(y / 1000)
+        ),
+        _ => "audit log: no events".into(),
+    };
+    let chain = match &a.verification {
+        None => "audit log is OFF (dev --dev-no-audit)".to_string(),
+        Some(v) => format!(
+            "audit chain verification: ok={} entries={} checkpoints={} unsigned_tail_events={}{}",
+            v["ok"],
+            v["entries"],
+            v["checkpoints"],
+            v["unsigned_tail_events"],
+            v["first_bad_index"]
+                .as_u64()
+                .map(|i| format!(" FIRST BAD INDEX {i}"))
+                .unwrap_or_default()
+        ),
+    };
+    let chain_finding = (!f.chain_ok).then(|| format!("audit log does not verify: {chain}"));
+    let root_finding = (!a.root_uses.is_empty()).then(|| {
+        let last = a.root_uses.iter().map(|r| r.0).max().unwrap_or(0);
+        format!(
+            "root token used {} time(s), last at {} (e.g. {})",
+            a.root_uses.len(),
+            format_rfc3339(last / 1000),
+            a.root_uses[a.root_uses.len() - 1].1
+        )
+    });
+    let unapproved_finding = (!a.unapproved_destructive.is_empty()).then(|| {
+        let items: Vec<String> = a
+            .unapproved_destructive
+            .iter()
+            .take(10)
+            .map(|(t, op, k, who)| {
+                format!(
+                    "{op} on {} by {who} at {}",
+                    k.as_deref().unwrap_or("-"),
+                    format_rfc3339(t / 1000)
+                )
+            })
+            .collect();
+        format!(
+            "{} destructive operation(s) without dual-control approval: {}",
+            a.unapproved_destructive.len(),
+            items.join("; ")
+        )
+    });
+    let drill_finding = (!f.drill_ok).then(|| match inp.last_drill {
+        None => "no backup drill recorded".to_string(),
+        Some((t, ok)) => format!(
+            "last backup drill at {} {}; a passing drill within {DRILL_MAX_AGE_DAYS} days is required",
+            format_rfc3339(t),
+            if ok { "passed" } else { "FAILED" }
+        ),
+    });
+    let settings_ev = format!(
+        "seal={} tls={} dual_control={} (approvals {}) audit={} dev_mode={}",
+        st.seal_type,
+        st.tls,
+        st.dual_control,
+        st.dual_control_approvals,
+        st.audit_enabled,
+        st.dev_mode
+    );
+    let generated = live_keys
+        .iter()
+        .filter(|k| s(k, "origin") != "External")
+        .count();
+    let period_ev = format!(
+        "{} live keys; {} with a rotation period; server default for new AES keys: {} days",
+        live_keys.len(),
+        live_keys
+            .iter()
+            .filter(|k| !k["rotation_period_days"].is_null())
+            .count(),
+        st.default_rotation_days
+    );
+    let opt = |v: Vec<Option<String>>| -> Vec<String> { v.into_iter().flatten().collect() };
+
+    let mut controls = Vec::new();
+    // ---- PCI DSS v4 ----
+    let pci = "PCI DSS v4.0";
+    let fnd = opt(vec![
+        list("live keys without an owner", &f.no_owner),
+        chain_finding.clone(),
+    ]);
+    controls.push(control(pci, "3.6.1", "Procedures protect cryptographic keys against disclosure and misuse; access restricted to the fewest custodians", pass_fail(&fnd), vec![settings_ev.clone(), chain.clone()], fnd));
+    let mut by_spec: std::collections::BTreeMap<String, usize> = Default::default();
+    for k in &live_keys {
+        *by_spec.entry(s(k, "spec").to_string()).or_default() += 1;
+    }
+    let post_quantum: usize = by_spec
+        .iter()
+        .filter(|(spec, _)| spec.starts_with("ML_DSA_") || spec.starts_with("ML_KEM_"))
+        .map(|(_, n)| n)
+        .sum();
+    let specs_ev = format!(
+        "live keys by spec: {}; post-quantum (ML-DSA FIPS 204, ML-KEM FIPS 203): {post_quantum}",
+        by_spec
+            .iter()
+            .map(|(spec, n)| format!("{spec}={n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    controls.push(control(pci, "3.7.1", "Key generation: strong keys", "pass", vec![format!("{generated} of {} live keys generated in the server by aws-lc-rs (FIPS-validated module); the rest imported (EXTERNAL)", live_keys.len()), specs_ev], vec![]));
+    let fnd = opt(vec![(!st.tls).then(|| {
+        "TLS is off: keys, tokens and plaintext travel in clear".to_string()
+    })]);
+    controls.push(control(pci, "3.7.2", "Key distribution: secure", pass_fail(&fnd), vec![format!("tls={}; key material never leaves the server except exportable keys (audited strongroom:ExportKey)", st.tls)], fnd));
+    controls.push(control(pci, "3.7.3", "Key storage: secure", "pass", vec![format!("key material sealed under the root key (AES-256-GCM barrier); root key protected by seal={}", st.seal_type)], vec![]));
+    let fnd = opt(vec![
+        list("keys overdue for rotation", &f.overdue),
+        list(
+            "AES keys without a cryptoperiod (no rotation period, no expiry)",
+            &f.no_period,
+        ),
+    ]);
+    controls.push(control(
+        pci,
+        "3.7.4",
+        "Key changes at the end of the defined cryptoperiod",
+        pass_fail(&fnd),
+        vec![period_ev.clone()],
+        fnd.clone(),
+    ));
+    let fnd5 = opt(vec![list(
+        "keys past their expiry date still in state Enabled (enforced decrypt/verify-only)",
+        &f.expired_enabled,
+    )]);
+    controls.push(control(pci, "3.7.5", "Retirement, replacement or destruction of keys (end of cryptoperiod, weakened, compromised)", pass_fail(&fnd5), vec![format!("{} destroyed keys kept as tombstones; compromise response via strongroom key compromise", inp.keys.len() - live_keys.len())], fnd5.clone()));
+    let fnd6 = opt(vec![
+        (!st.dual_control).then(|| "dual control is off".to_string()),
+        unapproved_finding.clone(),
+        (st.seal_type == "shamir" && st.shamir_threshold < 2).then(|| {
+            format!(
+                "unseal needs only {} share (no split knowledge)",
+                st.shamir_threshold
+            )
+        }),
+    ]);
+    controls.push(control(
+        pci,
+        "3.7.6",
+        "Split knowledge and dual control for manual cleartext key operations",
+        pass_fail(&fnd6),
+        vec![
+            settings_ev.clone(),
+            format!("seal={} threshold={}", st.seal_type, st.shamir_threshold),
+            audit_range.clone(),
+        ],
+        fnd6.clone(),
+    ));
+    let fnd7 = opt(vec![chain_finding.clone(), root_finding.clone()]);
+    controls.push(control(
+        pci,
+        "3.7.7",
+        "Prevention of unauthorized substitution of keys",
+        pass_fail(&fnd7),
+        vec![chain.clone(), audit_range.clone()],
+        fnd7.clone(),
+    ));
+    controls.push(control(
+        pci,
+        "3.7.8",
+        "Key custodians acknowledge their responsibilities",
+        "not_applicable",
+        vec!["manual control: a signed acknowledgement is kept outside Strongroom".into()],
+        vec![],
+    ));
+    controls.push(control(
+        pci,
+        "3.7.9",
+        "Guidance to customers when keys are shared with them (service providers)",
+        "not_applicable",
+        vec!["manual control: applies to service providers that share keys with customers".into()],
+        vec![],
+    ));
+    // ---- NIST SP 800-57 ----
+    let nist = "NIST SP 800-57 Part 1 Rev. 5";
+    controls.push(control(
+        nist,
+        "5.3",
+        "Cryptoperiods",
+        pass_fail(&fnd),
+        vec![period_ev.clone()],
+        fnd.clone(),
+    ));
+    controls.push(control(nist, "7", "Key states and transitions (pre-activation, active, deactivated, compromised, destroyed)", pass_fail(&fnd5), vec!["activation/expiry dates enforced by the engine; compromise and destruction are audited".into()], fnd5.clone()));
+    let fndb = opt(vec![drill_finding.clone()]);
+    controls.push(control(
+        nist,
+        "8.2.2",
+        "Key backup and recovery (tested)",
+        pass_fail(&fndb),
+        vec![match inp.last_drill {
+            None => "no drill on record".into(),
+            Some((t, ok)) => format!("last drill {} passed={ok}", format_rfc3339(t)),
+        }],
+        fndb.clone(),
+    ));
+    // ---- ISO 27001:2022 ----
+    let fndi = opt(vec![
+        list("live keys without an owner", &f.no_owner),
+        list("keys overdue for rotation", &f.overdue),
+        chain_finding.clone(),
+        drill_finding.clone(),
+    ]);
+    controls.push(control(
+        "ISO/IEC 27001:2022",
+        "A.8.24",
+        "Use of cryptography: rules for key management through the whole lifecycle",
+        pass_fail(&fndi),
+        vec![period_ev.clone(), chain.clone()],
+        fndi,
+    ));
+    // ---- SOC 2 ----
+    let fnds = opt(vec![
+        root_finding.clone(),
+        unapproved_finding.clone(),
+        list("live keys without an owner", &f.no_owner),
+    ]);
+    controls.push(control(
+        "SOC 2 (2017 TSC)",
+        "CC6.1",
+        "Logical access security over protected information assets",
+        pass_fail(&fnds),
+        vec![settings_ev.clone(), audit_range.clone()],
+        fnds,
+    ));
+    let fndt = opt(vec![(!st.tls).then(|| {
+        "TLS is off: keys, tokens and plaintext travel in clear".to_string()
+    })]);
+    controls.push(control(
+        "SOC 2 (2017 TSC)",
+        "CC6.7",
+        "Transmission of information is restricted and protected",
+        pass_fail(&fndt),
+        vec![format!("tls={}", st.tls)],
+        fndt,
+    ));
+    // ---- HIPAA ----
+    let fndh = opt(vec![
+        list("keys overdue for rotation", &f.overdue),
+        chain_finding.clone(),
+    ]);
+    controls.push(control(
+        "HIPAA Security Rule",
+        "164.312(a)(2)(iv)",
+        "Encryption and decryption (addressable)",
+        pass_fail(&fndh),
+        vec![
+            format!(
+                "{} live keys; AES-256-GCM with server-generated nonces",
+                live_keys.len()
+            ),
+            chain.clone(),
+        ],
+        fndh,
+    ));
+
+    let count = |x: &str| controls.iter().filter(|c| c["status"] == x).count();
+    let (p, fl, na) = (count("pass"), count("fail"), count("not_applicable"));
+    let mut all_findings: Vec<String> = Vec::new();
+    for c in &controls {
+        for x in c["findings"].as_array().into_iter().flatten() {
+            let x = x.as_str().unwrap_or("").to_string();
+            if !all_findings.contains(&x) {
+                all_findings.push(x);
+            }
+        }
+    }
+    let key_rows: Vec<Value> = inp
+        .keys
+        .iter()
+        .map(|k| {
+            json!({
+                "id": s(k, "id"), "owner": s(k, "owner"), "spec": s(k, "spec"),
+                "state": s(k, "effective_state"),
+                "age_days": (now - k["rotated_at"].as_i64().or(k["created_at"].as_i64()).unwrap_or(now)) / DAY,
+                "rotation_period_days": k["rotation_period_days"],
+                "next_rotation_at": k["next_rotation_at"],
+                "rotation_overdue": k["rotation_overdue"],
+            })
+        })
+        .collect();
+    json!({
+        "format": "strongroom-compliance-report/1",
+        "generated_at": now,
+        "summary": {
+            "overall": if fl == 0 { "pass" } else { "fail" },
+            "pass": p, "fail": fl, "not_applicable": na,
+            "keys": inp.keys.len(), "live_keys": live_keys.len(),
+            "findings": all_findings,
+        },
+        "settings": {
+            "seal": st.seal_type, "tls": st.tls, "dual_control": st.dual_control,
+            "dual_control_approvals": st.dual_control_approvals, "audit": st.audit_enabled,
+            "dev_mode": st.dev_mode, "default_rotation_days": st.default_rotation_days,
+        },
+        "audit": { "range": audit_range, "verification": a.verification, "root_token_uses": a.root_uses.len(), "unapproved_destructive": a.unapproved_destructive.len() },
+        "last_drill": inp.last_drill.map(|(t, ok)| json!({"time": t, "passed": ok})),
+        "keys": key_rows,
+        "controls": controls,
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// SHA-256 of the report's canonical JSON (serde_json's compact form).
+pub fn report_digest(report: &Value) -> Vec<u8> {
+    let bytes = serde_json::to_vec(report).unwrap_or_default();
+    digest(&SHA256, &bytes).as_ref().to_vec()
+}
+
+/// `{ "report": …, "signature": { … } }`.
+pub fn envelope(report: Value, signature: &[u8], public_key: &[u8]) -> Value {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let d = report_digest(&report);
+    json!({
+        "report": report,
+        "signature": {
+            "algorithm": "Ed25519",
+            "domain": SIGNING_DOMAIN,
+            "sha256": hex(&d),
+            "public_key": b64.encode(public_key),
+            "value": b64.encode(signature),
+        }
+    })
+}
+
+/// Checks a signed JSON report: the digest matches the report and the
+/// signature verifies under the embedded key (and, if given, that key is
+/// `expected_key`). Returns the public key (base64) on success.
+pub fn verify(env: &Value, expected_key: Option<&str>) -> Result<String, String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let report = env.get("report").ok_or("not a signed report: no \"report\" field (only the JSON format carries the signature; see docs/LIFECYCLE.md)")?;
+    let sig = env
+        .get("signature")
+        .ok_or("not a signed report: no \"signature\" field")?;
+    if sig["domain"] != SIGNING_DOMAIN || sig["algorithm"] != "Ed25519" {
+        return Err("unknown signature domain or algorithm".into());
+    }
+    let d = report_digest(report);
+    if sig["sha256"].as_str() != Some(hex(&d).as_str()) {
+        return Err("the report was modified: its SHA-256 does not match the signed digest".into());
+    }
+    let pk_b64 = sig["public_key"].as_str().unwrap_or("");
+    if let Some(e) = expected_key {
+        if e.trim() != pk_b64 {
+            return Err(
+                "the report is signed by a different key than the expected audit key".into(),
+            );
+        }
+    }
+    let pk = b64
+        .decode(pk_b64)
+        .map_err(|_| "public key is not base64".to_string())?;
+    let sv = b64
+        .decode(sig["value"].as_str().unwrap_or(""))
+        .map_err(|_| "signature is not base64".to_string())?;
+    let mut msg = SIGNING_DOMAIN.as_bytes().to_vec();
+    msg.push(0);
+    msg.extend_from_slice(&d);
+    UnparsedPublicKey::new(&ED25519, &pk)
+        .verify(&msg, &sv)
+        .map_err(|_| "the signature does not verify".to_string())?;
+    Ok(pk_b64.to_string())
+}
+
+fn status_mark(s: &str) -> &'static str {
+    match s {
+        "pass" => "PASS",
+        "fail" => "FAIL",
+        _ => "N/A",
+    }
+}
+
+/// Markdown: summary first, then a table per framework, then the signature.
+pub fn render_markdown(env: &Value) -> String {
+    let r = &env["report"];
+    let sm = &r["summary"];
+    let mut o = String::new();
+    o.push_str("# Strongroom compliance report\n\n");
+    o.push_str(&format!(
+        "Generated {} · overall **{}** · {} pass, {} fail, {} not applicable · {} keys ({} live)\n\n",
+        format_rfc3339(r["generated_at"].as_i64().unwrap_or(0)),
+        status_mark(sm["overall"].as_str().unwrap_or("")),
+        sm["pass"], sm["fail"], sm["not_applicable"], sm["keys"], sm["live_keys"]
+    ));
+    o.push_str("## Findings\n\n");
+    let fs = sm["findings"].as_array().cloned().unwrap_or_default();
+    if fs.is_empty() {
+        o.push_str("None.\n");
+    }
+    for f in &fs {
+        o.push_str(&format!("- {}\n", f.as_str().unwrap_or("")));
+    }
+    let mut frameworks: Vec<String> = Vec::new();
+    for c in r["controls"].as_array().into_iter().flatten() {
+        let fw = c["framework"].as_str().unwrap_or("").to_string();
+        if !frameworks.contains(&fw) {
+            frameworks.push(fw);
+        }
+    }
+    for fw in &frameworks {
+        o.push_str(&format!(
+            "\n## {fw}\n\n| Control | Status | Evidence | Findings |\n|---|---|---|---|\n"
+        ));
+        for c in r["controls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["framework"] == fw.as_str())
+        {
+            let join = |f: &str| {
+                c[f].as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join("<br>")
+                    })
+                    .unwrap_or_default()
+                    .replace('|', "\\|")
+            };
+            o.push_str(&format!(
+                "| {} {} | {} | {} | {} |\n",
+                c["id"].as_str().unwrap_or(""),
+                c["title"].as_str().unwrap_or(""),
+                status_mark(c["status"].as_str().unwrap_or("")),
+                join("evidence"),
+                join("findings")
+            ));
+        }
+    }
+    o.push_str(&format!(
+        "\n---\nSigned ({}, {}) · SHA-256 of the canonical JSON report: `{}` · public key `{}` · signature `{}`. Verify the JSON form with `strongroom report verify`.\n",
+        env["signature"]["algorithm"].as_str().unwrap_or(""),
+        SIGNING_DOMAIN,
+        env["signature"]["sha256"].as_str().unwrap_or(""),
+        env["signature"]["public_key"].as_str().unwrap_or(""),
+        env["signature"]["value"].as_str().unwrap_or("")
+    ));
+    o
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Key age (since creation or last rotation) against its cryptoperiod.
+fn chart(r: &Value) -> String {
+    let keys: Vec<&Value> = r["keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|k| k["state"] != "Destroyed")
+        .take(40)
+        .collect();
+    if keys.is_empty() {
+        return "<p>No live keys.</p>".into();
+    }
+    let max = keys
+        .iter()
+        .map(|k| {
+            k["age_days"]
+                .as_i64()
+                .unwrap_or(0)
+                .max(k["rotation_period_days"].as_i64().unwrap_or(0))
+        })
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (w, row) = (520i64, 22i64);
+    let h = row * keys.len() as i64 + 20;
+    let mut o = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{h}\" role=\"img\" aria-label=\"key age against cryptoperiod\">", w + 300);
+    for (i, k) in keys.iter().enumerate() {
+        let y = i as i64 * row + 4;
+        let age = k["age_days"].as_i64().unwrap_or(0);
+        let period = k["rotation_period_days"].as_i64();
+        let bw = age * w / max;
+        let color = if k["rotation_overdue"] == true {
+            "#c62828"
+        } else if period.is_none() {
+            "#9e9e9e"
+        } else {
+            "#2e7d32"
+        };
+        let id = k["id"].as_str().unwrap_or("");
+        o.push_str(&format!(
+            "<text x=\"0\" y=\"{}\" font-size=\"11\" font-family=\"monospace\">{}</text><rect x=\"90\" y=\"{y}\" width=\"{}\" height=\"14\" fill=\"{color}\"/>",
+            y + 11, esc(&id.chars().take(8).collect::<String>()), bw.max(1)
+        ));
+        if let Some(p) = period {
+            let x = 90 + p * w / max;
+            o.push_str(&format!("<line x1=\"{x}\" x2=\"{x}\" y1=\"{}\" y2=\"{}\" stroke=\"#000\" stroke-width=\"2\"/>", y - 2, y + 16));
+        }
+        o.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\" font-size=\"11\">{age} d / {}</text>",
+            w + 100,
+            y + 11,
+            period
+                .map(|p| format!("{p} d"))
+                .unwrap_or_else(|| "no period".into())
+        ));
+    }
+    o.push_str("</svg><p class=\"legend\">Bar: days since creation or last rotation (green: within its period, red: overdue, grey: no rotation period). Black tick: the rotation period.</p>");
+    o
+}
+
+/// One self-contained HTML page: summary, chart, a table per framework.
+pub fn render_html(env: &Value) -> String {
+    let r = &env["report"];
+    let sm = &r["summary"];
+    let overall = sm["overall"].as_str().unwrap_or("");
+    let mut o = String::from("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Strongroom compliance report</title><style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}table{border-collapse:collapse;width:100%;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:.4em;vertical-align:top;font-size:.9em}th{background:#f3f3f3;text-align:left}.pass{color:#2e7d32;font-weight:bold}.fail{color:#c62828;font-weight:bold}.not_applicable{color:#777}.sum{font-size:1.2em}.legend{font-size:.85em;color:#555}code{word-break:break-all;font-size:.8em}</style></head><body>");
+    o.push_str("<h1>Strongroom compliance report</h1>");
+    o.push_str(&format!(
+        "<p class=\"sum\">Overall: <span class=\"{overall}\">{}</span> — {} pass, {} fail, {} not applicable. {} keys ({} live). Generated {}.</p>",
+        status_mark(overall), sm["pass"], sm["fail"], sm["not_applicable"], sm["keys"], sm["live_keys"],
+        esc(&format_rfc3339(r["generated_at"].as_i64().unwrap_or(0)))
+    ));
+    o.push_str("<h2>Findings</h2><ul>");
+    let fs = sm["findings"].as_array().cloned().unwrap_or_default();
+    if fs.is_empty() {
+        o.push_str("<li>None.</li>");
+    }
+    for f in &fs {
+        o.push_str(&format!("<li>{}</li>", esc(f.as_str().unwrap_or(""))));
+    }
+    o.push_str("</ul><h2>Key age against cryptoperiod</h2>");
+    o.push_str(&chart(r));
+    let mut frameworks: Vec<String> = Vec::new();
+    for c in r["controls"].as_array().into_iter().flatten() {
+        let fw = c["framework"].as_str().unwrap_or("").to_string();
+        if !frameworks.contains(&fw) {
+            frameworks.push(fw);
+        }
+    }
+    for fw in &frameworks {
+        o.push_str(&format!("<h2>{}</h2><table><tr><th>Control</th><th>Status</th><th>Evidence</th><th>Findings</th></tr>", esc(fw)));
+        for c in r["controls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["framework"] == fw.as_str())
+        {
+            let join = |f: &str| {
+                c[f].as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(esc)
+                            .collect::<Vec<_>>()
+                            .join("<br>")
+                    })
+                    .unwrap_or_default()
+            };
+            let st = c["status"].as_str().unwrap_or("");
+            o.push_str(&format!(
+                "<tr><td><b>{}</b> {}</td><td class=\"{st}\">{}</td><td>{}</td><td>{}</td></tr>",
+                esc(c["id"].as_str().unwrap_or("")),
+                esc(c["title"].as_str().unwrap_or("")),
+                status_mark(st),
+                join("evidence"),
+                join("findings")
+            ));
+        }
+        o.push_str("</table>");
+    }
+    o.push_str(&format!(
+        "<hr><p class=\"legend\">Signed with the audit signing key (Ed25519, {SIGNING_DOMAIN}). SHA-256 of the canonical JSON report: <code>{}</code><br>Public key: <code>{}</code><br>Signature: <code>{}</code><br>Verify the JSON form with <code>strongroom report verify</code>.</p></body></html>\n",
+        esc(env["signature"]["sha256"].as_str().unwrap_or("")),
+        esc(env["signature"]["public_key"].as_str().unwrap_or("")),
+        esc(env["signature"]["value"].as_str().unwrap_or(""))
+    ));
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::{ManualClock, SharedClock};
+    use crate::crypto::rng::SystemRng;
+    use crate::keys::engine::{CreateKey, Engine, EngineConfig};
+    use crate::node::{AuditConfig, Seal};
+    use crate::storage::Store;
+    use strongroom_store_sql::sqlite::SqliteStore;
+
+    fn setup() -> (Seal, Arc<Engine>, Arc<ManualClock>) {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:").expect("open"));
+        let clock = Arc::new(ManualClock::new(1_700_000_000));
+        let c: SharedClock = clock.clone();
+        let seal = Seal::open(
+            store,
+            c,
+            Arc::new(SystemRng),
+            EngineConfig::default(),
+            AuditConfig::in_temp_dir(),
+        )
+        .expect("seal");
+        seal.init_dev(None).expect("dev");
+        let e = seal.engine().expect("engine");
+        (seal, e, clock)
+    }
+
+    fn inputs(e: &Engine) -> Inputs {
+        Inputs {
+            now: e.now(),
+            keys: e.inventory().expect("inventory"),
+            settings: Settings {
+                dual_control: true,
+                dual_control_approvals: 2,
+                tls: true,
+                seal_type: "shamir".into(),
+                shamir_threshold: 3,
+                audit_enabled: true,
+                dev_mode: false,
+                default_rotation_days: 365,
+            },
+            audit: AuditFacts {
+                verification: Some(
+                    json!({"ok": true, "entries": 1, "checkpoints": 1, "unsigned_tail_events": 0}),
+                ),
+                ..AuditFacts::default()
+            },
+            last_drill: Some((e.now(), true)),
+        }
+    }
+
+    fn status(r: &Value, fw: &str, id: &str) -> String {
+        r["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .find(|c| c["id"] == id && c["framework"].as_str().unwrap_or("").starts_with(fw))
+            .map(|c| c["status"].as_str().unwrap_or("").to_string())
+            .expect("control present")
+    }
+
+    fn owned(e: &Engine, days: u32) -> String {
+        e.create(CreateKey {
+            owner: "payments".into(),
+            rotation_period_days: Some(days),
+            ..Default::default()
+        })
+        .expect("create")
+        .id
+    }
+
+    #[test]
+    fn a_clean_setup_passes_and_each_violation_flips_its_controls() {
+        let (_seal, e, clock) = setup();
+        owned(&e, 90);
+        let r = build(&inputs(&e));
+        assert_eq!(r["summary"]["overall"], "pass", "{:#}", r["summary"]);
+        assert_eq!(status(&r, "PCI", "3.7.8"), "not_applicable");
+
+        // A key without an owner: 3.6.1, A.8.24 and CC6.1 fail.
+        let orphan = e
+            .create(CreateKey {
+                rotation_period_days: Some(90),
+                ..Default::default()
+            })
+            .expect("create");
+        let r = build(&inputs(&e));
+        for (fw, id) in [("PCI", "3.6.1"), ("ISO", "A.8.24"), ("SOC", "CC6.1")] {
+            assert_eq!(status(&r, fw, id), "fail", "{fw} {id}");
+        }
+        assert!(r["summary"]["findings"].to_string().contains(&orphan.id));
+        e.update(
+            &orphan.id,
+            crate::keys::engine::UpdateKey {
+                owner: Some("ops".into()),
+                ..Default::default()
+            },
+        )
+        .expect("owner");
+        assert_eq!(build(&inputs(&e))["summary"]["overall"], "pass");
+
+        // Overdue for rotation (the scheduler cannot rotate a disabled key).
+        let stuck = owned(&e, 30);
+        e.disable(&stuck).expect("disable");
+        clock.advance(31 * DAY);
+        let mut inp = inputs(&e);
+        inp.last_drill = Some((e.now(), true));
+        let r = build(&inp);
+        assert_eq!(status(&r, "PCI", "3.7.4"), "fail");
+        assert_eq!(status(&r, "NIST", "5.3"), "fail");
+        assert!(r["summary"]["findings"].to_string().contains("overdue"));
+        e.enable(&stuck).expect("enable");
+        e.rotate_due().expect("rotate");
+        // (the orphan and the first key are due too after 31 days)
+        let r = build(&inputs(&e));
+        assert_eq!(status(&r, "PCI", "3.7.4"), "pass", "{:#}", r["summary"]);
+
+        // No drill within 90 days, root use, unapproved destruction, bad chain.
+        let mut inp = inputs(&e);
+        inp.last_drill = Some((e.now() - 91 * DAY, true));
+        assert_eq!(status(&build(&inp), "NIST", "8.2.2"), "fail");
+        let mut inp = inputs(&e);
+        inp.audit.root_uses.push((1, "kms:CreateKey".into()));
+        assert_eq!(status(&build(&inp), "SOC", "CC6.1"), "fail");
+        let mut inp = inputs(&e);
+        inp.audit.unapproved_destructive.push((
+            1,
+            "kms:ScheduleKeyDeletion".into(),
+            None,
+            "alice".into(),
+        ));
+        assert_eq!(status(&build(&inp), "PCI", "3.7.6"), "fail");
+        let mut inp = inputs(&e);
+        inp.audit.verification = Some(json!({"ok": false, "first_bad_index": 3}));
+        assert_eq!(status(&build(&inp), "PCI", "3.7.7"), "fail");
+    }
+
+    #[test]
+    fn post_quantum_keys_are_counted_as_strong_keys() {
+        let (_seal, e, _clock) = setup();
+        owned(&e, 90);
+        for spec in ["ML_DSA_65", "ML_KEM_768", "ML_KEM_1024"] {
+            e.create(CreateKey {
+                spec: Some(spec.into()),
+                owner: "pq".into(),
+                ..Default::default()
+            })
+            .expect("create");
+        }
+        let r = build(&inputs(&e));
+        let c = r["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .find(|c| c["id"] == "3.7.1")
+            .expect("3.7.1")
+            .clone();
+        assert_eq!(c["status"], "pass");
+        let ev = c["evidence"].to_string();
+        assert!(
+            ev.contains("AES_256_GCM=1, ML_DSA_65=1, ML_KEM_1024=1, ML_KEM_768=1")
+                && ev.contains("post-quantum (ML-DSA FIPS 204, ML-KEM FIPS 203): 3"),
+            "{ev}"
+        );
+        // Post-quantum keys without a rotation period are not AES keys
+        // without a cryptoperiod.
+        assert_eq!(r["summary"]["overall"], "pass", "{:#}", r["summary"]);
+    }
+
+    #[test]
+    fn the_signed_report_verifies_and_any_change_is_detected() {
+        let (_seal, e, _clock) = setup();
+        owned(&e, 90);
+        let body = build(&inputs(&e));
+        let d = report_digest(&body);
+        let (sig, pk) = e.sign_with_audit_key(SIGNING_DOMAIN, &d).expect("sign");
+        let env = envelope(body, &sig, &pk);
+        // Round trip through text, as `report verify FILE` does.
+        let text = serde_json::to_string_pretty(&env).expect("json");
+        let back: Value = serde_json::from_str(&text).expect("parse");
+        let key = verify(&back, None).expect("verifies");
+        verify(&back, Some(&key)).expect("pinned key");
+        assert!(verify(&back, Some("AAAA")).is_err_and(|e| e.contains("different key")));
+        let mut t = back.clone();
+        assert_eq!(t["report"]["controls"][0]["status"], "pass");
+        t["report"]["controls"][0]["status"] = json!("not_applicable");
+        assert!(verify(&t, None).is_err_and(|e| e.contains("modified")));
+        // Re-computing the digest does not help without the private key.
+        let mut t2 = t.clone();
+        t2["signature"]["sha256"] = json!(hex(&report_digest(&t["report"])));
+        assert!(verify(&t2, None).is_err_and(|e| e.contains("does not verify")));
+        // The Markdown and HTML forms carry the digest and signature.
+        let md = render_markdown(&back);
+        assert!(md.contains(back["signature"]["sha256"].as_str().unwrap_or("x")));
+        let html = render_html(&back);
+        assert!(html.contains("<svg") && html.starts_with("<!doctype html>"));
+    }
+}
