@@ -4,10 +4,17 @@
 //! - [`node`]: the running node: the seal's state machine (uninitialized →
 //!   sealed → unsealed) and, while unsealed, the engine, the identity
 //!   registry and the audit log;
+//! - [`gate`]: the one place every request is authenticated, its key
+//!   resolved, authorized, put under dual control, audited and executed;
+//! - [`auth_limit`]: the failed-authentication limit per source;
+//! - [`naming`]: key ids, aliases and ARNs;
 //! - [`scheduler`], [`sweep`]: what the node does by itself (scheduled
 //!   rotation, destruction when a deletion window ends), audited as `system`;
 //! - [`report`]: the signed compliance report.
 
+pub mod auth_limit;
+pub mod gate;
+pub mod naming;
 pub mod node;
 pub mod report;
 pub mod scheduler;
@@ -15,5 +22,7 @@ pub mod sweep;
 
 pub(crate) use strongroom_audit as audit;
 pub(crate) use strongroom_core::{clock, crypto, error};
-pub(crate) use strongroom_engine::{auth, identity, keys};
+pub(crate) use strongroom_engine::{auth, identity, keys, policy};
+
+pub use gate::Service;
 pub(crate) use strongroom_store as storage;

@@ -288,3 +288,50 @@ impl MessageType {
         }
     }
 }
+
+/// AWS key spec names ↔ Strongroom's.
+pub fn spec_from_aws(s: &str) -> Option<KeySpec> {
+    Some(match s {
+        "SYMMETRIC_DEFAULT" => KeySpec::Aes256Gcm,
+        "HMAC_256" => KeySpec::HmacSha256,
+        "HMAC_384" => KeySpec::HmacSha384,
+        "HMAC_512" => KeySpec::HmacSha512,
+        "RSA_2048" => KeySpec::Rsa2048,
+        "RSA_3072" => KeySpec::Rsa3072,
+        "RSA_4096" => KeySpec::Rsa4096,
+        "ECC_NIST_P256" => KeySpec::EccNistP256,
+        "ECC_NIST_P384" => KeySpec::EccNistP384,
+        "ECC_NIST_P521" => KeySpec::EccNistP521,
+        "ECC_NIST_EDWARDS25519" => KeySpec::Ed25519,
+        "ML_DSA_44" => KeySpec::MlDsa44,
+        "ML_DSA_65" => KeySpec::MlDsa65,
+        "ML_DSA_87" => KeySpec::MlDsa87,
+        "ML_KEM_512" => KeySpec::MlKem512,
+        "ML_KEM_768" => KeySpec::MlKem768,
+        "ML_KEM_1024" => KeySpec::MlKem1024,
+        _ => return None,
+    })
+}
+
+pub fn spec_to_aws(s: KeySpec) -> &'static str {
+    match s {
+        KeySpec::Aes256Gcm => "SYMMETRIC_DEFAULT",
+        KeySpec::HmacSha256 => "HMAC_256",
+        KeySpec::HmacSha384 => "HMAC_384",
+        KeySpec::HmacSha512 => "HMAC_512",
+        KeySpec::Rsa2048 => "RSA_2048",
+        KeySpec::Rsa3072 => "RSA_3072",
+        KeySpec::Rsa4096 => "RSA_4096",
+        KeySpec::EccNistP256 => "ECC_NIST_P256",
+        KeySpec::EccNistP384 => "ECC_NIST_P384",
+        KeySpec::EccNistP521 => "ECC_NIST_P521",
+        KeySpec::Ed25519 => "ECC_NIST_EDWARDS25519",
+        // The post-quantum specs have the same names on both sides.
+        s @ (KeySpec::MlDsa44
+        | KeySpec::MlDsa65
+        | KeySpec::MlDsa87
+        | KeySpec::MlKem512
+        | KeySpec::MlKem768
+        | KeySpec::MlKem1024) => s.name(),
+    }
+}

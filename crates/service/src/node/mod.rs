@@ -643,6 +643,16 @@ impl Seal {
         }
     }
 
+    /// The node's injected clock (request times, key dates).
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The node's injected RNG (request ids, nonces, keys).
+    pub fn rng(&self) -> &SharedRng {
+        &self.rng
+    }
+
     pub fn is_unsealed(&self) -> bool {
         self.state
             .read()

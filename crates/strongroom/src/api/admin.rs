@@ -10,9 +10,10 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::caller::Authed;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, PathName};
-use super::guard::{now_ms, Caller, Done, Guarded, Kind};
+use super::guard::{Caller, Done, Guarded, Kind};
 use super::AppState;
 use crate::audit::{self, AuditFilter};
 use crate::auth::Principal;
@@ -52,7 +53,7 @@ fn human() -> IdentityKind {
 
 pub async fn create_identity(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<CreateIdentity>,
 ) -> ApiResult<Json<Value>> {
     // Giving an identity roles or policies is a role change: dual-controlled.
@@ -80,7 +81,10 @@ fn exec_create_identity(s: &Services, r: CreateIdentity) -> Result<Done<Value>> 
     Ok(Done::new(json!(i)))
 }
 
-pub async fn list_identities(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
+pub async fn list_identities(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+) -> ApiResult<Json<Value>> {
     Ok(Json(
         st.run(&c, g("strongroom:ManageIdentities", Kind::Use), |s| {
             Ok(Done::new(
@@ -93,7 +97,7 @@ pub async fn list_identities(State(st): State<Arc<AppState>>, c: Caller) -> ApiR
 
 pub async fn show_identity(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     PathName(name): PathName,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
@@ -114,7 +118,7 @@ pub struct NameReq {
 
 pub async fn disable_identity(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<NameReq>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
@@ -140,7 +144,7 @@ pub struct SetGrants {
 
 pub async fn set_grants(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<SetGrants>,
 ) -> ApiResult<Json<Value>> {
     let replay = Some(
@@ -190,7 +194,7 @@ pub struct CreateToken {
 
 pub async fn create_token(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<CreateToken>,
 ) -> ApiResult<Json<Value>> {
     let me = c.principal.clone();
@@ -221,7 +225,7 @@ impl Drop for RevokeToken {
 
 pub async fn revoke_token(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<RevokeToken>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
@@ -240,7 +244,7 @@ pub struct IdentityQuery {
 
 pub async fn list_tokens(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     Query(q): Query<IdentityQuery>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
@@ -261,7 +265,7 @@ pub struct IdentityReq {
 
 pub async fn create_access_key(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<IdentityReq>,
 ) -> ApiResult<Json<Value>> {
     let me = c.principal.clone();
@@ -291,7 +295,7 @@ pub struct AccessKeyReq {
 
 pub async fn revoke_access_key(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<AccessKeyReq>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
@@ -310,7 +314,7 @@ pub async fn revoke_access_key(
 
 pub async fn list_access_keys(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
         st.run(&c, g("strongroom:ManageIdentities", Kind::Use), |s| {
@@ -326,7 +330,7 @@ pub async fn list_access_keys(
 
 pub async fn put_policy(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(p): ApiJson<Policy>,
 ) -> ApiResult<Json<Value>> {
     if let Err(e) = p.validate_custom() {
@@ -355,7 +359,7 @@ pub async fn put_policy(
 
 pub async fn delete_policy(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     PathName(name): PathName,
 ) -> ApiResult<Json<Value>> {
     let replay = Some(json!({ "op": "delete_policy", "request": { "name": name } }));
@@ -372,7 +376,10 @@ pub async fn delete_policy(
     ))
 }
 
-pub async fn list_policies(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
+pub async fn list_policies(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+) -> ApiResult<Json<Value>> {
     Ok(Json(
         st.run(&c, g("kms:GetKeyPolicy", Kind::Use), |s| {
             let roles: Vec<Policy> = policy::BUILTIN_ROLES
@@ -389,7 +396,7 @@ pub async fn list_policies(State(st): State<Arc<AppState>>, c: Caller) -> ApiRes
 
 pub async fn show_policy(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     PathName(name): PathName,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
@@ -417,7 +424,7 @@ pub struct ExplainReq {
 
 pub async fn explain(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<ExplainReq>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(
@@ -437,7 +444,12 @@ pub async fn explain(
                 Some(k) => Some(s.engine.describe(k)?),
                 None => None,
             };
-            let d = AppState::decide(&who, &r.action, meta.as_ref(), r.context.as_ref());
+            let d = strongroom_service::Service::decide(
+                &who,
+                &r.action,
+                meta.as_ref(),
+                r.context.as_ref(),
+            );
             Ok(Done::new(json!({
                 "identity": r.identity,
                 "action": r.action,
@@ -455,7 +467,10 @@ pub async fn explain(
 
 // ---------- approvals ----------
 
-pub async fn list_approvals(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
+pub async fn list_approvals(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+) -> ApiResult<Json<Value>> {
     Ok(Json(
         st.run(&c, g("strongroom:ListApprovals", Kind::Use), |s| {
             Ok(Done::new(
@@ -474,7 +489,7 @@ pub struct ApprovalReq {
 
 pub async fn approve(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<ApprovalReq>,
 ) -> ApiResult<Json<Value>> {
     decide_approval(st, c, r.id, true).await
@@ -482,7 +497,7 @@ pub async fn approve(
 
 pub async fn deny(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<ApprovalReq>,
 ) -> ApiResult<Json<Value>> {
     decide_approval(st, c, r.id, false).await
@@ -496,6 +511,7 @@ async fn decide_approval(
 ) -> ApiResult<Json<Value>> {
     let approver = c.principal.id.clone();
     let is_approver = c.principal.roles.iter().any(|r| r == "approver");
+    let now = st.now_ms();
     // Decide and, at quorum, claim the single execution in one locked step:
     // the request is stored as Executed before it runs, so concurrent final
     // approvals cannot both execute it.
@@ -503,9 +519,9 @@ async fn decide_approval(
         .run(&c, g("strongroom:Approve", Kind::Change), move |s| {
             let (req, runs) = s.registry.update_approval(&id, |req| {
                 let outcome = if approve {
-                    req.approve(&approver, is_approver, now_ms())
+                    req.approve(&approver, is_approver, now)
                 } else {
-                    req.deny(&approver, is_approver, now_ms())
+                    req.deny(&approver, is_approver, now)
                 };
                 outcome.map_err(|e| Error::AccessDenied(e.to_string()))?;
                 if req.status == ApprovalStatus::Approved {
@@ -667,7 +683,10 @@ fn audit_err(e: audit::AuditError) -> Error {
     }
 }
 
-pub async fn audit_verify(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
+pub async fn audit_verify(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+) -> ApiResult<Json<Value>> {
     Ok(Json(
         st.run(&c, g("strongroom:ReadAudit", Kind::Read), |s| {
             let log = s.audit_log()?;
@@ -682,7 +701,7 @@ pub async fn audit_verify(State(st): State<Arc<AppState>>, c: Caller) -> ApiResu
 
 pub async fn audit_query(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) =
@@ -703,7 +722,7 @@ pub async fn audit_query(
 
 pub async fn audit_export(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) =

@@ -10,9 +10,10 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::caller::Authed;
 use super::error::ApiResult;
 use super::extract::ApiJson;
-use super::guard::{Caller, Done, Guarded, Kind};
+use super::guard::{Done, Guarded, Kind};
 use super::AppState;
 use crate::error::Error;
 
@@ -26,7 +27,7 @@ fn guard(kind: Kind) -> Guarded<'static> {
     }
 }
 
-pub async fn create(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
+pub async fn create(State(st): State<Arc<AppState>>, Authed(c): Authed) -> ApiResult<Json<Value>> {
     Ok(Json(
         st.run(&c, guard(Kind::Change), |s| {
             let head = s.audit_log().ok().map(|l| l.head());
@@ -49,7 +50,7 @@ pub struct DrillReq {
 
 pub async fn drill(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<DrillReq>,
 ) -> ApiResult<Json<Value>> {
     let blob = base64::engine::general_purpose::STANDARD

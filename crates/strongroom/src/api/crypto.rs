@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::b64::{encode, B64};
+use super::caller::Authed;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
 use super::guard::{Caller, Done, Guarded, Kind};
@@ -54,7 +55,7 @@ async fn do_encrypt(st: &AppState, c: &Caller, r: EncryptReq) -> Result<Value, A
 
 pub async fn encrypt(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<EncryptReq>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(do_encrypt(&st, &c, r).await?))
@@ -106,7 +107,7 @@ async fn do_decrypt(st: &AppState, c: &Caller, r: DecryptReq) -> Result<Value, A
 
 pub async fn decrypt(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<DecryptReq>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(do_decrypt(&st, &c, r).await?))
@@ -131,7 +132,7 @@ pub struct ReencryptReq {
 
 pub async fn reencrypt(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<ReencryptReq>,
 ) -> ApiResult<Json<Value>> {
     let ct = r.ciphertext.decode("ciphertext")?;
@@ -201,7 +202,7 @@ fn yes() -> bool {
 
 pub async fn generate_data_key(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<DataKeyReq>,
 ) -> ApiResult<Json<Value>> {
     let action = if r.include_plaintext {
@@ -236,7 +237,7 @@ pub struct RandomReq {
 
 pub async fn random(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<RandomReq>,
 ) -> ApiResult<Json<Value>> {
     let n = r.number_of_bytes;
@@ -261,7 +262,7 @@ pub struct SignReq {
 
 pub async fn sign(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<SignReq>,
 ) -> ApiResult<Json<Value>> {
     let msg = r.message.decode("message")?;
@@ -289,7 +290,7 @@ pub struct VerifyReq {
 
 pub async fn verify(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<VerifyReq>,
 ) -> ApiResult<Json<Value>> {
     let msg = r.message.decode("message")?;
@@ -313,7 +314,7 @@ pub struct MacReq {
 
 pub async fn generate_mac(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<MacReq>,
 ) -> ApiResult<Json<Value>> {
     let msg = r.message.decode("message")?;
@@ -344,7 +345,7 @@ pub struct VerifyMacReq {
 
 pub async fn verify_mac(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<VerifyMacReq>,
 ) -> ApiResult<Json<Value>> {
     let msg = r.message.decode("message")?;
@@ -367,7 +368,7 @@ pub struct KeyOnly {
 
 pub async fn public_key(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<KeyOnly>,
 ) -> ApiResult<Json<Value>> {
     let key = r.key.clone();
@@ -455,7 +456,7 @@ pub struct BatchEncryptReq {
 
 pub async fn batch_encrypt(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<BatchEncryptReq>,
 ) -> ApiResult<Json<Value>> {
     let results = run_batch(st, c, r.items, |st, c, item| async move {
@@ -473,7 +474,7 @@ pub struct BatchDecryptReq {
 
 pub async fn batch_decrypt(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<BatchDecryptReq>,
 ) -> ApiResult<Json<Value>> {
     let results = run_batch(st, c, r.items, |st, c, item| async move {

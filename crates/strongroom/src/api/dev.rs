@@ -10,9 +10,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::caller::Authed;
 use super::error::ApiResult;
 use super::extract::ApiJson;
-use super::guard::{Caller, Done, Guarded, Kind};
+use super::guard::{Done, Guarded, Kind};
 use super::AppState;
 use crate::clock::{Clock, OffsetClock, DAY};
 use crate::error::Error;
@@ -64,7 +65,7 @@ async fn run_passes(st: &AppState, clock: &OffsetClock) -> Value {
 /// and runs the background passes once.
 pub async fn advance_clock(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<AdvanceReq>,
 ) -> ApiResult<Json<Value>> {
     let clock = dev_clock(&st)?;
@@ -88,7 +89,10 @@ pub async fn advance_clock(
 }
 
 /// `POST /v1/sys/dev/run-scheduler`: runs the background passes once now.
-pub async fn run_scheduler(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
+pub async fn run_scheduler(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+) -> ApiResult<Json<Value>> {
     let clock = dev_clock(&st)?;
     st.run(&c, guard(), |_| Ok(Done::new(()))).await?;
     Ok(Json(run_passes(&st, &clock).await))

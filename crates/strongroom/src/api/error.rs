@@ -16,9 +16,7 @@ impl From<Error> for ApiError {
     }
 }
 
-/// The error code, stored in response extensions for metrics.
-#[derive(Clone, Copy)]
-pub struct ErrorCode(pub &'static str);
+pub use strongroom_service::gate::ErrorCode;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -10,9 +10,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::b64::{encode, B64};
+use super::caller::Authed;
 use super::error::ApiResult;
 use super::extract::ApiJson;
-use super::guard::{Caller, Done, Guarded, Kind};
+use super::guard::{Done, Guarded, Kind};
 use super::AppState;
 use crate::crypto::spec::ENCAPSULATION_ALGORITHM;
 
@@ -34,7 +35,7 @@ pub struct EncapsulateReq {
 
 pub async fn encapsulate(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<EncapsulateReq>,
 ) -> ApiResult<Json<Value>> {
     let key = r.key.clone();
@@ -67,7 +68,7 @@ pub struct DecapsulateReq {
 
 pub async fn decapsulate(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<DecapsulateReq>,
 ) -> ApiResult<Json<Value>> {
     let ct = r.ciphertext.decode("ciphertext")?;

@@ -9,9 +9,10 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::caller::Authed;
 use super::error::ApiResult;
 use super::extract::{ApiJson, PathName};
-use super::guard::{Caller, Done, Guarded, Kind};
+use super::guard::{Done, Guarded, Kind};
 use super::AppState;
 use crate::error::Error;
 use crate::keys::engine::{CreateKey, KeyFilter, UpdateKey};
@@ -45,14 +46,14 @@ fn read<'a>(action: &'static str, key: Option<&'a str>) -> Guarded<'a> {
 
 pub async fn create(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(mut req): ApiJson<CreateKey>,
 ) -> ApiResult<Json<KeyMeta>> {
     // AWS KeySpec names (SYMMETRIC_DEFAULT, HMAC_256, ...) are accepted as
     // aliases of the native names, so one vocabulary works on both doors.
     if let Some(s) = req.spec.as_deref() {
         if crate::crypto::spec::KeySpec::parse(s).is_none() {
-            if let Some(k) = crate::aws::ops::spec_from_aws(s) {
+            if let Some(k) = crate::crypto::spec::spec_from_aws(s) {
                 req.spec = Some(k.name().to_string());
             }
         }
@@ -87,7 +88,7 @@ pub struct ListQuery {
 
 pub async fn list(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) =
@@ -128,7 +129,7 @@ pub async fn list(
 
 pub async fn describe(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     PathName(key): PathName,
 ) -> ApiResult<Json<KeyMeta>> {
     let k = key.clone();
@@ -142,7 +143,7 @@ pub async fn describe(
 
 pub async fn update(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     PathName(key): PathName,
     ApiJson(req): ApiJson<UpdateKey>,
 ) -> ApiResult<Json<KeyMeta>> {
@@ -179,7 +180,7 @@ pub struct ScheduleDeletion {
 
 pub async fn rotate(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<KeyRef>,
 ) -> ApiResult<Json<KeyMeta>> {
     let k = r.key.clone();
@@ -195,7 +196,7 @@ pub async fn rotate(
 
 pub async fn enable(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<KeyRef>,
 ) -> ApiResult<Json<KeyMeta>> {
     let k = r.key.clone();
@@ -209,7 +210,7 @@ pub async fn enable(
 
 pub async fn disable(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<KeyRef>,
 ) -> ApiResult<Json<KeyMeta>> {
     let k = r.key.clone();
@@ -223,7 +224,7 @@ pub async fn disable(
 
 pub async fn enable_version(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<KeyVersion>,
 ) -> ApiResult<Json<KeyMeta>> {
     let (k, v) = (r.key.clone(), r.version);
@@ -237,7 +238,7 @@ pub async fn enable_version(
 
 pub async fn disable_version(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<KeyVersion>,
 ) -> ApiResult<Json<KeyMeta>> {
     let (k, v) = (r.key.clone(), r.version);
@@ -253,7 +254,7 @@ pub async fn disable_version(
 
 pub async fn min_decryption_version(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<KeyVersion>,
 ) -> ApiResult<Json<KeyMeta>> {
     // Only lowering the minimum is dual-controlled (it re-enables old ciphertexts).
@@ -279,7 +280,7 @@ pub async fn min_decryption_version(
 
 pub async fn schedule_deletion(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<ScheduleDeletion>,
 ) -> ApiResult<Json<KeyMeta>> {
     let replay = serde_json::to_value(&r).ok();
@@ -296,7 +297,7 @@ pub async fn schedule_deletion(
 
 pub async fn cancel_deletion(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<KeyRef>,
 ) -> ApiResult<Json<KeyMeta>> {
     let k = r.key.clone();
@@ -319,7 +320,7 @@ pub struct CreateAlias {
 
 pub async fn create_alias(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<CreateAlias>,
 ) -> ApiResult<Json<KeyMeta>> {
     let (a, k) = (r.alias.clone(), r.key.clone());
@@ -333,7 +334,7 @@ pub async fn create_alias(
 
 pub async fn delete_alias(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     PathName(alias): PathName,
 ) -> ApiResult<Json<KeyMeta>> {
     let a = alias.clone();
@@ -345,7 +346,10 @@ pub async fn delete_alias(
     ))
 }
 
-pub async fn list_aliases(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
+pub async fn list_aliases(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+) -> ApiResult<Json<Value>> {
     Ok(Json(
         st.run(&c, read("kms:ListAliases", None), |s| {
             let aliases: Vec<Value> = s

@@ -8,9 +8,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::caller::Authed;
 use super::error::ApiResult;
 use super::extract::ApiJson;
-use super::guard::{Caller, Done, Guarded, Kind};
+use super::guard::{Done, Guarded, Kind};
 use super::AppState;
 use crate::audit::AuditFilter;
 use crate::error::Error;
@@ -34,7 +35,7 @@ pub struct CompromiseReq {
 /// and answers with the key and the exposure report.
 pub async fn compromise(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<CompromiseReq>,
 ) -> ApiResult<Json<Value>> {
     let g = Guarded {
@@ -116,7 +117,7 @@ fn keep(row: &Value, q: &InventoryQuery, state: Option<&str>) -> bool {
 /// `GET /v1/inventory`: every key with lifecycle facts, filtered.
 pub async fn inventory(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     q: Result<Query<InventoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) =

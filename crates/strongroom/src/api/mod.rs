@@ -2,14 +2,13 @@
 //! they parse, call the engine, and shape the answer.
 
 pub mod admin;
-pub mod auth_limit;
 pub mod b64;
 pub mod backup;
+pub mod caller;
 pub mod crypto;
 pub mod dev;
 pub mod error;
 pub mod extract;
-pub mod guard;
 pub mod kem;
 pub mod keys;
 pub mod lifecycle;
@@ -32,28 +31,50 @@ use axum::Router;
 
 use crate::error::Error;
 use crate::keys::state::ALL_STATES;
-use crate::seal::Seal;
-use error::{ApiError, ErrorCode};
+use error::ApiError;
+use strongroom_service::gate::ErrorCode;
+
+pub use strongroom_service::auth_limit;
+pub use strongroom_service::gate as guard;
 
 pub struct AppState {
-    pub seal: Arc<Seal>,
+    /// The service layer: seal, gate, dual control, audit.
+    pub service: Arc<strongroom_service::Service>,
     pub metrics: metrics::Metrics,
     pub max_body: usize,
     /// A request body must arrive whole within this time (`body_read_timeout_ms`).
     pub body_read_timeout: std::time::Duration,
-    /// Failed-authentication limit and compact audit of anonymous failures.
-    pub auth_failures: auth_limit::AuthFailures,
     /// The listener's connection counters for `/metrics` (none in-process).
     pub listener: Option<crate::server::listener::ListenerStats>,
     pub dev_mode: bool,
-    pub dual_control: guard::DualControl,
     pub aws: crate::aws::AwsSettings,
-    /// Rotation period given to new AES keys by the native API (0 = none).
-    pub default_rotation_days: u32,
-    /// Dev mode's movable clock (`None` outside dev mode).
-    pub dev_clock: Option<Arc<crate::clock::OffsetClock>>,
-    /// Whether the listener serves TLS (the compliance report reads it).
-    pub tls: bool,
+}
+
+impl AppState {
+    /// The gate ([`strongroom_service::Service::run`]), with the native
+    /// error shape.
+    pub async fn run<T, F>(
+        &self,
+        caller: &guard::Caller,
+        g: guard::Guarded<'_>,
+        f: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&strongroom_service::node::Services) -> crate::error::Result<guard::Done<T>>
+            + Send
+            + 'static,
+    {
+        self.service.run(caller, g, f).await.map_err(ApiError)
+    }
+}
+
+/// Handlers reach the service's fields directly.
+impl std::ops::Deref for AppState {
+    type Target = strongroom_service::Service;
+    fn deref(&self) -> &Self::Target {
+        &self.service
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -277,21 +298,16 @@ async fn audit_unguarded(
             .unwrap_or("error");
         let ip = source.parse::<std::net::SocketAddr>().ok().map(|s| s.ip());
         let op = format!("{method} {path}");
-        let verdict = st.auth_failures.record(
-            ip,
-            false,
-            std::time::Instant::now(),
-            guard::now_ms(),
-            &op,
-            code,
-        );
+        let verdict =
+            st.auth_failures
+                .record(ip, false, std::time::Instant::now(), st.now_ms(), &op, code);
         if !verdict.audit_now {
             return resp;
         }
     }
     let ev = crate::audit::AuditEvent {
-        time_ms: guard::now_ms(),
-        request_id: guard::request_id(),
+        time_ms: st.now_ms(),
+        request_id: st.request_id(),
         identity: identity
             .as_ref()
             .map(|p| p.id.clone())

@@ -7,14 +7,18 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::caller::Authed;
 use super::error::ApiResult;
-use super::guard::{Caller, Done, Guarded, Kind};
+use super::guard::{Done, Guarded, Kind};
 use super::AppState;
 use crate::audit::{self, AuditFilter};
 use crate::error::Error;
 use crate::report::{self, AuditFacts, Inputs, Settings};
 
-pub async fn compliance(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<Value>> {
+pub async fn compliance(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+) -> ApiResult<Json<Value>> {
     let g = Guarded {
         action: "strongroom:ReadComplianceReport",
         key: None,

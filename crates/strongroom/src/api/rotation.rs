@@ -9,9 +9,10 @@ use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 
+use super::caller::Authed;
 use super::error::ApiResult;
 use super::extract::ApiJson;
-use super::guard::{Caller, Done, Guarded, Kind};
+use super::guard::{Done, Guarded, Kind};
 use super::AppState;
 use crate::keys::model::KeyMeta;
 
@@ -26,7 +27,7 @@ pub struct RotationPolicy {
 
 pub async fn set(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
     ApiJson(r): ApiJson<RotationPolicy>,
 ) -> ApiResult<Json<KeyMeta>> {
     let action = if r.days.is_some() {

@@ -9,9 +9,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::caller::Authed;
 use super::error::ApiResult;
 use super::extract::ApiJson;
-use super::guard::{Caller, Done, Guarded, Kind};
+use super::guard::{Done, Guarded, Kind};
 use super::AppState;
 use crate::error::Error;
 use crate::seal::SealStatus;
@@ -122,7 +123,10 @@ pub async fn unseal(
     Ok(Json(status))
 }
 
-pub async fn seal(State(st): State<Arc<AppState>>, c: Caller) -> ApiResult<Json<SealStatus>> {
+pub async fn seal(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+) -> ApiResult<Json<SealStatus>> {
     let g = Guarded {
         action: "strongroom:Seal",
         key: None,
@@ -145,6 +149,7 @@ static OPERATOR_CHANGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new((
 /// Who and where for an audit record of a share-authorized operation.
 /// The shares are the authority (as for unseal), so no token is needed.
 fn quorum_event(
+    st: &AppState,
     ext: &axum::http::Extensions,
     operation: &str,
     outcome: &str,
@@ -152,8 +157,8 @@ fn quorum_event(
     detail: Option<String>,
 ) -> crate::audit::AuditEvent {
     crate::audit::AuditEvent {
-        time_ms: super::guard::now_ms(),
-        request_id: super::guard::request_id(),
+        time_ms: st.now_ms(),
+        request_id: st.request_id(),
         identity: "unseal-share-quorum".into(),
         source: ext
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -196,7 +201,7 @@ where
         Err(e) => {
             st.audit(
                 &services,
-                quorum_event(ext, operation, "error", Some(e.code()), detail),
+                quorum_event(st, ext, operation, "error", Some(e.code()), detail),
             )
             .await?;
             return Err(e.into());
@@ -204,7 +209,7 @@ where
     };
     st.audit(
         &services,
-        quorum_event(ext, operation, "pending", None, detail.clone()),
+        quorum_event(st, ext, operation, "pending", None, detail.clone()),
     )
     .await?;
     let done = tokio::task::spawn_blocking(move || commit(plan))
@@ -216,7 +221,7 @@ where
     };
     st.audit(
         &services,
-        quorum_event(ext, operation, outcome, code, detail),
+        quorum_event(st, ext, operation, outcome, code, detail),
     )
     .await?;
     Ok(done?)
@@ -307,11 +312,11 @@ pub async fn generate_root(
 /// stops working at once. Audited.
 pub async fn revoke_root(
     State(st): State<Arc<AppState>>,
-    c: Caller,
+    Authed(c): Authed,
 ) -> ApiResult<impl IntoResponse> {
     let services = st.seal.services()?;
     let ev = |outcome: &str, code: Option<&str>| crate::audit::AuditEvent {
-        time_ms: super::guard::now_ms(),
+        time_ms: st.now_ms(),
         request_id: c.request_id.clone(),
         identity: c.principal.id.clone(),
         source: c.source.clone(),

@@ -111,7 +111,7 @@ impl IntoResponse for AwsError {
             h.insert("x-amzn-errortype", v);
         }
         resp.extensions_mut()
-            .insert(crate::api::error::ErrorCode(self.type_name));
+            .insert(strongroom_service::gate::ErrorCode(self.type_name));
         resp
     }
 }

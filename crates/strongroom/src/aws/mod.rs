@@ -14,7 +14,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 
-use crate::api::guard::{request_id, Caller};
+use crate::api::guard::Caller;
 use crate::api::AppState;
 use crate::auth::Principal;
 use crate::crypto::SecretBytes;
@@ -24,7 +24,6 @@ use error::AwsError;
 /// AWS front-end settings.
 #[derive(Clone)]
 pub struct AwsSettings {
-    pub arn: ops::AwsConfig,
     /// `None` accepts any region in the credential scope.
     pub region: Option<String>,
     pub max_skew_secs: i64,
@@ -35,7 +34,6 @@ pub struct AwsSettings {
 impl Default for AwsSettings {
     fn default() -> Self {
         AwsSettings {
-            arn: ops::AwsConfig::default(),
             region: None,
             max_skew_secs: 300,
             dev_credentials: None,
@@ -185,7 +183,7 @@ async fn handle_inner(
     let source = connect
         .map(|c| c.0.to_string())
         .unwrap_or_else(|| "unknown".into());
-    let request_id = request_id();
+    let request_id = st.request_id();
     let principal = match authenticate(st, method, uri, headers, body) {
         Ok(p) => p,
         Err(e) => {
@@ -220,5 +218,5 @@ async fn handle_inner(
         source,
         request_id,
     };
-    ops::dispatch(st, &st.aws.arn, &caller, &op, req).await
+    ops::dispatch(st, &st.arn, &caller, &op, req).await
 }

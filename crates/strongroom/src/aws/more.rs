@@ -461,7 +461,7 @@ pub async fn execute_approved(
     match action {
         "kms:PutKeyPolicy" => {
             let (key, doc) = (field("key")?, field("policy")?);
-            put_key_policy(st, &st.aws.arn, caller, &key, &doc, None)
+            put_key_policy(st, &st.arn, caller, &key, &doc, None)
                 .await
                 .map_err(to_api)
         }

@@ -20,60 +20,7 @@ use crate::keys::engine::{CreateKey, KeyFilter, UpdateKey};
 use crate::keys::model::{KeyMeta, Origin};
 use crate::keys::state::KeyState;
 
-/// Where ARNs point.
-#[derive(Debug, Clone)]
-pub struct AwsConfig {
-    pub region: String,
-    pub account_id: String,
-}
-
-impl Default for AwsConfig {
-    fn default() -> Self {
-        AwsConfig {
-            region: "us-east-1".into(),
-            account_id: "000000000000".into(),
-        }
-    }
-}
-
-impl AwsConfig {
-    pub fn key_arn(&self, id: &str) -> String {
-        format!("arn:aws:kms:{}:{}:key/{id}", self.region, self.account_id)
-    }
-    pub fn alias_arn(&self, alias: &str) -> String {
-        format!("arn:aws:kms:{}:{}:{alias}", self.region, self.account_id)
-    }
-
-    /// Refuses a key or alias ARN that names another partition, region or
-    /// account than this server's: such an ARN names someone else's key,
-    /// which must not resolve to a local one with the same id. Plain ids
-    /// and `alias/NAME` pass.
-    pub fn check_arn(&self, key_ref: &str) -> Result<(), crate::error::Error> {
-        let Some(rest) = key_ref.strip_prefix("arn:") else {
-            return Ok(());
-        };
-        let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        let ours = |what: &str, got: &str, want: &str| {
-            if got == want {
-                Ok(())
-            } else {
-                Err(crate::error::Error::InvalidArgument(format!(
-                    "the ARN {key_ref:?} names {what} {got:?}, but this server's keys are in {what} {want:?} (arn:aws:kms:{}:{}:key/ID); use the key id or an ARN this server returned",
-                    self.region, self.account_id
-                )))
-            }
-        };
-        match parts.as_slice() {
-            [partition, "kms", region, account, _] => {
-                ours("partition", partition, "aws")?;
-                ours("region", region, &self.region)?;
-                ours("account", account, &self.account_id)
-            }
-            // Malformed ARNs are the engine's to refuse.
-            _ => Ok(()),
-        }
-    }
-}
+pub use strongroom_service::naming::ArnConfig as AwsConfig;
 
 pub fn b64(field: &str, v: &Option<String>) -> Result<Vec<u8>, AwsError> {
     let s = v
@@ -90,52 +37,7 @@ pub fn required<'a>(field: &str, v: &'a Option<String>) -> Result<&'a str, AwsEr
         .ok_or_else(|| AwsError::validation(format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null")))
 }
 
-/// AWS key spec names ↔ Strongroom's.
-pub fn spec_from_aws(s: &str) -> Option<KeySpec> {
-    Some(match s {
-        "SYMMETRIC_DEFAULT" => KeySpec::Aes256Gcm,
-        "HMAC_256" => KeySpec::HmacSha256,
-        "HMAC_384" => KeySpec::HmacSha384,
-        "HMAC_512" => KeySpec::HmacSha512,
-        "RSA_2048" => KeySpec::Rsa2048,
-        "RSA_3072" => KeySpec::Rsa3072,
-        "RSA_4096" => KeySpec::Rsa4096,
-        "ECC_NIST_P256" => KeySpec::EccNistP256,
-        "ECC_NIST_P384" => KeySpec::EccNistP384,
-        "ECC_NIST_P521" => KeySpec::EccNistP521,
-        "ECC_NIST_EDWARDS25519" => KeySpec::Ed25519,
-        "ML_DSA_44" => KeySpec::MlDsa44,
-        "ML_DSA_65" => KeySpec::MlDsa65,
-        "ML_DSA_87" => KeySpec::MlDsa87,
-        "ML_KEM_512" => KeySpec::MlKem512,
-        "ML_KEM_768" => KeySpec::MlKem768,
-        "ML_KEM_1024" => KeySpec::MlKem1024,
-        _ => return None,
-    })
-}
-
-pub fn spec_to_aws(s: KeySpec) -> &'static str {
-    match s {
-        KeySpec::Aes256Gcm => "SYMMETRIC_DEFAULT",
-        KeySpec::HmacSha256 => "HMAC_256",
-        KeySpec::HmacSha384 => "HMAC_384",
-        KeySpec::HmacSha512 => "HMAC_512",
-        KeySpec::Rsa2048 => "RSA_2048",
-        KeySpec::Rsa3072 => "RSA_3072",
-        KeySpec::Rsa4096 => "RSA_4096",
-        KeySpec::EccNistP256 => "ECC_NIST_P256",
-        KeySpec::EccNistP384 => "ECC_NIST_P384",
-        KeySpec::EccNistP521 => "ECC_NIST_P521",
-        KeySpec::Ed25519 => "ECC_NIST_EDWARDS25519",
-        // The post-quantum specs have the same names on both sides.
-        s @ (KeySpec::MlDsa44
-        | KeySpec::MlDsa65
-        | KeySpec::MlDsa87
-        | KeySpec::MlKem512
-        | KeySpec::MlKem768
-        | KeySpec::MlKem1024) => s.name(),
-    }
-}
+pub use crate::crypto::spec::{spec_from_aws, spec_to_aws};
 
 fn mac_algorithm(s: KeySpec) -> Option<&'static str> {
     match s {

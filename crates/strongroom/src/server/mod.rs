@@ -183,22 +183,12 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     }
 
     let (registry, listener_stats) = listener::new_registry();
-    let state = Arc::new(AppState {
+    let service = Arc::new(strongroom_service::Service {
         seal: seal.clone(),
-        metrics: api::metrics::Metrics::default(),
-        max_body: cfg.max_request_bytes,
-        body_read_timeout: cfg.body_read_timeout(),
         auth_failures: api::auth_limit::AuthFailures::new(cfg.auth_failure_limits()),
-        listener: Some(listener_stats),
-        dev_mode: dev,
-        aws: crate::aws::AwsSettings {
-            arn: crate::aws::ops::AwsConfig {
-                region: cfg.aws_region.clone().unwrap_or_else(|| "us-east-1".into()),
-                account_id: cfg.aws_account_id.clone(),
-            },
-            region: cfg.aws_region.clone(),
-            max_skew_secs: cfg.aws_max_skew_secs,
-            dev_credentials: dev_aws.clone(),
+        arn: strongroom_service::naming::ArnConfig {
+            region: cfg.aws_region.clone().unwrap_or_else(|| "us-east-1".into()),
+            account_id: cfg.aws_account_id.clone(),
         },
         default_rotation_days: cfg.default_rotation_days,
         dev_clock,
@@ -217,7 +207,20 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             }
         },
     });
-    api::auth_limit::spawn_flush(state.clone());
+    let state = Arc::new(AppState {
+        service: service.clone(),
+        metrics: api::metrics::Metrics::default(),
+        max_body: cfg.max_request_bytes,
+        body_read_timeout: cfg.body_read_timeout(),
+        listener: Some(listener_stats),
+        dev_mode: dev,
+        aws: crate::aws::AwsSettings {
+            region: cfg.aws_region.clone(),
+            max_skew_secs: cfg.aws_max_skew_secs,
+            dev_credentials: dev_aws.clone(),
+        },
+    });
+    api::auth_limit::spawn_flush(service);
     let app = api::router(state);
 
     println!(

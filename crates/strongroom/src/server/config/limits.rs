@@ -48,13 +48,7 @@ pub struct ListenerLimits {
     pub max_header_bytes: usize,
 }
 
-/// The failed-authentication limits, as the guard uses them.
-#[derive(Debug, Clone)]
-pub struct AuthFailureLimits {
-    pub burst: u32,
-    pub per_minute: u32,
-    pub audit_interval: Duration,
-}
+pub use strongroom_service::auth_limit::AuthFailureLimits;
 
 impl Config {
     pub fn listener_limits(&self) -> ListenerLimits {

@@ -9,17 +9,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
-
-use super::error::ApiError;
-use super::AppState;
 use crate::audit::AuditEvent;
 use crate::auth::Principal;
 use crate::crypto::context::EncryptionContext;
 use crate::error::{Error, Result};
+use crate::node::{Seal, Services};
 use crate::policy::{self, ApprovalRequest, KeyFacts};
-use crate::seal::Services;
 
 tokio::task_local! {
     /// Set when a request's audit record has been written, so the outer
@@ -27,107 +22,39 @@ tokio::task_local! {
     pub static AUDITED: Arc<std::sync::atomic::AtomicBool>;
 }
 
+/// The service every front-end calls: the running node and the rules
+/// around it. Front-ends hold one (`Arc<Service>`) and nothing else of the
+/// service's; they translate their wire format into `run` calls and the
+/// results back.
+pub struct Service {
+    /// The running node: seal state, and while unsealed the engine, the
+    /// identity registry and the audit log.
+    pub seal: Arc<Seal>,
+    /// Failed-authentication limit and compact audit of anonymous failures.
+    pub auth_failures: crate::auth_limit::AuthFailures,
+    pub dual_control: DualControl,
+    /// The ARN partition, region and account this server's keys are named in.
+    pub arn: crate::naming::ArnConfig,
+    /// Rotation period given to new AES keys by the native API (0 = none).
+    pub default_rotation_days: u32,
+    /// Dev mode's movable clock (`None` outside dev mode).
+    pub dev_clock: Option<Arc<crate::clock::OffsetClock>>,
+    /// Whether the listener serves TLS (the compliance report reads it).
+    pub tls: bool,
+}
+
+/// The error code of a refused or failed request, kept in the response
+/// (as an extension) for metrics and for the outer audit of requests that
+/// never reached the gate.
+#[derive(Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 /// An authenticated caller, with where the request came from.
 #[derive(Clone)]
 pub struct Caller {
     pub principal: Principal,
     pub source: String,
     pub request_id: String,
-}
-
-/// Wall-clock milliseconds for audit records.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn source_of(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// A fresh random request id (hex), for audit records.
-pub fn request_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut b = [0u8; 8];
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    let mut s = String::with_capacity(16);
-    for x in b {
-        s.push(char::from(HEX[usize::from(x >> 4)]));
-        s.push(char::from(HEX[usize::from(x & 0x0f)]));
-    }
-    s
-}
-
-impl FromRequestParts<Arc<AppState>> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        // Sealed comes first: a sealed server answers nothing else.
-        let services = state.seal.services()?;
-        let source = source_of(parts);
-        let request_id = request_id();
-        // Two credentials are ambiguous (which one did the client mean, and
-        // which one would a proxy in front have checked?): refused, as the
-        // AWS front-end does.
-        let presented = parts
-            .headers
-            .get_all(axum::http::header::AUTHORIZATION)
-            .iter()
-            .count()
-            + parts.headers.get_all("x-strongroom-token").iter().count();
-        if presented > 1 {
-            return Err(ApiError(Error::InvalidArgument(
-                "more than one credential in the request (several Authorization or X-Strongroom-Token headers); send exactly one `Authorization: Bearer <token>`".into(),
-            )));
-        }
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                // The scheme is case-insensitive (RFC 9110 §11.1).
-                let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then_some(rest)
-            })
-            .or_else(|| {
-                parts
-                    .headers
-                    .get("x-strongroom-token")
-                    .and_then(|v| v.to_str().ok())
-            });
-        let result = match token {
-            None => Err(Error::Unauthenticated),
-            Some(t) => state.seal.authenticate(t.trim().as_bytes()),
-        };
-        match result {
-            Ok(principal) => Ok(Caller {
-                principal,
-                source,
-                request_id,
-            }),
-            Err(e) => {
-                // Failed authentication is audited too (never the token).
-                let op = format!(
-                    "{} {}",
-                    parts.method,
-                    parts.uri.path().chars().take(100).collect::<String>()
-                );
-                state
-                    .audit_auth_failure(&services, &request_id, &source, &op, e.code())
-                    .await?;
-                Err(ApiError(e))
-            }
-        }
-    }
 }
 
 /// What a request does to its target.
@@ -174,7 +101,47 @@ impl<T> Done<T> {
     }
 }
 
-impl AppState {
+impl Service {
+    /// A fresh request id, from the node's injected RNG.
+    pub fn request_id(&self) -> String {
+        crate::crypto::rng::request_id(self.seal.rng().as_ref())
+    }
+
+    /// Milliseconds since the epoch, from the node's injected clock.
+    pub fn now_ms(&self) -> i64 {
+        self.seal.clock().now_ms()
+    }
+
+    /// Authenticates a bearer token (the root token or an identity's)
+    /// presented from `source`. A failure is audited (never the token) and
+    /// counts against the source's failure limit; `operation` names what was
+    /// asked for in that record. A sealed node answers `Sealed` first.
+    pub async fn authenticate_bearer(
+        &self,
+        token: Option<&[u8]>,
+        source: String,
+        operation: impl FnOnce() -> String,
+    ) -> Result<Caller> {
+        let services = self.seal.services()?;
+        let request_id = self.request_id();
+        let result = match token {
+            None => Err(Error::Unauthenticated),
+            Some(t) => self.seal.authenticate(t),
+        };
+        match result {
+            Ok(principal) => Ok(Caller {
+                principal,
+                source,
+                request_id,
+            }),
+            Err(e) => {
+                self.audit_auth_failure(&services, &request_id, &source, &operation(), e.code())
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
     /// Audits a request that failed authentication (fail closed: 503 if
     /// the record cannot be written) and applies the per-source limit: the
     /// first failure of a source in an interval gets its own record, later
@@ -193,13 +160,13 @@ impl AppState {
             ip,
             true,
             std::time::Instant::now(),
-            now_ms(),
+            services.now_ms(),
             operation,
             code,
         );
         if verdict.audit_now {
             let ev = AuditEvent {
-                time_ms: now_ms(),
+                time_ms: services.now_ms(),
                 request_id: request_id.to_string(),
                 identity: "anonymous".into(),
                 source: source.to_string(),
@@ -235,7 +202,7 @@ impl AppState {
         detail: Option<String>,
     ) -> AuditEvent {
         AuditEvent {
-            time_ms: now_ms(),
+            time_ms: self.seal.clock().now_ms(),
             request_id: caller.request_id.clone(),
             identity: caller.principal.id.clone(),
             source: caller.source.clone(),
@@ -281,7 +248,7 @@ impl AppState {
     }
 
     /// Authorizes, audits and runs one request.
-    pub async fn run<T, F>(&self, caller: &Caller, g: Guarded<'_>, f: F) -> Result<T, ApiError>
+    pub async fn run<T, F>(&self, caller: &Caller, g: Guarded<'_>, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Services) -> Result<Done<T>> + Send + 'static,
@@ -290,7 +257,6 @@ impl AppState {
         let meta = match g.key {
             None => None,
             Some(k) => match self
-                .aws
                 .arn
                 .check_arn(k)
                 .and_then(|()| services.engine.handle(k))
@@ -302,7 +268,7 @@ impl AppState {
                         self.event(caller, g.action, None, None, "error", Some(e.code()), None),
                     )
                     .await?;
-                    return Err(ApiError(e));
+                    return Err(e);
                 }
             },
         };
@@ -327,7 +293,7 @@ impl AppState {
                 ),
             )
             .await?;
-            return Err(ApiError(Error::AccessDenied(decision.reason)));
+            return Err(Error::AccessDenied(decision.reason));
         }
         if let Some(replay) = g.replay {
             if !caller.principal.is_root() && self.dual_control.requires(g.action) {
@@ -338,7 +304,7 @@ impl AppState {
                     caller.principal.id.clone(),
                     key_id.clone(),
                     replay,
-                    now_ms(),
+                    services.now_ms(),
                     self.dual_control.ttl_secs * 1000,
                     self.dual_control.approvals,
                 )
@@ -364,7 +330,7 @@ impl AppState {
                 tokio::task::spawn_blocking(move || reg.put_approval(req, true))
                     .await
                     .map_err(|e| Error::Internal(format!("approval task: {e}")))??;
-                return Err(ApiError(Error::ApprovalRequired { id, message }));
+                return Err(Error::ApprovalRequired { id, message });
             }
         }
         if g.kind == Kind::Change {
@@ -405,7 +371,7 @@ impl AppState {
                 if let Err(e) = self.audit(&services, ev).await {
                     if g.kind != Kind::Change {
                         // The result is withheld: an unaudited use never happened.
-                        return Err(ApiError(e));
+                        return Err(e);
                     }
                     tracing::error!(
                         "a change completed but its result record failed; its intent record stands"
@@ -427,7 +393,7 @@ impl AppState {
                     ),
                 )
                 .await?;
-                Err(ApiError(e))
+                Err(e)
             }
         }
     }

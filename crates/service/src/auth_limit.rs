@@ -24,7 +24,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::audit::AuditEvent;
-use crate::server::config::limits::AuthFailureLimits;
+
+/// The failed-authentication limits (server config: `auth_failure_burst`,
+/// `auth_failures_per_minute`, `auth_failure_audit_interval_secs`).
+#[derive(Debug, Clone)]
+pub struct AuthFailureLimits {
+    pub burst: u32,
+    pub per_minute: u32,
+    pub audit_interval: Duration,
+}
 
 /// Most sources tracked at once (about 100 bytes each).
 pub const MAX_SOURCES: usize = 65_536;
@@ -264,7 +272,8 @@ impl AuthFailures {
 fn aggregate_event(key: IpAddr, w: &Window, interval: Duration) -> AuditEvent {
     AuditEvent {
         time_ms: w.last_ms,
-        request_id: super::guard::request_id(),
+        // Set by `flush`, from the node's RNG.
+        request_id: String::new(),
         identity: "anonymous".into(),
         source: label(key),
         operation: "anonymous-failures".into(),
@@ -302,7 +311,7 @@ fn parse_detail(d: &str) -> (u64, i64, i64) {
 
 /// Writes the aggregate records of ended windows every tick, and all of
 /// them at shutdown of the task (never: it runs for the process).
-pub fn spawn_flush(state: Arc<super::AppState>) {
+pub fn spawn_flush(state: Arc<crate::Service>) {
     let every = (state.auth_failures.interval() / 4)
         .clamp(Duration::from_millis(100), Duration::from_secs(5));
     tokio::spawn(async move {
@@ -315,13 +324,16 @@ pub fn spawn_flush(state: Arc<super::AppState>) {
 }
 
 /// Writes the aggregate records due now (all with `force`).
-pub async fn flush(state: &super::AppState, force: bool) {
+pub async fn flush(state: &crate::Service, force: bool) {
     let Ok(services) = state.seal.services() else {
         return; // sealed: no log; the counts wait for the unseal
     };
     let due = state.auth_failures.drain(Instant::now(), force);
     let mut failed = Vec::new();
-    for ev in due {
+    for mut ev in due {
+        if ev.request_id.is_empty() {
+            ev.request_id = state.request_id();
+        }
         if let Err(e) = services.audit_append(ev.clone()).await {
             tracing::error!(error = %e, source = %ev.source, detail = ?ev.detail, "cannot write an aggregate audit record; retrying");
             failed.push(ev);
