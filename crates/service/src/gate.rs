@@ -75,8 +75,8 @@ pub struct Guarded<'a> {
     pub key: Option<&'a str>,
     pub context: Option<&'a EncryptionContext>,
     pub kind: Kind,
-    /// For dual-controlled actions: the request to store and replay on approval.
-    pub replay: Option<serde_json::Value>,
+    /// For dual-controlled actions: the command to store and run on approval.
+    pub command: Option<&'a crate::approvals::Command>,
 }
 
 /// What `run` needs back from the operation for the audit record.
@@ -295,7 +295,7 @@ impl Service {
             .await?;
             return Err(Error::AccessDenied(decision.reason));
         }
-        if let Some(replay) = g.replay {
+        if let Some(cmd) = g.command {
             if !caller.principal.is_root() && self.dual_control.requires(g.action) {
                 let id = services.registry.new_id()?;
                 let req = ApprovalRequest::new(
@@ -303,7 +303,8 @@ impl Service {
                     g.action.to_string(),
                     caller.principal.id.clone(),
                     key_id.clone(),
-                    replay,
+                    serde_json::to_value(cmd)
+                        .map_err(|e| Error::Internal(format!("approval payload: {e}")))?,
                     services.now_ms(),
                     self.dual_control.ttl_secs * 1000,
                     self.dual_control.approvals,

@@ -6,12 +6,15 @@
 //!   registry and the audit log;
 //! - [`gate`]: the one place every request is authenticated, its key
 //!   resolved, authorized, put under dual control, audited and executed;
+//! - [`approvals`]: dual-controlled changes as typed commands, stored,
+//!   approved and run here;
 //! - [`auth_limit`]: the failed-authentication limit per source;
 //! - [`naming`]: key ids, aliases and ARNs;
 //! - [`scheduler`], [`sweep`]: what the node does by itself (scheduled
 //!   rotation, destruction when a deletion window ends), audited as `system`;
 //! - [`report`]: the signed compliance report.
 
+pub mod approvals;
 pub mod auth_limit;
 pub mod gate;
 pub mod naming;

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::caller::Authed;
@@ -19,9 +19,8 @@ use crate::audit::{self, AuditFilter};
 use crate::auth::Principal;
 use crate::crypto::context::EncryptionContext;
 use crate::error::{Error, Result};
-use crate::identity::IdentityKind;
 use crate::policy::{self, ApprovalStatus, Policy};
-use crate::seal::Services;
+use strongroom_service::approvals::Command;
 
 fn g(action: &'static str, kind: Kind) -> Guarded<'static> {
     Guarded {
@@ -29,27 +28,13 @@ fn g(action: &'static str, kind: Kind) -> Guarded<'static> {
         key: None,
         context: None,
         kind,
-        replay: None,
+        command: None,
     }
 }
 
 // ---------- identities ----------
 
-#[derive(Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateIdentity {
-    name: String,
-    #[serde(default = "human")]
-    kind: IdentityKind,
-    #[serde(default)]
-    roles: Vec<String>,
-    #[serde(default)]
-    policies: Vec<String>,
-}
-
-fn human() -> IdentityKind {
-    IdentityKind::Human
-}
+pub use strongroom_service::approvals::{CreateIdentity, SetGrants};
 
 pub async fn create_identity(
     State(st): State<Arc<AppState>>,
@@ -57,28 +42,20 @@ pub async fn create_identity(
     ApiJson(r): ApiJson<CreateIdentity>,
 ) -> ApiResult<Json<Value>> {
     // Giving an identity roles or policies is a role change: dual-controlled.
-    let grants = !r.roles.is_empty() || !r.policies.is_empty();
-    let replay = grants.then(|| json!({ "op": "create_identity", "request": serde_json::to_value(&r).unwrap_or(Value::Null) }));
-    let action = if grants {
-        "strongroom:ManagePolicies"
-    } else {
-        "strongroom:CreateIdentity"
-    };
-    let guard = Guarded {
-        replay,
-        ..g(action, Kind::Change)
-    };
+    if !r.roles.is_empty() || !r.policies.is_empty() {
+        return Ok(Json(
+            st.submit(&c, Command::CreateIdentity(r)).await?.into_json(),
+        ));
+    }
     Ok(Json(
-        st.run(&c, guard, move |s| exec_create_identity(s, r))
-            .await?,
+        st.run(&c, g("strongroom:CreateIdentity", Kind::Change), move |s| {
+            let i = s
+                .registry
+                .create_identity(&r.name, r.kind, r.roles, r.policies)?;
+            Ok(Done::new(json!(i)))
+        })
+        .await?,
     ))
-}
-
-fn exec_create_identity(s: &Services, r: CreateIdentity) -> Result<Done<Value>> {
-    let i = s
-        .registry
-        .create_identity(&r.name, r.kind, r.roles, r.policies)?;
-    Ok(Done::new(json!(i)))
 }
 
 pub async fn list_identities(
@@ -134,41 +111,14 @@ pub async fn disable_identity(
     ))
 }
 
-#[derive(Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SetGrants {
-    name: String,
-    roles: Option<Vec<String>>,
-    policies: Option<Vec<String>>,
-}
-
 pub async fn set_grants(
     State(st): State<Arc<AppState>>,
     Authed(c): Authed,
     ApiJson(r): ApiJson<SetGrants>,
 ) -> ApiResult<Json<Value>> {
-    let replay = Some(
-        json!({ "op": "set_grants", "request": serde_json::to_value(&r).unwrap_or(Value::Null) }),
-    );
-    let guard = Guarded {
-        replay,
-        ..g("strongroom:ManagePolicies", Kind::Change)
-    };
     Ok(Json(
-        st.run(&c, guard, move |s| exec_set_grants(s, r)).await?,
+        st.submit(&c, Command::SetGrants(r)).await?.into_json(),
     ))
-}
-
-fn exec_set_grants(s: &Services, r: SetGrants) -> Result<Done<Value>> {
-    let i = s.registry.update_identity(&r.name, |i| {
-        if let Some(roles) = r.roles {
-            i.roles = roles;
-        }
-        if let Some(p) = r.policies {
-            i.policies = p;
-        }
-    })?;
-    Ok(Done::new(json!(i)))
 }
 
 // ---------- tokens and access keys ----------
@@ -342,18 +292,8 @@ pub async fn put_policy(
         })
         .await?;
     }
-    let replay = Some(
-        json!({ "op": "put_policy", "request": serde_json::to_value(&p).unwrap_or(Value::Null) }),
-    );
-    let guard = Guarded {
-        replay,
-        ..g("strongroom:ManagePolicies", Kind::Change)
-    };
     Ok(Json(
-        st.run(&c, guard, move |s| {
-            Ok(Done::new(json!(s.registry.put_policy(p)?)))
-        })
-        .await?,
+        st.submit(&c, Command::PutPolicy(p)).await?.into_json(),
     ))
 }
 
@@ -362,17 +302,10 @@ pub async fn delete_policy(
     Authed(c): Authed,
     PathName(name): PathName,
 ) -> ApiResult<Json<Value>> {
-    let replay = Some(json!({ "op": "delete_policy", "request": { "name": name } }));
-    let guard = Guarded {
-        replay,
-        ..g("strongroom:ManagePolicies", Kind::Change)
-    };
     Ok(Json(
-        st.run(&c, guard, move |s| {
-            s.registry.delete_policy(&name)?;
-            Ok(Done::new(json!({ "deleted": name })))
-        })
-        .await?,
+        st.submit(&c, Command::DeletePolicy { name })
+            .await?
+            .into_json(),
     ))
 }
 
@@ -555,97 +488,13 @@ async fn decide_approval(
         source: c.source.clone(),
         request_id: c.request_id.clone(),
     };
-    let output = execute(&st, &exec_caller, &result).await?;
+    let output = st
+        .execute_approved(&exec_caller, &result)
+        .await?
+        .into_json();
     Ok(Json(
         json!({ "approval": result, "executed": true, "result": output }),
     ))
-}
-
-/// Replays an approved request through the guard (without dual control).
-async fn execute(
-    st: &Arc<AppState>,
-    caller: &Caller,
-    req: &policy::ApprovalRequest,
-) -> Result<Value, ApiError> {
-    let p = &req.payload;
-    let bad = || {
-        ApiError(Error::Internal(format!(
-            "approval {} has an unreadable payload",
-            req.id
-        )))
-    };
-    match req.action.as_str() {
-        "kms:ScheduleKeyDeletion" => {
-            let r: super::keys::ScheduleDeletion =
-                serde_json::from_value(p.clone()).map_err(|_| bad())?;
-            let (k, d) = (r.key.clone(), r.pending_window_days);
-            let gd = Guarded {
-                action: "kms:ScheduleKeyDeletion",
-                key: Some(&r.key),
-                context: None,
-                kind: Kind::Change,
-                replay: None,
-            };
-            st.run(caller, gd, move |s| {
-                Ok(Done::new(json!(s.engine.schedule_deletion(&k, d)?)))
-            })
-            .await
-        }
-        "kms:SetMinDecryptionVersion" => {
-            let r: super::keys::KeyVersion =
-                serde_json::from_value(p.clone()).map_err(|_| bad())?;
-            let (k, v) = (r.key.clone(), r.version);
-            let gd = Guarded {
-                action: "kms:SetMinDecryptionVersion",
-                key: Some(&r.key),
-                context: None,
-                kind: Kind::Change,
-                replay: None,
-            };
-            st.run(caller, gd, move |s| {
-                Ok(Done::new(json!(s
-                    .engine
-                    .set_min_decryption_version(&k, v)?)))
-            })
-            .await
-        }
-        "strongroom:ManagePolicies" => {
-            let op = p["op"].as_str().unwrap_or_default().to_string();
-            let body = p["request"].clone();
-            let gd = g("strongroom:ManagePolicies", Kind::Change);
-            match op.as_str() {
-                "create_identity" => {
-                    let r: CreateIdentity = serde_json::from_value(body).map_err(|_| bad())?;
-                    st.run(caller, gd, move |s| exec_create_identity(s, r))
-                        .await
-                }
-                "set_grants" => {
-                    let r: SetGrants = serde_json::from_value(body).map_err(|_| bad())?;
-                    st.run(caller, gd, move |s| exec_set_grants(s, r)).await
-                }
-                "put_policy" => {
-                    let pol: Policy = serde_json::from_value(body).map_err(|_| bad())?;
-                    st.run(caller, gd, move |s| {
-                        Ok(Done::new(json!(s.registry.put_policy(pol)?)))
-                    })
-                    .await
-                }
-                "delete_policy" => {
-                    let name = body["name"].as_str().unwrap_or_default().to_string();
-                    st.run(caller, gd, move |s| {
-                        s.registry.delete_policy(&name)?;
-                        Ok(Done::new(json!({ "deleted": name })))
-                    })
-                    .await
-                }
-                _ => Err(bad()),
-            }
-        }
-        "kms:PutKeyPolicy" | "kms:ImportKeyMaterial" => {
-            crate::aws::more::execute_approved(st, caller, &req.action, p).await
-        }
-        _ => Err(bad()),
-    }
 }
 
 // ---------- audit ----------

@@ -23,7 +23,7 @@ fn guard(kind: Kind) -> Guarded<'static> {
         key: None,
         context: None,
         kind,
-        replay: None,
+        command: None,
     }
 }
 

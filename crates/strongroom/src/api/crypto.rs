@@ -29,7 +29,7 @@ fn use_key<'a>(
         key,
         context,
         kind: Kind::Use,
-        replay: None,
+        command: None,
     }
 }
 

@@ -44,7 +44,7 @@ fn guard() -> Guarded<'static> {
         key: None,
         context: None,
         kind: Kind::Change,
-        replay: None,
+        command: None,
     }
 }
 

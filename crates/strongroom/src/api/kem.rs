@@ -23,7 +23,7 @@ fn use_key<'a>(action: &'static str, key: &'a str) -> Guarded<'a> {
         key: Some(key),
         context: None,
         kind: Kind::Use,
-        replay: None,
+        command: None,
     }
 }
 

@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::keys::engine::{CreateKey, KeyFilter, UpdateKey};
 use crate::keys::model::KeyMeta;
 use crate::keys::state::KeyState;
+use strongroom_service::approvals::{Command, CommandOutput};
 
 fn done(m: KeyMeta) -> Done<KeyMeta> {
     let (id, v) = (m.id.clone(), m.primary_version);
@@ -30,7 +31,7 @@ fn change<'a>(action: &'static str, key: Option<&'a str>) -> Guarded<'a> {
         key,
         context: None,
         kind: Kind::Change,
-        replay: None,
+        command: None,
     }
 }
 
@@ -40,7 +41,7 @@ fn read<'a>(action: &'static str, key: Option<&'a str>) -> Guarded<'a> {
         key,
         context: None,
         kind: Kind::Use,
-        replay: None,
+        command: None,
     }
 }
 
@@ -264,18 +265,26 @@ pub async fn min_decryption_version(
         .describe(&r.key)
         .map(|m| r.version < m.min_decryption_version)
         .unwrap_or(false);
-    let replay = lowering.then(|| json!({ "key": r.key, "version": r.version }));
-    let (k, v) = (r.key.clone(), r.version);
-    let g = Guarded {
-        replay,
-        ..change("kms:SetMinDecryptionVersion", Some(&r.key))
+    let cmd = Command::SetMinDecryptionVersion {
+        key: r.key,
+        version: r.version,
     };
-    Ok(Json(
-        st.run(&c, g, move |s| {
-            s.engine.set_min_decryption_version(&k, v).map(done)
-        })
-        .await?,
-    ))
+    let out = if lowering {
+        st.submit(&c, cmd).await?
+    } else {
+        st.submit_direct(&c, cmd).await?
+    };
+    Ok(Json(key_meta(out)?))
+}
+
+/// The key a key command returned.
+fn key_meta(out: CommandOutput) -> Result<KeyMeta, super::error::ApiError> {
+    match out {
+        CommandOutput::Key(m) => Ok(m),
+        CommandOutput::Value(_) => Err(super::error::ApiError(Error::Internal(
+            "a key command returned no key".into(),
+        ))),
+    }
 }
 
 pub async fn schedule_deletion(
@@ -283,16 +292,11 @@ pub async fn schedule_deletion(
     Authed(c): Authed,
     ApiJson(r): ApiJson<ScheduleDeletion>,
 ) -> ApiResult<Json<KeyMeta>> {
-    let replay = serde_json::to_value(&r).ok();
-    let (k, d) = (r.key.clone(), r.pending_window_days);
-    let g = Guarded {
-        replay,
-        ..change("kms:ScheduleKeyDeletion", Some(&r.key))
+    let cmd = Command::ScheduleKeyDeletion {
+        key: r.key,
+        pending_window_days: r.pending_window_days,
     };
-    Ok(Json(
-        st.run(&c, g, move |s| s.engine.schedule_deletion(&k, d).map(done))
-            .await?,
-    ))
+    Ok(Json(key_meta(st.submit(&c, cmd).await?)?))
 }
 
 pub async fn cancel_deletion(

@@ -43,7 +43,7 @@ pub async fn compromise(
         key: Some(&r.key),
         context: None,
         kind: Kind::Change,
-        replay: None,
+        command: None,
     };
     let (k, v, reason) = (r.key.clone(), r.version, r.reason.clone());
     Ok(Json(
@@ -147,7 +147,7 @@ pub async fn inventory(
         key: None,
         context: None,
         kind: Kind::Use,
-        replay: None,
+        command: None,
     };
     Ok(Json(
         st.run(&c, g, move |s| {

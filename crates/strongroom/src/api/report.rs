@@ -24,7 +24,7 @@ pub async fn compliance(
         key: None,
         context: None,
         kind: Kind::Read,
-        replay: None,
+        command: None,
     };
     let status = st.seal.status()?;
     let settings = Settings {

@@ -41,7 +41,7 @@ pub async fn set(
         key: Some(&r.key),
         context: None,
         kind: Kind::Change,
-        replay: None,
+        command: None,
     };
     Ok(Json(
         st.run(&c, g, move |s| {

@@ -132,7 +132,7 @@ pub async fn seal(
         key: None,
         context: None,
         kind: Kind::Use,
-        replay: None,
+        command: None,
     };
     st.run(&c, g, |_| Ok(Done::new(()))).await?;
     st.seal.seal()?;

@@ -2,8 +2,6 @@
 //! key pairs, BYOK import, key policies. Same guard, same audit as ops.rs.
 //! Anything else answers UnsupportedOperationException.
 
-use std::sync::Arc;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -18,6 +16,7 @@ use crate::error::Error;
 use crate::keys::engine::WrappingAlgorithm;
 use crate::keys::model::{Origin, RotationType};
 use crate::policy::key_policy::{self, KEY_POLICY_NAME};
+use strongroom_service::approvals::Command;
 
 /// AWS's limits for RotationPeriodInDays (the engine accepts 1–3650).
 pub const AWS_ROTATION_DAYS: std::ops::RangeInclusive<i64> = 90..=2560;
@@ -98,67 +97,48 @@ fn policy_name(r: &Req) -> Result<(), AwsError> {
     }
 }
 
-/// Stores a parsed key policy (direct and dual-control replay share this).
+/// Stores a key policy: parsed here first (a document Strongroom cannot
+/// enforce is refused before any approval is asked for), then submitted as
+/// the service's `PutKeyPolicy` command.
 async fn put_key_policy(
     st: &AppState,
     cfg: &AwsConfig,
     c: &Caller,
     key_id: &str,
     doc: &str,
-    replay: Option<Value>,
 ) -> Result<Value, AwsError> {
-    let arn = cfg.key_arn(key_id);
-    let grants = key_policy::parse(
-        doc,
-        &key_policy::Scope {
-            key_id,
-            key_arn: &arn,
-            account_id: &cfg.account_id,
-        },
-    )
-    .map_err(|m| {
-        malformed(format!(
-            "the key policy is not supported: {m}; see docs/AWS.md (Key policies)"
-        ))
-    })?;
-    let k = key_id.to_string();
-    let g = Guarded {
-        replay,
-        ..change("kms:PutKeyPolicy", Some(key_id))
+    strongroom_service::approvals::parse_key_policy(cfg, key_id, doc)
+        .map_err(|e| malformed(e.public_message()))?;
+    let cmd = Command::PutKeyPolicy {
+        key: key_id.to_string(),
+        policy: doc.to_string(),
     };
-    st.run(c, g, move |s| {
-        s.registry.set_key_policy(&k, grants)?;
-        Ok(Done::new(json!({})).key(k, None))
-    })
-    .await
-    .map_err(|e| match e.0 {
+    st.submit(c, cmd).await.map_err(|e| match e {
         Error::InvalidArgument(m) if m.contains("is not a Strongroom identity") => {
             malformed(format!("the key policy is not supported: {m}"))
         }
         other => other.into(),
-    })
+    })?;
+    Ok(json!({}))
 }
 
-/// Imports material (direct and dual-control replay share this).
+/// Imports material, as the service's `ImportKeyMaterial` command.
 async fn import(
     st: &AppState,
     c: &Caller,
     key: &str,
     token: Vec<u8>,
     wrapped: Vec<u8>,
-    replay: Option<Value>,
 ) -> Result<Value, AwsError> {
-    let k = key.to_string();
-    let g = Guarded {
-        replay,
-        ..change("kms:ImportKeyMaterial", Some(key))
+    let cmd = Command::ImportKeyMaterial {
+        key: key.to_string(),
+        import_token: STANDARD.encode(&token),
+        encrypted_key_material: STANDARD.encode(&wrapped),
     };
-    st.run(c, g, move |s| {
-        let m = s.engine.import_key_material(&k, &token, &wrapped)?;
-        Ok(Done::new(json!({})).key(m.id, Some(m.primary_version)))
-    })
-    .await
-    .map_err(usage_as_unsupported)
+    st.submit(c, cmd)
+        .await
+        .map_err(|e| usage_as_unsupported(ApiError(e)))?;
+    Ok(json!({}))
 }
 
 /// The operations of this file; anything unknown is unsupported.
@@ -375,12 +355,7 @@ pub async fn dispatch(
                     )))
                 }
             }
-            let replay = Some(json!({
-                "key": k,
-                "import_token": STANDARD.encode(&token),
-                "encrypted_key_material": STANDARD.encode(&wrapped),
-            }));
-            import(st, c, &k, token, wrapped, replay).await
+            import(st, c, &k, token, wrapped).await
         }
         "DeleteImportedKeyMaterial" => {
             let k = required("KeyId", &r.key_id)?.to_string();
@@ -429,53 +404,11 @@ pub async fn dispatch(
             let doc = required("Policy", &r.policy)?.to_string();
             // The guard resolves the key the same way; the policy names its id.
             let id = st.seal.engine()?.describe(&k)?.id;
-            let replay = Some(json!({ "key": id, "policy": doc }));
-            put_key_policy(st, cfg, c, &id, &doc, replay).await
+            put_key_policy(st, cfg, c, &id, &doc).await
         }
         other => Err(unsupported(format!(
             "TrentService.{other} is not supported by Strongroom; see docs/AWS.md for the supported operations"
         ))),
-    }
-}
-
-/// Runs an approved dual-control request made through the AWS endpoint
-/// (kms:PutKeyPolicy, kms:ImportKeyMaterial), as its requester.
-pub async fn execute_approved(
-    st: &Arc<AppState>,
-    caller: &Caller,
-    action: &str,
-    payload: &Value,
-) -> Result<Value, ApiError> {
-    let bad = || {
-        ApiError(Error::Internal(format!(
-            "approved {action} request has an unreadable payload"
-        )))
-    };
-    let field = |name: &str| payload[name].as_str().map(str::to_string).ok_or_else(bad);
-    let to_api = |e: AwsError| {
-        ApiError(Error::InvalidArgument(format!(
-            "{}: {}",
-            e.type_name, e.message
-        )))
-    };
-    match action {
-        "kms:PutKeyPolicy" => {
-            let (key, doc) = (field("key")?, field("policy")?);
-            put_key_policy(st, &st.arn, caller, &key, &doc, None)
-                .await
-                .map_err(to_api)
-        }
-        "kms:ImportKeyMaterial" => {
-            let key = field("key")?;
-            let token = STANDARD.decode(field("import_token")?).map_err(|_| bad())?;
-            let wrapped = STANDARD
-                .decode(field("encrypted_key_material")?)
-                .map_err(|_| bad())?;
-            import(st, caller, &key, token, wrapped, None)
-                .await
-                .map_err(to_api)
-        }
-        _ => Err(bad()),
     }
 }
 

@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::keys::engine::{CreateKey, KeyFilter, UpdateKey};
 use crate::keys::model::{KeyMeta, Origin};
 use crate::keys::state::KeyState;
+use strongroom_service::approvals::{Command, CommandOutput};
 
 pub use strongroom_service::naming::ArnConfig as AwsConfig;
 
@@ -176,7 +177,7 @@ pub fn use_key<'a>(
         key,
         context: ctx,
         kind: Kind::Use,
-        replay: None,
+        command: None,
     }
 }
 
@@ -186,7 +187,7 @@ pub fn change<'a>(action: &'static str, key: Option<&'a str>) -> Guarded<'a> {
         key,
         context: None,
         kind: Kind::Change,
-        replay: None,
+        command: None,
     }
 }
 
@@ -355,17 +356,16 @@ pub async fn dispatch(
         "ScheduleKeyDeletion" => {
             let k = required("KeyId", &r.key_id)?.to_string();
             let days = r.pending_window_in_days;
-            let replay = Some(json!({ "key": k, "pending_window_days": days }));
-            let k2 = k.clone();
-            let g = Guarded {
-                replay,
-                ..change("kms:ScheduleKeyDeletion", Some(&k))
+            let cmd = Command::ScheduleKeyDeletion {
+                key: k,
+                pending_window_days: days,
             };
-            let m: KeyMeta = st
-                .run(c, g, move |s| {
-                    Ok(Done::new(s.engine.schedule_deletion(&k2, days)?))
-                })
-                .await?;
+            let m: KeyMeta = match st.submit(c, cmd).await? {
+                CommandOutput::Key(m) => m,
+                CommandOutput::Value(_) => {
+                    return Err(Error::Internal("a key command returned no key".into()).into())
+                }
+            };
             Ok(json!({
                 "KeyId": arn(&m.id),
                 "DeletionDate": m.deletion_date,
