@@ -13,6 +13,7 @@ use crate::audit::AuditEvent;
 use crate::auth::Principal;
 use crate::crypto::context::EncryptionContext;
 use crate::error::{Error, Result};
+use crate::keys::engine::KeyHandle;
 use crate::node::{Seal, Services};
 use crate::policy::{self, ApprovalRequest, KeyFacts};
 
@@ -253,6 +254,35 @@ impl Service {
         T: Send + 'static,
         F: FnOnce(&Services) -> Result<Done<T>> + Send + 'static,
     {
+        self.run_inner(caller, g, move |s, _| f(s)).await
+    }
+
+    /// [`Service::run`] for an operation on the request's key: the key the
+    /// gate resolved (once) for the policy decision is handed to the
+    /// operation, which must use it rather than look the key up again.
+    pub async fn run_on_key<T, F>(&self, caller: &Caller, g: Guarded<'_>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Services, &KeyHandle) -> Result<Done<T>> + Send + 'static,
+    {
+        if g.key.is_none() {
+            return Err(Error::Internal(format!(
+                "{} names no key for run_on_key",
+                g.action
+            )));
+        }
+        self.run_inner(caller, g, move |s, h| match h {
+            Some(h) => f(s, &h),
+            None => Err(Error::Internal("the gate resolved no key".into())),
+        })
+        .await
+    }
+
+    async fn run_inner<T, F>(&self, caller: &Caller, g: Guarded<'_>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Services, Option<KeyHandle>) -> Result<Done<T>> + Send + 'static,
+    {
         let services = self.seal.services()?;
         let meta = match g.key {
             None => None,
@@ -349,11 +379,26 @@ impl Service {
             )
             .await?;
         }
+        // A use that would write to storage (the next usage reservation, or
+        // the rotation due at the usage threshold) does that first, on a
+        // blocking thread: the inline path below stays memory-only.
+        let mut meta = meta;
+        if let (Kind::Use, Some(h), Some(k)) = (g.kind, &meta, g.key) {
+            if services.engine.use_needs_preparation(h) {
+                let (engine, h2) = (services.engine.clone(), h.clone());
+                let changed = tokio::task::spawn_blocking(move || engine.prepare_use(&h2))
+                    .await
+                    .map_err(|e| Error::Internal(format!("usage task: {e}")))??;
+                if changed {
+                    meta = Some(services.engine.handle(k)?);
+                }
+            }
+        }
         let result = match g.kind {
-            Kind::Use => f(&services),
+            Kind::Use => f(&services, meta),
             Kind::Read | Kind::Change => {
                 let s = services.clone();
-                tokio::task::spawn_blocking(move || f(&s))
+                tokio::task::spawn_blocking(move || f(&s, meta))
                     .await
                     .map_err(|e| Error::Internal(format!("worker task: {e}")))?
             }

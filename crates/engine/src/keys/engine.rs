@@ -124,8 +124,17 @@ pub struct Engine {
     imports: import::PendingImports,
 }
 
-/// A resolved key as it is in memory now (see [`Engine::handle`]).
+/// A resolved key as it is in memory now (see [`Engine::handle`]). The
+/// gate resolves a request's key once and hands the handle to the
+/// operation (`*_resolved`), which checks the state table itself.
 pub struct KeyHandle(Arc<KeyEntry>);
+
+impl Clone for KeyHandle {
+    /// Another reference to the same in-memory key (no copy of anything).
+    fn clone(&self) -> Self {
+        KeyHandle(Arc::clone(&self.0))
+    }
+}
 
 impl KeyHandle {
     pub fn meta(&self) -> &KeyMeta {
@@ -1220,6 +1229,68 @@ impl Engine {
         Ok(n)
     }
 
+    /// Whether the next use of `key`'s primary version needs the blocking
+    /// step first ([`Engine::prepare_use`]): its durable usage reservation
+    /// is nearly spent, or it has reached the automatic-rotation threshold.
+    /// Two atomic loads: the gate asks before every inline use, so that the
+    /// storage write every `usage_block` uses (and the rotation) happen on a
+    /// blocking thread, not on an async worker.
+    pub fn use_needs_preparation(&self, key: &KeyHandle) -> bool {
+        let e = &key.0;
+        if e.meta.spec != KeySpec::Aes256Gcm {
+            return false;
+        }
+        let Some(ve) = e.versions.get(&e.meta.primary_version) else {
+            return false;
+        };
+        let used = ve.used.load(Ordering::Relaxed);
+        used.saturating_add(self.reserve_margin()) > ve.reserved.load(Ordering::Relaxed)
+            || used.saturating_add(1) >= self.cfg.rotate_at_usage
+    }
+
+    /// Uses ahead of the counter at which the next block is reserved.
+    fn reserve_margin(&self) -> u64 {
+        (self.cfg.usage_block / 4).max(1)
+    }
+
+    /// The blocking step before a use (storage writes: call it off the
+    /// async workers). Reserves the primary version's next usage block when
+    /// the current one is nearly spent, or runs the automatic rotation due
+    /// at the usage threshold. Returns whether the key changed (then the
+    /// caller resolves it again). An inline use that still outruns the
+    /// reservation reserves for itself, so the counter is durable either way.
+    pub fn prepare_use(&self, key: &KeyHandle) -> Result<bool> {
+        let e = &key.0;
+        let version = e.meta.primary_version;
+        let Some(ve) = e.versions.get(&version) else {
+            return Ok(false);
+        };
+        let used = ve.used.load(Ordering::SeqCst);
+        if used.saturating_add(1) >= self.cfg.rotate_at_usage {
+            self.maybe_auto_rotate(e, used.saturating_add(1));
+            return Ok(true);
+        }
+        let want = used.saturating_add(self.reserve_margin());
+        if want > ve.reserved.load(Ordering::SeqCst) {
+            let _g = ve
+                .reserve_lock
+                .lock()
+                .map_err(|_| Error::Internal("usage lock poisoned".into()))?;
+            let cur = ve.reserved.load(Ordering::SeqCst);
+            if want > cur {
+                let new = cur.saturating_add(self.cfg.usage_block).max(want);
+                self.store
+                    .commit(Transaction::new().push(Op::ReserveUsage {
+                        key_id: e.meta.id.clone(),
+                        version,
+                        reserved: new,
+                    }))?;
+                ve.reserved.store(new, Ordering::SeqCst);
+            }
+        }
+        Ok(false)
+    }
+
     fn maybe_auto_rotate(&self, e: &KeyEntry, used: u64) {
         if used >= self.cfg.rotate_at_usage
             && self
@@ -1319,9 +1390,28 @@ impl Engine {
                 plaintext.len()
             )));
         }
-        let e = self.resolve_checked(key_ref, Operation::Encrypt)?;
-        Self::require_usage(&e, KeyUsage::EncryptDecrypt, "encryption")?;
-        self.encrypt_with(&e, plaintext, ctx)
+        let e = self.resolve(key_ref)?;
+        self.encrypt_resolved(&KeyHandle(e), plaintext, ctx)
+    }
+
+    /// [`Engine::encrypt`] under a key already resolved (no second lookup).
+    pub fn encrypt_resolved(
+        &self,
+        key: &KeyHandle,
+        plaintext: &[u8],
+        ctx: &EncryptionContext,
+    ) -> Result<EncryptOutput> {
+        if plaintext.len() > MAX_PLAINTEXT {
+            return Err(Error::InvalidArgument(format!(
+                "plaintext is {} bytes; at most {MAX_PLAINTEXT} bytes can be encrypted directly. Use a data key (envelope encryption) for larger data",
+                plaintext.len()
+            )));
+        }
+        let e = &key.0;
+        check(e.meta.state, Operation::Encrypt, &e.meta.id)?;
+        Self::check_dates(&e.meta, Operation::Encrypt, self.now())?;
+        Self::require_usage(e, KeyUsage::EncryptDecrypt, "encryption")?;
+        self.encrypt_with(e, plaintext, ctx)
     }
 
     /// Decrypts; if `expected_key` is given, the ciphertext must be under it.
@@ -1419,8 +1509,20 @@ impl Engine {
     /// no header, no label (so it interoperates with encryption done locally
     /// with the public key). Only for RSA `ENCRYPT_DECRYPT` keys.
     pub fn encrypt_rsa_raw(&self, key_ref: &str, plaintext: &[u8]) -> Result<EncryptOutput> {
-        let e = self.resolve_checked(key_ref, Operation::Encrypt)?;
-        Self::require_usage(&e, KeyUsage::EncryptDecrypt, "encryption")?;
+        let e = self.resolve(key_ref)?;
+        self.encrypt_rsa_raw_resolved(&KeyHandle(e), plaintext)
+    }
+
+    /// [`Engine::encrypt_rsa_raw`] under a key already resolved.
+    pub fn encrypt_rsa_raw_resolved(
+        &self,
+        key: &KeyHandle,
+        plaintext: &[u8],
+    ) -> Result<EncryptOutput> {
+        let e = &key.0;
+        check(e.meta.state, Operation::Encrypt, &e.meta.id)?;
+        Self::check_dates(&e.meta, Operation::Encrypt, self.now())?;
+        Self::require_usage(e, KeyUsage::EncryptDecrypt, "encryption")?;
         if !e.meta.spec.is_rsa() {
             return Err(Error::InvalidKeyUsage(format!(
                 "key {} is not an RSA key",
@@ -1428,7 +1530,7 @@ impl Engine {
             )));
         }
         let version = e.meta.primary_version;
-        let (ve, loaded) = self.version_for_use(&e, version)?;
+        let (ve, loaded) = self.version_for_use(e, version)?;
         let pk = loaded.public_key_der().ok_or(Error::InvalidCiphertext)?;
         let ciphertext = material::rsa_oaep_encrypt(pk, plaintext, &[]).map_err(crypto_err)?;
         self.note_use(&ve);

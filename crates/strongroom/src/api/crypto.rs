@@ -44,9 +44,9 @@ pub struct EncryptReq {
 
 async fn do_encrypt(st: &AppState, c: &Caller, r: EncryptReq) -> Result<Value, ApiError> {
     let pt = r.plaintext.decode_secret("plaintext")?;
-    let (key, ctx) = (r.key.clone(), r.context.clone());
-    st.run(c, use_key("kms:Encrypt", Some(&r.key), Some(&r.context)), move |s| {
-        let out = s.engine.encrypt(&key, pt.expose(), &ctx)?;
+    let ctx = r.context.clone();
+    st.run_on_key(c, use_key("kms:Encrypt", Some(&r.key), Some(&r.context)), move |s, key| {
+        let out = s.engine.encrypt_resolved(key, pt.expose(), &ctx)?;
         let v = json!({ "ciphertext": encode(&out.ciphertext), "key_id": out.key_id, "version": out.version });
         Ok(Done::new(v).key(out.key_id, Some(out.version)))
     })

@@ -67,6 +67,29 @@ impl AppState {
     {
         self.service.run(caller, g, f).await.map_err(ApiError)
     }
+
+    /// The gate for an operation on the request's key, resolved once
+    /// ([`strongroom_service::Service::run_on_key`]).
+    pub async fn run_on_key<T, F>(
+        &self,
+        caller: &guard::Caller,
+        g: guard::Guarded<'_>,
+        f: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(
+                &strongroom_service::node::Services,
+                &crate::keys::engine::KeyHandle,
+            ) -> crate::error::Result<guard::Done<T>>
+            + Send
+            + 'static,
+    {
+        self.service
+            .run_on_key(caller, g, f)
+            .await
+            .map_err(ApiError)
+    }
 }
 
 /// Handlers reach the service's fields directly.

@@ -487,10 +487,10 @@ pub async fn dispatch(
             let pt = crate::crypto::SecretBytes::new(b64("Plaintext", &r.plaintext)?);
             let ctx = r.encryption_context.clone().unwrap_or_default();
             let alg = r.encryption_algorithm.clone();
-            let (k2, ctx2, cfg2) = (k.clone(), ctx.clone(), cfg.clone());
+            let (ctx2, cfg2) = (ctx.clone(), cfg.clone());
             Ok(st
-                .run(c, use_key("kms:Encrypt", Some(&k), Some(&ctx)), move |s| {
-                    let m = s.engine.describe(&k2)?;
+                .run_on_key(c, use_key("kms:Encrypt", Some(&k), Some(&ctx)), move |s, key| {
+                    let m = key.meta();
                     check_symmetric_algorithm(&alg, m.spec.is_rsa()).map_err(|e| Error::InvalidArgument(e.message))?;
                     let out = if m.spec.is_rsa() {
                         // As AWS: the bare OAEP ciphertext; no encryption context.
@@ -499,9 +499,9 @@ pub async fn dispatch(
                                 "EncryptionContext is not supported with asymmetric keys".into(),
                             ));
                         }
-                        s.engine.encrypt_rsa_raw(&k2, pt.expose())?
+                        s.engine.encrypt_rsa_raw_resolved(key, pt.expose())?
                     } else {
-                        s.engine.encrypt(&k2, pt.expose(), &ctx2)?
+                        s.engine.encrypt_resolved(key, pt.expose(), &ctx2)?
                     };
                     let v = json!({
                         "CiphertextBlob": STANDARD.encode(&out.ciphertext),
