@@ -480,3 +480,142 @@ impl DualControl {
         self.enabled && policy::requires_approval(action, &self.actions)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth_limit::{AuthFailureLimits, AuthFailures};
+    use crate::keys::engine::{CreateKey, EngineConfig};
+    use crate::node::AuditConfig;
+    use std::time::Duration;
+
+    /// A service over a dev node (SQLite in memory, audit in a temp file)
+    /// with a small usage block, so reservations happen often.
+    fn service(cfg: EngineConfig) -> (Service, Arc<dyn crate::storage::Store>) {
+        let store: Arc<dyn crate::storage::Store> = Arc::new(
+            strongroom_store_sql::sqlite::SqliteStore::open(":memory:").expect("sqlite"),
+        );
+        let seal = Seal::open(
+            store.clone(),
+            Arc::new(crate::clock::SystemClock),
+            Arc::new(crate::crypto::rng::SystemRng),
+            cfg,
+            AuditConfig::in_temp_dir(),
+        )
+        .expect("seal");
+        seal.init_dev(None).expect("init");
+        let svc = Service {
+            seal: Arc::new(seal),
+            auth_failures: AuthFailures::new(AuthFailureLimits {
+                burst: 10,
+                per_minute: 10,
+                audit_interval: Duration::from_secs(60),
+            }),
+            dual_control: DualControl::off(),
+            arn: crate::naming::ArnConfig::default(),
+            default_rotation_days: 0,
+            dev_clock: None,
+            tls: false,
+        };
+        (svc, store)
+    }
+
+    fn root() -> Caller {
+        Caller {
+            principal: Principal::root(),
+            source: "127.0.0.1:1".into(),
+            request_id: "t".into(),
+        }
+    }
+
+    fn encrypt_intent(key: &str) -> Guarded<'_> {
+        Guarded {
+            action: "kms:Encrypt",
+            key: Some(key),
+            context: None,
+            kind: Kind::Use,
+            command: None,
+        }
+    }
+
+    async fn encrypt(svc: &Service, key: &str) -> u32 {
+        svc.run_on_key(&root(), encrypt_intent(key), |s, h| {
+            let out = s.engine.encrypt_resolved(
+                h,
+                b"x",
+                &EncryptionContext::default(),
+            )?;
+            let v = out.version;
+            Ok(Done::new(v).key(out.key_id, Some(v)))
+        })
+        .await
+        .expect("encrypt through the gate")
+    }
+
+    fn reserved(store: &Arc<dyn crate::storage::Store>, key: &str, version: u32) -> u64 {
+        store
+            .load_versions(key)
+            .expect("versions")
+            .into_iter()
+            .find(|v| v.version == version)
+            .map(|v| v.usage_reserved)
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn the_gate_reserves_usage_ahead_so_the_inline_use_never_outruns_it() {
+        let (svc, store) = service(EngineConfig {
+            usage_block: 8,
+            rotate_at_usage: u64::MAX,
+            max_usage: 1_000,
+        });
+        let engine = svc.seal.engine().expect("engine");
+        let id = engine.create(CreateKey::default()).expect("create").id;
+        for i in 1..=40u64 {
+            assert_eq!(encrypt(&svc, &id).await, 1);
+            let used = engine.usage_count(&id, 1).expect("usage");
+            assert_eq!(used, i);
+            // Reserved durably ahead of every use, by at least the margin
+            // (usage_block / 4) once the gate's preparation has run.
+            assert!(
+                reserved(&store, &id, 1) > used,
+                "use {used} is not ahead of the stored reservation {}",
+                reserved(&store, &id, 1)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_gate_rotates_at_the_usage_threshold_before_the_use() {
+        let (svc, _store) = service(EngineConfig {
+            usage_block: 4,
+            rotate_at_usage: 5,
+            max_usage: 100,
+        });
+        let engine = svc.seal.engine().expect("engine");
+        let id = engine.create(CreateKey::default()).expect("create").id;
+        let mut versions = Vec::new();
+        for _ in 0..12 {
+            versions.push(encrypt(&svc, &id).await);
+        }
+        // Four uses of each version, then the fifth goes to a fresh one.
+        assert_eq!(versions, vec![1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
+        assert!(engine.usage_count(&id, 1).expect("usage") < 5);
+    }
+
+    #[tokio::test]
+    async fn run_on_key_without_a_key_is_refused() {
+        let (svc, _store) = service(EngineConfig::default());
+        let g = Guarded {
+            action: "kms:Encrypt",
+            key: None,
+            context: None,
+            kind: Kind::Use,
+            command: None,
+        };
+        let r = svc
+            .run_on_key(&root(), g, |_, _| Ok(Done::new(())))
+            .await;
+        assert!(matches!(r, Err(Error::Internal(_))));
+    }
+}
