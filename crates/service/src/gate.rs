@@ -103,6 +103,20 @@ impl<T> Done<T> {
 }
 
 impl Service {
+    /// The key a ciphertext names, if its header parses and the key exists
+    /// (for the policy decision on a decrypt). Unknown keys stay unnamed, so
+    /// the answer is the generic `InvalidCiphertext`.
+    pub fn key_of_ciphertext(&self, ct: &[u8]) -> Option<String> {
+        let (h, _) = crate::keys::ciphertext::Header::parse(ct).ok()?;
+        let id = h.key_id.hyphenated().to_string();
+        self.seal
+            .engine()
+            .ok()?
+            .handle(&id)
+            .ok()
+            .map(|h| h.meta().id.clone())
+    }
+
     /// A fresh request id, from the node's injected RNG.
     pub fn request_id(&self) -> String {
         crate::crypto::rng::request_id(self.seal.rng().as_ref())
@@ -445,6 +459,18 @@ impl Service {
     }
 }
 
+/// A page size given by a client: 1 to 1000, default 100. Out of range is
+/// refused (400) rather than silently clamped (docs/API.md).
+pub fn page_limit(name: &str, limit: Option<usize>) -> Result<usize> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(n) => Err(Error::InvalidArgument(format!(
+            "{name}={n} is out of range; use 1 to 1000 (default 100) and page with the cursor"
+        ))),
+    }
+}
+
 /// Dual-control settings.
 #[derive(Debug, Clone)]
 pub struct DualControl {
@@ -492,9 +518,8 @@ mod tests {
     /// A service over a dev node (SQLite in memory, audit in a temp file)
     /// with a small usage block, so reservations happen often.
     fn service(cfg: EngineConfig) -> (Service, Arc<dyn crate::storage::Store>) {
-        let store: Arc<dyn crate::storage::Store> = Arc::new(
-            strongroom_store_sql::sqlite::SqliteStore::open(":memory:").expect("sqlite"),
-        );
+        let store: Arc<dyn crate::storage::Store> =
+            Arc::new(strongroom_store_sql::sqlite::SqliteStore::open(":memory:").expect("sqlite"));
         let seal = Seal::open(
             store.clone(),
             Arc::new(crate::clock::SystemClock),
@@ -540,11 +565,9 @@ mod tests {
 
     async fn encrypt(svc: &Service, key: &str) -> u32 {
         svc.run_on_key(&root(), encrypt_intent(key), |s, h| {
-            let out = s.engine.encrypt_resolved(
-                h,
-                b"x",
-                &EncryptionContext::default(),
-            )?;
+            let out = s
+                .engine
+                .encrypt_resolved(h, b"x", &EncryptionContext::default())?;
             let v = out.version;
             Ok(Done::new(v).key(out.key_id, Some(v)))
         })
@@ -613,9 +636,7 @@ mod tests {
             kind: Kind::Use,
             command: None,
         };
-        let r = svc
-            .run_on_key(&root(), g, |_, _| Ok(Done::new(())))
-            .await;
+        let r = svc.run_on_key(&root(), g, |_, _| Ok(Done::new(()))).await;
         assert!(matches!(r, Err(Error::Internal(_))));
     }
 }

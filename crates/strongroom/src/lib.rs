@@ -11,10 +11,10 @@
 //! - `envelope`: the streaming file format used by `strongroom encrypt --in`;
 //! - `bench`: `strongroom bench`, the load generator and its baselines.
 
-pub mod api;
+pub use strongroom_api as api;
 pub use strongroom_audit as audit;
+pub use strongroom_aws as aws;
 pub use strongroom_engine::auth;
-pub mod aws;
 pub mod bench;
 pub mod cli;
 pub use strongroom_core::clock;
@@ -24,9 +24,9 @@ pub use strongroom_core::error;
 pub use strongroom_engine::identity;
 pub use strongroom_engine::keys;
 pub use strongroom_engine::policy;
+pub use strongroom_server as server;
 pub use strongroom_service::node as seal;
 pub use strongroom_service::report;
-pub mod server;
 pub use strongroom_sigv4 as sigv4;
 /// The storage trait (strongroom-store) and its backends (strongroom-store-sql).
 pub mod storage {

@@ -122,6 +122,14 @@ impl Services {
         crate::crypto::rng::request_id(self.rng.as_ref())
     }
 
+    /// A restore drill of `backup` into a scratch in-memory SQLite store
+    /// (see `Engine::drill`).
+    pub fn drill(&self, backup: &[u8]) -> Result<crate::keys::engine::DrillReport> {
+        let scratch: Arc<dyn Store> =
+            Arc::new(strongroom_store_sql::sqlite::SqliteStore::open(":memory:")?);
+        self.engine.drill(backup, scratch)
+    }
+
     /// An audit record of something the node did by itself (scheduled
     /// rotation, the destruction sweep): identity `system`, source `internal`.
     pub fn system_event(
