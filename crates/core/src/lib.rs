@@ -7,6 +7,7 @@
 //!   ciphertext format (the engine that uses them is `strongroom-engine`);
 //! - [`envelope`]: the streaming file format of `strongroom encrypt --in`;
 //! - [`file_modes`]: files that hold secrets are created 0600;
+//! - [`pem`]: PEM certificate files;
 //! - [`error`]: the service's error type (codes and messages; no HTTP).
 
 pub mod clock;
@@ -15,3 +16,4 @@ pub mod envelope;
 pub mod error;
 pub mod file_modes;
 pub mod keys;
+pub mod pem;

@@ -24,20 +24,10 @@ pub fn acceptor(cert_path: &str, key_path: &str) -> Result<tokio_rustls::TlsAcce
 }
 
 pub fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let data = std::fs::read(path).map_err(|e| {
-        Error::InvalidArgument(format!("cannot read certificate file {path:?}: {e}"))
-    })?;
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut data.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| {
-            Error::InvalidArgument(format!("certificate file {path:?} is not valid PEM: {e}"))
-        })?;
-    if certs.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "no certificate found in {path:?} (expected PEM `BEGIN CERTIFICATE`)"
-        )));
-    }
-    Ok(certs)
+    Ok(strongroom_core::pem::read_certs(path)?
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect())
 }
 
 fn load_key(path: &str) -> Result<PrivateKeyDer<'static>, Error> {

@@ -3,6 +3,7 @@
 //! command group.
 
 /// `println!` that ignores a closed stdout (e.g. piped into `head`).
+#[macro_export]
 macro_rules! out {
     ($($t:tt)*) => {{
         use std::io::Write as _;
@@ -10,6 +11,7 @@ macro_rules! out {
     }};
 }
 /// `print!` that ignores a closed stdout.
+#[macro_export]
 macro_rules! outp {
     ($($t:tt)*) => {{
         use std::io::Write as _;
@@ -120,8 +122,8 @@ impl std::fmt::Display for CliError {
     }
 }
 
-impl From<crate::error::Error> for CliError {
-    fn from(e: crate::error::Error) -> Self {
+impl From<strongroom_core::error::Error> for CliError {
+    fn from(e: strongroom_core::error::Error) -> Self {
         CliError::api(e.code(), &e.public_message())
     }
 }
@@ -216,8 +218,13 @@ enum Command {
     Inventory(lifecycle::InventoryArgs),
     /// Re-encrypt ciphertexts to the key's newest version, server-side.
     Rewrap(lifecycle::RewrapArgs),
-    /// Load-test a running server against a bare AES-GCM ceiling (docs/BENCHMARKS.md).
-    Bench(Box<crate::bench::BenchArgs>),
+    /// Load-test a running server against a bare AES-GCM ceiling (docs/BENCHMARKS.md;
+    /// the load generator is the strongroom-bench crate: `strongroom bench --help`).
+    #[command(disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Dev server only: move its clock forward, run the scheduler now.
     #[command(subcommand)]
     Dev(dev::DevCmd),
@@ -237,31 +244,57 @@ enum Command {
 }
 
 #[derive(Args)]
-struct ServerArgs {
+pub struct ServerArgs {
     /// Development mode: in memory, auto-unsealed, plain HTTP. Never for production.
     #[arg(long)]
-    dev: bool,
+    pub dev: bool,
     /// Configuration file (TOML) for a real server.
     #[arg(long, conflicts_with = "dev")]
-    config: Option<String>,
+    pub config: Option<String>,
     /// Listen address (overrides the config; default 127.0.0.1:8200).
     #[arg(long)]
-    listen: Option<String>,
+    pub listen: Option<String>,
     /// Dev mode: use this root token instead of a random one.
     #[arg(long, requires = "dev")]
-    dev_root_token: Option<String>,
+    pub dev_root_token: Option<String>,
     /// Dev mode: write the audit log here (default: a new file in the temp directory).
     #[arg(long, requires = "dev")]
-    audit_path: Option<String>,
+    pub audit_path: Option<String>,
     /// Dev mode: turn dual control on (it is off by default in dev mode).
     #[arg(long, requires = "dev")]
-    dev_dual_control: bool,
+    pub dev_dual_control: bool,
     /// Dev mode: no audit log at all. Only for measuring its cost.
     #[arg(long, requires = "dev")]
-    dev_no_audit: bool,
+    pub dev_no_audit: bool,
     /// Dev mode: an AWS access key pair AKID:SECRET for the AWS KMS endpoint at `/` (acts as root).
     #[arg(long, requires = "dev")]
-    dev_aws_credentials: Option<String>,
+    pub dev_aws_credentials: Option<String>,
+}
+
+/// What the binary runs on the server side (strongroom-server) when the
+/// command line asks for it: the server itself, the offline operator tools
+/// that open the storage and the seal, and the load generator. The CLI
+/// never opens a database or the seal; it hands these commands over.
+pub trait ServerSide {
+    /// `strongroom server`.
+    fn serve(&self, args: ServerArgs) -> Result<(), CliError>;
+    /// `strongroom operator migrate-seal` (offline).
+    fn migrate_seal(&self, args: seal::MigrateArgs, fmt: Format) -> Result<(), CliError>;
+    /// `strongroom operator generate-root --config FILE` (PKCS#11 seal, offline).
+    fn generate_root_offline(
+        &self,
+        config: &str,
+    ) -> Result<strongroom_core::crypto::SecretBytes, CliError>;
+    /// `strongroom backup restore` (offline).
+    fn restore_backup(
+        &self,
+        file: &str,
+        config: &str,
+        shares_file: Option<&str>,
+        fmt: Format,
+    ) -> Result<(), CliError>;
+    /// `strongroom bench ARGS…`.
+    fn bench(&self, args: Vec<std::ffi::OsString>, fmt: Format) -> Result<(), CliError>;
 }
 
 #[derive(Subcommand)]
@@ -511,20 +544,21 @@ struct VerifyMacArgs {
     mac: String,
 }
 
-/// Entry point: returns the process exit code.
-pub fn main() -> i32 {
+/// Entry point: returns the process exit code. `side` runs what the CLI
+/// hands over to the server side.
+pub fn main(side: &dyn ServerSide) -> i32 {
     let cli = Cli::parse();
     let fmt = output::select(cli.format);
-    match run(cli, fmt) {
+    match run(cli, fmt, side) {
         Ok(()) => 0,
         Err(e) => e.report(fmt),
     }
 }
 
-fn run(cli: Cli, fmt: Format) -> Result<(), CliError> {
+fn run(cli: Cli, fmt: Format, side: &dyn ServerSide) -> Result<(), CliError> {
     match cli.command {
-        Command::Server(a) => server(a),
-        Command::Operator(c) => operator::run(c, fmt),
+        Command::Server(a) => side.serve(a),
+        Command::Operator(c) => operator::run(c, fmt, side),
         Command::Key(c) => key(c, fmt),
         Command::Alias(c) => alias(c, fmt),
         Command::Encrypt(a) => encrypt(a, fmt),
@@ -537,12 +571,12 @@ fn run(cli: Cli, fmt: Format) -> Result<(), CliError> {
         Command::Audit(c) => admin::audit(c, fmt),
         Command::Inventory(a) => lifecycle::inventory(a, fmt),
         Command::Rewrap(a) => lifecycle::rewrap(a, fmt),
-        Command::Bench(a) => crate::bench::run(*a, fmt),
+        Command::Bench { args } => side.bench(args, fmt),
         Command::Encapsulate(a) => kem::encapsulate(a, fmt),
         Command::Decapsulate(a) => kem::decapsulate(a, fmt),
         Command::Dev(c) => dev::dev(c, fmt),
         Command::Report(c) => report::run(c),
-        Command::Backup(c) => backup::run(c, fmt),
+        Command::Backup(c) => backup::run(c, fmt, side),
         Command::Completion(a) => completion::completion(a),
         Command::Manpages(a) => completion::manpages(a),
         // exit codes 0/1/2 of its own (docs/SCAN.md)
@@ -698,45 +732,6 @@ fn message(m: &MessageArgs) -> Result<(String, &'static str), CliError> {
         }
     };
     Ok((STANDARD.encode(bytes), mt))
-}
-
-fn server(a: ServerArgs) -> Result<(), CliError> {
-    let level = std::env::var("STRONGROOM_LOG").unwrap_or_else(|_| "info".into());
-    let level = match level.to_ascii_lowercase().as_str() {
-        "error" => tracing::Level::ERROR,
-        "warn" => tracing::Level::WARN,
-        "debug" => tracing::Level::DEBUG,
-        "trace" => tracing::Level::TRACE,
-        _ => tracing::Level::INFO,
-    };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let mode = if a.dev {
-        crate::server::Mode::Dev {
-            root_token: a.dev_root_token,
-            dual_control: a.dev_dual_control,
-            no_audit: a.dev_no_audit,
-            aws_credentials: a.dev_aws_credentials,
-            audit_path: a.audit_path,
-        }
-    } else {
-        let path = a.config.ok_or_else(|| {
-            CliError::new("give --config strongroom.toml for a real server, or --dev for a development server")
-        })?;
-        crate::server::Mode::Production(crate::server::config::Config::load(&path)?)
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
-    rt.block_on(crate::server::run(crate::server::Options {
-        mode,
-        listen: a.listen,
-    }))?;
-    Ok(())
 }
 
 fn show_key(v: &Value, fmt: Format) {

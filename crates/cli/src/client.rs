@@ -38,10 +38,10 @@ impl Client {
             .filter(|p| !p.is_empty());
         let roots = match &cacert {
             // A private CA (or a self-signed server certificate).
-            Some(path) => crate::server::tls::load_certs(path)
+            Some(path) => strongroom_core::pem::read_certs(path)
                 .map_err(|e| CliError::new(format!("STRONGROOM_CACERT={path:?}: {e}")))?
                 .into_iter()
-                .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+                .map(|der| Certificate::from_der(&der).to_owned())
                 .collect(),
             None if base.starts_with("https://") => system_roots()?,
             None => Vec::new(),

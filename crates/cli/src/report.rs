@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::client::Client;
 use super::CliError;
-use crate::report;
+use strongroom_proto::report;
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ReportFormat {

@@ -10,7 +10,7 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, Rsa
 use aws_lc_rs::{hmac, kem, rsa};
 
 use super::Workload;
-use crate::sigv4;
+use strongroom_sigv4 as sigv4;
 
 /// Operations per second of `f` on this thread, run for about `time`.
 fn rate(time: Duration, mut f: impl FnMut() -> Result<(), String>) -> Result<f64, String> {

@@ -198,11 +198,11 @@ fn print_unseal_progress(v: &Value) {
     }
 }
 
-pub fn run(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
+pub fn run(c: OperatorCmd, fmt: Format, side: &dyn super::ServerSide) -> Result<(), CliError> {
     // Offline migrate-seal calls no server: the client is made per command.
     let client = Client::from_env;
     match c {
-        OperatorCmd::MigrateSeal(a) => return seal::migrate(a, fmt),
+        OperatorCmd::MigrateSeal(a) => return side.migrate_seal(a, fmt),
         OperatorCmd::Init { shares, threshold } => {
             let mut body = json!({});
             if let Some(n) = shares {
@@ -306,7 +306,7 @@ pub fn run(c: OperatorCmd, fmt: Format) -> Result<(), CliError> {
             config: Some(config),
             ..
         } => {
-            let token = seal::generate_root_offline(&config)?;
+            let token = side.generate_root_offline(&config)?;
             let token = String::from_utf8_lossy(token.expose()).into_owned();
             match fmt {
                 Format::Json => output::json(&json!({ "root_token": token })),

@@ -23,11 +23,11 @@ use base64::Engine as _;
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::cli::client::{Client, DEFAULT_ADDR};
-use crate::cli::output::Format;
-use crate::cli::CliError;
-use crate::sigv4;
 use load::{MakeRequest, Measured, Plan};
+use strongroom_cli::client::{Client, DEFAULT_ADDR};
+use strongroom_cli::output::Format;
+use strongroom_cli::CliError;
+use strongroom_sigv4 as sigv4;
 
 /// `strongroom bench` arguments.
 #[derive(Args)]
@@ -526,7 +526,7 @@ fn file_envelope(key: &str, dir: &std::path::Path, mib: u64) -> Result<FileResul
         drop(f);
         let client = Client::from_env()?;
         let start = Instant::now();
-        let n = crate::cli::file::encrypt_file(
+        let n = strongroom_cli::file::encrypt_file(
             &client,
             key,
             &Default::default(),
@@ -547,7 +547,7 @@ fn file_envelope(key: &str, dir: &std::path::Path, mib: u64) -> Result<FileResul
         let t = Instant::now();
         let out = std::fs::File::create(&output)
             .map_err(|e| err(format!("create {}: {e}", output.display())))?;
-        crate::envelope::encrypt_stream(
+        strongroom_core::envelope::encrypt_stream(
             &dk,
             &wrapped,
             open_in()?,
@@ -557,8 +557,14 @@ fn file_envelope(key: &str, dir: &std::path::Path, mib: u64) -> Result<FileResul
         .map_err(err)?;
         let no_sync = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        crate::envelope::encrypt_stream(&dk, &wrapped, open_in()?, std::io::sink(), &mut |_| {})
-            .map_err(err)?;
+        strongroom_core::envelope::encrypt_stream(
+            &dk,
+            &wrapped,
+            open_in()?,
+            std::io::sink(),
+            &mut |_| {},
+        )
+        .map_err(err)?;
         let to_sink = t.elapsed().as_secs_f64();
         Ok(FileResult {
             bytes: n,
@@ -573,6 +579,34 @@ fn file_envelope(key: &str, dir: &std::path::Path, mib: u64) -> Result<FileResul
 }
 
 /// Runs the benchmark and prints the report.
+/// `strongroom bench ARGS…`: parses the load generator's own arguments
+/// (the binary hands them over from the CLI) and runs it.
+pub fn main_args(args: Vec<std::ffi::OsString>, fmt: Format) -> Result<(), CliError> {
+    use clap::Parser as _;
+    #[derive(clap::Parser)]
+    #[command(
+        name = "strongroom bench",
+        about = "Load-test a running server against a bare AES-GCM ceiling (docs/BENCHMARKS.md)"
+    )]
+    struct BenchCli {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+    let argv = std::iter::once(std::ffi::OsString::from("strongroom bench")).chain(args);
+    match BenchCli::try_parse_from(argv) {
+        Ok(b) => run(b.args, fmt),
+        Err(e) => {
+            // --help and --version print and succeed; anything else is a usage error.
+            let _ = e.print();
+            if e.use_stderr() {
+                Err(CliError::new("see `strongroom bench --help`"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
 pub fn run(a: BenchArgs, fmt: Format) -> Result<(), CliError> {
     let mut want: Vec<Workload> = Vec::new();
     if a.all {
@@ -934,7 +968,7 @@ fn report(
                 }),
                 "workloads": workloads,
             });
-            crate::cli::output::json(&v);
+            strongroom_cli::output::json(&v);
         }
         Format::Table => {
             let mut out = String::new();

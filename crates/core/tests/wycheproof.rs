@@ -1,5 +1,5 @@
 //! Wycheproof vectors run through Strongroom's own crypto wrappers
-//! (`strongroom::crypto::material`), not through aws-lc-rs directly, so that a
+//! (`strongroom_core::crypto::material`), not through aws-lc-rs directly, so that a
 //! wrapper bug (wrong algorithm constant, wrong encoding, a lenient length
 //! check) shows up here.
 //!
@@ -16,11 +16,11 @@
 
 use std::collections::BTreeMap;
 
-use strongroom::crypto::material::{
+use strongroom_core::crypto::material::{
     rsa_oaep_encrypt, verify, CryptoError, EcdsaEncoding, LoadedKey,
 };
-use strongroom::crypto::spec::{KeySpec, MessageType, SigningAlgorithm};
-use strongroom::crypto::SecretBytes;
+use strongroom_core::crypto::spec::{KeySpec, MessageType, SigningAlgorithm};
+use strongroom_core::crypto::SecretBytes;
 use wycheproof::{HashFunction, Mgf, TestResult};
 
 /// Counts for one algorithm family.
@@ -191,7 +191,7 @@ struct SigCase<'a> {
 }
 
 impl Tally {
-    /// Verifies `c` through `strongroom::crypto::material::verify` with every
+    /// Verifies `c` through `strongroom_core::crypto::material::verify` with every
     /// public-key form given and, when the algorithm has a digest, also as a
     /// DIGEST-type message (the vector's message hashed here). All outcomes
     /// must be `Ok` and agree; the common outcome is then recorded.
@@ -859,7 +859,7 @@ fn ml_dsa_sign_and_key_import() {
                 for (form, bytes) in &forms {
                     let ok = (|| -> Option<bool> {
                         let (stored, _) =
-                            strongroom::crypto::material::ml_dsa_import(spec, bytes).ok()?;
+                            strongroom_core::crypto::material::ml_dsa_import(spec, bytes).ok()?;
                         let k = LoadedKey::load(spec, &stored).ok()?;
                         let spki = k.public_key_der()?.to_vec();
                         let alg = SigningAlgorithm::MlDsaShake256;
@@ -933,7 +933,7 @@ fn ml_kem_decapsulate() {
                             .ok()
                             .and_then(|key| {
                                 let spki = key.public_key_der()?.to_vec();
-                                strongroom::crypto::material::ml_kem_public_from_spki(spec, &spki).ok()
+                                strongroom_core::crypto::material::ml_kem_public_from_spki(spec, &spki).ok()
                             })
                             .is_some_and(|raw| raw == ek.as_slice());
                         t.record(&set_name, tc.tc_id, &tc.comment, expected, accepted);
@@ -944,7 +944,7 @@ fn ml_kem_decapsulate() {
                     // keys must be refused, valid ones must encapsulate.
                     (None, _, _, Some(ek), Some(_)) => {
                         let accepted =
-                            strongroom::crypto::material::ml_kem_encapsulate_raw(spec, ek).is_ok();
+                            strongroom_core::crypto::material::ml_kem_encapsulate_raw(spec, ek).is_ok();
                         t.note("encapsulation-key checks (no fixed randomness)");
                         t.record(&set_name, tc.tc_id, &tc.comment, expected, accepted);
                     }
@@ -965,7 +965,7 @@ fn ml_kem_decapsulate() {
 /// with the id-ml-dsa-* bytes of RFC 9881 (as in Wycheproof's publicKeyDer).
 #[test]
 fn published_public_keys_use_the_standard_algorithm_identifiers() {
-    use strongroom::crypto::rng::SystemRng;
+    use strongroom_core::crypto::rng::SystemRng;
     for (spec, alg_id) in [
         (KeySpec::MlKem512, "300b0609608648016503040401"),
         (KeySpec::MlKem768, "300b0609608648016503040402"),
@@ -974,7 +974,7 @@ fn published_public_keys_use_the_standard_algorithm_identifiers() {
         (KeySpec::MlDsa65, "300b0609608648016503040312"),
         (KeySpec::MlDsa87, "300b0609608648016503040313"),
     ] {
-        let m = strongroom::crypto::material::generate(spec, &SystemRng).expect("generate");
+        let m = strongroom_core::crypto::material::generate(spec, &SystemRng).expect("generate");
         let k = LoadedKey::load(spec, &m).expect("load");
         let der = k.public_key_der().expect("public key");
         let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();

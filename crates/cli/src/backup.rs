@@ -33,58 +33,14 @@ pub enum BackupCmd {
     },
 }
 
-fn restore(
-    file: &str,
-    config: &str,
-    shares_file: Option<&str>,
-    fmt: Format,
-) -> Result<(), CliError> {
-    let blob =
-        std::fs::read(file).map_err(|e| CliError::new(format!("cannot read {file}: {e}")))?;
-    let cfg = crate::server::config::Config::load(config)?;
-    let location = cfg.storage_path.clone().unwrap_or_default();
-    if location.is_empty() {
-        return Err(CliError::new(format!("{config} does not set storage_path")));
-    }
-    let store = crate::storage::open_location(&location).map_err(crate::error::Error::from)?;
-    let sealed_by_hsm = crate::keys::engine::backup::read_header(&blob)
-        .ok()
-        .map(|h| h.seal_config)
-        .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
-        .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok())
-        .is_some_and(|c| c["type"] == "pkcs11");
-    let shares = if sealed_by_hsm {
-        super::operator::ShareList(Vec::new())
-    } else {
-        super::operator::read_shares(shares_file, None)?
-    };
-    let hsm = || cfg.pkcs11_settings(&|k| std::env::var(k).ok());
-    let r = crate::seal::restore::restore(store.as_ref(), &blob, &shares.0, &hsm)?;
-    if fmt == Format::Json {
-        output::json(&json!({
-            "seal": r.seal, "keys": r.keys, "versions": r.versions, "records": r.records,
-        }));
-    } else {
-        println!(
-            "Restored {file} into {}: {}, {}, {}, sealed with {}. Start the server and unseal it as before.",
-            if crate::storage::postgres::is_url(&location) { "the PostgreSQL database" } else { location.as_str() },
-            output::plural(r.keys as u64, "key", "keys"),
-            output::plural(r.versions as u64, "version", "versions"),
-            output::plural(r.records as u64, "record", "records"),
-            r.seal
-        );
-    }
-    Ok(())
-}
-
-pub fn run(cmd: BackupCmd, fmt: Format) -> Result<(), CliError> {
+pub fn run(cmd: BackupCmd, fmt: Format, side: &dyn super::ServerSide) -> Result<(), CliError> {
     if let BackupCmd::Restore {
         file,
         config,
         shares_file,
     } = &cmd
     {
-        return restore(file, config, shares_file.as_deref(), fmt);
+        return side.restore_backup(file, config, shares_file.as_deref(), fmt);
     }
     let c = Client::from_env()?;
     let b64 = base64::engine::general_purpose::STANDARD;

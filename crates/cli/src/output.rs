@@ -50,7 +50,7 @@ pub const MAX_CELL: usize = 40;
 
 /// RFC 3339 UTC from Unix seconds, with milliseconds when given.
 pub fn rfc3339(secs: i64, millis: Option<i64>) -> String {
-    let base = crate::keys::dates::format_rfc3339(secs);
+    let base = strongroom_core::keys::dates::format_rfc3339(secs);
     match millis {
         Some(ms) => format!("{}.{ms:03}Z", base.trim_end_matches('Z')),
         None => base,

@@ -1,6 +1,6 @@
 //! `strongroom encrypt --in/--out` and `decrypt --in/--out`: envelope
 //! encryption of files of any size with the streaming format in
-//! `crate::envelope`. Output goes to a temporary file renamed into place
+//! `strongroom_core::envelope`. Output goes to a temporary file renamed into place
 //! only on success, so a failed decrypt never leaves partial plaintext.
 
 use std::fs::File;
@@ -14,9 +14,9 @@ use serde_json::{json, Value};
 
 use super::client::Client;
 use super::CliError;
-use crate::crypto::context::EncryptionContext;
-use crate::crypto::SecretBytes;
-use crate::envelope;
+use strongroom_core::crypto::context::EncryptionContext;
+use strongroom_core::crypto::SecretBytes;
+use strongroom_core::envelope;
 
 const IO_BUF: usize = 1 << 20;
 

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::client::Client;
 use super::output::{self, Format};
 use super::CliError;
-use crate::keys::dates::format_rfc3339;
+use strongroom_core::keys::dates::format_rfc3339;
 
 #[derive(Subcommand)]
 pub enum DevCmd {

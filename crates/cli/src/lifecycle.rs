@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::client::Client;
 use super::output::{self, Format};
 use super::{pairs, urlencode, CliError};
-use crate::keys::dates::{format_rfc3339, parse_time};
+use strongroom_core::keys::dates::{format_rfc3339, parse_time};
 
 /// Adds `activation_date`/`expiry_date` to a create or update body. On
 /// update, `none` removes the date (JSON `null`).
