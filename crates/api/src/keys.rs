@@ -281,7 +281,7 @@ pub async fn min_decryption_version(
 /// The key a key command returned.
 fn key_meta(out: CommandOutput) -> Result<KeyMeta, super::error::ApiError> {
     match out {
-        CommandOutput::Key(m) => Ok(m),
+        CommandOutput::Key(m) => Ok(*m),
         CommandOutput::Value(_) => Err(super::error::ApiError(Error::Internal(
             "a key command returned no key".into(),
         ))),

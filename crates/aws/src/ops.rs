@@ -361,7 +361,7 @@ pub async fn dispatch(
                 pending_window_days: days,
             };
             let m: KeyMeta = match st.submit(c, cmd).await? {
-                CommandOutput::Key(m) => m,
+                CommandOutput::Key(m) => *m,
                 CommandOutput::Value(_) => {
                     return Err(Error::Internal("a key command returned no key".into()).into())
                 }

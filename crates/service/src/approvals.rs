@@ -82,7 +82,7 @@ pub enum Command {
 #[derive(Debug)]
 pub enum CommandOutput {
     /// The key after the change.
-    Key(KeyMeta),
+    Key(Box<KeyMeta>),
     /// Anything else, as the native API shows it.
     Value(Value),
 }
@@ -90,7 +90,7 @@ pub enum CommandOutput {
 impl CommandOutput {
     pub fn into_json(self) -> Value {
         match self {
-            CommandOutput::Key(m) => json!(m),
+            CommandOutput::Key(m) => json!(*m),
             CommandOutput::Value(v) => v,
         }
     }
@@ -129,7 +129,7 @@ impl Command {
     fn execute(self, s: &Services, arn: &crate::naming::ArnConfig) -> Result<Done<CommandOutput>> {
         let key = |m: KeyMeta| {
             let (id, v) = (m.id.clone(), m.primary_version);
-            Done::new(CommandOutput::Key(m)).key(id, Some(v))
+            Done::new(CommandOutput::Key(Box::new(m))).key(id, Some(v))
         };
         Ok(match self {
             Command::ScheduleKeyDeletion {
