@@ -80,10 +80,15 @@ impl From<Error> for AwsError {
         // AWS KMS answers HTTP 400 for every client error (NotFoundException,
         // AccessDeniedException, ThrottlingException ...), and so do we; the
         // dual-control 202 is an AccessDeniedException here too.
-        let status = match e.status() {
-            202 => 400,
-            s if (400..500).contains(&s) => 400,
-            s => s,
+        let status = match &e {
+            Error::Internal(_) => 500,
+            Error::Sealed
+            | Error::NotInitialized
+            | Error::StorageUnavailable(_)
+            | Error::AuditUnavailable
+            | Error::HsmUnavailable(_)
+            | Error::AuditOpenFailed(_) => 503,
+            _ => 400,
         };
         if status >= 500 {
             tracing::error!(code = e.code(), error = %e, "AWS request failed");
