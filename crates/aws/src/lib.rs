@@ -104,19 +104,19 @@ fn authenticate(
         required_signed_headers: vec!["host".into(), "x-amz-date".into(), "x-amz-target".into()],
         allow_security_token: false,
     };
-    let dev = st.aws.dev_credentials.clone();
+    let dev = st.aws.dev_credentials.as_ref();
+    // The registry is asked once: the principal found with the secret is
+    // kept for after the signature checks out.
+    let found: std::cell::RefCell<Option<Principal>> = std::cell::RefCell::new(None);
     let lookup = |akid: &str| -> Option<Vec<u8>> {
-        if let Some((id, secret)) = &dev {
+        if let Some((id, secret)) = dev {
             if id == akid {
                 return Some(secret.expose().to_vec());
             }
         }
-        services
-            .registry
-            .access_key(akid)
-            .ok()
-            .flatten()
-            .map(|(secret, _)| secret.expose().to_vec())
+        let (secret, principal) = services.registry.access_key(akid).ok().flatten()?;
+        *found.borrow_mut() = Some(principal);
+        Some(secret.expose().to_vec())
     };
     let akid = sigv4::verify(&wire, &cfg, now_unix(), &lookup).map_err(|e| {
         AwsError::new(
@@ -129,12 +129,12 @@ fn authenticate(
             e.to_string(),
         )
     })?;
-    if dev.as_ref().is_some_and(|(id, _)| *id == akid) {
+    if dev.is_some_and(|(id, _)| *id == akid) {
         return Ok(Principal::root());
     }
-    match services.registry.access_key(&akid) {
-        Ok(Some((_, p))) => Ok(p),
-        _ => Err(AwsError::new(
+    match found.into_inner() {
+        Some(p) => Ok(p),
+        None => Err(AwsError::new(
             "UnrecognizedClientException",
             400,
             "the security token included in the request is invalid",
