@@ -58,10 +58,23 @@ impl TestSeal {
         }
         let mut root = SecretBytes::zeroed(AES_KEY_LEN);
         self.rng.fill(root.expose_mut())?;
-        self.store.commit(Transaction::new().push(Op::PutMeta {
-            name: TEST_ROOT.into(),
-            value: root.expose().to_vec(),
-        }))?;
+        // Placeholders for the custody records a backup carries (the
+        // node writes the real ones); the engine only copies them.
+        let placeholder = |name: &str| Op::PutMeta {
+            name: name.into(),
+            value: format!("{{\"type\":\"test\",\"record\":\"{name}\"}}").into_bytes(),
+        };
+        self.store.commit(
+            Transaction::new()
+                .push(Op::PutMeta {
+                    name: TEST_ROOT.into(),
+                    value: root.expose().to_vec(),
+                })
+                .push(placeholder(crate::seal::META_SEAL_CONFIG))
+                .push(placeholder(crate::seal::META_ROOT_KEY))
+                .push(placeholder(crate::seal::META_ROOT_TOKEN))
+                .push(placeholder(crate::seal::META_AUDIT_KEY)),
+        )?;
         Ok(TestInit {
             shares: vec![SecretBytes::new(TEST_SHARE.as_bytes().to_vec())],
         })

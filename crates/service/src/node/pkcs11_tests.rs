@@ -121,7 +121,7 @@ fn root_key_never_on_disk_with_the_hsm_seal() {
     let exe = std::env::current_exe().expect("test binary");
     let out = Command::new(exe)
         .args([
-            "seal::pkcs11_tests::hsm_child",
+            "node::pkcs11_tests::hsm_child",
             "--exact",
             "--ignored",
             "--nocapture",
