@@ -5,8 +5,12 @@ Run from the repository root: python3 fuzz/seeds.py. Needs the
 `cryptography` package (for the envelope seed, which is encrypted under
 the fuzz target's fixed data key exactly as docs/FILE_FORMAT.md says; the
 envelope_reader target decrypts it, which checks this script against the
-Rust code). Seeds taken from the real server/CLI are added by hand and
-named real-*; this script never deletes files.
+Rust code). Seeds taken from a real dev server and CLI are added by hand
+and named real-* (ciphertext_header/real-aes-cli and real-rsa-cli: the
+decoded `ciphertext` of `strongroom encrypt --plaintext hello` under an
+AES_256_GCM and an RSA_2048 ENCRYPT_DECRYPT key; envelope_reader/
+real-cli-file: byte 0x00 then the file `strongroom encrypt --in/--out`
+wrote); this script never deletes files.
 """
 import hashlib, json, os, struct, uuid
 
