@@ -33,9 +33,13 @@ for t in $targets; do
   load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "==> $t: ${secs}s (load before: $load_before), log $log" >&2
   rc=0
+  # With -jobs=1 libFuzzer runs the fuzzing in one child process whose
+  # output goes to ./fuzz-0.log (here: fuzz/); the parent only starts it.
+  rm -f fuzz-0.log
   cargo +nightly fuzz run --sanitizer "$san" "$t" "$work/corpus/$t" "corpus/$t" -- \
     -max_total_time="$secs" -jobs=1 -workers=1 -rss_limit_mb=2048 \
-    -print_final_stats=1 >"$log" 2>&1 || rc=$?
+    -print_final_stats=1 >"$work/logs/$t.parent.log" 2>&1 || rc=$?
+  if [ -f fuzz-0.log ]; then mv fuzz-0.log "$log"; else cp "$work/logs/$t.parent.log" "$log"; fi
   load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
   # Last status line: "#N  DONE|pulse|NEW ... cov: C ft: F corp: K/S ... exec/s: E"
   last="$(grep -E '^#[0-9]+' "$log" | tail -1 || true)"
@@ -43,8 +47,10 @@ for t in $targets; do
   cov="$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")"
   ft="$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")"
   corp="$(sed -nE 's/.* corp: ([0-9]+\/[0-9]+[a-zA-Z]*).*/\1/p' <<<"$last")"
-  eps="$(sed -nE 's/.*exec\/s: ([0-9]+).*/\1/p' <<<"$last")"
-  if [ "$rc" -eq 0 ]; then
+  # The final stats are exact where the last status line may be cut short.
+  execs="$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -1)"
+  eps="$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -1)"
+  if [ "$rc" -eq 0 ] && ! grep -qE 'Test unit written to|panicked at|deadly signal|==ERROR' "$log"; then
     finding="none"
   else
     finding="CRASH (exit $rc), see $log and artifacts/$t/"
