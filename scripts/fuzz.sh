@@ -47,9 +47,13 @@ for t in $targets; do
   cov="$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")"
   ft="$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")"
   corp="$(sed -nE 's/.* corp: ([0-9]+\/[0-9]+[a-zA-Z]*).*/\1/p' <<<"$last")"
-  # The final stats are exact where the last status line may be cut short.
-  execs="$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -1)"
-  eps="$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -1)"
+  eps="$(sed -nE 's/.*exec\/s: ([0-9]+).*/\1/p' <<<"$last")"
+  # The final stats, when printed, are exact where the last status line may
+  # be cut short.
+  s_execs="$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -1)"
+  s_eps="$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -1)"
+  execs="${s_execs:-$execs}"
+  eps="${s_eps:-$eps}"
   if [ "$rc" -eq 0 ] && ! grep -qE 'Test unit written to|panicked at|deadly signal|==ERROR' "$log"; then
     finding="none"
   else
