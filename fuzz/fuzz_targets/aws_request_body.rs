@@ -1,12 +1,12 @@
 //! Drives the AWS KMS front end's request-body handling:
-//! `strongroom::aws::ops::Req` deserialized with `serde_json::from_slice`
-//! (as `strongroom::aws` does for `POST /`), then the checks
-//! `strongroom::aws::ops::dispatch` runs before the engine:
+//! `strongroom_aws::ops::Req` deserialized with `serde_json::from_slice`
+//! (as `strongroom_aws` does for `POST /`), then the checks
+//! `strongroom_aws::ops::dispatch` runs before the engine:
 //! `AwsConfig::check_arn` on every key reference,
-//! `strongroom::aws::ops::required` on required fields,
-//! `strongroom::aws::ops::b64` on every blob field,
-//! `strongroom::aws::ops::spec_from_aws` on the key spec and
-//! `strongroom::api::page_limit` on `Limit`.
+//! `strongroom_aws::ops::required` on required fields,
+//! `strongroom_aws::ops::b64` on every blob field,
+//! `strongroom_aws::ops::spec_from_aws` on the key spec and
+//! `strongroom_service::gate::page_limit` on `Limit`.
 //!
 //! Invariants: nothing panics; a blob that decodes re-encodes to itself;
 //! an ARN `check_arn` accepts names this server's partition, region and
@@ -17,7 +17,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
-use strongroom::aws::ops::{b64, required, spec_from_aws, spec_to_aws, AwsConfig, Req};
+use strongroom_aws::ops::{b64, required, spec_from_aws, spec_to_aws, AwsConfig, Req};
 
 fn blob(field: &str, v: &Option<String>) {
     match b64(field, v) {
@@ -104,5 +104,5 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(spec_to_aws(k), s.as_str());
         }
     }
-    let _ = strongroom::api::page_limit("Limit", r.limit);
+    let _ = strongroom_service::gate::page_limit("Limit", r.limit);
 });

@@ -1,5 +1,5 @@
-//! Drives `strongroom::keys::ciphertext::Header::parse` (the KMS ciphertext
-//! header), with `Header::encode` and `strongroom::keys::ciphertext::aad`.
+//! Drives `strongroom_core::keys::ciphertext::Header::parse` (the KMS ciphertext
+//! header), with `Header::encode` and `strongroom_core::keys::ciphertext::aad`.
 //!
 //! Invariants: nothing panics; a header that parses re-encodes to exactly
 //! the first `HEADER_LEN` input bytes, the body is the rest of the input and
@@ -8,8 +8,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strongroom::error::Error;
-use strongroom::keys::ciphertext::{aad, Algorithm, Header, AES_OVERHEAD, HEADER_LEN};
+use strongroom_core::error::Error;
+use strongroom_core::keys::ciphertext::{aad, Algorithm, Header, AES_OVERHEAD, HEADER_LEN};
 
 fuzz_target!(|data: &[u8]| {
     match Header::parse(data) {

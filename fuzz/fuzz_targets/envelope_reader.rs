@@ -1,6 +1,6 @@
-//! Drives `strongroom::envelope::read_header` and
-//! `strongroom::envelope::decrypt_stream` (the `strongroom decrypt` file
-//! reader) on arbitrary input, and `strongroom::envelope::encrypt_stream`
+//! Drives `strongroom_core::envelope::read_header` and
+//! `strongroom_core::envelope::decrypt_stream` (the `strongroom decrypt` file
+//! reader) on arbitrary input, and `strongroom_core::envelope::encrypt_stream`
 //! for a round trip with tampering.
 //!
 //! The data key is fixed (what the server's Decrypt would return for the
@@ -21,7 +21,7 @@
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use strongroom::envelope::{
+use strongroom_core::envelope::{
     decrypt_stream, encrypt_stream, read_header, EnvelopeError, CHUNK_SIZE,
 };
 

@@ -1,5 +1,5 @@
-//! Drives `strongroom::policy::key_policy::parse` (AWS PutKeyPolicy
-//! documents), with `strongroom::policy::key_policy::render` (GetKeyPolicy)
+//! Drives `strongroom_engine::policy::key_policy::parse` (AWS PutKeyPolicy
+//! documents), with `strongroom_engine::policy::key_policy::render` (GetKeyPolicy)
 //! for a round trip and `Policy::validate_custom` (what the registry runs on
 //! each stored policy).
 //!
@@ -9,8 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strongroom::policy::key_policy::{parse, render, stored_name, Scope, MAX_KEY_POLICY_BYTES};
-use strongroom::policy::{Policy, MAX_STATEMENTS};
+use strongroom_engine::policy::key_policy::{parse, render, stored_name, Scope, MAX_KEY_POLICY_BYTES};
+use strongroom_engine::policy::{Policy, MAX_STATEMENTS};
 
 const KEY: &str = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
 const ACCOUNT: &str = "000000000000";

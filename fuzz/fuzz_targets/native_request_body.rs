@@ -1,11 +1,11 @@
 //! Drives the native `/v1` API's request-body parsing: every handler's
 //! request type deserialized with `serde_json::from_slice` (what the
-//! `strongroom::api::extract::ApiJson` extractor does through axum's `Json`),
+//! `strongroom_api::extract::ApiJson` extractor does through axum's `Json`),
 //! then the checks a handler runs before it reaches the engine:
-//! `strongroom::api::b64::B64::decode` (every base64 field),
-//! `strongroom::policy::Policy::validate_custom` (PUT policy),
-//! `strongroom::crypto::spec::KeySpec::parse` and
-//! `strongroom::aws::ops::spec_from_aws` (create key).
+//! `strongroom_api::b64::B64::decode` (every base64 field),
+//! `strongroom_engine::policy::Policy::validate_custom` (PUT policy),
+//! `strongroom_core::crypto::spec::KeySpec::parse` and
+//! `strongroom_aws::ops::spec_from_aws` (create key).
 //!
 //! Input: first byte selects the body type (index into BODIES below, modulo
 //! its length), the rest is the body.
@@ -21,12 +21,12 @@ use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use strongroom::api::b64::B64;
-use strongroom::api::{admin, backup, crypto, dev, kem, keys, lifecycle, rotation, sys};
-use strongroom::crypto::context::EncryptionContext;
-use strongroom::crypto::spec::KeySpec;
-use strongroom::keys::engine::{CreateKey, UpdateKey};
-use strongroom::policy::Policy;
+use strongroom_api::b64::B64;
+use strongroom_api::{admin, backup, crypto, dev, kem, keys, lifecycle, rotation, sys};
+use strongroom_core::crypto::context::EncryptionContext;
+use strongroom_core::crypto::spec::KeySpec;
+use strongroom_engine::keys::engine::{CreateKey, UpdateKey};
+use strongroom_engine::policy::Policy;
 
 fn de<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
     match serde_json::from_slice::<T>(body) {
@@ -91,8 +91,8 @@ fn create_key(body: &[u8]) {
     if let Some(s) = r.spec.as_deref() {
         if let Some(k) = KeySpec::parse(s) {
             assert_eq!(k.name(), s);
-        } else if let Some(k) = strongroom::aws::ops::spec_from_aws(s) {
-            assert_eq!(strongroom::aws::ops::spec_to_aws(k), s);
+        } else if let Some(k) = strongroom_aws::ops::spec_from_aws(s) {
+            assert_eq!(strongroom_aws::ops::spec_to_aws(k), s);
         }
     }
 }

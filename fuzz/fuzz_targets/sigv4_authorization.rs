@@ -1,6 +1,6 @@
-//! Drives `strongroom::sigv4::parse_authorization` (the `Authorization`
-//! header parser) and `strongroom::sigv4::verify` (the whole SigV4 check),
-//! plus `strongroom::sigv4::sign::sign` for a sign-then-verify round trip.
+//! Drives `strongroom_sigv4::parse_authorization` (the `Authorization`
+//! header parser) and `strongroom_sigv4::verify` (the whole SigV4 check),
+//! plus `strongroom_sigv4::sign::sign` for a sign-then-verify round trip.
 //!
 //! Input: an HTTP/1.1-style request, as in the AWS signing test suite's
 //! `*.txt` files: `METHOD TARGET [HTTP/1.1]`, `Name:Value` header lines, an
@@ -22,8 +22,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strongroom::sigv4::sign::{format_amz_date, sign, SigningParams};
-use strongroom::sigv4::{
+use strongroom_sigv4::sign::{format_amz_date, sign, SigningParams};
+use strongroom_sigv4::{
     parse_amz_date, parse_authorization, verify, Authorization, SigV4Error, VerifyConfig,
     WireRequest, MAX_SIGNED_HEADERS,
 };
@@ -216,7 +216,7 @@ fn sign_then_verify(r: &Req) {
 fn auth_too_long(h: &[(String, String)]) -> bool {
     h.iter().any(|(k, v)| {
         k.eq_ignore_ascii_case("authorization")
-            && v.len() > strongroom::sigv4::MAX_AUTHORIZATION_LEN
+            && v.len() > strongroom_sigv4::MAX_AUTHORIZATION_LEN
     })
 }
 
