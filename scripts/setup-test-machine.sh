@@ -8,7 +8,6 @@
 #   softhsm2, opensc    a real PKCS#11 token and pkcs11-tool for the HSM seal tests
 #   postgresql          the storage suite and the multi-node tests (tests/it/ha_postgres.rs)
 #   curl, jq            the README blocks (scripts/readme-check.sh)
-#   xz-utils            xz, which cargo-deb compresses the package with
 #   python3, python3-venv   the README's AWS CLI block (awscli from PyPI into a venv)
 #   systemd             systemd-analyze, to verify the packaged unit (scripts/package-test.sh)
 # and from crates.io: cargo-deb (scripts/package-deb.sh).
@@ -34,9 +33,9 @@ if [ "${1:-}" = --simulate-fresh ]; then
   apt-get update -qq
   echo "==> apt-get install --simulate on an empty dpkg status (a machine with nothing installed)"
   apt-get install --simulate -o Dir::State::status="$empty_status" \
-    openssl softhsm2 opensc postgresql curl jq xz-utils python3 python3-venv systemd >"$empty_status.out"
+    openssl softhsm2 opensc postgresql curl jq python3 python3-venv systemd >"$empty_status.out"
   grep -c '^Inst ' "$empty_status.out" | sed 's/^/packages that would be installed: /'
-  grep -E '^Inst (openssl|softhsm2|opensc|postgresql|postgresql-15|curl|jq|xz-utils|python3|python3-venv|systemd) ' "$empty_status.out"
+  grep -E '^Inst (openssl|softhsm2|opensc|postgresql|postgresql-15|curl|jq|python3|python3-venv|systemd) ' "$empty_status.out"
   rm -f "$empty_status.out"
   exit 0
 fi
@@ -47,7 +46,6 @@ command -v pkcs11-tool >/dev/null 2>&1 || need opensc
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need postgresql
 command -v curl >/dev/null 2>&1 || need curl
 command -v jq >/dev/null 2>&1 || need jq
-command -v xz >/dev/null 2>&1 || need xz-utils
 # Debian's python3 needs python3-venv for `python3 -m venv` (ensurepip).
 if ! command -v python3 >/dev/null 2>&1; then
   need python3
@@ -67,12 +65,9 @@ if [ ${#PACKAGES_NEEDED[@]} -gt 0 ]; then
   fi
 fi
 
-# Without its default features cargo-deb compresses with the system `xz`
-# (same xz -6 as its built-in liblzma) and skips building liblzma's C source
-# and its ELF build-id reader (only for separate debug symbols, not used here).
 if ! cargo deb --version >/dev/null 2>&1; then
   echo "==> cargo install cargo-deb (crates.io)"
-  cargo install --locked --quiet --no-default-features cargo-deb
+  cargo install --locked --quiet cargo-deb
 fi
 
 # ---- PostgreSQL -------------------------------------------------------------

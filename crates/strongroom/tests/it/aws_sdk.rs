@@ -3539,7 +3539,7 @@ async fn ml_kem_encapsulate_decapsulate() {
         &[],
         &["kms:Encapsulate", "kms:GetPublicKey"],
     );
-    let sender = kms(&server.addr, &akid, &secret);
+    let sender = self::kms(&server.addr, &akid, &secret);
     sender
         .encapsulate()
         .key_id(&kem_key)
