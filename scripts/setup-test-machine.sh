@@ -6,7 +6,7 @@
 # It installs (Debian packages, only those that are missing):
 #   openssl             TLS test certificates (README "A real server")
 #   softhsm2, opensc    a real PKCS#11 token and pkcs11-tool for the HSM seal tests
-#   postgresql          the storage suite and the multi-node tests (tests/ha_postgres.rs)
+#   postgresql          the storage suite and the multi-node tests (tests/it/ha_postgres.rs)
 #   curl, jq            the README blocks (scripts/readme-check.sh)
 #   python3, python3-venv   the README's AWS CLI block (awscli from PyPI into a venv)
 #   systemd             systemd-analyze, to verify the packaged unit (scripts/package-test.sh)

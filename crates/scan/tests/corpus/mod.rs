@@ -2,7 +2,7 @@
 //! PRNG at test time, so no real-looking secret is committed), weak-crypto
 //! snippets in six languages, and false-positive traps, spread over many
 //! file types. Every expected finding is labelled (path, line, family).
-//! Used by tests/corpus_test.rs and by examples/gen_corpus.rs (which writes
+//! Used by tests/it/corpus_test.rs and by examples/gen_corpus.rs (which writes
 //! it to disk for comparing other scanners).
 
 #![allow(dead_code)]

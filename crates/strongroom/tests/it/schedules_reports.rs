@@ -1,8 +1,7 @@
 //! Rotation schedules, the dev clock, the compliance report and backup
 //! drills end to end through the real server and CLI (docs/LIFECYCLE.md).
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use common::{cli, cli_json, cli_ok, init_and_unseal, BIN};
 use serde_json::Value;

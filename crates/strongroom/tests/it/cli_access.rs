@@ -6,9 +6,8 @@
 //! Dual control is on by default in production mode, so those tests use a
 //! production server (SQLite in a temp dir, plain HTTP), initialized and
 //! unsealed through the CLI. Every CLI run asserts that nothing panicked.
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -4,9 +4,8 @@
 //! decrypting. Each test has its own token directory and SOFTHSM2_CONF.
 //! (The root-key-not-on-disk proof needs the seal's internals: it is the
 //! unit test `seal::pkcs11_tests`.)
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

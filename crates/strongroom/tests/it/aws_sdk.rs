@@ -5,7 +5,6 @@
 //! the access-key lookup and the policy guard; one test covers
 //! `--dev-aws-credentials`. Signatures and public-key encryption are
 //! cross-checked locally with aws-lc-rs on the `GetPublicKey` output.
-#![allow(clippy::unwrap_used)] // tests
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
@@ -3540,7 +3539,7 @@ async fn ml_kem_encapsulate_decapsulate() {
         &[],
         &["kms:Encapsulate", "kms:GetPublicKey"],
     );
-    let sender = crate::kms(&server.addr, &akid, &secret);
+    let sender = self::kms(&server.addr, &akid, &secret);
     sender
         .encapsulate()
         .key_id(&kem_key)

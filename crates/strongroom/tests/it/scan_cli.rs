@@ -1,8 +1,6 @@
 //! `strongroom scan` through the real binary: exit codes, --staged with the
 //! installed pre-commit hook refusing a commit, and the baseline.
 
-#![allow(clippy::unwrap_used)] // tests
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,9 +1,8 @@
 //! `strongroom operator rekey | generate-root | revoke-root` and how unseal
 //! shares are given, against a real production-mode server (SQLite, plain
 //! HTTP) started by the test kit.
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

@@ -1,9 +1,8 @@
 //! TLS: a production server with a self-signed certificate, reached by the
 //! CLI through STRONGROOM_CACERT; and the start-up rules (TLS is required
 //! unless `tls_disable = true`, which logs a warning).
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};

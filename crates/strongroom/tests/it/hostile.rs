@@ -4,10 +4,9 @@
 //! 429 and audited compactly while an authenticated client is served, and
 //! health tells the truth about the audit sink. Plus the small defects:
 //! ambiguous credentials, token TTL overflow, page limits and foreign ARNs.
-#![allow(clippy::unwrap_used)] // tests
 
-mod access_common;
-mod common;
+use crate::access_common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

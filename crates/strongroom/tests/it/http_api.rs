@@ -4,9 +4,8 @@
 //!
 //! Every response in this file goes through `check`, which fails the test on
 //! any 5xx and checks the error shape of every 4xx.
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -1423,7 +1422,7 @@ fn metrics_and_openapi() {
                 continue; // init is refused anyway on dev; seal and revoke-root would end the test's access
             }
             if concrete == "/" {
-                continue; // the AWS endpoint answers AWS's error shape (tests/aws_sdk.rs)
+                continue; // the AWS endpoint answers AWS's error shape (tests/it/aws_sdk.rs)
             }
             let body = (method != "GET" && method != "DELETE").then(|| json!({}));
             let (st, v) = req(&s, &method, &concrete, body.as_ref(), Some(&s.token));

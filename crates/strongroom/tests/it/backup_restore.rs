@@ -2,9 +2,8 @@
 //! offline into an empty storage and served by server B, unsealed with A's
 //! shares (docs/LIFECYCLE.md). Refusals: non-empty storage, wrong shares,
 //! tampered backup.
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use common::{cli_json, cli_ok, forge_share, init_and_unseal, run_cmd, BIN};
 use std::process::Command;

@@ -2,9 +2,8 @@
 //! Known canary values (plaintexts, tokens, data keys, unseal shares) are
 //! pushed through successes and failures on servers logging at debug level;
 //! then every log, error body and CLI stderr is searched for them.
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 

@@ -2,9 +2,8 @@
 //! "File permissions"): RFC 3339 times, AWS spec names, human table widths
 //! and `-o wide`, plurals, `decrypt --out` without clobbering, scheme
 //! mismatch hints, private files, and the dev server's temp audit log.
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use common::*;
 use strongroom_testkit::{Server, TempDir};

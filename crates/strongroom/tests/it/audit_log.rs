@@ -3,10 +3,9 @@
 //! reported at the right index by `GET /v1/audit/verify` and `strongroom
 //! audit verify`; no secret reaches the file; an unwritable sink fails
 //! closed.
-#![allow(clippy::unwrap_used)] // tests
 
-mod access_common;
-mod common;
+use crate::access_common;
+use crate::common;
 
 use std::path::Path;
 

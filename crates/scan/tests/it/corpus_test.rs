@@ -2,9 +2,7 @@
 //! and recall per rule family, every rule exercised, and no output holding
 //! a secret (canaries).
 
-#![allow(clippy::unwrap_used)] // tests
-
-mod corpus;
+use crate::corpus;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;

@@ -1,9 +1,7 @@
 //! History, staged changes, large-file streaming and the baseline, against
 //! real git repositories built in temporary directories.
 
-#![allow(clippy::unwrap_used)] // tests
-
-mod corpus;
+use crate::corpus;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

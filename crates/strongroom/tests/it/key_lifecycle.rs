@@ -3,9 +3,8 @@
 //! with its exposure report counted against the operations performed,
 //! the audited override, `rewrap`, and `inventory` with its filters,
 //! formats and the expiry metric.
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use common::{cli, cli_err, cli_json, cli_ok, run_cmd, BIN};
 use serde_json::{json, Value};

@@ -1,9 +1,8 @@
 //! CLI end to end against a real dev server: the README quickstart, file
 //! envelope encryption, key management, the other crypto commands, and the
 //! CLI's own error handling. Every CLI run asserts that nothing panicked.
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

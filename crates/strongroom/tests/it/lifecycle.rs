@@ -1,9 +1,8 @@
 //! Production mode on SQLite: init and unseal through the CLI, the sealed
 //! server's answers, restart and re-seal, what reaches the database file,
 //! and `kill -9` under write load (acknowledged means durable).
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,9 +1,8 @@
 //! CI smoke run of `strongroom bench` against a real dev server: a second of
 //! a few workloads plus the ceiling. It asserts only that everything ran,
 //! measured something and saw no errors (no timing assertions).
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use common::BIN;
 use serde_json::{json, Value};

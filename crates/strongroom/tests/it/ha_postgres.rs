@@ -6,9 +6,8 @@
 //! (`STRONGROOM_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/test`;
 //! scripts/test.sh starts the server). If PostgreSQL is not running, the
 //! tests fail saying so.
-#![allow(clippy::unwrap_used)] // tests
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -449,7 +448,7 @@ fn three_nodes_kill9_under_load() {
 
 /// Encrypt throughput of one node against three nodes on one database, in
 /// the same run (numbers for the closing note; no assertion on speed).
-/// `cargo test -p strongroom --release --test ha_postgres -- --ignored --nocapture`
+/// `cargo test -p strongroom --release --test it -- --ignored --nocapture ha_postgres::throughput`
 #[test]
 #[ignore]
 fn throughput_one_node_vs_three() {

@@ -6,10 +6,9 @@
 //!
 //! Expectations come from tables written here from docs/POLICY.md, not from
 //! the implementation.
-#![allow(clippy::unwrap_used)] // tests
 
-mod access_common;
-mod common;
+use crate::access_common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
