@@ -13,7 +13,11 @@ VENV=${SCAN_VENV:-target/scan-venv}
 "$VENV/bin/python" -c 'import jsonschema' 2>/dev/null || "$VENV/bin/pip" install -q jsonschema
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cargo run -q --release -p strongroom-scan --example gen_corpus -- "$work/corpus" >/dev/null
+# Built with the workspace's feature set (not `-p strongroom-scan`, which
+# would rebuild its dependencies with other features): it reuses the
+# release build that ran just before.
+cargo build -q --release --workspace --example gen_corpus
+target/release/examples/gen_corpus "$work/corpus" >/dev/null
 "$BIN" scan "$work/corpus" --format sarif >"$work/tree.sarif"
 # a repository whose secret exists only in history
 git init -q -b main "$work/repo"
