@@ -595,15 +595,9 @@ pub fn main_args(args: Vec<std::ffi::OsString>, fmt: Format) -> Result<(), CliEr
     let argv = std::iter::once(std::ffi::OsString::from("strongroom bench")).chain(args);
     match BenchCli::try_parse_from(argv) {
         Ok(b) => run(b.args, fmt),
-        Err(e) => {
-            // --help and --version print and succeed; anything else is a usage error.
-            let _ = e.print();
-            if e.use_stderr() {
-                Err(CliError::new("see `strongroom bench --help`"))
-            } else {
-                Ok(())
-            }
-        }
+        // As every other command: --help prints and exits 0, a usage
+        // error prints and exits 2.
+        Err(e) => e.exit(),
     }
 }
 

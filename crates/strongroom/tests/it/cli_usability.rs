@@ -256,3 +256,16 @@ fn a_dev_server_removes_its_temp_audit_log_on_a_clean_exit() {
         "{logs}"
     );
 }
+
+/// `strongroom bench` is its own crate behind the binary: its help and its
+/// usage errors behave as every other command's (0 and 2).
+#[test]
+fn bench_help_and_usage_errors_exit_as_every_command() {
+    let (code, out, _) = run_cmd(std::process::Command::new(BIN).args(["bench", "--help"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Usage: strongroom bench"), "{out}");
+    assert!(out.contains("--workload"), "{out}");
+    let (code, _, err) = run_cmd(std::process::Command::new(BIN).args(["bench", "--no-such-flag"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--no-such-flag"), "{err}");
+}
