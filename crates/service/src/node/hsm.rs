@@ -5,9 +5,8 @@
 use std::sync::Arc;
 
 use super::{
-    auth, pkcs11, root_key_aad, Barrier, Error, InitOutput, Op, Result, SealConfig, SealKind,
-    SealStatus, SecretBytes, State, Transaction, AES_KEY_LEN, KIND_PKCS11, META_ROOT_KEY,
-    META_ROOT_TOKEN, META_SEAL_CONFIG, ROOT_TOKEN_IDENTITY,
+    auth, pkcs11, root_key_aad, Barrier, Error, InitOutput, Result, SealConfig, SealKind,
+    SealStatus, SecretBytes, State, AES_KEY_LEN, KIND_PKCS11, META_ROOT_KEY, ROOT_TOKEN_IDENTITY,
 };
 
 impl super::Seal {
@@ -81,26 +80,7 @@ impl super::Seal {
             pkcs11_key_label: Some(settings.key_label.clone()),
         };
         let cfg_bytes = serde_json::to_vec(&cfg).map_err(|e| Error::Internal(e.to_string()))?;
-        self.store
-            .commit(
-                Transaction::new()
-                    .push(Op::InsertMeta {
-                        name: META_SEAL_CONFIG.into(),
-                        value: cfg_bytes,
-                    })
-                    .push(Op::PutMeta {
-                        name: META_ROOT_KEY.into(),
-                        value: wrapped,
-                    })
-                    .push(Op::PutMeta {
-                        name: META_ROOT_TOKEN.into(),
-                        value: token_record,
-                    }),
-            )
-            .map_err(|e| match e {
-                crate::storage::StoreError::Conflict(_) => Error::AlreadyInitialized,
-                other => other.into(),
-            })?;
+        self.store_custody(cfg_bytes, wrapped, token_record)?;
         tracing::info!(
             key_label = %settings.key_label,
             hsm_key_created = created,

@@ -399,26 +399,7 @@ impl Seal {
             cluster.as_bytes(),
             self.rng.as_ref(),
         )?;
-        self.store
-            .commit(
-                Transaction::new()
-                    .push(Op::InsertMeta {
-                        name: META_SEAL_CONFIG.into(),
-                        value: cfg_bytes,
-                    })
-                    .push(Op::PutMeta {
-                        name: META_ROOT_KEY.into(),
-                        value: wrapped,
-                    })
-                    .push(Op::PutMeta {
-                        name: META_ROOT_TOKEN.into(),
-                        value: token_record,
-                    }),
-            )
-            .map_err(|e| match e {
-                crate::storage::StoreError::Conflict(_) => Error::AlreadyInitialized,
-                other => other.into(),
-            })?;
+        self.store_custody(cfg_bytes, wrapped, token_record)?;
         *st = State::Sealed {
             progress: Vec::new(),
         };
@@ -699,6 +680,40 @@ impl Seal {
             }
         };
         registry.authenticate(token)
+    }
+}
+
+impl Seal {
+    /// Stores a new installation's custody records in one transaction: the
+    /// seal configuration (which must not exist yet), the wrapped root key
+    /// and the sealed root token. A second init loses the race cleanly.
+    fn store_custody(
+        &self,
+        cfg_bytes: Vec<u8>,
+        wrapped: Vec<u8>,
+        token_record: Vec<u8>,
+    ) -> Result<()> {
+        self.store
+            .commit(
+                Transaction::new()
+                    .push(Op::InsertMeta {
+                        name: META_SEAL_CONFIG.into(),
+                        value: cfg_bytes,
+                    })
+                    .push(Op::PutMeta {
+                        name: META_ROOT_KEY.into(),
+                        value: wrapped,
+                    })
+                    .push(Op::PutMeta {
+                        name: META_ROOT_TOKEN.into(),
+                        value: token_record,
+                    }),
+            )
+            .map_err(|e| match e {
+                crate::storage::StoreError::Conflict(_) => Error::AlreadyInitialized,
+                other => other.into(),
+            })?;
+        Ok(())
     }
 }
 
