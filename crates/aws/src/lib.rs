@@ -14,6 +14,34 @@ pub struct AppState {
     pub aws: AwsSettings,
     /// The request body limit (`max_request_bytes`).
     pub max_body: usize,
+    /// What a signature must satisfy here, built once from `aws`.
+    verify: sigv4::VerifyConfig,
+}
+
+impl AppState {
+    pub fn new(
+        service: Arc<strongroom_service::Service>,
+        aws: AwsSettings,
+        max_body: usize,
+    ) -> AppState {
+        let verify = sigv4::VerifyConfig {
+            service: "kms".into(),
+            region: aws.region.clone(),
+            max_skew_secs: aws.max_skew_secs,
+            required_signed_headers: vec![
+                "host".into(),
+                "x-amz-date".into(),
+                "x-amz-target".into(),
+            ],
+            allow_security_token: false,
+        };
+        AppState {
+            service,
+            aws,
+            max_body,
+            verify,
+        }
+    }
 }
 
 /// Operations reach the service's fields and the gate (`st.run`) directly.
@@ -97,13 +125,6 @@ fn authenticate(
         headers: &hdrs,
         body,
     };
-    let cfg = sigv4::VerifyConfig {
-        service: "kms".into(),
-        region: st.aws.region.clone(),
-        max_skew_secs: st.aws.max_skew_secs,
-        required_signed_headers: vec!["host".into(), "x-amz-date".into(), "x-amz-target".into()],
-        allow_security_token: false,
-    };
     let dev = st.aws.dev_credentials.as_ref();
     // The registry is asked once: the principal found with the secret is
     // kept for after the signature checks out.
@@ -118,7 +139,7 @@ fn authenticate(
         *found.borrow_mut() = Some(principal);
         Some(secret.expose().to_vec())
     };
-    let akid = sigv4::verify(&wire, &cfg, now_unix(), &lookup).map_err(|e| {
+    let akid = sigv4::verify(&wire, &st.verify, now_unix(), &lookup).map_err(|e| {
         AwsError::new(
             e.aws_error_type(),
             if matches!(e, sigv4::SigV4Error::MissingAuthorization) {

@@ -57,11 +57,11 @@ pub fn app(service: Arc<Service>, settings: HttpSettings) -> Router {
         max_body: settings.max_body,
         dev_mode: settings.dev_mode,
     }));
-    let aws = strongroom_aws::router(Arc::new(strongroom_aws::AppState {
-        service: service.clone(),
-        aws: settings.aws,
-        max_body: settings.max_body,
-    }));
+    let aws = strongroom_aws::router(Arc::new(strongroom_aws::AppState::new(
+        service.clone(),
+        settings.aws,
+        settings.max_body,
+    )));
     let limit = settings.max_body;
     let state = Arc::new(HttpState {
         service,

@@ -1210,23 +1210,37 @@ impl Engine {
             return Err(Error::UsageLimitReached(e.meta.id.clone()));
         }
         if n > ve.reserved.load(Ordering::SeqCst) {
-            let _g = ve
-                .reserve_lock
-                .lock()
-                .map_err(|_| Error::Internal("usage lock poisoned".into()))?;
-            let cur = ve.reserved.load(Ordering::SeqCst);
-            if n > cur {
-                let new = (cur + self.cfg.usage_block).max(n);
-                self.store
-                    .commit(Transaction::new().push(Op::ReserveUsage {
-                        key_id: e.meta.id.clone(),
-                        version,
-                        reserved: new,
-                    }))?;
-                ve.reserved.store(new, Ordering::SeqCst);
-            }
+            self.reserve_through(e, version, ve, n)?;
         }
         Ok(n)
+    }
+
+    /// Makes the durable reservation of `version` cover use `want`: the
+    /// next `usage_block` uses (or up to `want`, if more), committed before
+    /// the counter may pass the old reservation. Serialized per version.
+    fn reserve_through(
+        &self,
+        e: &KeyEntry,
+        version: u32,
+        ve: &VersionEntry,
+        want: u64,
+    ) -> Result<()> {
+        let _g = ve
+            .reserve_lock
+            .lock()
+            .map_err(|_| Error::Internal("usage lock poisoned".into()))?;
+        let cur = ve.reserved.load(Ordering::SeqCst);
+        if want > cur {
+            let new = cur.saturating_add(self.cfg.usage_block).max(want);
+            self.store
+                .commit(Transaction::new().push(Op::ReserveUsage {
+                    key_id: e.meta.id.clone(),
+                    version,
+                    reserved: new,
+                }))?;
+            ve.reserved.store(new, Ordering::SeqCst);
+        }
+        Ok(())
     }
 
     /// Whether the next use of `key`'s primary version needs the blocking
@@ -1272,21 +1286,7 @@ impl Engine {
         }
         let want = used.saturating_add(self.reserve_margin());
         if want > ve.reserved.load(Ordering::SeqCst) {
-            let _g = ve
-                .reserve_lock
-                .lock()
-                .map_err(|_| Error::Internal("usage lock poisoned".into()))?;
-            let cur = ve.reserved.load(Ordering::SeqCst);
-            if want > cur {
-                let new = cur.saturating_add(self.cfg.usage_block).max(want);
-                self.store
-                    .commit(Transaction::new().push(Op::ReserveUsage {
-                        key_id: e.meta.id.clone(),
-                        version,
-                        reserved: new,
-                    }))?;
-                ve.reserved.store(new, Ordering::SeqCst);
-            }
+            self.reserve_through(e, version, ve, want)?;
         }
         Ok(false)
     }
