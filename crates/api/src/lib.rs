@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod openapi;
 pub mod report;
 pub mod rotation;
+pub mod scans;
 pub mod sys;
 
 use std::sync::Arc;
@@ -176,6 +177,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/sys/dev/advance-clock", post(dev::advance_clock))
         .route("/v1/sys/dev/run-scheduler", post(dev::run_scheduler))
         .route("/v1/reports/compliance", get(report::compliance))
+        .route("/v1/scans", post(scans::report).get(scans::list))
+        .route("/v1/scans/{*repository}", get(scans::show))
         .route("/v1/backup", post(backup::create))
         .route("/v1/backup/drill", post(backup::drill))
         .with_state(state)

@@ -556,6 +556,32 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ),
     (
         "post",
+        "/v1/scans",
+        "File a strongroom scan report: per finding its rule, category, path, line, commit and fingerprint; never a value (docs/SCAN.md)",
+        true,
+        &[
+            ("repository", "string", true),
+            ("source", "string", true),
+            ("scanner", "string", false),
+            ("findings", "array", true),
+        ],
+    ),
+    (
+        "get",
+        "/v1/scans",
+        "The latest scan report of every repository (counts, no findings)",
+        true,
+        &[],
+    ),
+    (
+        "get",
+        "/v1/scans/{repository}",
+        "One repository's latest scan report with its findings (fingerprints, no values)",
+        true,
+        &[],
+    ),
+    (
+        "post",
         "/v1/backup",
         "An encrypted, integrity-protected backup (base64) with sample ciphertexts",
         true,

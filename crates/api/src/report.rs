@@ -81,6 +81,7 @@ pub async fn compliance(
                 settings,
                 audit: facts,
                 last_drill: s.engine.last_drill()?.map(|d| (d.time, d.passed)),
+                scans: strongroom_service::scans::load_all(s.store.as_ref())?,
             };
             let body = report::build(&inputs);
             let digest = report::report_digest(&body);

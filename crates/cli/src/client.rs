@@ -64,6 +64,11 @@ impl Client {
         })
     }
 
+    /// The server's address (`STRONGROOM_ADDR`), for messages.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Sends a request and returns the JSON body, or the server's error.
     ///
     /// A dual-controlled request that was parked for approval (HTTP 202 with

@@ -165,7 +165,22 @@ pub struct InventoryArgs {
     /// table (default), json or csv. `-o json` also gives JSON.
     #[arg(long = "format", id = "inventory_format", value_enum)]
     inventory_format: Option<InventoryFormat>,
+    /// List the scanned repositories instead of keys: the latest
+    /// `strongroom scan --report` of each, with its open findings.
+    #[arg(long, conflicts_with_all = ["owner", "state", "overdue", "expiring_within", "no_owner"])]
+    scans: bool,
 }
+
+/// `inventory --scans` columns.
+const SCAN_COLUMNS: &[(&str, &str)] = &[
+    ("repository", "REPOSITORY"),
+    ("source", "SOURCE"),
+    ("received", "RECEIVED"),
+    ("reported_by", "REPORTED BY"),
+    ("open_secrets", "OPEN SECRETS"),
+    ("open_weak_crypto", "OPEN WEAK-CRYPTO"),
+    ("baselined", "BASELINED"),
+];
 
 fn uses_cell(row: &Value) -> String {
     row["usage"]
@@ -236,6 +251,39 @@ fn csv_field(s: &str) -> String {
 }
 
 pub fn inventory(a: InventoryArgs, fmt: Format) -> Result<(), CliError> {
+    if a.scans {
+        let v = Client::from_env()?.call("GET", "/v1/scans", None)?;
+        let rows: Vec<Value> = v["scans"].as_array().cloned().unwrap_or_default();
+        match a.inventory_format.unwrap_or(match fmt {
+            Format::Json => InventoryFormat::Json,
+            Format::Table => InventoryFormat::Table,
+        }) {
+            InventoryFormat::Json => output::json(&v),
+            InventoryFormat::Table => output::table(&rows, SCAN_COLUMNS),
+            InventoryFormat::Csv => {
+                out!(
+                    "{}",
+                    SCAN_COLUMNS
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+                for r in &rows {
+                    let cells: Vec<String> = SCAN_COLUMNS
+                        .iter()
+                        .map(|(k, _)| match &r[*k] {
+                            Value::String(s) => csv_field(s),
+                            Value::Number(n) => n.to_string(),
+                            _ => String::new(),
+                        })
+                        .collect();
+                    out!("{}", cells.join(","));
+                }
+            }
+        }
+        return Ok(());
+    }
     let mut q = Vec::new();
     if let Some(o) = &a.owner {
         q.push(format!("owner={}", urlencode(o)));

@@ -47,7 +47,21 @@ pub struct ScanArgs {
     /// Threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Send this scan's findings to the Strongroom server (STRONGROOM_ADDR,
+    /// STRONGROOM_TOKEN) as counts and fingerprints: never a value, nor its
+    /// redacted prefix. The inventory and the compliance report read them.
+    #[arg(long)]
+    pub report: bool,
+    /// With --report: the name the scan is filed under (default: the
+    /// repository's directory name; a later report replaces an earlier one).
+    #[arg(long, value_name = "NAME", requires = "report")]
+    pub repository: Option<String>,
 }
+
+/// Sends a scan report (the JSON of [`output::report`]) to the server;
+/// returns what to tell the user. The CLI crate supplies it (this crate
+/// has no HTTP client).
+pub type Reporter<'a> = &'a dyn Fn(&serde_json::Value) -> Result<String, String>;
 
 #[derive(Subcommand, Debug)]
 pub enum ScanCmd {
@@ -64,7 +78,12 @@ pub enum ScanCmd {
 
 /// Runs the command; returns the process exit code.
 pub fn run(args: ScanArgs) -> i32 {
-    match run_inner(args) {
+    run_reporting(args, None)
+}
+
+/// [`run`], with the reporter `--report` sends through.
+pub fn run_reporting(args: ScanArgs, reporter: Option<Reporter<'_>>) -> i32 {
+    match run_inner(args, reporter) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -73,7 +92,7 @@ pub fn run(args: ScanArgs) -> i32 {
     }
 }
 
-fn run_inner(args: ScanArgs) -> Result<i32, String> {
+fn run_inner(args: ScanArgs, reporter: Option<Reporter<'_>>) -> Result<i32, String> {
     if let Some(ScanCmd::InstallHook { repo, force }) = &args.command {
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot find the strongroom executable: {e}"))?;
@@ -91,6 +110,15 @@ fn run_inner(args: ScanArgs) -> Result<i32, String> {
     if threads == 0 {
         return Err("--threads must be at least 1".into());
     }
+    let reporter = match (args.report, reporter) {
+        (false, _) => None,
+        (true, Some(r)) => Some(r),
+        (true, None) => {
+            return Err(
+                "--report needs a Strongroom client; run it as `strongroom scan --report`".into(),
+            )
+        }
+    };
     let started = std::time::Instant::now();
     let (findings, bytes, files): (Vec<Finding>, u64, Option<u64>) = if args.history || args.staged
     {
@@ -125,6 +153,11 @@ fn run_inner(args: ScanArgs) -> Result<i32, String> {
         (f, stats.bytes, Some(stats.files))
     };
     let elapsed = started.elapsed();
+    let repository = match (&args.repository, reporter.is_some()) {
+        (_, false) => None,
+        (Some(name), true) => Some(name.clone()),
+        (None, true) => Some(default_repository(&args)?),
+    };
     if let Some(p) = &args.write_baseline {
         Baseline::of(&findings).save(p)?;
     }
@@ -166,9 +199,37 @@ fn run_inner(args: ScanArgs) -> Result<i32, String> {
             );
         }
     }
+    if let (Some(send), Some(repository)) = (reporter, repository) {
+        let source = if args.history {
+            "history"
+        } else if args.staged {
+            "staged"
+        } else {
+            "tree"
+        };
+        let body = output::report(&repository, source, &findings, baseline.as_ref());
+        let said = send(&body).map_err(|e| format!("--report: {e}"))?;
+        eprintln!("{said}");
+    }
     Ok(if args.exit_code && !shown.is_empty() {
         1
     } else {
         0
     })
+}
+
+/// The name a report is filed under without `--repository`: the git
+/// repository's directory name, or the scanned directory's.
+fn default_repository(args: &ScanArgs) -> Result<String, String> {
+    let first = args.paths.first().map_or(".", String::as_str);
+    let dir = git::toplevel(first).unwrap_or_else(|_| first.to_string());
+    let abs = std::fs::canonicalize(&dir).map_err(|e| format!("{dir:?}: {e}"))?;
+    abs.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "{dir:?} has no directory name to file the report under; give --repository NAME"
+            )
+        })
 }

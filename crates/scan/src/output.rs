@@ -81,6 +81,40 @@ pub fn json(findings: &[Finding], new: usize) -> Value {
     })
 }
 
+/// What `strongroom scan --report` sends (`POST /v1/scans`): where each
+/// finding is and its fingerprint, never its value or redacted prefix.
+/// `baselined` marks findings the team's baseline already accepts.
+pub fn report(
+    repository: &str,
+    source: &str,
+    findings: &[Finding],
+    baseline: Option<&crate::baseline::Baseline>,
+) -> Value {
+    let rows: Vec<Value> = findings
+        .iter()
+        .map(|f| {
+            let mut v = json!({
+                "fingerprint": f.fingerprint,
+                "rule": f.rule,
+                "category": f.category.as_str(),
+                "path": f.path,
+                "line": f.line,
+                "baselined": baseline.is_some_and(|b| b.contains(f)),
+            });
+            if let Some(c) = &f.commit {
+                v["commit"] = json!(c);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "repository": repository,
+        "source": source,
+        "scanner": concat!("strongroom-scan ", env!("CARGO_PKG_VERSION")),
+        "findings": rows,
+    })
+}
+
 /// Percent-encodes what may not appear raw in a SARIF `uri` (RFC 3986).
 fn uri(path: &str) -> String {
     let mut out = String::new();

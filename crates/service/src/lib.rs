@@ -20,6 +20,7 @@ pub mod gate;
 pub mod naming;
 pub mod node;
 pub mod report;
+pub mod scans;
 pub mod scheduler;
 pub mod sweep;
 

@@ -51,6 +51,8 @@ pub struct Inputs {
     pub audit: AuditFacts,
     /// (time, passed) of the last backup drill, if one was ever recorded.
     pub last_drill: Option<(Timestamp, bool)>,
+    /// The latest scan report of each repository (`strongroom scan --report`).
+    pub scans: Vec<crate::scans::StoredScan>,
 }
 
 /// Operations that destroy or retire key material or access.
@@ -332,6 +334,55 @@ pub fn build(inp: &Inputs) -> Value {
         vec!["manual control: applies to service providers that share keys with customers".into()],
         vec![],
     ));
+    // PCI DSS v4.0 8.6.2: passwords/passphrases of application and system
+    // accounts are not hard coded in scripts, configuration or source code.
+    // Evaluated from filed scan reports ("no hardcoded secrets in scanned
+    // repositories"); with none filed it is not evaluated here.
+    let scan_findings: Vec<String> = inp
+        .scans
+        .iter()
+        .filter(|r| r.open_secrets > 0)
+        .map(|r| {
+            format!(
+                "repository {:?}: {} hardcoded secret(s) not in its baseline (scan of {})",
+                r.repository,
+                r.open_secrets,
+                format_rfc3339(r.received_ms.div_euclid(1000))
+            )
+        })
+        .collect();
+    let scan_status = if inp.scans.is_empty() {
+        "not_applicable"
+    } else {
+        pass_fail(&scan_findings)
+    };
+    let scan_evidence = if inp.scans.is_empty() {
+        vec!["no scan reports filed: run `strongroom scan --report` in each repository's CI".into()]
+    } else {
+        inp.scans
+            .iter()
+            .map(|r| {
+                format!(
+                    "repository {:?}: {} scan by {} at {}: {} open secret, {} open weak-crypto, {} baselined finding(s)",
+                    r.repository,
+                    r.source,
+                    r.reported_by,
+                    format_rfc3339(r.received_ms.div_euclid(1000)),
+                    r.open_secrets,
+                    r.open_weak_crypto,
+                    r.baselined
+                )
+            })
+            .collect()
+    };
+    controls.push(control(
+        pci,
+        "8.6.2",
+        "No hardcoded secrets in scanned repositories (application and system account credentials not hard coded in scripts, configuration or source code)",
+        scan_status,
+        scan_evidence,
+        scan_findings,
+    ));
     // ---- NIST SP 800-57 ----
     let nist = "NIST SP 800-57 Part 1 Rev. 5";
     controls.push(control(
@@ -456,6 +507,7 @@ pub fn build(inp: &Inputs) -> Value {
         },
         "audit": { "range": audit_range, "verification": a.verification, "root_token_uses": a.root_uses.len(), "unapproved_destructive": a.unapproved_destructive.len() },
         "last_drill": inp.last_drill.map(|(t, ok)| json!({"time": t, "passed": ok})),
+        "scans": inp.scans.iter().map(crate::scans::StoredScan::summary).collect::<Vec<_>>(),
         "keys": key_rows,
         "controls": controls,
     })
@@ -515,6 +567,7 @@ mod tests {
                 ..AuditFacts::default()
             },
             last_drill: Some((e.now(), true)),
+            scans: Vec::new(),
         }
     }
 
@@ -602,6 +655,41 @@ mod tests {
         let mut inp = inputs(&e);
         inp.audit.verification = Some(json!({"ok": false, "first_bad_index": 3}));
         assert_eq!(status(&build(&inp), "PCI", "3.7.7"), "fail");
+    }
+
+    fn scan(repository: &str, open_secrets: usize, baselined: usize) -> crate::scans::StoredScan {
+        crate::scans::StoredScan {
+            repository: repository.into(),
+            source: "tree".into(),
+            scanner: "strongroom-scan".into(),
+            received_ms: 1_700_000_000_000,
+            reported_by: "ci".into(),
+            open_secrets,
+            open_weak_crypto: 0,
+            baselined,
+            findings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn hardcoded_secrets_in_a_scanned_repository_fail_8_6_2() {
+        let (_seal, e, _clock) = setup();
+        owned(&e, 90);
+        // No report filed: not evaluated, and the report still passes.
+        let r = build(&inputs(&e));
+        assert_eq!(status(&r, "PCI", "8.6.2"), "not_applicable");
+        // Clean repositories (baselined findings are accepted): pass.
+        let mut inp = inputs(&e);
+        inp.scans = vec![scan("payments", 0, 2), scan("web", 0, 0)];
+        let r = build(&inp);
+        assert_eq!(status(&r, "PCI", "8.6.2"), "pass");
+        assert_eq!(r["scans"].as_array().map(Vec::len), Some(2));
+        // One open secret anywhere: fail, naming the repository.
+        inp.scans.push(scan("legacy", 3, 0));
+        let r = build(&inp);
+        assert_eq!(status(&r, "PCI", "8.6.2"), "fail");
+        assert_eq!(r["summary"]["overall"], "fail");
+        assert!(r["summary"]["findings"].to_string().contains("legacy"));
     }
 
     #[test]

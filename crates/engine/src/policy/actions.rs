@@ -74,6 +74,9 @@ pub const ACTIONS: &[&str] = &[
     "strongroom:CompromiseKey",
     // Lifecycle: reports, backups, dev clock
     "strongroom:ReadComplianceReport",
+    // Scan reports (`strongroom scan --report`)
+    "strongroom:ReportScan",
+    "strongroom:ReadScans",
     "strongroom:Backup",
     "strongroom:DevClock",
 ];
@@ -216,6 +219,8 @@ pub(crate) const ACTION_TABLE: &[ActionInfo] = &[
     info("strongroom:Seal", System, Global),
     info("strongroom:CompromiseKey", Admin, Key),
     info("strongroom:ReadComplianceReport", Read, Global),
+    info("strongroom:ReportScan", System, Global),
+    info("strongroom:ReadScans", Read, Global),
     info("strongroom:Backup", System, Global),
     info("strongroom:DevClock", System, Global),
 ];

@@ -25,7 +25,7 @@ fn statement(effect: Effect, actions: Vec<&str>) -> Statement {
 ///   `kms:ListAliases`; denies every Admin action. Crypto rights come only
 ///   from attached policies that name keys.
 /// - `auditor`: allows `kms:DescribeKey`, `kms:ListKeys`, `kms:ListAliases`,
-///   `kms:GetKeyPolicy`, `strongroom:ReadAudit`, `strongroom:ListApprovals`;
+///   `kms:GetKeyPolicy`, `strongroom:ReadAudit`, `strongroom:ReadScans`, `strongroom:ListApprovals`;
 ///   denies every Crypto and Admin action.
 /// - `approver`: allows `strongroom:ListApprovals`, `strongroom:Approve`,
 ///   `kms:DescribeKey`, `kms:ListKeys`.
@@ -73,6 +73,7 @@ pub fn builtin_role(name: &str) -> Option<Policy> {
                             "kms:ListAliases",
                             "kms:GetKeyPolicy",
                             "strongroom:ReadAudit",
+                            "strongroom:ReadScans",
                             "strongroom:ListApprovals",
                         ],
                     ),

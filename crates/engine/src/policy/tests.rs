@@ -67,6 +67,8 @@ const TABLE: &[(&str, char, bool)] = &[
     ("strongroom:Approve", 'P', false),
     ("strongroom:Seal", 'S', false),
     ("strongroom:ReadComplianceReport", 'R', false),
+    ("strongroom:ReportScan", 'S', false),
+    ("strongroom:ReadScans", 'R', false),
     ("strongroom:Backup", 'S', false),
     ("strongroom:DevClock", 'S', false),
 ];
@@ -93,6 +95,7 @@ fn expected(role: &str, action: &str, cat: char, grant_applies: bool) -> bool {
         "kms:ListAliases",
         "kms:GetKeyPolicy",
         "strongroom:ReadAudit",
+        "strongroom:ReadScans",
         "strongroom:ListApprovals",
     ];
     const APPROVER: &[&str] = &[

@@ -105,6 +105,8 @@ pub struct Services {
     pub audit: Option<Arc<AuditLog>>,
     /// Seals records under the root key (the root token's, in [`root`]).
     pub(crate) barrier: Arc<Barrier>,
+    /// The node's storage, for the service's own records (scan reports).
+    pub store: Arc<dyn Store>,
     /// The node's injected clock and RNG: request times and ids come from
     /// them, so audit times agree with key dates on a moved dev clock.
     pub clock: SharedClock,
@@ -547,6 +549,7 @@ impl Seal {
                 registry: Arc::new(registry),
                 audit,
                 barrier,
+                store: self.store.clone(),
                 clock: self.clock.clone(),
                 rng: self.rng.clone(),
             },

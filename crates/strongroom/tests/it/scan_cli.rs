@@ -180,3 +180,133 @@ fn staged_and_the_pre_commit_hook() {
     assert_eq!(o.status.code(), Some(0));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `strongroom scan --report` against a real dev server: what is filed
+/// (fingerprints, no value), the inventory's scan list, PCI DSS 8.6.2 in
+/// the compliance report failing then passing once the finding is
+/// baselined, bad reports refused with 4xx, and the value nowhere on the
+/// server (answers, audit log, server log).
+#[test]
+fn report_to_the_server_feeds_inventory_and_compliance() {
+    use crate::common::{cli_json, cli_ok, http, BIN};
+    let s = strongroom_testkit::Server::dev(BIN);
+    let dir = tempdir("report");
+    let t = token(3);
+    std::fs::write(dir.join("app.py"), format!("GH = \"{t}\"\n")).unwrap();
+    let report = |extra: &[&str]| {
+        let mut c = s.cli();
+        c.current_dir(&dir)
+            .args(["scan", ".", "--report", "--repository", "payments"])
+            .args(extra);
+        c.output().expect("run strongroom")
+    };
+    let o = report(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("reported to") && err.contains("\"payments\": 1 open secret"),
+        "{err}"
+    );
+
+    let (st, one) = http(&s, "GET", "/v1/scans/payments", None, Some(&s.token));
+    assert_eq!(st, 200, "{one}");
+    assert_eq!(one["open_secrets"], 1, "{one}");
+    assert_eq!(one["findings"][0]["rule"], "github-token");
+    assert!(
+        one["findings"][0]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("app.py")),
+        "{one}"
+    );
+    assert_eq!(
+        one["findings"][0]["fingerprint"].as_str().map(str::len),
+        Some(64)
+    );
+    let inv = cli_ok(&s, &["inventory", "--scans"]);
+    assert!(
+        inv.contains("payments") && inv.contains("OPEN SECRETS"),
+        "{inv}"
+    );
+    let control = |s: &strongroom_testkit::Server| {
+        let r = cli_json(s, &["report", "compliance", "--format", "json"]);
+        let body = if r["report"].is_object() {
+            &r["report"]
+        } else {
+            &r
+        };
+        body["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .find(|c| c["id"] == "8.6.2")
+            .cloned()
+            .expect("8.6.2 present")
+    };
+    let c = control(&s);
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(c["findings"].to_string().contains("payments"), "{c}");
+
+    // The team accepts the finding into its baseline: 8.6.2 passes.
+    let o = report(&["--write-baseline", "b.json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = report(&["--baseline", "b.json"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("0 open secret") && err.contains("1 in the baseline"),
+        "{err}"
+    );
+    assert_eq!(control(&s)["status"], "pass");
+
+    // Bad reports: 4xx naming the field, and nothing filed.
+    let good = |f: serde_json::Value| serde_json::json!({"repository": "bad", "source": "tree", "findings": [f]});
+    let f = serde_json::json!({"fingerprint": "ab".repeat(32), "rule": "r", "category": "secret", "path": "p", "line": 1});
+    for (body, says) in [
+        (
+            good(
+                serde_json::json!({"fingerprint": "xyz", "rule": "r", "category": "secret", "path": "p", "line": 1}),
+            ),
+            "findings[0].fingerprint",
+        ),
+        (
+            good({
+                let mut g = f.clone();
+                g["value"] = serde_json::json!(t);
+                g
+            }),
+            "value",
+        ),
+        (
+            serde_json::json!({"repository": "", "source": "tree", "findings": []}),
+            "repository",
+        ),
+        (
+            serde_json::json!({"repository": "x", "source": "disk", "findings": []}),
+            "source",
+        ),
+    ] {
+        let (st, v) = http(&s, "POST", "/v1/scans", Some(&body), Some(&s.token));
+        assert_eq!(st, 400, "{v}");
+        assert!(v.to_string().contains(says), "{says}: {v}");
+        assert!(
+            !v.to_string().contains(&t[4..]),
+            "the value is not echoed: {v}"
+        );
+    }
+    let (st, _) = http(&s, "POST", "/v1/scans", Some(&good(f.clone())), None);
+    assert_eq!(st, 401);
+    let (st, v) = http(&s, "GET", "/v1/scans/bad", None, Some(&s.token));
+    assert_eq!(st, 404, "{v}");
+    let (_, list) = http(&s, "GET", "/v1/scans", None, Some(&s.token));
+    assert_eq!(list["scans"].as_array().map(Vec::len), Some(1), "{list}");
+
+    // The value is nowhere on the server.
+    let audit = cli_ok(&s, &["audit", "query"]);
+    assert!(audit.contains("strongroom:ReportScan"), "{audit}");
+    for (what, text) in [
+        ("audit", audit),
+        ("server log", s.logs()),
+        ("answers", one.to_string()),
+    ] {
+        assert!(!text.contains(&t[4..]), "the token reached the {what}");
+    }
+}
