@@ -28,6 +28,10 @@ pub async fn health(State(st): State<Arc<AppState>>) -> ApiResult<impl IntoRespo
         Some(a) => a.probe(std::time::Duration::from_secs(1)).await,
         None => None,
     };
+    // Low space on the audit disk is a warning, not a failure: the node
+    // still serves, and operators see it well before the disk is full.
+    let disk = st.seal.audit_disk();
+    let warnings: Vec<String> = disk.and_then(|d| d.warning()).into_iter().collect();
     let code = if s.initialized && !s.sealed && audit_problem.is_none() {
         StatusCode::OK
     } else {
@@ -42,6 +46,9 @@ pub async fn health(State(st): State<Arc<AppState>>) -> ApiResult<impl IntoRespo
             "dev_mode": st.dev_mode,
             "audit_failed": audit_problem.is_some(),
             "audit_problem": audit_problem,
+            "audit_disk_free_bytes": disk.map(|d| d.free_bytes),
+            "audit_low_space": disk.is_some_and(|d| d.low()),
+            "warnings": warnings,
         })),
     ))
 }

@@ -129,6 +129,11 @@ pub struct Config {
     /// `STRONGROOM_AUDIT_RETAIN_SEGMENTS`.
     #[serde(default)]
     pub audit_retain_segments: usize,
+    /// Health and `/metrics` warn when the audit log's filesystem has less
+    /// free space than this many bytes (0: no warning).
+    /// `STRONGROOM_AUDIT_LOW_SPACE_BYTES`.
+    #[serde(default = "limits::default_audit_low_space_bytes")]
+    pub audit_low_space_bytes: u64,
 }
 
 fn default_rotation_days() -> u32 {
@@ -197,6 +202,7 @@ impl Default for Config {
             audit_rotate_bytes: limits::default_audit_rotate_bytes(),
             audit_rotate_secs: 0,
             audit_retain_segments: 0,
+            audit_low_space_bytes: limits::default_audit_low_space_bytes(),
         }
     }
 }

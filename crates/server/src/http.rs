@@ -320,6 +320,15 @@ async fn metrics_handler(State(st): State<Arc<HttpState>>) -> Response {
             u8::from(audit.sink_problem().is_none())
         );
     }
+    if let Some(d) = st.seal.audit_disk() {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            text,
+            "# HELP strongroom_audit_disk_free_bytes Free bytes on the audit log's filesystem.\n# TYPE strongroom_audit_disk_free_bytes gauge\nstrongroom_audit_disk_free_bytes {}\n# HELP strongroom_audit_disk_low 1 when that is below audit_low_space_bytes (when the disk fills, every request is refused).\n# TYPE strongroom_audit_disk_low gauge\nstrongroom_audit_disk_low {}",
+            d.free_bytes,
+            u8::from(d.low())
+        );
+    }
     if let Some(l) = &st.listener {
         use std::fmt::Write as _;
         let _ = writeln!(

@@ -151,6 +151,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         checkpoint_every: cfg.audit_checkpoint_every,
         enabled: !dev_no_audit,
         rotation: cfg.audit_rotation(),
+        low_space_bytes: cfg.audit_low_space_bytes,
     };
     let shared_store = store.clone();
     let seal = Arc::new(hsm::configure(

@@ -131,6 +131,7 @@ fn generate_root_offline(config: &str) -> Result<strongroom_core::crypto::Secret
         checkpoint_every: cfg.audit_checkpoint_every,
         enabled: true,
         rotation: cfg.audit_rotation(),
+        low_space_bytes: cfg.audit_low_space_bytes,
     };
     Ok(migrate::generate_root_pkcs11(
         &store,

@@ -32,6 +32,11 @@ pub(super) fn default_auth_failures_per_minute() -> u32 {
 pub(super) fn default_auth_failure_audit_interval_secs() -> u64 {
     60
 }
+/// 1 GiB: at ~430 B per record, over two million records of warning.
+pub(super) fn default_audit_low_space_bytes() -> u64 {
+    1 << 30
+}
+
 pub(super) fn default_audit_rotate_bytes() -> u64 {
     1 << 30
 }
@@ -111,6 +116,9 @@ impl Config {
         }
         if let Some(v) = num("STRONGROOM_AUDIT_ROTATE_SECS")? {
             self.audit_rotate_secs = v;
+        }
+        if let Some(v) = num("STRONGROOM_AUDIT_LOW_SPACE_BYTES")? {
+            self.audit_low_space_bytes = v;
         }
         if let Some(v) = env("STRONGROOM_AUDIT_RETAIN_SEGMENTS") {
             self.audit_retain_segments = parse_num("STRONGROOM_AUDIT_RETAIN_SEGMENTS", &v)?;

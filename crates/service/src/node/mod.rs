@@ -187,6 +187,35 @@ pub struct AuditConfig {
     pub enabled: bool,
     /// Rotation by size and age, and retention (docs/AUDIT.md, "Rotation").
     pub rotation: crate::audit::Rotation,
+    /// Health and `/metrics` warn below this much free space on the audit
+    /// log's filesystem (0: never).
+    pub low_space_bytes: u64,
+}
+
+/// Free space on the audit log's filesystem, against the warning threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditDisk {
+    /// Bytes an unprivileged writer may still use (statvfs `f_bavail`).
+    pub free_bytes: u64,
+    pub threshold_bytes: u64,
+}
+
+impl AuditDisk {
+    /// Below the threshold: health and `/metrics` warn.
+    pub fn low(&self) -> bool {
+        self.free_bytes < self.threshold_bytes
+    }
+
+    /// The warning health shows, if any.
+    pub fn warning(&self) -> Option<String> {
+        self.low().then(|| {
+            format!(
+                "the audit log's filesystem has {} MiB free, below audit_low_space_bytes ({} MiB): when it fills, every request is refused (503); free space or move audit_path",
+                self.free_bytes >> 20,
+                self.threshold_bytes >> 20
+            )
+        })
+    }
 }
 
 /// Test setup shared by engine, scheduler and sweep tests: a dev seal
@@ -229,6 +258,7 @@ impl AuditConfig {
             checkpoint_every: 1000,
             enabled: true,
             rotation: crate::audit::Rotation::default(),
+            low_space_bytes: 0,
         }
     }
 }
@@ -306,6 +336,25 @@ impl Seal {
         self.state
             .write()
             .map_err(|_| Error::Internal("seal lock poisoned".into()))
+    }
+
+    /// Free space on the audit log's filesystem, when a threshold is set and
+    /// the audit log is on (`None` otherwise, or when the filesystem cannot
+    /// be asked).
+    pub fn audit_disk(&self) -> Option<AuditDisk> {
+        if self.audit_cfg.low_space_bytes == 0 || !self.audit_cfg.enabled {
+            return None;
+        }
+        let path = &self.audit_cfg.path;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        let free_bytes = fs2::available_space(dir).ok()?;
+        Some(AuditDisk {
+            free_bytes,
+            threshold_bytes: self.audit_cfg.low_space_bytes,
+        })
     }
 
     pub fn status(&self) -> Result<SealStatus> {

@@ -165,6 +165,7 @@ fn open_seal(dir: &Path, rng: SharedRng, pin: &str) -> Seal {
             checkpoint_every: 1000,
             enabled: true,
             rotation: crate::audit::Rotation::default(),
+            low_space_bytes: 0,
         },
     )
     .expect("open seal")
@@ -332,6 +333,7 @@ fn hsm_child() {
             checkpoint_every: 1000,
             enabled: true,
             rotation: crate::audit::Rotation::default(),
+            low_space_bytes: 0,
         },
     )
     .expect("open");

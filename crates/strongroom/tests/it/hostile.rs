@@ -466,3 +466,75 @@ fn audit_rotation_on_a_real_server_verifies_across_segments_and_restarts() {
     let v = common::cli_json(&s, &["audit", "verify"]);
     assert_eq!(v["ok"], true, "{v}");
 }
+
+/// The low-space guard: with the threshold above the disk's free space,
+/// health stays 200 (the node still serves) but warns, and `/metrics` says
+/// so; the free-space figure is the filesystem's (checked against `df`);
+/// with a threshold below it there is no warning; 0 turns the guard off.
+#[test]
+fn health_and_metrics_warn_when_the_audit_disk_runs_low() {
+    // 4 EiB: more than any disk here has free.
+    let (s, share) = production_with(
+        "hostile-lowspace",
+        "audit_low_space_bytes = 4611686018427387904\n",
+    );
+    let (st, v) = common::http(&s, "GET", "/v1/sys/health", None, None);
+    assert_eq!(st, 200, "low space is a warning, not a failure: {v}");
+    assert_eq!(v["audit_low_space"], true, "{v}");
+    let warning = v["warnings"][0].as_str().expect("a warning");
+    assert!(
+        warning.contains("audit_low_space_bytes") && warning.contains("MiB free"),
+        "{warning}"
+    );
+    let free = v["audit_disk_free_bytes"].as_u64().expect("free bytes");
+    let df = std::process::Command::new("df")
+        .args(["-B1", "--output=avail"])
+        .arg(s.dir.path())
+        .output()
+        .expect("df");
+    let df_free: u64 = String::from_utf8_lossy(&df.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .expect("df's figure");
+    // Other processes write meanwhile: the two readings agree within 1 GiB.
+    assert!(
+        free.abs_diff(df_free) < 1 << 30,
+        "health {free} vs df {df_free}"
+    );
+    let (_, metrics) = s.get("/metrics");
+    let text = metrics.as_str().unwrap_or_default().to_string();
+    assert!(text.contains("strongroom_audit_disk_low 1"), "{text}");
+    assert!(text.contains("strongroom_audit_disk_free_bytes "), "{text}");
+
+    // A threshold below the free space: no warning.
+    let s = access_common::reconfigure(
+        s,
+        &share,
+        "audit_low_space_bytes = 1\n",
+        Some("audit_low_space_bytes"),
+    );
+    let (st, v) = common::http(&s, "GET", "/v1/sys/health", None, None);
+    assert_eq!((st, &v["audit_low_space"]), (200, &json!(false)), "{v}");
+    assert_eq!(v["warnings"], json!([]), "{v}");
+    let (_, metrics) = s.get("/metrics");
+    assert!(metrics
+        .as_str()
+        .unwrap_or_default()
+        .contains("strongroom_audit_disk_low 0"));
+
+    // 0: the guard is off, and says nothing.
+    let s = access_common::reconfigure(
+        s,
+        &share,
+        "audit_low_space_bytes = 0\n",
+        Some("audit_low_space_bytes"),
+    );
+    let (_, v) = common::http(&s, "GET", "/v1/sys/health", None, None);
+    assert_eq!(v["audit_disk_free_bytes"], json!(null), "{v}");
+    let (_, metrics) = s.get("/metrics");
+    assert!(!metrics
+        .as_str()
+        .unwrap_or_default()
+        .contains("strongroom_audit_disk_low"));
+}
