@@ -538,3 +538,55 @@ fn health_and_metrics_warn_when_the_audit_disk_runs_low() {
         .unwrap_or_default()
         .contains("strongroom_audit_disk_low"));
 }
+
+/// Out of file descriptors (EMFILE): the server's open-file limit is
+/// lowered, while it runs, to what it has open (`prlimit`), with idle
+/// connections holding descriptors. A new client is still served, because
+/// a failed accept evicts the oldest idle connection and backs off; the
+/// failure is logged a few times, not in a tight loop.
+#[test]
+fn out_of_file_descriptors_evicts_an_idle_connection_and_serves_the_client() {
+    let (s, _) = production_with(
+        "hostile-emfile",
+        "header_read_timeout_ms = 60000\nkeep_alive_timeout_ms = 60000\n",
+    );
+    let addr = host_port(&s);
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(TcpStream::connect(&addr).unwrap());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = s.pid().expect("server pid");
+    let open_fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let st = std::process::Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--nofile={open_fds}:{open_fds}"))
+        .status()
+        .expect("prlimit");
+    assert!(st.success(), "prlimit failed");
+    // Every descriptor is in use: the next accept fails with EMFILE.
+    for i in 0..3 {
+        let (st, v) = common::http(&s, "GET", "/v1/sys/health", None, None);
+        assert_eq!(st, 200, "request {i} with no descriptor free: {v}");
+    }
+    let (_, metrics) = common::http(&s, "GET", "/metrics", None, None);
+    let text = metrics.as_str().unwrap_or_default().to_string();
+    let evicted: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("strongroom_connections_evicted_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("eviction counter");
+    assert!(
+        evicted >= 1,
+        "an idle connection gave its descriptor back:\n{text}"
+    );
+    let logs = s.logs();
+    let warned = logs.matches("accept failed; backing off").count();
+    assert!(
+        (1..=5).contains(&warned),
+        "the EMFILE was logged, at most every 5 s ({warned} lines):\n{logs}"
+    );
+    drop(idle);
+}
