@@ -56,6 +56,14 @@ pub struct ScanArgs {
     /// repository's directory name; a later report replaces an earlier one).
     #[arg(long, value_name = "NAME", requires = "report")]
     pub repository: Option<String>,
+    /// Store each new secret finding in Strongroom's secrets engine at
+    /// PREFIX/<file>/<rule> (tree scans only) and print what replaces it
+    /// in the code. Asks first, unless --yes.
+    #[arg(long, value_name = "PREFIX", conflicts_with_all = ["history", "staged"])]
+    pub import: Option<String>,
+    /// With --import: do not ask.
+    #[arg(long, requires = "import")]
+    pub yes: bool,
 }
 
 /// Sends a scan report (the JSON of [`output::report`]) to the server;
@@ -78,12 +86,20 @@ pub enum ScanCmd {
 
 /// Runs the command; returns the process exit code.
 pub fn run(args: ScanArgs) -> i32 {
-    run_reporting(args, None)
+    run_reporting(args, Server::default())
 }
 
-/// [`run`], with the reporter `--report` sends through.
-pub fn run_reporting(args: ScanArgs, reporter: Option<Reporter<'_>>) -> i32 {
-    match run_inner(args, reporter) {
+/// What the CLI crate hands the scanner: `--report`'s sender and
+/// `--import`'s store (this crate has no HTTP client).
+#[derive(Default)]
+pub struct Server<'a> {
+    pub reporter: Option<Reporter<'a>>,
+    pub importer: Option<crate::import::Importer<'a>>,
+}
+
+/// [`run`], with the server calls of `--report` and `--import`.
+pub fn run_reporting(args: ScanArgs, server: Server<'_>) -> i32 {
+    match run_inner(args, server) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -92,7 +108,8 @@ pub fn run_reporting(args: ScanArgs, reporter: Option<Reporter<'_>>) -> i32 {
     }
 }
 
-fn run_inner(args: ScanArgs, reporter: Option<Reporter<'_>>) -> Result<i32, String> {
+fn run_inner(args: ScanArgs, server: Server<'_>) -> Result<i32, String> {
+    let reporter = server.reporter;
     if let Some(ScanCmd::InstallHook { repo, force }) = &args.command {
         let exe = std::env::current_exe()
             .map_err(|e| format!("cannot find the strongroom executable: {e}"))?;
@@ -116,6 +133,18 @@ fn run_inner(args: ScanArgs, reporter: Option<Reporter<'_>>) -> Result<i32, Stri
         (true, None) => {
             return Err(
                 "--report needs a Strongroom client; run it as `strongroom scan --report`".into(),
+            )
+        }
+    };
+    let importer = match (&args.import, server.importer) {
+        (None, _) => None,
+        (Some(prefix), Some(i)) => {
+            crate::import::check_prefix(prefix)?;
+            Some((prefix.clone(), i))
+        }
+        (Some(_), None) => {
+            return Err(
+                "--import needs a Strongroom client; run it as `strongroom scan --import`".into(),
             )
         }
     };
@@ -199,6 +228,46 @@ fn run_inner(args: ScanArgs, reporter: Option<Reporter<'_>>) -> Result<i32, Stri
             );
         }
     }
+    let mut imported: std::collections::HashMap<String, String> = Default::default();
+    let mut import_failed = false;
+    if let Some((prefix, store)) = importer {
+        let todo = crate::import::candidates(&new);
+        if todo.is_empty() {
+            eprintln!("--import: no new secret findings to import");
+        } else if args.yes || confirm(&prefix, todo.len())? {
+            let values = crate::import::read_values(&todo);
+            for (f, v) in todo.iter().zip(values) {
+                let Some(value) = v else {
+                    eprintln!(
+                        "--import: {}:{} no longer holds the {} value; skipped",
+                        f.path, f.line, f.rule
+                    );
+                    import_failed = true;
+                    continue;
+                };
+                let item = crate::import::ImportItem {
+                    path: crate::import::secret_path(&prefix, f),
+                    field: crate::import::field_name(f.rule),
+                    value: &value,
+                    finding: f,
+                };
+                match store(&item) {
+                    Ok(said) => {
+                        eprintln!("{said}");
+                        imported.insert(f.fingerprint.clone(), item.path);
+                    }
+                    Err(e) => {
+                        eprintln!("--import: {}:{} ({}): {e}", f.path, f.line, f.rule);
+                        import_failed = true;
+                    }
+                }
+                let mut value = value;
+                zeroize::Zeroize::zeroize(&mut value);
+            }
+        } else {
+            eprintln!("--import: nothing imported");
+        }
+    }
     if let (Some(send), Some(repository)) = (reporter, repository) {
         let source = if args.history {
             "history"
@@ -207,9 +276,12 @@ fn run_inner(args: ScanArgs, reporter: Option<Reporter<'_>>) -> Result<i32, Stri
         } else {
             "tree"
         };
-        let body = output::report(&repository, source, &findings, baseline.as_ref());
+        let body = output::report(&repository, source, &findings, baseline.as_ref(), &imported);
         let said = send(&body).map_err(|e| format!("--report: {e}"))?;
         eprintln!("{said}");
+    }
+    if import_failed {
+        return Err("--import: some secrets were not imported (see above)".into());
     }
     Ok(if args.exit_code && !shown.is_empty() {
         1
@@ -232,4 +304,23 @@ fn default_repository(args: &ScanArgs) -> Result<String, String> {
                 "{dir:?} has no directory name to file the report under; give --repository NAME"
             )
         })
+}
+
+/// Asks on the terminal before `--import` stores anything; without a
+/// terminal it refuses (use `--yes`).
+fn confirm(prefix: &str, n: usize) -> Result<bool, String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "--import would store {n} secret(s) under {prefix}/: add --yes to confirm when not at a terminal"
+        ));
+    }
+    eprint!("Store {n} secret(s) in Strongroom under {prefix}/? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }

@@ -97,6 +97,46 @@ impl Engine {
         skip_before: usize,
         out: &mut Vec<Finding>,
     ) {
+        let mut hits = self.hits(path, buf);
+        hits.retain(|h| h.end > skip_before);
+        if hits.is_empty() {
+            return;
+        }
+        hits.sort_by_key(|h| h.offset);
+        let mut line = first_line;
+        let mut pos = 0;
+        for h in hits {
+            line += memchr::memchr_iter(b'\n', &buf[pos..h.offset]).count();
+            pos = h.offset;
+            let (ls, le) = line_bounds(buf, h.offset);
+            if memchr::memmem::find(&buf[ls..le], ALLOW_MARKER).is_some() {
+                continue;
+            }
+            out.push(Finding {
+                rule: h.rule,
+                category: h.category,
+                path: path.to_string(),
+                line,
+                commit: None,
+                redacted: h.redacted,
+                fingerprint: h.fingerprint,
+            });
+        }
+    }
+
+    /// The value of each secret finding in `buf`, by fingerprint: what
+    /// `--import` moves into Strongroom (the only caller that sees values).
+    /// The caller wipes them after use.
+    pub fn secret_values(&self, path: &str, buf: &[u8]) -> Vec<(String, Vec<u8>)> {
+        self.hits(path, buf)
+            .into_iter()
+            .filter(|h| h.category == Category::Secret)
+            .map(|h| (h.fingerprint, buf[h.offset..h.end].to_vec()))
+            .collect()
+    }
+
+    /// Every rule's matches in `buf`, by byte offset.
+    fn hits(&self, path: &str, buf: &[u8]) -> Vec<Hit> {
         let mut hits: Vec<Hit> = Vec::new();
         let mut rule_on = vec![false; rules::RULES.len()];
         let mut generic_lines: Vec<(usize, usize)> = Vec::new();
@@ -165,30 +205,7 @@ impl Engine {
         if let Some(lang) = Lang::of_path(path) {
             self.scan_crypto(lang, buf, &mut hits);
         }
-        hits.retain(|h| h.end > skip_before);
-        if hits.is_empty() {
-            return;
-        }
-        hits.sort_by_key(|h| h.offset);
-        let mut line = first_line;
-        let mut pos = 0;
-        for h in hits {
-            line += memchr::memchr_iter(b'\n', &buf[pos..h.offset]).count();
-            pos = h.offset;
-            let (ls, le) = line_bounds(buf, h.offset);
-            if memchr::memmem::find(&buf[ls..le], ALLOW_MARKER).is_some() {
-                continue;
-            }
-            out.push(Finding {
-                rule: h.rule,
-                category: h.category,
-                path: path.to_string(),
-                line,
-                commit: None,
-                redacted: h.redacted,
-                fingerprint: h.fingerprint,
-            });
-        }
+        hits
     }
 
     fn scan_crypto(&self, lang: Lang, buf: &[u8], hits: &mut Vec<Hit>) {

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod crypto_rules;
 pub mod engine;
 pub mod git;
+pub mod import;
 pub mod output;
 pub mod rules;
 pub mod walk;

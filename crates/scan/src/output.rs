@@ -89,6 +89,7 @@ pub fn report(
     source: &str,
     findings: &[Finding],
     baseline: Option<&crate::baseline::Baseline>,
+    imported: &std::collections::HashMap<String, String>,
 ) -> Value {
     let rows: Vec<Value> = findings
         .iter()
@@ -103,6 +104,9 @@ pub fn report(
             });
             if let Some(c) = &f.commit {
                 v["commit"] = json!(c);
+            }
+            if let Some(p) = imported.get(&f.fingerprint) {
+                v["imported_to"] = json!(p);
             }
             v
         })

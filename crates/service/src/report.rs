@@ -363,14 +363,15 @@ pub fn build(inp: &Inputs) -> Value {
             .iter()
             .map(|r| {
                 format!(
-                    "repository {:?}: {} scan by {} at {}: {} open secret, {} open weak-crypto, {} baselined finding(s)",
+                    "repository {:?}: {} scan by {} at {}: {} open secret, {} open weak-crypto, {} baselined finding(s), {} imported into the secrets engine",
                     r.repository,
                     r.source,
                     r.reported_by,
                     format_rfc3339(r.received_ms.div_euclid(1000)),
                     r.open_secrets,
                     r.open_weak_crypto,
-                    r.baselined
+                    r.baselined,
+                    r.imported
                 )
             })
             .collect()
@@ -667,6 +668,7 @@ mod tests {
             open_secrets,
             open_weak_crypto: 0,
             baselined,
+            imported: 0,
             findings: Vec::new(),
         }
     }

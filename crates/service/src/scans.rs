@@ -42,6 +42,9 @@ pub struct ScanFinding {
     /// The team's baseline already accepts this finding.
     #[serde(default)]
     pub baselined: bool,
+    /// The secret path `strongroom scan --import` stored the value at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_to: Option<String>,
 }
 
 /// `POST /v1/scans`'s body.
@@ -70,6 +73,9 @@ pub struct StoredScan {
     /// Weak-crypto findings not in the baseline.
     pub open_weak_crypto: usize,
     pub baselined: usize,
+    /// Findings whose value was moved into the secrets engine (`--import`).
+    #[serde(default)]
+    pub imported: usize,
     pub findings: Vec<ScanFinding>,
 }
 
@@ -85,6 +91,7 @@ impl StoredScan {
             "open_secrets": self.open_secrets,
             "open_weak_crypto": self.open_weak_crypto,
             "baselined": self.baselined,
+            "imported": self.imported,
             "findings": self.findings.len(),
         })
     }
@@ -165,6 +172,13 @@ impl ScanReport {
             if f.line == 0 {
                 return Err(bad(format!("findings[{i}].line must be 1 or more")));
             }
+            if let Some(p) = &f.imported_to {
+                if p.is_empty() || p.len() > 512 || !printable(p) {
+                    return Err(bad(format!(
+                        "findings[{i}].imported_to must be a secret path of 1 to 512 printable characters"
+                    )));
+                }
+            }
             if let Some(c) = &f.commit {
                 if !(c.len() == 40 || c.len() == 64) || !is_hex(c) {
                     return Err(bad(format!(
@@ -187,6 +201,11 @@ impl ScanReport {
             open_secrets: open("secret"),
             open_weak_crypto: open("weak-crypto"),
             baselined: self.findings.iter().filter(|f| f.baselined).count(),
+            imported: self
+                .findings
+                .iter()
+                .filter(|f| f.imported_to.is_some())
+                .count(),
             repository: self.repository,
             source: self.source,
             scanner: self.scanner,
@@ -302,6 +321,7 @@ mod tests {
             line: 3,
             commit: None,
             baselined: false,
+            imported_to: None,
         }
     }
 
