@@ -149,10 +149,8 @@ impl IntoResponse for VaultError {
         };
         let mut resp = crate::wire::json_response(self.status, &body);
         if let Some(secs) = self.retry_after {
-            resp.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                HeaderValue::from(secs),
-            );
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp.extensions_mut().insert(ErrorCode(self.code));
         resp

@@ -19,7 +19,7 @@ pub mod wire;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use error::VaultError;
@@ -209,7 +209,11 @@ fn token_of(headers: &HeaderMap) -> Result<Option<String>, VaultError> {
             scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
         })
         .collect();
-    let all: Vec<&str> = vault.iter().chain(bearer.iter()).map(|s| s.trim()).collect();
+    let all: Vec<&str> = vault
+        .iter()
+        .chain(bearer.iter())
+        .map(|s| s.trim())
+        .collect();
     match all.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one.to_string())),
@@ -222,10 +226,7 @@ fn token_of(headers: &HeaderMap) -> Result<Option<String>, VaultError> {
 
 /// Authenticates the request's token through the service (failures are
 /// audited and rate-limited there).
-pub async fn authenticate(
-    st: &AppState,
-    req: &VaultRequest,
-) -> Result<Caller, VaultError> {
+pub async fn authenticate(st: &AppState, req: &VaultRequest) -> Result<Caller, VaultError> {
     let token = token_of(&req.headers)?;
     let op = format!("vault:{} {}", req.method, req.path_for_audit());
     st.authenticate_bearer(
@@ -243,10 +244,7 @@ pub async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request
     let body = match axum::body::to_bytes(body, st.max_body).await {
         Ok(b) => b,
         Err(_) => {
-            return VaultError::from(Error::PayloadTooLarge {
-                limit: st.max_body,
-            })
-            .into_response()
+            return VaultError::from(Error::PayloadTooLarge { limit: st.max_body }).into_response()
         }
     };
     let source = source_of(parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>());
@@ -282,9 +280,4 @@ pub fn expect(req: &VaultRequest, ops: &[Op]) -> Result<(), VaultError> {
     } else {
         Err(VaultError::unsupported_operation())
     }
-}
-
-/// `Method` names, for messages.
-pub fn method_name(m: &Method) -> &str {
-    m.as_str()
 }

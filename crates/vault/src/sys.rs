@@ -27,7 +27,12 @@ pub async fn dispatch(
             for m in &st.settings.mounts {
                 data.insert(format!("{}/", m.path), mount_info(m));
             }
-            Ok(wire::ok(&caller.request_id, "system", Value::Object(data)))
+            // Vault answers with the mounts both in `data` and at the top.
+            let mut body = wire::envelope(&caller.request_id, Value::Object(data.clone()));
+            if let Value::Object(top) = &mut body {
+                top.extend(data);
+            }
+            Ok(wire::json_response(200, &body))
         }
         ["mounts", path @ ..] if !path.is_empty() => enable_mount(st, req, &path.join("/")).await,
         ["internal", "ui", "mounts", path @ ..] => {
@@ -38,7 +43,7 @@ pub async fn dispatch(
                 Some(m) => {
                     let mut info = mount_info(m);
                     info["path"] = json!(format!("{}/", m.path));
-                    Ok(wire::ok(&caller.request_id, "system", info))
+                    Ok(wire::ok(&caller.request_id, info))
                 }
                 None => Err(VaultError::new(
                     403,
@@ -85,7 +90,8 @@ fn mount_info(m: &Mount) -> Value {
             "max_lease_ttl": 0,
             "force_no_cache": false,
         },
-        "options": null,
+        "options": {},
+        "deprecation_status": "supported",
         "local": false,
         "seal_wrap": false,
         "external_entropy_access": false,
@@ -100,7 +106,11 @@ fn mount_info(m: &Mount) -> Value {
 /// type is accepted and changes nothing (clients and scripts do it
 /// idempotently); anything else is refused: mounts are server
 /// configuration here.
-async fn enable_mount(st: &AppState, req: &VaultRequest, path: &str) -> Result<Response, VaultError> {
+async fn enable_mount(
+    st: &AppState,
+    req: &VaultRequest,
+    path: &str,
+) -> Result<Response, VaultError> {
     expect(req, &[Op::Write, Op::Delete, Op::Read])?;
     authenticate(st, req).await?;
     let name = path.trim_end_matches('/');
@@ -149,17 +159,12 @@ fn health(st: &AppState, req: &VaultRequest) -> Result<Response, VaultError> {
         "initialized": s.initialized,
         "sealed": s.sealed,
         "standby": false,
-        "performance_standby": false,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",
         "server_time_utc": now,
         "version": format!("{VERSION}+strongroom"),
-        "enterprise": false,
         "cluster_name": "strongroom",
         "cluster_id": "",
-        "echo_duration_ms": 0,
-        "clock_skew_ms": 0,
-        "replication_primary_canary_age_ms": 0,
     });
     if req.op == Op::Head {
         let mut r = wire::json_response(status, &Value::Null);
@@ -182,7 +187,7 @@ fn seal_status(st: &AppState, req: &VaultRequest) -> Result<Response, VaultError
         "progress": s.progress,
         "nonce": "",
         "version": format!("{VERSION}+strongroom"),
-        "build_date": "",
+        "commit_date": "",
         "migration": false,
         "cluster_name": "strongroom",
         "cluster_id": "",
@@ -223,7 +228,7 @@ pub async fn token(
                 "ttl": 0,
                 "type": "service",
             });
-            Ok(wire::ok(&caller.request_id, "token", data))
+            Ok(wire::ok(&caller.request_id, data))
         }
         _ => Err(VaultError::new(
             404,

@@ -60,9 +60,7 @@ impl VaultRequest {
                     ))
                 })?,
         };
-        let list_query = query
-            .get("list")
-            .is_some_and(|v| v == "true" || v == "1");
+        let list_query = query.get("list").is_some_and(|v| v == "true" || v == "1");
         let op = match method.as_str() {
             "GET" if list_query => Op::List,
             "GET" => Op::Read,
@@ -78,11 +76,9 @@ impl VaultRequest {
         } else {
             match serde_json::from_slice::<Value>(body) {
                 Ok(Value::Object(m)) => m,
-                Ok(_) => {
-                    return Err(VaultError::bad_request(
-                        "the request body must be a JSON object, e.g. {\"plaintext\": \"<base64>\"}",
-                    ))
-                }
+                Ok(_) => return Err(VaultError::bad_request(
+                    "the request body must be a JSON object, e.g. {\"plaintext\": \"<base64>\"}",
+                )),
                 Err(e) => {
                     return Err(VaultError::bad_request(format!(
                         "failed to parse the request body as JSON: {e}"
@@ -123,7 +119,7 @@ impl VaultRequest {
 }
 
 /// Vault's success envelope around `data`.
-pub fn envelope(request_id: &str, mount_type: &str, data: Value) -> Value {
+pub fn envelope(request_id: &str, data: Value) -> Value {
     json!({
         "request_id": request_id,
         "lease_id": "",
@@ -133,7 +129,6 @@ pub fn envelope(request_id: &str, mount_type: &str, data: Value) -> Value {
         "wrap_info": null,
         "warnings": null,
         "auth": null,
-        "mount_type": mount_type,
     })
 }
 
@@ -152,8 +147,8 @@ pub fn json_response(status: u16, body: &Value) -> Response {
 }
 
 /// 200 with the envelope.
-pub fn ok(request_id: &str, mount_type: &str, data: Value) -> Response {
-    json_response(200, &envelope(request_id, mount_type, data))
+pub fn ok(request_id: &str, data: Value) -> Response {
+    json_response(200, &envelope(request_id, data))
 }
 
 /// 204, as Vault answers writes that return nothing.

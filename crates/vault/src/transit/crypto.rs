@@ -14,7 +14,7 @@ use strongroom_service::gate::{Caller, Done, Kind};
 
 use super::fields::{self, Fields};
 use super::{alias_of, guarded, keys};
-use crate::error::{status_of, VaultError};
+use crate::error::VaultError;
 use crate::wire::{self, VaultRequest};
 use crate::{authenticate, AppState};
 
@@ -75,6 +75,7 @@ async fn single_or_batch<F, Fut>(
     req: &VaultRequest,
     item_fields: &[&str],
     what: &str,
+    failed_item: Value,
     mut one: F,
 ) -> Result<Response, VaultError>
 where
@@ -85,13 +86,17 @@ where
         let mut body = req.body.clone();
         body.remove("partial_failure_response_code");
         let data = one(body).await?;
-        return Ok(wire::ok(&caller.request_id, "transit", data));
+        return Ok(wire::ok(&caller.request_id, data));
     };
     let items = batch.as_array().ok_or_else(|| {
-        VaultError::bad_request("batch_input must be a list of objects, e.g. [{\"plaintext\": \"...\"}]")
+        VaultError::bad_request(
+            "batch_input must be a list of objects, e.g. [{\"plaintext\": \"...\"}]",
+        )
     })?;
     if items.is_empty() {
-        return Err(VaultError::bad_request("batch_input is empty; send at least one item"));
+        return Err(VaultError::bad_request(
+            "batch_input is empty; send at least one item",
+        ));
     }
     let partial = match fields::integer(&req.body, "partial_failure_response_code")? {
         None => 400,
@@ -122,7 +127,10 @@ where
             Err(e) if fatal(&e) => return Err(e),
             Err(e) => {
                 failed += 1;
-                results.push(json!({ "error": e.message, "reference": reference }));
+                let mut v = failed_item.clone();
+                v["error"] = json!(e.message);
+                v["reference"] = reference;
+                results.push(v);
             }
         }
     }
@@ -135,11 +143,7 @@ where
     };
     Ok(wire::json_response(
         status,
-        &wire::envelope(
-            &caller.request_id,
-            "transit",
-            json!({ "batch_results": results }),
-        ),
+        &wire::envelope(&caller.request_id, json!({ "batch_results": results })),
     ))
 }
 
@@ -196,9 +200,14 @@ pub async fn encrypt(
         keys::create_key(st, &caller, &alias, &create).await?;
     }
     let (c, a) = (&caller, alias.as_str());
-    single_or_batch(&caller, req, ENCRYPT_ITEM, "encrypt", |item| async move {
-        encrypt_one(st, c, a, &item).await
-    })
+    single_or_batch(
+        &caller,
+        req,
+        ENCRYPT_ITEM,
+        "encrypt",
+        json!({}),
+        |item| async move { encrypt_one(st, c, a, &item).await },
+    )
     .await
 }
 
@@ -231,7 +240,13 @@ async fn encrypt_one(
         .await?)
 }
 
-const DECRYPT_ITEM: &[&str] = &["ciphertext", "context", "nonce", "reference", "associated_data"];
+const DECRYPT_ITEM: &[&str] = &[
+    "ciphertext",
+    "context",
+    "nonce",
+    "reference",
+    "associated_data",
+];
 const DECRYPT_FIELDS: &[&str] = &[
     "ciphertext",
     "context",
@@ -252,9 +267,14 @@ pub async fn decrypt(
     fields::only(&req.body, DECRYPT_FIELDS, "decrypt")?;
     let caller = authenticate(st, req).await?;
     let (c, a) = (&caller, alias.as_str());
-    single_or_batch(&caller, req, DECRYPT_ITEM, "decrypt", |item| async move {
-        decrypt_one(st, c, a, &item).await
-    })
+    single_or_batch(
+        &caller,
+        req,
+        DECRYPT_ITEM,
+        "decrypt",
+        json!({ "plaintext": "" }),
+        |item| async move { decrypt_one(st, c, a, &item).await },
+    )
     .await
 }
 
@@ -265,7 +285,11 @@ async fn decrypt_one(
     item: &Fields,
 ) -> Result<Value, VaultError> {
     fields::only(item, DECRYPT_ITEM, "decrypt")?;
-    let ct = fields::required(item, "ciphertext", "send the vault:v<N>:... string encrypt returned")?;
+    let ct = fields::required(
+        item,
+        "ciphertext",
+        "send the vault:v<N>:... string encrypt returned",
+    )?;
     let (version, ct) = parse_versioned("ciphertext", &ct)?;
     let ctx = context_of(item)?;
     let c2 = ctx.clone();
@@ -322,9 +346,14 @@ pub async fn rewrap(
     )
     .await?;
     let (c, a) = (&caller, alias.as_str());
-    single_or_batch(&caller, req, REWRAP_ITEM, "rewrap", |item| async move {
-        rewrap_one(st, c, a, &item).await
-    })
+    single_or_batch(
+        &caller,
+        req,
+        REWRAP_ITEM,
+        "rewrap",
+        json!({}),
+        |item| async move { rewrap_one(st, c, a, &item).await },
+    )
     .await
 }
 
@@ -335,7 +364,11 @@ async fn rewrap_one(
     item: &Fields,
 ) -> Result<Value, VaultError> {
     fields::only(item, REWRAP_ITEM, "rewrap")?;
-    let ct = fields::required(item, "ciphertext", "send the vault:v<N>:... string encrypt returned")?;
+    let ct = fields::required(
+        item,
+        "ciphertext",
+        "send the vault:v<N>:... string encrypt returned",
+    )?;
     let (version, ct) = parse_versioned("ciphertext", &ct)?;
     let ctx = context_of(item)?;
     let asked = fields::version(item, "key_version")?;
@@ -373,12 +406,10 @@ pub async fn datakey(
     let include = match kind {
         "plaintext" => true,
         "wrapped" => false,
-        _ => {
-            return Err(VaultError::bad_request(format!(
-                "invalid data key type {:?}: use datakey/plaintext/<name> or datakey/wrapped/<name>",
-                kind.chars().take(32).collect::<String>()
-            )))
-        }
+        _ => return Err(VaultError::bad_request(format!(
+            "invalid data key type {:?}: use datakey/plaintext/<name> or datakey/wrapped/<name>",
+            kind.chars().take(32).collect::<String>()
+        ))),
     };
     let body = &req.body;
     fields::only(
@@ -424,7 +455,7 @@ pub async fn datakey(
             },
         )
         .await?;
-    Ok(wire::ok(&caller.request_id, "transit", data))
+    Ok(wire::ok(&caller.request_id, data))
 }
 
 /// The digest of a Vault hash name.
@@ -609,7 +640,7 @@ pub async fn sign(
     let asked = fields::version(&req.body, "key_version")?;
     let caller = authenticate(st, req).await?;
     let (c, a) = (&caller, alias.as_str());
-    single_or_batch(&caller, req, SIGN_ITEM, "sign", |item| {
+    single_or_batch(&caller, req, SIGN_ITEM, "sign", json!({}), |item| {
         let opts = opts.clone();
         async move {
             let input = fields::required(&item, "input", "send the message as base64")?;
@@ -676,59 +707,67 @@ pub async fn verify(
     let opts = std::sync::Arc::new(sign_options(&req.body, path_hash)?);
     let caller = authenticate(st, req).await?;
     let (c, a) = (&caller, alias.as_str());
-    single_or_batch(&caller, req, VERIFY_ITEM, "verify", |item| {
-        let opts = opts.clone();
-        async move {
-            let input = fields::required(&item, "input", "send the message as base64")?;
-            let input = wire::unb64("input", &input)?;
-            let sig = fields::string(&item, "signature")?;
-            let mac = fields::string(&item, "hmac")?;
-            let (valid, _) = match (sig, mac) {
-                (Some(sig), None) => {
-                    let (_, sig) = parse_versioned("signature", &sig)?;
-                    let valid = st
-                        .run_on_key(
-                            c,
-                            guarded("kms:Verify", Some(a), None, Kind::Use),
-                            move |s, h| {
-                                let (alg, digest) = signing_algorithm(
-                                    h.meta().spec,
-                                    opts.hash.as_deref(),
-                                    opts.sig.as_deref(),
-                                )?;
-                                let (msg, mt) = message(input, opts.prehashed, digest)?;
-                                let ok = s.engine.verify(&h.meta().id, &msg, mt, &sig, Some(alg))?;
-                                Ok(Done::new(ok).key(h.meta().id.clone(), None))
-                            },
-                        )
-                        .await?;
-                    (valid, ())
-                }
-                (None, Some(mac)) => {
-                    let (_, mac) = parse_versioned("hmac", &mac)?;
-                    let hash = opts.hash.clone();
-                    let valid = st
-                        .run_on_key(
-                            c,
-                            guarded("kms:VerifyMac", Some(a), None, Kind::Use),
-                            move |s, h| {
-                                check_hmac_algorithm(h.meta().spec, hash.as_deref())?;
-                                let ok = s.engine.verify_mac(&h.meta().id, &input, &mac)?;
-                                Ok(Done::new(ok).key(h.meta().id.clone(), None))
-                            },
-                        )
-                        .await?;
-                    (valid, ())
-                }
-                _ => {
-                    return Err(VaultError::bad_request(
-                        "send exactly one of signature or hmac",
-                    ))
-                }
-            };
-            Ok(json!({ "valid": valid }))
-        }
-    })
+    single_or_batch(
+        &caller,
+        req,
+        VERIFY_ITEM,
+        "verify",
+        json!({ "valid": false }),
+        |item| {
+            let opts = opts.clone();
+            async move {
+                let input = fields::required(&item, "input", "send the message as base64")?;
+                let input = wire::unb64("input", &input)?;
+                let sig = fields::string(&item, "signature")?;
+                let mac = fields::string(&item, "hmac")?;
+                let (valid, _) = match (sig, mac) {
+                    (Some(sig), None) => {
+                        let (_, sig) = parse_versioned("signature", &sig)?;
+                        let valid = st
+                            .run_on_key(
+                                c,
+                                guarded("kms:Verify", Some(a), None, Kind::Use),
+                                move |s, h| {
+                                    let (alg, digest) = signing_algorithm(
+                                        h.meta().spec,
+                                        opts.hash.as_deref(),
+                                        opts.sig.as_deref(),
+                                    )?;
+                                    let (msg, mt) = message(input, opts.prehashed, digest)?;
+                                    let ok =
+                                        s.engine.verify(&h.meta().id, &msg, mt, &sig, Some(alg))?;
+                                    Ok(Done::new(ok).key(h.meta().id.clone(), None))
+                                },
+                            )
+                            .await?;
+                        (valid, ())
+                    }
+                    (None, Some(mac)) => {
+                        let (_, mac) = parse_versioned("hmac", &mac)?;
+                        let hash = opts.hash.clone();
+                        let valid = st
+                            .run_on_key(
+                                c,
+                                guarded("kms:VerifyMac", Some(a), None, Kind::Use),
+                                move |s, h| {
+                                    check_hmac_algorithm(h.meta().spec, hash.as_deref())?;
+                                    let ok = s.engine.verify_mac(&h.meta().id, &input, &mac)?;
+                                    Ok(Done::new(ok).key(h.meta().id.clone(), None))
+                                },
+                            )
+                            .await?;
+                        (valid, ())
+                    }
+                    _ => {
+                        return Err(VaultError::bad_request(
+                            "send exactly one of signature or hmac",
+                        ))
+                    }
+                };
+                Ok(json!({ "valid": valid }))
+            }
+        },
+    )
     .await
 }
 
@@ -783,7 +822,7 @@ pub async fn hmac(
     let asked = fields::version(&req.body, "key_version")?;
     let caller = authenticate(st, req).await?;
     let (c, a, alg) = (&caller, alias.as_str(), alg.as_deref());
-    single_or_batch(&caller, req, HMAC_ITEM, "hmac", |item| {
+    single_or_batch(&caller, req, HMAC_ITEM, "hmac", json!({}), |item| {
         let alg = alg.map(str::to_string);
         async move {
             let input = fields::required(&item, "input", "send the message as base64")?;
@@ -796,10 +835,7 @@ pub async fn hmac(
                         check_latest(asked, h.meta().primary_version)?;
                         check_hmac_algorithm(h.meta().spec, alg.as_deref())?;
                         let (mac, id, version) = s.engine.generate_mac(&h.meta().id, &input)?;
-                        let v = json!({
-                            "hmac": format_versioned(version, &mac),
-                            "key_version": version,
-                        });
+                        let v = json!({ "hmac": format_versioned(version, &mac) });
                         Ok(Done::new(v).key(id, Some(version)))
                     },
                 )
@@ -866,7 +902,7 @@ pub async fn random(
             },
         )
         .await?;
-    Ok(wire::ok(&caller.request_id, "transit", data))
+    Ok(wire::ok(&caller.request_id, data))
 }
 
 /// `POST hash[/<algorithm>]`: no key is involved; authorized and audited
@@ -900,7 +936,7 @@ pub async fn hash(
             },
         )
         .await?;
-    Ok(wire::ok(&caller.request_id, "transit", data))
+    Ok(wire::ok(&caller.request_id, data))
 }
 
 #[cfg(test)]
@@ -913,8 +949,18 @@ mod tests {
         assert_eq!(s, "vault:v3:YWJj");
         let (v, b) = parse_versioned("ciphertext", &s).ok().unwrap_or_default();
         assert_eq!((v, b.as_slice()), (3, &b"abc"[..]));
-        for bad in ["", "vault:v0:YWJj", "vault:vx:YWJj", "vault:v1", "v1:YWJj", "vault:v1:***"] {
-            assert!(parse_versioned("ciphertext", bad).is_err(), "{bad:?} accepted");
+        for bad in [
+            "",
+            "vault:v0:YWJj",
+            "vault:vx:YWJj",
+            "vault:v1",
+            "v1:YWJj",
+            "vault:v1:***",
+        ] {
+            assert!(
+                parse_versioned("ciphertext", bad).is_err(),
+                "{bad:?} accepted"
+            );
         }
     }
 
@@ -927,7 +973,10 @@ mod tests {
             a(KeySpec::Rsa2048, Some("sha2-512"), Some("pkcs1v15")),
             Some("RSASSA_PKCS1_V1_5_SHA_512")
         );
-        assert_eq!(a(KeySpec::Ed25519, Some("sha2-256"), None), Some("ED25519_SHA_512"));
+        assert_eq!(
+            a(KeySpec::Ed25519, Some("sha2-256"), None),
+            Some("ED25519_SHA_512")
+        );
         assert!(a(KeySpec::EccNistP256, Some("sha3-256"), None).is_none());
         assert!(a(KeySpec::Aes256Gcm, None, None).is_none());
     }

@@ -75,7 +75,9 @@ pub fn version(body: &Fields, name: &str) -> Result<Option<u32>, VaultError> {
     match integer(body, name)? {
         None => Ok(None),
         Some(n) => u32::try_from(n).map(Some).map_err(|_| {
-            VaultError::bad_request(format!("{name}={n} is out of range; use 0 or a key version"))
+            VaultError::bad_request(format!(
+                "{name}={n} is out of range; use 0 or a key version"
+            ))
         }),
     }
 }

@@ -120,8 +120,11 @@ pub fn key_data(name: &str, m: &KeyMeta, public: Option<&[u8]>) -> Value {
         };
         keys.insert(v.version.to_string(), entry);
     }
-    let period = m.rotation_period_days.map(|d| i64::from(d) * 86_400).unwrap_or(0);
-    json!({
+    let period = m
+        .rotation_period_days
+        .map(|d| i64::from(d) * 86_400)
+        .unwrap_or(0);
+    let mut v = json!({
         "name": name,
         "type": type_of_spec(m.spec),
         "keys": keys,
@@ -141,7 +144,19 @@ pub fn key_data(name: &str, m: &KeyMeta, public: Option<&[u8]>) -> Value {
         "auto_rotate_period": period,
         "strongroom_key_id": m.id,
         "strongroom_state": m.state.name(),
-    })
+    });
+    // Vault shows an HMAC key's size, not its versions.
+    let size = match m.spec {
+        KeySpec::HmacSha256 => Some(32),
+        KeySpec::HmacSha384 => Some(48),
+        KeySpec::HmacSha512 => Some(64),
+        _ => None,
+    };
+    if let (Some(size), Value::Object(o)) = (size, &mut v) {
+        o.remove("keys");
+        o.insert("key_size".into(), json!(size));
+    }
+    v
 }
 
 /// Reads a key's data through the gate (`kms:DescribeKey`).
@@ -271,7 +286,7 @@ pub async fn create(
         create_key(st, &caller, &alias, &req.body).await?;
     }
     let data = read_data(st, &caller, &alias, name).await?;
-    Ok(wire::ok(&caller.request_id, "transit", data))
+    Ok(wire::ok(&caller.request_id, data))
 }
 
 /// `GET keys/<name>`.
@@ -284,7 +299,7 @@ pub async fn read(
     let alias = alias_of(mount, name)?;
     let caller = authenticate(st, req).await?;
     let data = read_data(st, &caller, &alias, name).await?;
-    Ok(wire::ok(&caller.request_id, "transit", data))
+    Ok(wire::ok(&caller.request_id, data))
 }
 
 /// `LIST keys`: the names of the mount's keys that are not being deleted.
@@ -318,11 +333,7 @@ pub async fn list(st: &AppState, req: &VaultRequest, mount: &str) -> Result<Resp
     if names.is_empty() {
         return Ok(wire::json_response(404, &json!({ "errors": [] })));
     }
-    Ok(wire::ok(
-        &caller.request_id,
-        "transit",
-        json!({ "keys": names }),
-    ))
+    Ok(wire::ok(&caller.request_id, json!({ "keys": names })))
 }
 
 /// `DELETE keys/<name>`: only after `deletion_allowed`; then the key's
@@ -342,7 +353,10 @@ pub async fn delete(
             "deletion is not allowed for this key: set deletion_allowed=true with keys/<name>/config first",
         ));
     }
-    let id = data["strongroom_key_id"].as_str().unwrap_or(&alias).to_string();
+    let id = data["strongroom_key_id"]
+        .as_str()
+        .unwrap_or(&alias)
+        .to_string();
     st.submit(
         &caller,
         Command::ScheduleKeyDeletion {
@@ -394,7 +408,10 @@ pub async fn config(
     let days = rotation_days(body)?;
     let caller = authenticate(st, req).await?;
     let current = read_data(st, &caller, &alias, name).await?;
-    let id = current["strongroom_key_id"].as_str().unwrap_or(&alias).to_string();
+    let id = current["strongroom_key_id"]
+        .as_str()
+        .unwrap_or(&alias)
+        .to_string();
     if let Some(v) = min_dec {
         let latest = current["latest_version"].as_u64().unwrap_or(0);
         if u64::from(v) > latest {
@@ -456,7 +473,7 @@ pub async fn config(
         .await?;
     }
     let data = read_data(st, &caller, &alias, name).await?;
-    Ok(wire::ok(&caller.request_id, "transit", data))
+    Ok(wire::ok(&caller.request_id, data))
 }
 
 /// `POST keys/<name>/rotate` (`kms:RotateKeyOnDemand`).
@@ -486,5 +503,5 @@ pub async fn rotate(
     )
     .await?;
     let data = read_data(st, &caller, &alias, name).await?;
-    Ok(wire::ok(&caller.request_id, "transit", data))
+    Ok(wire::ok(&caller.request_id, data))
 }
