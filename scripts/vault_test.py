@@ -82,7 +82,7 @@ class Servers:
         port = free_port()
         log = open(os.path.join(self.tmp, "strongroom.log"), "w")
         p = subprocess.Popen(
-            [strongroom_bin(), "server", "--dev", "--dev-root-token", TOKEN,
+            [strongroom_bin(), "server", "--dev", "--dev-root-token", TOKEN, "--dev-dual-control",
              "--listen", f"127.0.0.1:{port}"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(p)
@@ -267,7 +267,9 @@ def t_hvac_crypto(addr):
     assert t.verify_signed_data("sig-ecdsa-p256", hash_input=big, signature=sig)["data"]["valid"]
     batch = t.sign_data("sig-ed25519", batch_input=[{"input": b64("a"), "reference": "a"}, {"input": b64("b"), "reference": "b"}])
     assert [r["reference"] for r in batch["data"]["batch_results"]] == ["a", "b"]
-    t.create_key("mac", key_type="hmac")
+    # hvac's create_key refuses type hmac itself; the request as Vault takes it:
+    code, _, _ = raw(addr, "POST", "transit/keys/mac", {"type": "hmac"})
+    assert code == 200, code
     m = t.generate_hmac("mac", hash_input=b64("payload"))["data"]["hmac"]
     assert m.startswith("vault:v1:")
     assert t.verify_signed_data("mac", hash_input=b64("payload"), hmac=m)["data"]["valid"] is True
@@ -355,16 +357,23 @@ def strongroom_cli(addr, *args):
     return r.stdout
 
 
-def token_for(addr, name, role):
-    strongroom_cli(addr, "identity", "create", name, "--role", role)
+def token_for(addr, name, role, policy=None):
+    strongroom_cli(addr, "identity", "create", name, "--role", role,
+                   *(["--policy", policy] if policy else []))
     out = strongroom_cli(addr, "token", "create", "--identity", name)
     return next(l.split(": ", 1)[1].strip() for l in out.splitlines() if l.startswith("Token: "))
 
 
 @check("policies: denials through the Vault paths; dual control on delete")
 def t_policy(addr):
+    policy = os.path.join(tempfile.gettempdir(), "vault-transit-use.json")
+    with open(policy, "w") as f:
+        json.dump({"name": "vault-transit-use", "description": "use the transit mount's keys",
+                   "statements": [{"effect": "Allow", "actions": ["kms:Encrypt", "kms:Decrypt"],
+                                   "resources": ["alias/transit/*"]}]}, f)
+    strongroom_cli(addr, "policy", "put", "--file", policy)
     admin = token_for(addr, "vault-admin", "key-admin")
-    user = token_for(addr, "vault-user", "key-user")
+    user = token_for(addr, "vault-user", "key-user", "vault-transit-use")
     auditor = token_for(addr, "vault-auditor", "auditor")
     code, _, _ = raw(addr, "POST", "transit/keys/pol", {}, token=admin)
     assert code == 200, code
@@ -372,6 +381,9 @@ def t_policy(addr):
     expect_error(addr, "POST", "transit/encrypt/pol", {"plaintext": b64("x")}, 403, "permission denied", token=admin)
     code, j, _ = raw(addr, "POST", "transit/encrypt/pol", {"plaintext": b64("x")}, token=user)
     assert code == 200, (code, j)
+    code, d, _ = raw(addr, "POST", "transit/decrypt/pol", {"ciphertext": j["data"]["ciphertext"]}, token=user)
+    assert code == 200 and d["data"]["plaintext"] == b64("x"), (code, d)
+    expect_error(addr, "POST", "transit/sign/pol", {"input": b64("x")}, 403, "permission denied", token=user)
     expect_error(addr, "POST", "transit/keys/pol/rotate", {}, 403, "permission denied", token=user)
     expect_error(addr, "POST", "transit/keys/other", {}, 403, "permission denied", token=user)
     expect_error(addr, "POST", "transit/decrypt/pol", {"ciphertext": j["data"]["ciphertext"]}, 403, token=auditor)
@@ -490,7 +502,8 @@ def diff(path, a, b, out):
     if isinstance(a, dict) and isinstance(b, dict):
         for k in a:
             if k not in b:
-                if k not in MISSING_OK:
+                # mounts OpenBao has and Strongroom does not serve (sys/, secret/, ...)
+                if k not in MISSING_OK and not k.endswith("/"):
                     out.append(f"{path}.{k}: missing in Strongroom")
             else:
                 diff(f"{path}.{k}", a[k], b[k], out)
@@ -508,8 +521,9 @@ def diff(path, a, b, out):
 
 
 SHAPE_CALLS = [
-    ("POST", "sys/mounts/transit", {"type": "transit"}),
     ("GET", "sys/health", None),
+    ("GET", "sys/leader", None),
+    ("GET", "sys/mounts", None),
     ("GET", "sys/seal-status", None),
     ("GET", "auth/token/lookup-self", None),
     ("GET", "sys/internal/ui/mounts/transit", None),
@@ -528,14 +542,16 @@ SHAPE_CALLS = [
     ("POST", "transit/keys/shape-ec", {"type": "ecdsa-p256"}),
     ("GET", "transit/keys/shape-ec", None),
     ("POST", "transit/sign/shape-ec", {"input": b64("m")}),
-    ("POST", "transit/keys/shape-mac", {"type": "hmac"}),
+    ("POST", "transit/keys/shape-mac", {"type": "hmac", "key_size": 32}),
+    ("GET", "transit/keys/shape-mac", None),
+    ("POST", "transit/verify/shape-mac", {"input": b64("m"), "hmac": "vault:v1:AAAA"}),
     ("POST", "transit/hmac/shape-mac", {"input": b64("m")}),
     ("POST", "transit/random/16", {}),
     ("POST", "transit/hash/sha2-256", {"input": b64("m")}),
     ("GET", "transit/keys/nothere", None),
     ("POST", "transit/encrypt/shape", {}),
     ("POST", "transit/decrypt/shape", {"ciphertext": "nonsense"}),
-    ("DELETE", "transit/keys/shape", None),
+    ("POST", "transit/keys/shape/config", {"deletion_allowed": True}),
 ]
 
 
@@ -557,6 +573,9 @@ def t_shape(addr, bao_addr):
     for srv, key in ((bao_addr, "bao"), (addr, "sr")):
         code, j, _ = raw(srv, "POST", "transit/decrypt/shape", {"ciphertext": ct[key]})
         assert code == 200 and j["data"]["plaintext"] == b64("shape"), (srv, code, j)
+    for srv in (bao_addr, addr):
+        code, _, _ = raw(srv, "DELETE", "transit/keys/shape", None)
+        assert code == 204, (srv, code)
     for p in problems:
         print("      shape: " + p)
     assert not problems, f"{len(problems)} shape differences"

@@ -20,6 +20,11 @@ pub async fn dispatch(
     match rest {
         ["health"] => health(st, req),
         ["seal-status"] => seal_status(st, req),
+        ["leader"] => {
+            // `bao status` asks; Strongroom's HA is not Vault's.
+            expect(req, &[Op::Read])?;
+            Ok(wire::json_response(200, &json!({ "ha_enabled": false })))
+        }
         ["mounts"] => {
             expect(req, &[Op::Read])?;
             let caller = authenticate(st, req).await?;
@@ -147,12 +152,21 @@ fn health(st: &AppState, req: &VaultRequest) -> Result<Response, VaultError> {
                 }),
         }
     };
+    // Every override is checked, whichever applies now.
+    let (uninit, sealed, active) = (
+        code("uninitcode", 501)?,
+        code("sealedcode", 503)?,
+        code("activecode", 200)?,
+    );
+    for other in ["standbycode", "drsecondarycode", "performancestandbycode"] {
+        code(other, 200)?;
+    }
     let status = if !s.initialized {
-        code("uninitcode", 501)?
+        uninit
     } else if s.sealed {
-        code("sealedcode", 503)?
+        sealed
     } else {
-        code("activecode", 200)?
+        active
     };
     let now = st.now_ms() / 1000;
     let body = json!({

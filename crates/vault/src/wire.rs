@@ -76,6 +76,8 @@ impl VaultRequest {
         } else {
             match serde_json::from_slice::<Value>(body) {
                 Ok(Value::Object(m)) => m,
+                // `bao write -f` sends `null`.
+                Ok(Value::Null) => Map::new(),
                 Ok(_) => return Err(VaultError::bad_request(
                     "the request body must be a JSON object, e.g. {\"plaintext\": \"<base64>\"}",
                 )),

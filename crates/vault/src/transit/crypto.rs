@@ -406,10 +406,12 @@ pub async fn datakey(
     let include = match kind {
         "plaintext" => true,
         "wrapped" => false,
-        _ => return Err(VaultError::bad_request(format!(
+        _ => {
+            return Err(VaultError::bad_request(format!(
             "invalid data key type {:?}: use datakey/plaintext/<name> or datakey/wrapped/<name>",
             kind.chars().take(32).collect::<String>()
-        ))),
+        )))
+        }
     };
     let body = &req.body;
     fields::only(
@@ -677,8 +679,10 @@ pub async fn sign(
     .await
 }
 
-const VERIFY_ITEM: &[&str] = &["input", "signature", "hmac", "context", "reference"];
+const VERIFY_ITEM: &[&str] = &["name", "input", "signature", "hmac", "context", "reference"];
 const VERIFY_FIELDS: &[&str] = &[
+    // hvac sends the key's name in the body too; the path's name is used.
+    "name",
     "input",
     "signature",
     "hmac",
