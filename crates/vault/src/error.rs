@@ -8,6 +8,7 @@ use serde_json::json;
 use strongroom_core::error::Error;
 use strongroom_service::gate::ErrorCode;
 
+#[derive(Debug)]
 pub struct VaultError {
     pub status: u16,
     pub message: String,

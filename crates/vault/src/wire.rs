@@ -214,7 +214,7 @@ mod tests {
     fn rfc3339_matches_known_dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_796_300_000), "2026-12-03T11:33:20Z");
+        assert_eq!(rfc3339(1_796_300_000), "2026-12-03T12:13:20Z");
     }
 
     #[test]
