@@ -281,3 +281,92 @@ pub fn expect(req: &VaultRequest, ops: &[Op]) -> Result<(), VaultError> {
         Err(VaultError::unsupported_operation())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(vault: bool) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if vault {
+            h.insert(
+                "x-vault-request",
+                axum::http::HeaderValue::from_static("true"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn the_header_decides_the_shared_system_paths() {
+        let s = VaultSettings::default();
+        for p in [
+            "/v1/sys/health",
+            "/v1/sys/seal-status",
+            "/v1/sys/unseal",
+            "/v1/keys",
+        ] {
+            assert!(
+                !claims(&s, p, &headers(false)),
+                "{p} taken without the header"
+            );
+            assert!(
+                claims(&s, p, &headers(true)),
+                "{p} not taken with the header"
+            );
+        }
+    }
+
+    #[test]
+    fn vault_only_paths_need_no_header() {
+        let s = VaultSettings::default();
+        for p in [
+            "/v1/transit/encrypt/k",
+            "/v1/transit/keys",
+            "/v1/auth/token/lookup-self",
+            "/v1/sys/mounts",
+            "/v1/sys/mounts/transit",
+            "/v1/sys/internal/ui/mounts/transit",
+        ] {
+            assert!(claims(&s, p, &headers(false)), "{p}");
+        }
+        for p in [
+            "/v1/encrypt",
+            "/v1/transitx/encrypt/k",
+            "/",
+            "/metrics",
+            "/v1/sys/mountsx",
+        ] {
+            assert!(!claims(&s, p, &headers(false)), "{p}");
+        }
+        // Outside /v1 nothing is Vault's, header or not (the AWS front-end is `POST /`).
+        assert!(!claims(&s, "/", &headers(true)));
+    }
+
+    #[test]
+    fn mount_names_that_would_shadow_native_paths_are_refused() {
+        let bad = |p: &str| VaultSettings {
+            mounts: vec![Mount {
+                path: p.into(),
+                kind: MountKind::Transit,
+            }],
+        };
+        for p in ["keys", "encrypt", "sys", "auth", "", "a/b", "x y"] {
+            assert!(bad(p).validate().is_err(), "{p:?} accepted");
+        }
+        assert!(bad("payments").validate().is_ok());
+        let twice = VaultSettings {
+            mounts: vec![
+                Mount {
+                    path: "t".into(),
+                    kind: MountKind::Transit,
+                },
+                Mount {
+                    path: "t".into(),
+                    kind: MountKind::Transit,
+                },
+            ],
+        };
+        assert!(twice.validate().is_err());
+    }
+}
