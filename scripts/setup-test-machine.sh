@@ -73,7 +73,7 @@ if ! cargo deb --version >/dev/null 2>&1; then
 fi
 
 # ---- the Vault front-end's clients (scripts/vault-test.sh) -------------------
-VAULT_VENV=${VAULT_VENV:-$(dirname "$0")/../target/vault-venv}
+VAULT_VENV=${VAULT_VENV:-$(cd "$(dirname "$0")/.." && pwd)/target/vault-venv}
 if command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   [ -x "$VAULT_VENV/bin/python" ] || python3 -m venv "$VAULT_VENV"
   if ! "$VAULT_VENV/bin/python" -c 'import hvac' >/dev/null 2>&1 || [ ! -x "$VAULT_VENV/bin/bao" ]; then
