@@ -108,6 +108,10 @@ echo
   | grep -E '^\|'
 kill "$NOAUDIT_PID"; wait "$NOAUDIT_PID" 2>/dev/null || true
 
+# --- Vault Transit (#14): native encrypt, the Vault front-end, OpenBao ----------
+echo
+DUR=$DUR WARMUP=$WARMUP C=$C STRONGROOM_BIN=$BIN scripts/bench-vault.sh
+
 [ "$KEYS" -gt 0 ] || exit 0
 
 # --- 1,000,000 keys -------------------------------------------------------------

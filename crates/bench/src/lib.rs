@@ -124,6 +124,7 @@ pub enum Workload {
     Decrypt,
     DataKey,
     AwsEncrypt,
+    VaultEncrypt,
     SignEcdsaP256,
     SignEd25519,
     SignRsa2048,
@@ -137,11 +138,12 @@ pub enum Workload {
     DecapsulateMlKem768,
 }
 
-const ALL: [Workload; 15] = [
+const ALL: [Workload; 16] = [
     Workload::Encrypt,
     Workload::Decrypt,
     Workload::DataKey,
     Workload::AwsEncrypt,
+    Workload::VaultEncrypt,
     Workload::SignEcdsaP256,
     Workload::SignEd25519,
     Workload::SignRsa2048,
@@ -162,6 +164,7 @@ impl Workload {
             Workload::Decrypt => "decrypt",
             Workload::DataKey => "data-key",
             Workload::AwsEncrypt => "aws-encrypt",
+            Workload::VaultEncrypt => "vault-encrypt",
             Workload::SignEcdsaP256 => "sign-ecdsa-p256",
             Workload::SignEd25519 => "sign-ed25519",
             Workload::SignRsa2048 => "sign-rsa-2048",
@@ -182,6 +185,9 @@ impl Workload {
             Workload::Decrypt => "POST /v1/decrypt of a 1 KiB ciphertext",
             Workload::DataKey => "POST /v1/generate-data-key, 32 bytes",
             Workload::AwsEncrypt => "POST / TrentService.Encrypt, SigV4-signed per request, 1 KiB",
+            Workload::VaultEncrypt => {
+                "POST /v1/transit/encrypt/strongroom-bench (Vault Transit, X-Vault-Token), 1 KiB"
+            }
             Workload::SignEcdsaP256 => "POST /v1/sign, ECC_NIST_P256, 1 KiB RAW message",
             Workload::SignEd25519 => "POST /v1/sign, ED25519, 1 KiB RAW message",
             Workload::SignRsa2048 => "POST /v1/sign, RSA_2048 (PSS SHA-256), 1 KiB RAW message",
@@ -280,6 +286,15 @@ fn setup(c: &Client, want: &[Workload], pt_b64: &str) -> Result<Fixture, CliErro
             Ok(String::new())
         }
     };
+    if want.contains(&Workload::VaultEncrypt) {
+        // Vault's create is an upsert: a second run reuses the key. The same
+        // call works on OpenBao (with transit/ enabled), for the comparison.
+        c.call(
+            "POST",
+            &format!("/v1/transit/keys/{VAULT_BENCH_KEY}"),
+            Some(&json!({})),
+        )?;
+    }
     let ciphertext = if want.contains(&Workload::Decrypt) {
         let v = c.call(
             "POST",
@@ -345,6 +360,31 @@ fn post(host: &str, path: &'static str, token: &str, body: Value) -> Result<Make
             .header(HOST, host.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(AUTHORIZATION, auth.clone())
+            .body(Body::from(body.clone()))
+            .map_err(|e| e.to_string())
+    }))
+}
+
+/// The Transit key the vault-encrypt workload uses.
+const VAULT_BENCH_KEY: &str = "strongroom-bench";
+
+/// A fixed-body POST as a Vault client sends it (`X-Vault-Token`,
+/// `X-Vault-Request`).
+fn vault_post(
+    host: &str,
+    path: &'static str,
+    token: &str,
+    body: Value,
+) -> Result<MakeRequest, CliError> {
+    let host = header(host)?;
+    let token = header(token)?;
+    let body = Bytes::from(body.to_string());
+    Ok(Arc::new(move || {
+        Request::post(path)
+            .header(HOST, host.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header("x-vault-token", token.clone())
+            .header("x-vault-request", "true")
             .body(Body::from(body.clone()))
             .map_err(|e| e.to_string())
     }))
@@ -732,6 +772,12 @@ pub fn run(a: BenchArgs, fmt: Format) -> Result<(), CliError> {
                     None
                 }
             },
+            Workload::VaultEncrypt => Some(vault_post(
+                &host,
+                "/v1/transit/encrypt/strongroom-bench",
+                &token,
+                json!({ "plaintext": pt_b64 }),
+            )?),
             Workload::SignEcdsaP256 => Some(post(
                 &host,
                 "/v1/sign",

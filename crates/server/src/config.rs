@@ -60,6 +60,10 @@ pub struct Config {
     /// Allowed clock skew for SigV4, in seconds. `STRONGROOM_AWS_MAX_SKEW_SECS`.
     #[serde(default = "default_skew")]
     pub aws_max_skew_secs: i64,
+    /// The Vault front-end's Transit mounts (docs/VAULT.md), default
+    /// `["transit"]`. `STRONGROOM_VAULT_TRANSIT_MOUNTS` (comma-separated).
+    #[serde(default = "default_vault_transit_mounts")]
+    pub vault_transit_mounts: Vec<String>,
     /// How often the deletion sweep runs, in seconds. `STRONGROOM_SWEEP_INTERVAL_SECS`.
     #[serde(default = "default_sweep")]
     pub sweep_interval_secs: u64,
@@ -165,6 +169,26 @@ fn default_checkpoint() -> u64 {
     1000
 }
 
+fn default_vault_transit_mounts() -> Vec<String> {
+    vec!["transit".into()]
+}
+
+impl Config {
+    /// The Vault front-end's mounts, from `vault_transit_mounts`.
+    pub fn vault_settings(&self) -> strongroom_vault::VaultSettings {
+        strongroom_vault::VaultSettings {
+            mounts: self
+                .vault_transit_mounts
+                .iter()
+                .map(|p| strongroom_vault::Mount {
+                    path: p.clone(),
+                    kind: strongroom_vault::MountKind::Transit,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -179,6 +203,7 @@ impl Default for Config {
             aws_region: None,
             aws_account_id: default_account(),
             aws_max_skew_secs: default_skew(),
+            vault_transit_mounts: default_vault_transit_mounts(),
             dual_control: true,
             dual_control_actions: None,
             dual_control_approvals: 2,
@@ -285,6 +310,13 @@ impl Config {
         if let Some(v) = env("STRONGROOM_AWS_MAX_SKEW_SECS") {
             self.aws_max_skew_secs = parse_num("STRONGROOM_AWS_MAX_SKEW_SECS", &v)?;
         }
+        if let Some(v) = env("STRONGROOM_VAULT_TRANSIT_MOUNTS") {
+            self.vault_transit_mounts = v
+                .split(',')
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect();
+        }
         if let Some(v) = env("STRONGROOM_DUAL_CONTROL") {
             self.dual_control = parse_bool("STRONGROOM_DUAL_CONTROL", &v)?;
         }
@@ -354,6 +386,9 @@ impl Config {
                 "aws_max_skew_secs must be between 1 and 3600".into(),
             ));
         }
+        self.vault_settings()
+            .validate()
+            .map_err(Error::InvalidArgument)?;
         if self.audit_checkpoint_every == 0 {
             return Err(Error::InvalidArgument(
                 "audit_checkpoint_every must be at least 1".into(),

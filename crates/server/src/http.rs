@@ -32,6 +32,8 @@ pub struct HttpSettings {
     pub listener: Option<crate::listener::ListenerStats>,
     pub dev_mode: bool,
     pub aws: strongroom_aws::AwsSettings,
+    /// The Vault front-end's mounts.
+    pub vault: strongroom_vault::VaultSettings,
 }
 
 /// The shared layers' state.
@@ -62,6 +64,15 @@ pub fn app(service: Arc<Service>, settings: HttpSettings) -> Router {
         settings.aws,
         settings.max_body,
     )));
+    // The Vault front-end takes the requests `strongroom_vault::claims`
+    // gives it (docs/VAULT.md, "Paths beside the native API"); the rest go
+    // to the routers below. Its router gets the same metrics layer.
+    let vault_settings = settings.vault.clone();
+    let vault = strongroom_vault::router(Arc::new(strongroom_vault::AppState {
+        service: service.clone(),
+        settings: settings.vault,
+        max_body: settings.max_body,
+    }));
     let limit = settings.max_body;
     let state = Arc::new(HttpState {
         service,
@@ -73,6 +84,7 @@ pub fn app(service: Arc<Service>, settings: HttpSettings) -> Router {
     let metrics_route = Router::new()
         .route("/metrics", get(metrics_handler))
         .with_state(state.clone());
+    let vault = vault.route_layer(middleware::from_fn_with_state(state.clone(), observe));
     Router::new()
         .merge(native)
         .merge(aws)
@@ -80,8 +92,29 @@ pub fn app(service: Arc<Service>, settings: HttpSettings) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn_with_state(
+            Arc::new((vault_settings, vault)),
+            to_vault,
+        ))
         .layer(middleware::from_fn_with_state(state, read_body_first))
         .layer(DefaultBodyLimit::max(limit))
+}
+
+/// Sends the requests the Vault front-end claims to its router.
+async fn to_vault(
+    State(vault): State<Arc<(strongroom_vault::VaultSettings, Router)>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if strongroom_vault::claims(&vault.0, req.uri().path(), req.headers()) {
+        use tower::ServiceExt;
+        match vault.1.clone().oneshot(req).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        }
+    } else {
+        next.run(req).await
+    }
 }
 
 /// Refuses a body whose Content-Length exceeds the limit before reading it
