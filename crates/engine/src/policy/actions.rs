@@ -76,6 +76,14 @@ pub const ACTIONS: &[&str] = &[
     "strongroom:ReadComplianceReport",
     "strongroom:Backup",
     "strongroom:DevClock",
+    // Secrets (Secret)
+    "strongroom:ReadSecret",
+    "strongroom:ReadSecretMetadata",
+    "strongroom:ListSecrets",
+    "strongroom:WriteSecret",
+    "strongroom:DeleteSecret",
+    "strongroom:DestroySecret",
+    "strongroom:RotateSecret",
 ];
 
 /// What kind of thing an action does. Built-in roles are defined in terms of
@@ -94,6 +102,9 @@ pub enum Category {
     Approval,
     /// Service-wide operations: audit configuration, sealing.
     System,
+    /// Secrets: reading values and metadata, listing, writing, deleting,
+    /// destroying and rotating them.
+    Secret,
 }
 
 impl Category {
@@ -105,6 +116,7 @@ impl Category {
         Category::Identity,
         Category::Approval,
         Category::System,
+        Category::Secret,
     ];
 
     /// The category's name as used in documentation and messages.
@@ -116,6 +128,7 @@ impl Category {
             Category::Identity => "Identity",
             Category::Approval => "Approval",
             Category::System => "System",
+            Category::Secret => "Secret",
         }
     }
 }
@@ -134,6 +147,9 @@ pub enum Scope {
     Key,
     /// No key is involved; only the resource `"*"` matches.
     Global,
+    /// The request names a secret path (or, for listing, a folder);
+    /// `secret/…` patterns are matched against it.
+    Secret,
 }
 
 /// Category and scope of one action.
@@ -218,6 +234,17 @@ pub(crate) const ACTION_TABLE: &[ActionInfo] = &[
     info("strongroom:ReadComplianceReport", Read, Global),
     info("strongroom:Backup", System, Global),
     info("strongroom:DevClock", System, Global),
+    info("strongroom:ReadSecret", Category::Secret, Scope::Secret),
+    info(
+        "strongroom:ReadSecretMetadata",
+        Category::Secret,
+        Scope::Secret,
+    ),
+    info("strongroom:ListSecrets", Category::Secret, Scope::Secret),
+    info("strongroom:WriteSecret", Category::Secret, Scope::Secret),
+    info("strongroom:DeleteSecret", Category::Secret, Scope::Secret),
+    info("strongroom:DestroySecret", Category::Secret, Scope::Secret),
+    info("strongroom:RotateSecret", Category::Secret, Scope::Secret),
 ];
 
 /// Looks up an action by its exact (case-sensitive) name.
