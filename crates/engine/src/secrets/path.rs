@@ -119,9 +119,7 @@ mod tests {
             let e = validate_path(p).expect_err(p);
             assert!(e.contains("secret path"), "{p}: {e}");
         }
-        assert!(
-            validate_path(&"a/".repeat(16).trim_end_matches('/').replace("a/a", "a/a")).is_ok()
-        );
+        assert!(validate_path(&["a"; 16].join("/")).is_ok());
         assert!(validate_path(&["a"; 17].join("/")).is_err());
         assert!(validate_path(&"a".repeat(129)).is_err());
     }
