@@ -200,7 +200,7 @@ fn check_path(p: &str) -> Result<()> {
 }
 
 fn not_found(p: &str) -> Error {
-    Error::NotFound(format!(
+    Error::SecretNotFound(format!(
         "no secret at {p:?}; list what exists with `strongroom secret list`"
     ))
 }
@@ -374,7 +374,7 @@ impl Secrets {
         let path = &m.path;
         let v = version.unwrap_or(m.current_version);
         let Some(vm) = m.versions.get(&v) else {
-            return Err(Error::NotFound(if m.current_version == 0 {
+            return Err(Error::SecretNotFound(if m.current_version == 0 {
                 format!(
                     "secret {path:?} has no versions yet; write one with `strongroom secret put`"
                 )
@@ -387,12 +387,12 @@ impl Secrets {
             }));
         };
         if vm.destroyed {
-            return Err(Error::NotFound(format!(
+            return Err(Error::SecretNotFound(format!(
                 "version {v} of secret {path:?} was destroyed; its value is gone for good"
             )));
         }
         if vm.deletion_ms.is_some() {
-            return Err(Error::NotFound(format!(
+            return Err(Error::SecretNotFound(format!(
                 "version {v} of secret {path:?} is deleted; restore it with `strongroom secret undelete {path} --versions {v}`"
             )));
         }
@@ -532,7 +532,7 @@ impl Secrets {
         };
         for v in &list {
             if !m.versions.contains_key(v) {
-                return Err(Error::NotFound(format!(
+                return Err(Error::SecretNotFound(format!(
                     "secret {:?} has no version {v}; see `strongroom secret history {}`",
                     m.path, m.path
                 )));

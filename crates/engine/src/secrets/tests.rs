@@ -43,8 +43,14 @@ fn versions_cas_and_history() {
     );
     let m = s.metadata("app/db").expect("meta");
     assert_eq!((m.current_version, m.oldest_version()), (2, 1));
-    assert!(matches!(s.get("app/db", Some(3)), Err(Error::NotFound(_))));
-    assert!(matches!(s.get("app/nope", None), Err(Error::NotFound(_))));
+    assert!(matches!(
+        s.get("app/db", Some(3)),
+        Err(Error::SecretNotFound(_))
+    ));
+    assert!(matches!(
+        s.get("app/nope", None),
+        Err(Error::SecretNotFound(_))
+    ));
     assert!(matches!(
         s.get("app/../db", None),
         Err(Error::InvalidArgument(_))
@@ -91,12 +97,12 @@ fn delete_undelete_destroy_delete_all() {
     s.put("d", &fields(&[("v", "1")]), None).expect("put");
     s.put("d", &fields(&[("v", "2")]), None).expect("put");
     assert_eq!(s.delete_versions("d", &[]).expect("del"), vec![2]);
-    assert!(matches!(s.get("d", None), Err(Error::NotFound(_))));
+    assert!(matches!(s.get("d", None), Err(Error::SecretNotFound(_))));
     s.undelete_versions("d", &[2]).expect("undel");
     assert_eq!(s.get("d", None).expect("get").0.get("v"), Some("2"));
     s.destroy_versions("d", &[1]).expect("destroy");
     assert!(s.metadata("d").expect("m").versions[&1].destroyed);
-    assert!(matches!(s.get("d", Some(1)), Err(Error::NotFound(_))));
+    assert!(matches!(s.get("d", Some(1)), Err(Error::SecretNotFound(_))));
     s.undelete_versions("d", &[1])
         .expect("undelete is a no-op on destroyed");
     assert!(s.get("d", Some(1)).is_err());

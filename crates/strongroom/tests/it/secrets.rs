@@ -208,7 +208,7 @@ fn cli_put_get_list_history_delete_undelete_destroy() {
     // The whole secret.
     cli_ok(&s, &["secret", "destroy", "app/db", "--all"]);
     let e = cli_err(&s, &["secret", "history", "app/db"]);
-    assert!(e.contains("NotFound"), "{e}");
+    assert!(e.contains("SecretNotFound"), "{e}");
     assert_eq!(cli_ok(&s, &["secret", "list", "app"]), "api/\n");
 
     // Bad input from the CLI: a clear error, exit 1, nothing written.
@@ -319,14 +319,14 @@ fn rest_api_through_curl_with_bad_input() {
             "/v1/secrets/data/Team/pay".into(),
             None,
             404,
-            "NotFound",
+            "SecretNotFound",
         ),
         (
             "GET",
             "/v1/secrets/data/team/pay?version=9".into(),
             None,
             404,
-            "NotFound",
+            "SecretNotFound",
         ),
         (
             "GET",
@@ -389,7 +389,7 @@ fn rest_api_through_curl_with_bad_input() {
             "/v1/secrets/destroy/team/pay".into(),
             Some(json!({ "versions": [7] })),
             404,
-            "NotFound",
+            "SecretNotFound",
         ),
         (
             "GET",
@@ -605,7 +605,7 @@ fn destroy_is_dual_controlled_in_production() {
         None,
         Some(&ops),
         404,
-        "NotFound",
+        "SecretNotFound",
     );
     let v = ok(&s, "GET", "/v1/secrets/data/ops/db", None, &ops);
     assert_eq!(v["data"]["pw"], "two");
@@ -775,6 +775,6 @@ fn run_passes_secrets_in_env_or_private_files_and_the_exit_status() {
     // A secret that does not exist: a clear error, the program never runs.
     let (code, _, err) = run_cli(&s, &["--secret", "nope/x", "--", "sh", "-c", "exit 3"]);
     assert_eq!(code, 1);
-    assert!(err.contains("NotFound"), "{err}");
+    assert!(err.contains("SecretNotFound"), "{err}");
     let _ = cli;
 }
