@@ -64,7 +64,8 @@ pub fn http_status(e: &Error) -> u16 {
         Error::KeyNotFound(_)
         | Error::AliasNotFound(_)
         | Error::VersionNotFound { .. }
-        | Error::NotFound(_) => 404,
+        | Error::NotFound(_)
+        | Error::SecretNotFound(_) => 404,
         Error::MethodNotAllowed => 405,
         Error::AliasExists(_)
         | Error::KeyDisabled(_)

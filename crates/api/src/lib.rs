@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod report;
 pub mod rotation;
 pub mod scans;
+pub mod secrets;
 pub mod sys;
 
 use std::sync::Arc;
@@ -181,5 +182,23 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/scans/{*repository}", get(scans::show))
         .route("/v1/backup", post(backup::create))
         .route("/v1/backup/drill", post(backup::drill))
+        .route(
+            "/v1/secrets/data/{*path}",
+            get(secrets::get)
+                .put(secrets::put)
+                .post(secrets::put)
+                .patch(secrets::patch),
+        )
+        .route(
+            "/v1/secrets/metadata/{*path}",
+            get(secrets::metadata)
+                .patch(secrets::update_metadata)
+                .delete(secrets::delete_all),
+        )
+        .route("/v1/secrets/list", get(secrets::list))
+        .route("/v1/secrets/list/{*path}", get(secrets::list))
+        .route("/v1/secrets/delete/{*path}", post(secrets::delete))
+        .route("/v1/secrets/undelete/{*path}", post(secrets::undelete))
+        .route("/v1/secrets/destroy/{*path}", post(secrets::destroy))
         .with_state(state)
 }

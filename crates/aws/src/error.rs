@@ -38,7 +38,8 @@ pub fn type_name(e: &Error) -> &'static str {
         Error::KeyNotFound(_)
         | Error::AliasNotFound(_)
         | Error::VersionNotFound { .. }
-        | Error::NotFound(_) => "NotFoundException",
+        | Error::NotFound(_)
+        | Error::SecretNotFound(_) => "NotFoundException",
         Error::AliasExists(_) => "AlreadyExistsException",
         Error::KeyDisabled(_) => "DisabledException",
         Error::KeyPendingDeletion(_)

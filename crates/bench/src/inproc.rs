@@ -137,6 +137,8 @@ pub fn describe(w: Workload) -> &'static str {
         }
         Workload::EncapsulateMlKem768 => "ML-KEM-768 encapsulate",
         Workload::DecapsulateMlKem768 => "ML-KEM-768 decapsulate",
+        Workload::SecretGet => "AES-256-GCM open of a ~100 B sealed version + its ~400 B metadata",
+        Workload::SecretPut => "AES-256-GCM seal of a ~100 B version + its ~400 B metadata",
     }
 }
 
@@ -148,6 +150,18 @@ pub fn measure(w: Workload, time: Duration) -> Result<f64, String> {
         Workload::Encrypt => {
             let k = aes_key()?;
             rate(time, || seal(&k, &msg).map(|_| ()))
+        }
+        Workload::SecretGet => {
+            let k = aes_key()?;
+            let (v, m) = (seal(&k, &msg[..100])?, seal(&k, &msg[..400])?);
+            rate(time, || open(&k, &v).and_then(|()| open(&k, &m)))
+        }
+        Workload::SecretPut => {
+            let k = aes_key()?;
+            rate(time, || {
+                seal(&k, &msg[..100])?;
+                seal(&k, &msg[..400]).map(|_| ())
+            })
         }
         Workload::Decrypt => {
             let k = aes_key()?;

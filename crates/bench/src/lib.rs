@@ -136,9 +136,11 @@ pub enum Workload {
     VerifyMlDsa65,
     EncapsulateMlKem768,
     DecapsulateMlKem768,
+    SecretGet,
+    SecretPut,
 }
 
-const ALL: [Workload; 16] = [
+const ALL: [Workload; 18] = [
     Workload::Encrypt,
     Workload::Decrypt,
     Workload::DataKey,
@@ -155,6 +157,8 @@ const ALL: [Workload; 16] = [
     Workload::VerifyMlDsa65,
     Workload::EncapsulateMlKem768,
     Workload::DecapsulateMlKem768,
+    Workload::SecretGet,
+    Workload::SecretPut,
 ];
 
 impl Workload {
@@ -176,6 +180,8 @@ impl Workload {
             Workload::VerifyMlDsa65 => "verify-ml-dsa-65",
             Workload::EncapsulateMlKem768 => "encapsulate-ml-kem-768",
             Workload::DecapsulateMlKem768 => "decapsulate-ml-kem-768",
+            Workload::SecretGet => "secret-get",
+            Workload::SecretPut => "secret-put",
         }
     }
 
@@ -201,6 +207,12 @@ impl Workload {
             Workload::VerifyMlDsa65 => "POST /v1/verify, ML_DSA_65, 1 KiB RAW message",
             Workload::EncapsulateMlKem768 => "POST /v1/encapsulate, ML_KEM_768",
             Workload::DecapsulateMlKem768 => "POST /v1/decapsulate, ML_KEM_768",
+            Workload::SecretGet => {
+                "GET /v1/secrets/data/bench/db, 2 fields (user, 32-char password), audited read"
+            }
+            Workload::SecretPut => {
+                "POST /v1/secrets/data/bench/put, a new version of 2 fields (durable when the store is a file)"
+            }
         }
     }
 
@@ -325,6 +337,13 @@ fn setup(c: &Client, want: &[Workload], pt_b64: &str) -> Result<Fixture, CliErro
     } else {
         String::new()
     };
+    if want.contains(&Workload::SecretGet) {
+        c.call(
+            "PUT",
+            "/v1/secrets/data/bench/db",
+            Some(&json!({ "data": { "user": "bench", "password": "0123456789abcdef0123456789abcdef" } })),
+        )?;
+    }
     let ml_kem_ciphertext = if want.contains(&Workload::DecapsulateMlKem768) {
         let v = c.call("POST", "/v1/encapsulate", Some(&json!({ "key": ml_kem })))?;
         v["ciphertext"].as_str().unwrap_or_default().to_string()
@@ -386,6 +405,18 @@ fn vault_post(
             .header("x-vault-token", token.clone())
             .header("x-vault-request", "true")
             .body(Body::from(body.clone()))
+            .map_err(|e| e.to_string())
+    }))
+}
+
+fn get(host: &str, path: &'static str, token: &str) -> Result<MakeRequest, CliError> {
+    let host = header(host)?;
+    let auth = header(&format!("Bearer {token}"))?;
+    Ok(Arc::new(move || {
+        Request::get(path)
+            .header(HOST, host.clone())
+            .header(AUTHORIZATION, auth.clone())
+            .body(Body::empty())
             .map_err(|e| e.to_string())
     }))
 }
@@ -838,6 +869,13 @@ pub fn run(a: BenchArgs, fmt: Format) -> Result<(), CliError> {
                 "/v1/decapsulate",
                 &token,
                 json!({ "key": fix.ml_kem, "ciphertext": fix.ml_kem_ciphertext }),
+            )?),
+            Workload::SecretGet => Some(get(&host, "/v1/secrets/data/bench/db", &token)?),
+            Workload::SecretPut => Some(post(
+                &host,
+                "/v1/secrets/data/bench/put",
+                &token,
+                json!({ "data": { "user": "bench", "password": "0123456789abcdef0123456789abcdef" } }),
             )?),
         };
         if let Some(make) = make {

@@ -30,8 +30,10 @@ pub mod lifecycle;
 pub mod operator;
 pub mod output;
 pub mod report;
+pub mod run;
 pub mod scan;
 pub mod seal;
+pub mod secret;
 
 #[cfg(test)]
 mod help_tests;
@@ -214,6 +216,12 @@ enum Command {
     /// The audit log: verify its hash chain, query it, export it.
     #[command(subcommand)]
     Audit(admin::AuditCmd),
+    /// Versioned secrets: put, get, list, history, delete, undelete, destroy (docs/SECRETS.md).
+    #[command(subcommand)]
+    Secret(secret::SecretCmd),
+    /// Run a program with secrets in its environment (or, with --files, in 0600 files
+    /// on a private tmpfs directory removed when it exits).
+    Run(run::RunArgs),
     /// Every key with owner, state, dates, last use and use counts per version.
     Inventory(lifecycle::InventoryArgs),
     /// Re-encrypt ciphertexts to the key's newest version, server-side.
@@ -569,6 +577,8 @@ fn run(cli: Cli, fmt: Format, side: &dyn ServerSide) -> Result<(), CliError> {
         Command::Policy(c) => admin::policy(c, fmt),
         Command::Approval(c) => admin::approval(c, fmt),
         Command::Audit(c) => admin::audit(c, fmt),
+        Command::Secret(c) => secret::run(c, fmt),
+        Command::Run(a) => std::process::exit(run::run(a)?),
         Command::Inventory(a) => lifecycle::inventory(a, fmt),
         Command::Rewrap(a) => lifecycle::rewrap(a, fmt),
         Command::Bench { args } => side.bench(args, fmt),

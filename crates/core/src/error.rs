@@ -77,6 +77,8 @@ pub enum Error {
     Conflict(String),
     /// The endpoint does not exist.
     NotFound(String),
+    /// No such secret, or no such (live) version of it; the message says which and what to do.
+    SecretNotFound(String),
     /// The HTTP method is not allowed for this endpoint.
     MethodNotAllowed,
     /// Storage is unavailable (write, fsync or connection failure). Nothing was changed.
@@ -142,6 +144,7 @@ impl Error {
             Error::InvalidShare(_) => "InvalidShare",
             Error::Conflict(_) => "Conflict",
             Error::NotFound(_) => "NotFound",
+            Error::SecretNotFound(_) => "SecretNotFound",
             Error::MethodNotAllowed => "MethodNotAllowed",
             Error::StorageUnavailable(_) => "StorageUnavailable",
             Error::Internal(_) => "InternalError",
@@ -234,6 +237,7 @@ impl fmt::Display for Error {
             Error::InvalidShare(m) => write!(f, "unseal share rejected: {m}"),
             Error::Conflict(m) => write!(f, "conflict: {m}; retry the request"),
             Error::NotFound(p) => write!(f, "no such endpoint: {p}; see /v1/openapi.json"),
+            Error::SecretNotFound(m) => f.write_str(m),
             Error::MethodNotAllowed => f.write_str("method not allowed for this endpoint; see /v1/openapi.json"),
             Error::StorageUnavailable(m) => write!(f, "storage unavailable: {m}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
@@ -333,6 +337,7 @@ pub fn every_variant() -> Vec<Error> {
         Error::InvalidShare(s()),
         Error::Conflict(s()),
         Error::NotFound(s()),
+        Error::SecretNotFound(s()),
         Error::MethodNotAllowed,
         Error::StorageUnavailable(s()),
         Error::Internal(s()),
@@ -389,6 +394,7 @@ pub fn every_variant() -> Vec<Error> {
             | Error::InvalidShare(_)
             | Error::Conflict(_)
             | Error::NotFound(_)
+            | Error::SecretNotFound(_)
             | Error::MethodNotAllowed
             | Error::StorageUnavailable(_)
             | Error::Internal(_)

@@ -7,7 +7,8 @@
 //! - [`identity`]: the identity registry (identities, tokens, access keys,
 //!   policies, approvals, key policies);
 //! - [`auth`]: tokens and the authenticated principal;
-//! - [`policy`]: the policy language, its evaluation and dual control.
+//! - [`policy`]: the policy language, its evaluation and dual control;
+//! - [`secrets`]: versioned secrets sealed under the barrier.
 //!
 //! Below the service layer: this crate knows no audit writer, no storage
 //! backend (only `strongroom_store::Store`), no HTTP and no CLI.
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod identity;
 pub mod policy;
 pub mod seal;
+pub mod secrets;
 
 /// Keys: the model, state table, dates and ciphertext format (from
 /// strongroom-core) and the engine.

@@ -136,3 +136,24 @@ pub(crate) fn dev_seal_on_manual_clock(
     seal.init_dev(None).expect("init_dev");
     (seal, clock)
 }
+
+/// Every file of a SQLite database: main, `-wal`, `-shm`, `-journal`.
+pub(crate) fn db_files(db: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let p = format!("{}{suffix}", db.display());
+        if let Ok(b) = std::fs::read(&p) {
+            out.push((p, b));
+        }
+    }
+    out
+}
+
+/// The files (of [`db_files`]) that hold `needle` anywhere, free pages included.
+pub(crate) fn found_in(files: &[(String, Vec<u8>)], needle: &[u8]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(_, b)| b.windows(needle.len()).any(|w| w == needle))
+        .map(|(p, _)| p.clone())
+        .collect()
+}

@@ -76,6 +76,15 @@ pub enum Command {
         import_token: String,
         encrypted_key_material: String,
     },
+    /// Destroy secret versions (empty: the current one).
+    DestroySecretVersions {
+        path: String,
+        versions: Vec<u32>,
+    },
+    /// Delete a whole secret: metadata and every version.
+    DeleteSecret {
+        path: String,
+    },
 }
 
 /// What a command produced.
@@ -108,6 +117,19 @@ impl Command {
             | Command::DeletePolicy { .. } => "strongroom:ManagePolicies",
             Command::PutKeyPolicy { .. } => "kms:PutKeyPolicy",
             Command::ImportKeyMaterial { .. } => "kms:ImportKeyMaterial",
+            Command::DestroySecretVersions { .. } | Command::DeleteSecret { .. } => {
+                "strongroom:DestroySecret"
+            }
+        }
+    }
+
+    /// The secret path it acts on, if it acts on a secret.
+    pub fn secret(&self) -> Option<&str> {
+        match self {
+            Command::DestroySecretVersions { path, .. } | Command::DeleteSecret { path } => {
+                Some(path)
+            }
+            _ => None,
         }
     }
 
@@ -121,7 +143,9 @@ impl Command {
             Command::CreateIdentity(_)
             | Command::SetGrants(_)
             | Command::PutPolicy(_)
-            | Command::DeletePolicy { .. } => None,
+            | Command::DeletePolicy { .. }
+            | Command::DestroySecretVersions { .. }
+            | Command::DeleteSecret { .. } => None,
         }
     }
 
@@ -181,6 +205,20 @@ impl Command {
                 })?;
                 key(s.engine.import_key_material(&k, &token, &wrapped)?)
             }
+            Command::DestroySecretVersions { path, versions } => {
+                let done = s.secrets.destroy_versions(&path, &versions)?;
+                Done::new(CommandOutput::Value(
+                    json!({ "path": path, "versions": done }),
+                ))
+                .key(format!("secret/{path}"), None)
+            }
+            Command::DeleteSecret { path } => {
+                let n = s.secrets.delete_all(&path)?;
+                Done::new(CommandOutput::Value(
+                    json!({ "path": path, "versions_removed": n }),
+                ))
+                .key(format!("secret/{path}"), None)
+            }
         })
     }
 }
@@ -238,7 +276,11 @@ impl Service {
         };
         let arn = self.arn.clone();
         let run = cmd.clone();
-        self.run(caller, g, move |s| run.execute(s, &arn)).await
+        let secret = cmd.secret().map(str::to_string);
+        self.run_inner(caller, g, secret.as_deref(), move |s, _| {
+            run.execute(s, &arn)
+        })
+        .await
     }
 
     /// Runs the command of an approved request, as its requester (with the

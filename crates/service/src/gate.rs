@@ -258,6 +258,22 @@ impl Service {
                 action,
                 key: facts,
                 context,
+                secret: None,
+            },
+        )
+    }
+
+    /// Decides whether `caller` may do a secret `action` on `target` (a
+    /// secret path, or for listing a folder: `""` or a path ending in `/`).
+    pub fn decide_on_secret(principal: &Principal, action: &str, target: &str) -> policy::Decision {
+        let policies: Vec<&policy::Policy> = principal.policies.iter().collect();
+        policy::evaluate(
+            &policies,
+            &policy::Request {
+                action,
+                key: None,
+                context: None,
+                secret: Some(target),
             },
         )
     }
@@ -268,7 +284,32 @@ impl Service {
         T: Send + 'static,
         F: FnOnce(&Services) -> Result<Done<T>> + Send + 'static,
     {
-        self.run_inner(caller, g, move |s, _| f(s)).await
+        self.run_inner(caller, g, None, move |s, _| f(s)).await
+    }
+
+    /// [`Service::run`] for an operation on a secret: the policy decision
+    /// is on `target` (a secret path, or for listing a folder), checked
+    /// against the path grammar first, and the audit record names
+    /// `secret/<target>` in its `key_id` field.
+    pub async fn run_on_secret<T, F>(
+        &self,
+        caller: &Caller,
+        g: Guarded<'_>,
+        target: &str,
+        f: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Services) -> Result<Done<T>> + Send + 'static,
+    {
+        if g.key.is_some() {
+            return Err(Error::Internal(format!(
+                "{} names a key for run_on_secret",
+                g.action
+            )));
+        }
+        self.run_inner(caller, g, Some(target), move |s, _| f(s))
+            .await
     }
 
     /// [`Service::run`] for an operation on the request's key: the key the
@@ -285,14 +326,20 @@ impl Service {
                 g.action
             )));
         }
-        self.run_inner(caller, g, move |s, h| match h {
+        self.run_inner(caller, g, None, move |s, h| match h {
             Some(h) => f(s, &h),
             None => Err(Error::Internal("the gate resolved no key".into())),
         })
         .await
     }
 
-    async fn run_inner<T, F>(&self, caller: &Caller, g: Guarded<'_>, f: F) -> Result<T>
+    pub(crate) async fn run_inner<T, F>(
+        &self,
+        caller: &Caller,
+        g: Guarded<'_>,
+        secret: Option<&str>,
+        f: F,
+    ) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Services, Option<KeyHandle>) -> Result<Done<T>> + Send + 'static,
@@ -316,13 +363,33 @@ impl Service {
                 }
             },
         };
-        let key_id = meta.as_ref().map(|m| m.meta().id.clone());
-        let decision = Self::decide(
-            &caller.principal,
-            g.action,
-            meta.as_ref().map(|m| m.meta()),
-            g.context,
-        );
+        let mut key_id = meta.as_ref().map(|m| m.meta().id.clone());
+        let decision = match secret {
+            None => Self::decide(
+                &caller.principal,
+                g.action,
+                meta.as_ref().map(|m| m.meta()),
+                g.context,
+            ),
+            Some(target) => {
+                let valid = match target.strip_suffix('/') {
+                    Some(p) => crate::secrets_model::path::validate_path(p),
+                    None if target.is_empty() => Ok(()),
+                    None => crate::secrets_model::path::validate_path(target),
+                };
+                if let Err(m) = valid {
+                    let e = Error::InvalidArgument(m);
+                    self.audit(
+                        &services,
+                        self.event(caller, g.action, None, None, "error", Some(e.code()), None),
+                    )
+                    .await?;
+                    return Err(e);
+                }
+                key_id = Some(format!("secret/{target}"));
+                Self::decide_on_secret(&caller.principal, g.action, target)
+            }
+        };
         if !decision.allowed {
             self.audit(
                 &services,

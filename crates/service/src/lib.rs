@@ -8,6 +8,7 @@
 //!   resolved, authorized, put under dual control, audited and executed;
 //! - [`approvals`]: dual-controlled changes as typed commands, stored,
 //!   approved and run here;
+//! - [`secrets`]: the secrets operations, each through the gate;
 //! - [`auth_limit`]: the failed-authentication limit per source;
 //! - [`naming`]: key ids, aliases and ARNs;
 //! - [`scheduler`], [`sweep`]: what the node does by itself (scheduled
@@ -22,10 +23,12 @@ pub mod node;
 pub mod report;
 pub mod scans;
 pub mod scheduler;
+pub mod secrets;
 pub mod sweep;
 
 pub(crate) use strongroom_audit as audit;
 pub(crate) use strongroom_core::{clock, crypto, error};
+pub(crate) use strongroom_engine::secrets as secrets_model;
 pub(crate) use strongroom_engine::{auth, identity, keys, policy};
 
 pub use gate::Service;

@@ -15,6 +15,68 @@ pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     keys_listed_in_creation_order(make().as_ref());
     records_insert_put_delete(make().as_ref());
     record_lookup_by_id(make().as_ref());
+    secret_records(make().as_ref());
+}
+
+/// What the secrets engine relies on: ids with `/`, `@` and `.`, a version
+/// inserted twice conflicts (two writers never both win), and a version
+/// and its secret's metadata change in one transaction or not at all.
+fn secret_records(s: &dyn Store) {
+    let version = |id: &str, b: u8| Op::InsertRecord {
+        kind: "secret-version".into(),
+        id: id.into(),
+        body: vec![b],
+    };
+    let meta = |b: u8| Op::PutRecord {
+        kind: "secret".into(),
+        id: "team/app.v2/db".into(),
+        body: vec![b],
+    };
+    s.commit(
+        Transaction::new()
+            .push(version("team/app.v2/db@0000000001", 1))
+            .push(meta(1)),
+    )
+    .expect("first version");
+    assert!(matches!(
+        s.commit(
+            Transaction::new()
+                .push(version("team/app.v2/db@0000000001", 2))
+                .push(meta(2))
+        ),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.load_record("secret", "team/app.v2/db")
+            .expect("load")
+            .map(|r| r.body),
+        Some(vec![1]),
+        "the losing writer's metadata was not written"
+    );
+    s.commit(
+        Transaction::new()
+            .push(version("team/app.v2/db@0000000002", 2))
+            .push(Op::DeleteRecord {
+                kind: "secret-version".into(),
+                id: "team/app.v2/db@0000000001".into(),
+            })
+            .push(meta(3)),
+    )
+    .expect("second version, first dropped");
+    let ids: Vec<String> = s
+        .load_records("secret-version")
+        .expect("load")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, vec!["team/app.v2/db@0000000002".to_string()]);
+    s.purge().expect("purge");
+    assert_eq!(
+        s.load_record("secret-version", "team/app.v2/db@0000000002")
+            .expect("load")
+            .map(|r| r.body),
+        Some(vec![2])
+    );
 }
 
 fn record_lookup_by_id(s: &dyn Store) {

@@ -79,6 +79,14 @@ pub const ACTIONS: &[&str] = &[
     "strongroom:ReadScans",
     "strongroom:Backup",
     "strongroom:DevClock",
+    // Secrets (Secret)
+    "strongroom:ReadSecret",
+    "strongroom:ReadSecretMetadata",
+    "strongroom:ListSecrets",
+    "strongroom:WriteSecret",
+    "strongroom:DeleteSecret",
+    "strongroom:DestroySecret",
+    "strongroom:RotateSecret",
 ];
 
 /// What kind of thing an action does. Built-in roles are defined in terms of
@@ -97,6 +105,9 @@ pub enum Category {
     Approval,
     /// Service-wide operations: audit configuration, sealing.
     System,
+    /// Secrets: reading values and metadata, listing, writing, deleting,
+    /// destroying and rotating them.
+    Secret,
 }
 
 impl Category {
@@ -108,6 +119,7 @@ impl Category {
         Category::Identity,
         Category::Approval,
         Category::System,
+        Category::Secret,
     ];
 
     /// The category's name as used in documentation and messages.
@@ -119,6 +131,7 @@ impl Category {
             Category::Identity => "Identity",
             Category::Approval => "Approval",
             Category::System => "System",
+            Category::Secret => "Secret",
         }
     }
 }
@@ -137,6 +150,9 @@ pub enum Scope {
     Key,
     /// No key is involved; only the resource `"*"` matches.
     Global,
+    /// The request names a secret path (or, for listing, a folder);
+    /// `secret/…` patterns are matched against it.
+    Secret,
 }
 
 /// Category and scope of one action.
@@ -223,6 +239,17 @@ pub(crate) const ACTION_TABLE: &[ActionInfo] = &[
     info("strongroom:ReadScans", Read, Global),
     info("strongroom:Backup", System, Global),
     info("strongroom:DevClock", System, Global),
+    info("strongroom:ReadSecret", Category::Secret, Scope::Secret),
+    info(
+        "strongroom:ReadSecretMetadata",
+        Category::Secret,
+        Scope::Secret,
+    ),
+    info("strongroom:ListSecrets", Category::Secret, Scope::Secret),
+    info("strongroom:WriteSecret", Category::Secret, Scope::Secret),
+    info("strongroom:DeleteSecret", Category::Secret, Scope::Secret),
+    info("strongroom:DestroySecret", Category::Secret, Scope::Secret),
+    info("strongroom:RotateSecret", Category::Secret, Scope::Secret),
 ];
 
 /// Looks up an action by its exact (case-sensitive) name.

@@ -19,6 +19,7 @@ pub const DEFAULT_DUAL_CONTROL: &[&str] = &[
     "strongroom:ManagePolicies",
     "strongroom:ConfigureAudit",
     "kms:PutKeyPolicy",
+    "strongroom:DestroySecret",
 ];
 
 /// Checks a configured dual-control set: every entry must be a known action

@@ -27,6 +27,10 @@ pub struct Request<'a> {
     /// The request's encryption context, if it has one (`None` is treated
     /// as an empty context).
     pub context: Option<&'a BTreeMap<String, String>>,
+    /// The secret path the request acts on (for `strongroom:ListSecrets`,
+    /// the folder: `""` or a path ending in `/`). Only secret actions look
+    /// at it.
+    pub secret: Option<&'a str>,
 }
 
 /// A statement that matched the request (action, resource and condition).
@@ -77,7 +81,11 @@ pub fn evaluate(policies: &[&Policy], req: &Request<'_>) -> Decision {
     };
     let key = match info.scope {
         Scope::Key => req.key.as_ref(),
-        Scope::Global => None,
+        Scope::Global | Scope::Secret => None,
+    };
+    let secret = match info.scope {
+        Scope::Secret => req.secret,
+        Scope::Key | Scope::Global => None,
     };
     let empty = BTreeMap::new();
     let context = req.context.unwrap_or(&empty);
@@ -89,7 +97,11 @@ pub fn evaluate(policies: &[&Policy], req: &Request<'_>) -> Decision {
             if !st.actions.iter().any(|a| action_matches(a, req.action)) {
                 continue;
             }
-            if !st.resources.iter().any(|r| resource_matches(r, key)) {
+            let hit = |r: &String| match info.scope {
+                Scope::Secret => secret_resource_matches(r, secret),
+                Scope::Key | Scope::Global => resource_matches(r, key),
+            };
+            if !st.resources.iter().any(hit) {
                 continue;
             }
             if let Some(cond) = &st.condition {
@@ -116,6 +128,10 @@ pub fn evaluate(policies: &[&Policy], req: &Request<'_>) -> Decision {
         (Scope::Key, Some(k)) => format!("{} on key {}", req.action, k.id),
         (Scope::Key, None) => format!("{} (the request names no key)", req.action),
         (Scope::Global, _) => req.action.to_string(),
+        (Scope::Secret, _) => match secret {
+            Some(p) => format!("{} on secret/{p}", req.action),
+            None => format!("{} (the request names no secret)", req.action),
+        },
     };
     let (allowed, reason) = if let Some(d) = first(Effect::Deny) {
         let mut reason = format!(
@@ -184,4 +200,36 @@ pub(crate) fn resource_matches(pattern: &str, key: Option<&KeyFacts<'_>>) -> boo
         };
     }
     false
+}
+
+/// Whether one resource pattern matches a secret path (or a folder, for
+/// listing). `"*"` and `secret/*` match every secret; `secret/<path>`
+/// matches exactly that path; `secret/<path>/*` matches every path under
+/// `<path>/` (and listing that folder). Byte-exact and case-sensitive; a
+/// pattern outside the grammar, or a target outside the path grammar,
+/// matches nothing.
+pub(crate) fn secret_resource_matches(pattern: &str, target: Option<&str>) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let Some(target) = target else {
+        return false;
+    };
+    if validate_resource(pattern).is_err() {
+        return false;
+    }
+    let target_ok = match target.strip_suffix('/') {
+        Some(p) => crate::secrets::path::validate_path(p).is_ok(),
+        None => target.is_empty() || crate::secrets::path::validate_path(target).is_ok(),
+    };
+    if !target_ok {
+        return false;
+    }
+    let Some(rest) = pattern.strip_prefix("secret/") else {
+        return false;
+    };
+    match rest.strip_suffix('*') {
+        Some(prefix) => target.starts_with(prefix),
+        None => target == rest,
+    }
 }

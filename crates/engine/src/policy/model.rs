@@ -377,6 +377,9 @@ pub fn validate_resource(r: &str) -> Result<(), String> {
         }
         return Ok(());
     }
+    if let Some(rest) = r.strip_prefix("secret/") {
+        return validate_secret_pattern(rest);
+    }
     if r.starts_with("arn:") {
         return Err(
             "ARNs are not accepted in policies; use \"key/<uuid>\" or \"alias/<name>\"".into(),
@@ -385,7 +388,28 @@ pub fn validate_resource(r: &str) -> Result<(), String> {
     if r.contains('*') {
         return Err(STAR_RULE.into());
     }
-    Err("not a resource pattern: use \"*\", \"key/<uuid>\", \"alias/<name>\", \"alias/<prefix>*\" or \"tag/<key>=<value>\"".into())
+    Err("not a resource pattern: use \"*\", \"key/<uuid>\", \"alias/<name>\", \"alias/<prefix>*\", \"tag/<key>=<value>\", \"secret/<path>\" or \"secret/<path>/*\"".into())
+}
+
+/// `secret/*`, `secret/<path>` or `secret/<path>/*` (after `secret/`).
+fn validate_secret_pattern(rest: &str) -> Result<(), String> {
+    if rest == "*" {
+        return Ok(());
+    }
+    let body = match rest.strip_suffix("/*") {
+        Some(b) => b,
+        None if rest.contains('*') => {
+            return Err(
+                "in a secret pattern '*' may only be a whole last segment: \"secret/*\" or \"secret/<path>/*\" (\"secret/app*\" is refused: it would also match app2)"
+                    .into(),
+            )
+        }
+        None => rest,
+    };
+    if body.contains('*') {
+        return Err("in a secret pattern '*' may only be a whole last segment".into());
+    }
+    crate::secrets::path::validate_path(body)
 }
 
 fn validate_alias_pattern(name: &str) -> Result<(), String> {

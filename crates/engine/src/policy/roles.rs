@@ -25,8 +25,9 @@ fn statement(effect: Effect, actions: Vec<&str>) -> Statement {
 ///   `kms:ListAliases`; denies every Admin action. Crypto rights come only
 ///   from attached policies that name keys.
 /// - `auditor`: allows `kms:DescribeKey`, `kms:ListKeys`, `kms:ListAliases`,
-///   `kms:GetKeyPolicy`, `strongroom:ReadAudit`, `strongroom:ReadScans`, `strongroom:ListApprovals`;
-///   denies every Crypto and Admin action.
+///   `kms:GetKeyPolicy`, `strongroom:ReadAudit`, `strongroom:ReadScans`, `strongroom:ListApprovals`,
+///   `strongroom:ReadSecretMetadata`, `strongroom:ListSecrets`; denies every
+///   Crypto and Admin action and every other Secret action (never a value).
 /// - `approver`: allows `strongroom:ListApprovals`, `strongroom:Approve`,
 ///   `kms:DescribeKey`, `kms:ListKeys`.
 /// - `root`: allows everything (break-glass).
@@ -62,6 +63,12 @@ pub fn builtin_role(name: &str) -> Option<Policy> {
         "auditor" => {
             let mut deny = actions_in(Category::Crypto);
             deny.extend(actions_in(Category::Admin));
+            // Secret metadata, never values, and no changes to secrets.
+            deny.extend(
+                actions_in(Category::Secret)
+                    .into_iter()
+                    .filter(|a| !matches!(*a, "strongroom:ReadSecretMetadata" | "strongroom:ListSecrets")),
+            );
             (
                 "Auditor: read-only inventory and audit; every Crypto and Admin action is denied",
                 vec![
@@ -75,6 +82,8 @@ pub fn builtin_role(name: &str) -> Option<Policy> {
                             "strongroom:ReadAudit",
                             "strongroom:ReadScans",
                             "strongroom:ListApprovals",
+                            "strongroom:ReadSecretMetadata",
+                            "strongroom:ListSecrets",
                         ],
                     ),
                     statement(Effect::Deny, deny),

@@ -71,6 +71,13 @@ const TABLE: &[(&str, char, bool)] = &[
     ("strongroom:ReadScans", 'R', false),
     ("strongroom:Backup", 'S', false),
     ("strongroom:DevClock", 'S', false),
+    ("strongroom:ReadSecret", 'X', false),
+    ("strongroom:ReadSecretMetadata", 'X', false),
+    ("strongroom:ListSecrets", 'X', false),
+    ("strongroom:WriteSecret", 'X', false),
+    ("strongroom:DeleteSecret", 'X', false),
+    ("strongroom:DestroySecret", 'X', false),
+    ("strongroom:RotateSecret", 'X', false),
 ];
 
 fn letter(c: Category) -> char {
@@ -81,6 +88,7 @@ fn letter(c: Category) -> char {
         Category::Identity => 'I',
         Category::Approval => 'P',
         Category::System => 'S',
+        Category::Secret => 'X',
     }
 }
 
@@ -97,6 +105,8 @@ fn expected(role: &str, action: &str, cat: char, grant_applies: bool) -> bool {
         "strongroom:ReadAudit",
         "strongroom:ReadScans",
         "strongroom:ListApprovals",
+        "strongroom:ReadSecretMetadata",
+        "strongroom:ListSecrets",
     ];
     const APPROVER: &[&str] = &[
         "strongroom:ListApprovals",
@@ -118,6 +128,8 @@ fn expected(role: &str, action: &str, cat: char, grant_applies: bool) -> bool {
         },
         "auditor" => match cat {
             'A' | 'C' => false,
+            // Secret metadata and listing, never values or changes.
+            'X' => AUDITOR.contains(&action),
             _ => AUDITOR.contains(&action) || grant_applies,
         },
         "approver" => APPROVER.contains(&action) || grant_applies,
@@ -182,6 +194,7 @@ fn decide(policies: &[Policy], action: &str, key: Option<&Key>) -> Decision {
             action,
             key: key.map(Key::facts),
             context: None,
+            secret: None,
         },
     )
 }
@@ -199,6 +212,7 @@ fn decide_ctx(
             action,
             key: Some(key.facts()),
             context: ctx,
+            secret: None,
         },
     )
 }

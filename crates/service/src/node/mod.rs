@@ -101,6 +101,8 @@ pub struct SealStatus {
 pub struct Services {
     pub engine: Arc<Engine>,
     pub registry: Arc<Registry>,
+    /// Versioned secrets, sealed under the same barrier.
+    pub secrets: Arc<strongroom_engine::secrets::Secrets>,
     /// `None` only on a dev server started with `--dev-no-audit`.
     pub audit: Option<Arc<AuditLog>>,
     /// Seals records under the root key (the root token's, in [`root`]).
@@ -596,6 +598,11 @@ impl Seal {
             Services {
                 engine: Arc::new(engine),
                 registry: Arc::new(registry),
+                secrets: Arc::new(strongroom_engine::secrets::Secrets::new(
+                    self.store.clone(),
+                    barrier.clone(),
+                    self.clock.clone(),
+                )),
                 audit,
                 barrier,
                 store: self.store.clone(),

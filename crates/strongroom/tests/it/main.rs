@@ -32,4 +32,5 @@ mod lifecycle;
 mod operator;
 mod scan_cli;
 mod schedules_reports;
+mod secrets;
 mod tls;

@@ -36,7 +36,17 @@ const BACKUP_IDENTITY: &str = "strongroom/backup/v1";
 const META_LAST_DRILL: &str = "backup_last_drill";
 const DRILL_IDENTITY: &str = "strongroom/meta/backup_last_drill";
 /// The record collections a backup carries.
-pub const RECORD_KINDS: &[&str] = &["identity", "token", "access_key", "policy", "approval"];
+pub const RECORD_KINDS: &[&str] = &[
+    "identity",
+    "token",
+    "access_key",
+    "policy",
+    "approval",
+    crate::secrets::KIND_SECRET,
+    crate::secrets::KIND_SECRET_VERSION,
+];
+/// Most secrets a drill reads back.
+const MAX_SECRET_SAMPLES: usize = 50;
 /// Most sample ciphertexts recorded in one backup.
 const MAX_SAMPLES: usize = 50;
 
@@ -115,6 +125,12 @@ pub struct DrillReport {
     pub keys_restored: usize,
     pub samples: usize,
     pub samples_decrypted: usize,
+    /// Secrets in the backup, and how many of them the drill read back
+    /// (the current version of up to 50, through the restored barrier).
+    #[serde(default)]
+    pub secrets_restored: usize,
+    #[serde(default)]
+    pub secrets_read: usize,
     /// Why it failed (empty when it passed).
     pub errors: Vec<String>,
 }
@@ -356,6 +372,8 @@ impl Engine {
             keys_restored: 0,
             samples: 0,
             samples_decrypted: 0,
+            secrets_restored: 0,
+            secrets_read: 0,
             errors: Vec::new(),
         };
         if let Err(e) = self.drill_into(backup, scratch, &mut report) {
@@ -382,6 +400,7 @@ impl Engine {
         report.samples = snap.samples.len();
         let tx = restore_ops(&snap, Transaction::new())?;
         scratch.commit(tx)?;
+        self.drill_secrets(scratch.clone(), report)?;
         let restored = Engine::load(
             scratch,
             self.barrier.clone(),
@@ -408,6 +427,31 @@ impl Engine {
                     "sample under key {} did not decrypt: {e}",
                     s.key_id
                 )),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads back the current version of up to [`MAX_SECRET_SAMPLES`]
+    /// restored secrets (those that have a live one).
+    fn drill_secrets(&self, scratch: Arc<dyn Store>, report: &mut DrillReport) -> Result<()> {
+        let secrets =
+            crate::secrets::Secrets::new(scratch, self.barrier.clone(), self.clock.clone());
+        let all = secrets.all()?;
+        report.secrets_restored = all.len();
+        for m in all.iter().take(MAX_SECRET_SAMPLES) {
+            let live = m
+                .versions
+                .get(&m.current_version)
+                .is_some_and(|v| !v.destroyed && v.deletion_ms.is_none());
+            if !live {
+                continue;
+            }
+            match secrets.get(&m.path, None) {
+                Ok(_) => report.secrets_read += 1,
+                Err(e) => report
+                    .errors
+                    .push(format!("secret {} did not read back: {e}", m.path)),
             }
         }
         Ok(())
@@ -465,6 +509,36 @@ mod tests {
         assert!(r.passed, "{r:?}");
         assert_eq!((r.keys_restored, r.samples_decrypted), (3, 2));
         assert_eq!(e.last_drill().expect("read"), Some(r));
+    }
+
+    #[test]
+    fn backups_carry_secrets_and_the_drill_reads_them_back() {
+        let s = seal();
+        let e = s.engine().expect("engine");
+        e.create(CreateKey::default()).expect("create");
+        let secrets =
+            crate::secrets::Secrets::new(e.store.clone(), e.barrier.clone(), e.clock.clone());
+        let mut f = crate::secrets::SecretFields::new();
+        f.insert("password".into(), "drill-canary".into());
+        secrets.put("app/db", &f, None).expect("put");
+        secrets.put("app/db", &f, None).expect("put v2");
+        secrets.put("app/gone", &f, None).expect("put");
+        secrets.delete_versions("app/gone", &[]).expect("delete");
+        let (blob, sum) = e.backup(None).expect("backup");
+        assert!(sum.records >= 5, "{sum:?}");
+        let scratch = scratch();
+        let r = e.drill(&blob, scratch.clone()).expect("drill");
+        assert!(r.passed, "{r:?}");
+        assert_eq!((r.secrets_restored, r.secrets_read), (2, 1));
+        let restored = crate::secrets::Secrets::new(scratch, e.barrier.clone(), e.clock.clone());
+        assert_eq!(
+            restored
+                .get("app/db", Some(1))
+                .expect("v1")
+                .0
+                .get("password"),
+            Some("drill-canary")
+        );
     }
 
     #[test]

@@ -488,25 +488,7 @@ fn inventory_counts_uses_per_version_and_warns_before_expiry() {
 
 // ------------------------------------------------------------ destruction
 
-/// Every file of the database: main, `-wal`, `-shm`.
-fn db_files(db: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let p = format!("{}{suffix}", db.display());
-        if let Ok(b) = std::fs::read(&p) {
-            out.push((p, b));
-        }
-    }
-    out
-}
-
-fn found_in(files: &[(String, Vec<u8>)], needle: &[u8]) -> Vec<String> {
-    files
-        .iter()
-        .filter(|(_, b)| b.windows(needle.len()).any(|w| w == needle))
-        .map(|(p, _)| p.clone())
-        .collect()
-}
+use crate::testing::{db_files, found_in};
 
 struct Canary {
     id: String,
