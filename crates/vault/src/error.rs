@@ -85,7 +85,8 @@ pub fn status_of(e: &Error) -> u16 {
         Error::KeyNotFound(_)
         | Error::AliasNotFound(_)
         | Error::VersionNotFound { .. }
-        | Error::NotFound(_) => 404,
+        | Error::NotFound(_)
+        | Error::SecretNotFound(_) => 404,
         Error::MethodNotAllowed => 405,
         Error::RequestTimeout { .. } => 408,
         Error::PayloadTooLarge { .. } => 413,
