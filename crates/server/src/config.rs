@@ -129,6 +129,9 @@ pub struct Config {
     /// `STRONGROOM_AUDIT_RETAIN_SEGMENTS`.
     #[serde(default)]
     pub audit_retain_segments: usize,
+    /// Serve the web console at `/ui/` (on by default). `STRONGROOM_UI`.
+    #[serde(default = "yes")]
+    pub ui: bool,
 }
 
 fn default_rotation_days() -> u32 {
@@ -197,6 +200,7 @@ impl Default for Config {
             audit_rotate_bytes: limits::default_audit_rotate_bytes(),
             audit_rotate_secs: 0,
             audit_retain_segments: 0,
+            ui: true,
         }
     }
 }
@@ -278,6 +282,9 @@ impl Config {
         }
         if let Some(v) = env("STRONGROOM_AWS_MAX_SKEW_SECS") {
             self.aws_max_skew_secs = parse_num("STRONGROOM_AWS_MAX_SKEW_SECS", &v)?;
+        }
+        if let Some(v) = env("STRONGROOM_UI") {
+            self.ui = parse_bool("STRONGROOM_UI", &v)?;
         }
         if let Some(v) = env("STRONGROOM_DUAL_CONTROL") {
             self.dual_control = parse_bool("STRONGROOM_DUAL_CONTROL", &v)?;

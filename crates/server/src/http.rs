@@ -1,6 +1,7 @@
 //! The HTTP layers every front-end shares, and the app that composes them:
 //! the native router (`strongroom-api`) and the AWS router
-//! (`strongroom-aws`) side by side, then the body limit and read timeout,
+//! (`strongroom-aws`) side by side, with the web console
+//! (`strongroom-console`, at `/ui/`) unless `ui = false`, then the body limit and read timeout,
 //! metrics, `/metrics`, the 404/405 answers and the audit of requests that
 //! never reached the gate. A new front-end adds its router in [`app`].
 
@@ -32,6 +33,8 @@ pub struct HttpSettings {
     pub listener: Option<crate::listener::ListenerStats>,
     pub dev_mode: bool,
     pub aws: strongroom_aws::AwsSettings,
+    /// Serve the web console at `/ui/` (`ui` in the config).
+    pub ui: bool,
 }
 
 /// The shared layers' state.
@@ -62,6 +65,12 @@ pub fn app(service: Arc<Service>, settings: HttpSettings) -> Router {
         settings.aws,
         settings.max_body,
     )));
+    let console = settings.ui.then(|| {
+        strongroom_console::router(Arc::new(strongroom_console::ConsoleState::new(
+            service.clone(),
+            settings.dev_mode,
+        )))
+    });
     let limit = settings.max_body;
     let state = Arc::new(HttpState {
         service,
@@ -73,9 +82,11 @@ pub fn app(service: Arc<Service>, settings: HttpSettings) -> Router {
     let metrics_route = Router::new()
         .route("/metrics", get(metrics_handler))
         .with_state(state.clone());
-    Router::new()
-        .merge(native)
-        .merge(aws)
+    let mut router = Router::new().merge(native).merge(aws);
+    if let Some(console) = console {
+        router = router.merge(console);
+    }
+    router
         .merge(metrics_route)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

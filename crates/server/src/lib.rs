@@ -227,6 +227,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
                 max_skew_secs: cfg.aws_max_skew_secs,
                 dev_credentials: dev_aws.clone(),
             },
+            ui: cfg.ui,
         },
     );
 
