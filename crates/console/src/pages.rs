@@ -57,6 +57,7 @@ fn html(status: StatusCode, t: impl Template) -> Response {
 fn status_of(e: &Error) -> StatusCode {
     match e {
         Error::InvalidArgument(_)
+        | Error::MalformedRequest(_)
         | Error::InvalidKeyUsage(_)
         | Error::InvalidCiphertext
         | Error::IncorrectKey
@@ -269,7 +270,7 @@ fn not_now(why: &str) -> Allowed {
     }
 }
 
-fn guarded(action: &'static str, key: Option<&str>, kind: Kind) -> Guarded<'_> {
+fn guarded<'a>(action: &'static str, key: Option<&'a str>, kind: Kind) -> Guarded<'a> {
     Guarded {
         action,
         key,
@@ -319,7 +320,11 @@ pub struct SignInQuery {
     revoked: Option<String>,
 }
 
-pub async fn sign_in_page(State(st): St, Query(q): Query<SignInQuery>) -> Response {
+pub async fn sign_in_page(State(st): St, q: QueryResult<SignInQuery>) -> Response {
+    let q = q.map(|Query(q)| q).unwrap_or(SignInQuery {
+        expired: None,
+        revoked: None,
+    });
     let notice = if q.expired.is_some() {
         format!(
             "Your session ended after {} minutes without use. Sign in again.",
@@ -358,12 +363,19 @@ fn sign_in_form(st: &ConsoleState, status: StatusCode, notice: String, error: St
     resp
 }
 
-pub async fn sign_in(
-    State(st): St,
-    headers: HeaderMap,
-    peer: Option<ConnectInfo<SocketAddr>>,
-    body: Bytes,
-) -> Response {
+pub async fn sign_in(State(st): St, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let headers: HeaderMap = parts.headers.clone();
+    let source = source_of(&parts);
+    // The shared layers have read the body already, within the request limit.
+    let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return sign_in_form(
+            &st,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            String::new(),
+            "The sign-in form was too large.".into(),
+        );
+    };
     let fields: BTreeMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let expected = session::cookie(&headers, SIGN_IN_COOKIE).unwrap_or("");
     if !session::csrf_ok(expected, fields.get("csrf").map(String::as_str)) {
@@ -379,9 +391,6 @@ pub async fn sign_in(
             "Enter your Strongroom token.".into(),
         );
     }
-    let source = peer
-        .map(|p| p.0.to_string())
-        .unwrap_or_else(|| "unknown".into());
     match st
         .service
         .authenticate_bearer(Some(token.expose()), source, || "console sign-in".into())
@@ -389,13 +398,13 @@ pub async fn sign_in(
     {
         Ok(_) => {}
         Err(e) => {
+            let status = status_of(&e);
             let text = match e {
                 Error::InvalidToken | Error::Unauthenticated => {
                     "That token is not valid (unknown, expired or revoked).".to_string()
                 }
-                other => say(&other),
+                ref other => say(other),
             };
-            let status = status_of(&e);
             let mut resp = sign_in_form(&st, status, String::new(), text);
             resp.extensions_mut().insert(ErrorCode(e.code()));
             return resp;
@@ -734,8 +743,23 @@ pub async fn list_keys(
     Ok((rows, next, limit))
 }
 
-pub async fn keys(State(st): St, c: Ctx, q: Option<Query<KeysQuery>>) -> Response {
-    let q = q.map(|Query(q)| q).unwrap_or_default();
+type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+fn bad_query(c: &Ctx, r: axum::extract::rejection::QueryRejection, back: &str) -> Response {
+    message(
+        Some(c),
+        StatusCode::BAD_REQUEST,
+        "Bad address",
+        format!("The address's query string is not valid: {}", r.body_text()),
+        back,
+    )
+}
+
+pub async fn keys(State(st): St, c: Ctx, q: QueryResult<KeysQuery>) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(r) => return bad_query(&c, r, "/ui/keys"),
+    };
     let (rows, next, limit, refused, status) = match list_keys(&st.service, &c.caller, &q).await
     {
         Ok((rows, next, limit)) => (rows, next, limit, String::new(), StatusCode::OK),
@@ -1339,8 +1363,11 @@ fn audit_filter(q: &AuditQuery) -> Result<AuditFilter, Error> {
     })
 }
 
-pub async fn audit(State(st): St, c: Ctx, q: Option<Query<AuditQuery>>) -> Response {
-    let q = q.map(|Query(q)| q).unwrap_or_default();
+pub async fn audit(State(st): St, c: Ctx, q: QueryResult<AuditQuery>) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(r) => return bad_query(&c, r, "/ui/audit"),
+    };
     let page = q.page.unwrap_or(0);
     let outcome = nonempty(&q.outcome).unwrap_or_default();
     let mut view = Audit {
@@ -1351,7 +1378,6 @@ pub async fn audit(State(st): St, c: Ctx, q: Option<Query<AuditQuery>>) -> Respo
         from: nonempty(&q.from).unwrap_or_default(),
         to: nonempty(&q.to).unwrap_or_default(),
         outcomes: OUTCOMES.iter().map(|o| (*o, *o == outcome)).collect(),
-        outcome,
         rows: Vec::new(),
         matched: 0,
         showing: String::new(),

@@ -189,7 +189,6 @@ pub struct Audit {
     pub key: String,
     pub identity: String,
     pub action: String,
-    pub outcome: String,
     pub from: String,
     pub to: String,
     /// (outcome, selected)
