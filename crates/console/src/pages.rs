@@ -856,10 +856,11 @@ pub async fn create_key(State(st): St, c: Ctx, body: Bytes) -> Response {
 fn key_actions(st: &ConsoleState, c: &Ctx, m: &KeyMeta) -> KeyActions {
     let state = m.state;
     let gate = |action: &str, ok_state: bool, why_state: &str| {
-        if !ok_state {
+        let allowed = may(c, action, Some(m));
+        if allowed.allowed && !ok_state {
             return not_now(why_state);
         }
-        may(c, action, Some(m))
+        allowed
     };
     let dual = !c.caller.principal.is_root()
         && st.service.dual_control.requires("kms:ScheduleKeyDeletion");
