@@ -48,7 +48,11 @@ fn html(status: StatusCode, t: impl Template) -> Response {
         Ok(body) => (status, Html(body)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "console template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
         }
     }
 }
@@ -104,7 +108,10 @@ fn status_of(e: &Error) -> StatusCode {
 fn say(e: &Error) -> String {
     match e {
         Error::AccessDenied(_) => format!("Refused: {}", e.public_message()),
-        Error::Sealed => "The server is sealed: unseal it (strongroom operator unseal), then sign in again.".into(),
+        Error::Sealed => {
+            "The server is sealed: unseal it (strongroom operator unseal), then sign in again."
+                .into()
+        }
         _ => e.public_message(),
     }
 }
@@ -144,12 +151,13 @@ fn message(c: Option<&Ctx>, status: StatusCode, title: &str, text: String, back:
             back: back.into(),
         },
     );
-    resp.extensions_mut().insert(ErrorCode(match status.as_u16() {
-        403 => "AccessDenied",
-        404 => "NotFound",
-        400 => "InvalidArgument",
-        _ => "error",
-    }));
+    resp.extensions_mut()
+        .insert(ErrorCode(match status.as_u16() {
+            403 => "AccessDenied",
+            404 => "NotFound",
+            400 => "InvalidArgument",
+            _ => "error",
+        }));
     resp
 }
 
@@ -282,18 +290,18 @@ fn guarded<'a>(action: &'static str, key: Option<&'a str>, kind: Kind) -> Guarde
 
 /// A form body (`application/x-www-form-urlencoded`), checked for the
 /// session's anti-forgery token before anything else looks at it.
-fn form(c: &Ctx, body: &Bytes) -> Result<BTreeMap<String, String>, Response> {
+fn form(c: &Ctx, body: &Bytes) -> Result<BTreeMap<String, String>, Box<Response>> {
     let fields: BTreeMap<String, String> = serde_urlencoded::from_bytes(body).map_err(|_| {
-        message(
+        Box::new(message(
             Some(c),
             StatusCode::BAD_REQUEST,
             "Bad form",
             "The form could not be read; reload the page and submit it again.".into(),
             "/ui/",
-        )
+        ))
     })?;
     if !session::csrf_ok(&c.cur.csrf, fields.get("csrf").map(String::as_str)) {
-        return Err(csrf_refused(Some(c)));
+        return Err(Box::new(csrf_refused(Some(c))));
     }
     Ok(fields)
 }
@@ -381,7 +389,13 @@ pub async fn sign_in(State(st): St, req: axum::extract::Request) -> Response {
     if !session::csrf_ok(expected, fields.get("csrf").map(String::as_str)) {
         return csrf_refused(None);
     }
-    let token = SecretBytes::from_slice(fields.get("token").map(|t| t.trim()).unwrap_or("").as_bytes());
+    let token = SecretBytes::from_slice(
+        fields
+            .get("token")
+            .map(|t| t.trim())
+            .unwrap_or("")
+            .as_bytes(),
+    );
     drop(fields);
     if token.is_empty() {
         return sign_in_form(
@@ -436,7 +450,7 @@ pub async fn sign_in(State(st): St, req: axum::extract::Request) -> Response {
 
 pub async fn sign_out(State(st): St, c: Ctx, body: Bytes) -> Response {
     if let Err(r) = form(&c, &body) {
-        return r;
+        return *r;
     }
     st.sessions.end(&c.cur.id);
     let mut resp = Redirect::to("/ui/sign-in").into_response();
@@ -491,9 +505,8 @@ async fn verify_chain(st: &ConsoleState, c: &Ctx) -> Result<Chain, Error> {
             |s| {
                 let log = s.audit_log()?;
                 let (next, head) = log.head();
-                let report =
-                    audit::verify_log(log.path(), &log.public_key(), Some((next, &head)))
-                        .map_err(audit_err)?;
+                let report = audit::verify_log(log.path(), &log.public_key(), Some((next, &head)))
+                    .map_err(audit_err)?;
                 Ok(Done::new(chain_view(&report)))
             },
         )
@@ -532,15 +545,11 @@ pub async fn overview(State(st): St, c: Ctx) -> Response {
     let (mut keys, mut total_keys, mut overdue, mut expiring) = (None, 0, None, None);
     if may(&c, "kms:ListKeys", None).allowed {
         let r = svc
-            .run(
-                &c.caller,
-                guarded("kms:ListKeys", None, Kind::Read),
-                |s| {
-                    let counts = s.engine.counts_by_state()?;
-                    let inv = s.engine.inventory()?;
-                    Ok(Done::new((counts, inv)))
-                },
-            )
+            .run(&c.caller, guarded("kms:ListKeys", None, Kind::Read), |s| {
+                let counts = s.engine.counts_by_state()?;
+                let inv = s.engine.inventory()?;
+                Ok(Done::new((counts, inv)))
+            })
             .await;
         match r {
             Ok((counts, inv)) => {
@@ -554,10 +563,13 @@ pub async fn overview(State(st): St, c: Ctx) -> Response {
                         })
                         .collect(),
                 );
-                let s = |v: &Value, f: &str| v.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+                let s =
+                    |v: &Value, f: &str| v.get(f).and_then(Value::as_str).unwrap_or("").to_string();
                 overdue = Some(
                     inv.iter()
-                        .filter(|r| r.get("rotation_overdue").and_then(Value::as_bool) == Some(true))
+                        .filter(|r| {
+                            r.get("rotation_overdue").and_then(Value::as_bool) == Some(true)
+                        })
                         .take(50)
                         .map(|r| Brief {
                             id: s(r, "id"),
@@ -720,7 +732,11 @@ pub async fn list_keys(
     let cursor = nonempty(&q.cursor);
     let (keys, next) = svc
         .run(caller, guarded("kms:ListKeys", None, Kind::Use), move |s| {
-            Ok(Done::new(s.engine.list(&filter, limit, cursor.as_deref())?))
+            Ok(Done::new(s.engine.list(
+                &filter,
+                limit,
+                cursor.as_deref(),
+            )?))
         })
         .await?;
     let mut rows: Vec<KeyRow> = keys
@@ -760,8 +776,7 @@ pub async fn keys(State(st): St, c: Ctx, q: QueryResult<KeysQuery>) -> Response 
         Ok(Query(q)) => q,
         Err(r) => return bad_query(&c, r, "/ui/keys"),
     };
-    let (rows, next, limit, refused, status) = match list_keys(&st.service, &c.caller, &q).await
-    {
+    let (rows, next, limit, refused, status) = match list_keys(&st.service, &c.caller, &q).await {
         Ok((rows, next, limit)) => (rows, next, limit, String::new(), StatusCode::OK),
         Err(e) => (Vec::new(), None, 100, say(&e), status_of(&e)),
     };
@@ -794,7 +809,7 @@ pub async fn keys(State(st): St, c: Ctx, q: QueryResult<KeysQuery>) -> Response 
 pub async fn create_key(State(st): St, c: Ctx, body: Bytes) -> Response {
     let f = match form(&c, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut req = CreateKey {
         description: field(&f, "description").to_string(),
@@ -887,7 +902,10 @@ fn key_actions(st: &ConsoleState, c: &Ctx, m: &KeyMeta) -> KeyActions {
         ),
         schedule: gate(
             "kms:ScheduleKeyDeletion",
-            matches!(state, KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport),
+            matches!(
+                state,
+                KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport
+            ),
             "The key is already pending deletion or destroyed.",
         ),
         cancel: gate(
@@ -1032,7 +1050,11 @@ pub async fn key_detail(State(st): St, c: Ctx, Path(id): Path<String>) -> Respon
     html(
         StatusCode::OK,
         KeyPage {
-            chrome: chrome(&c, "keys", format!("Key {}", m.aliases.first().unwrap_or(&m.id))),
+            chrome: chrome(
+                &c,
+                "keys",
+                format!("Key {}", m.aliases.first().unwrap_or(&m.id)),
+            ),
             id: m.id.clone(),
             facts,
             aliases: m.aliases.clone(),
@@ -1063,7 +1085,7 @@ pub async fn key_action(
 ) -> Response {
     let f = match form(&c, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let to = format!("/ui/keys/{id}");
     let svc = &st.service;
@@ -1270,23 +1292,26 @@ pub async fn decide(
     body: Bytes,
 ) -> Response {
     if let Err(r) = form(&c, &body) {
-        return r;
+        return *r;
     }
     let approve = match decision.as_str() {
         "approve" => true,
         "deny" => false,
         _ => return not_found(Ok(c)).await,
     };
-    let r = st.service.decide_approval(&c.caller, id.clone(), approve).await;
+    let r = st
+        .service
+        .decide_approval(&c.caller, id.clone(), approve)
+        .await;
     back_with_result(
         &st,
         &c,
         r,
         move |d| match (approve, d.executed) {
             (false, _) => format!("You denied request {id}; it will never run."),
-            (true, Some(_)) => format!(
-                "You approved request {id}: the quorum was reached and the change ran."
-            ),
+            (true, Some(_)) => {
+                format!("You approved request {id}: the quorum was reached and the change ran.")
+            }
             (true, None) => format!(
                 "You approved request {id} ({} of {}); it needs more approvals.",
                 d.approval.approvals.len(),
@@ -1333,7 +1358,10 @@ fn audit_link(q: &AuditQuery, page: Option<usize>, verify: bool) -> String {
     if verify {
         p.push(("verify", "1".into()));
     }
-    format!("/ui/audit?{}", serde_urlencoded::to_string(&p).unwrap_or_default())
+    format!(
+        "/ui/audit?{}",
+        serde_urlencoded::to_string(&p).unwrap_or_default()
+    )
 }
 
 fn audit_filter(q: &AuditQuery) -> Result<AuditFilter, Error> {
@@ -1466,7 +1494,11 @@ fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
             a.iter()
-                .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| x.to_string())
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -1533,7 +1565,13 @@ pub async fn compliance_json(State(st): St, c: Ctx) -> Response {
             serde_json::to_string_pretty(&v).unwrap_or_default(),
         )
             .into_response(),
-        Err(e) => message(Some(&c), status_of(&e), "Compliance report", say(&e), "/ui/compliance"),
+        Err(e) => message(
+            Some(&c),
+            status_of(&e),
+            "Compliance report",
+            say(&e),
+            "/ui/compliance",
+        ),
     }
 }
 
@@ -1566,7 +1604,13 @@ pub async fn identities(State(st): St, c: Ctx) -> Response {
             return html(status_of(&e), view);
         }
     };
-    let join = |v: &[String]| if v.is_empty() { "—".to_string() } else { v.join(", ") };
+    let join = |v: &[String]| {
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
     let mut ids = ids;
     ids.sort_by(|a, b| a.name.cmp(&b.name));
     view.identities = ids
