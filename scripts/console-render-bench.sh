@@ -53,3 +53,4 @@ measure "GET /ui/keys (first page, 100 keys)" "$addr/ui/keys"
 measure "GET /ui/keys?state=PendingImport (filter scans every key)" "$addr/ui/keys?state=PendingImport"
 measure "GET /ui/keys/{id} (key detail)" "$addr/ui/keys/$first"
 measure "baseline: GET /v1/keys/{id} (JSON)" "$addr/v1/keys/$first" auth
+reps=5 measure "GET /ui/ (overview: every key counted, the audit chain verified)" "$addr/ui/"

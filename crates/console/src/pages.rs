@@ -935,9 +935,9 @@ pub async fn key_view(
     svc: &Service,
     caller: &Caller,
     id: &str,
-    public_key_allowed: bool,
 ) -> Result<(KeyMeta, Vec<u64>, Vec<String>, String), Error> {
     let k = id.to_string();
+    let principal = caller.principal.clone();
     svc.run_on_key(
         caller,
         guarded("kms:DescribeKey", Some(id), Kind::Use),
@@ -955,6 +955,8 @@ pub async fn key_view(
                 .into_iter()
                 .map(|(who, p)| format!("{} (attached to {who})", p.name))
                 .collect();
+            let public_key_allowed =
+                Service::decide(&principal, "kms:GetPublicKey", Some(&m), None).allowed;
             let pem = if public_key_allowed && m.spec.name() != "AES_256_GCM" {
                 s.engine
                     .get_public_key(&k)
@@ -983,8 +985,7 @@ fn pem(label: &str, der: &[u8]) -> String {
 }
 
 pub async fn key_detail(State(st): St, c: Ctx, Path(id): Path<String>) -> Response {
-    let pk = Service::decide(&c.caller.principal, "kms:GetPublicKey", None, None).allowed;
-    let (m, uses, policy, public_key) = match key_view(&st.service, &c.caller, &id, pk).await {
+    let (m, uses, policy, public_key) = match key_view(&st.service, &c.caller, &id).await {
         Ok(v) => v,
         Err(e) => {
             return message(Some(&c), status_of(&e), "Key", say(&e), "/ui/keys");

@@ -157,3 +157,46 @@ fn ui_false_turns_the_console_off() {
     let (status, _) = off.request("GET", "/ui/", None, None);
     assert_eq!(status, 404);
 }
+
+#[test]
+fn a_console_session_never_shows_or_logs_its_token() {
+    let s = Server::dev(BIN);
+    let (status, _) = s.post("/v1/identities", &serde_json::json!({ "name": "carol" }));
+    assert_eq!(status, 200);
+    let (status, t) = s.post("/v1/tokens", &serde_json::json!({ "identity": "carol" }));
+    assert_eq!(status, 200, "{t}");
+    let token = t["token"].as_str().unwrap().to_string();
+    let dir = TempDir::new("console-canary");
+    let jar = dir.path().join("cookies");
+    let ui = |p: &str| format!("{}{p}", s.addr);
+    let (_, page) = curl(&jar, &[&ui("/ui/sign-in")]);
+    let t = form_token(&page);
+    let (status, _) = curl(
+        &jar,
+        &[
+            "--data-urlencode",
+            &format!("csrf={t}"),
+            "--data-urlencode",
+            &format!("token={token}"),
+            &ui("/ui/sign-in"),
+        ],
+    );
+    assert_eq!(status, 303);
+    let mut seen = String::new();
+    for p in ["/ui/", "/ui/keys", "/ui/approvals", "/ui/audit", "/ui/identities"] {
+        let (status, page) = curl(&jar, &[&ui(p)]);
+        assert!(status == 200 || status == 403, "{p}: {status}");
+        seen.push_str(&page);
+    }
+    assert!(seen.contains("carol"), "signed in as carol");
+    let jar_text = std::fs::read_to_string(&jar).unwrap();
+    let (_, export) = s.get("/v1/audit/export");
+    for (what, text) in [
+        ("pages", seen.as_str()),
+        ("cookies", jar_text.as_str()),
+        ("audit log", &export.to_string()),
+        ("server log", &s.logs()),
+    ] {
+        assert!(!text.contains(&token), "the token appears in the {what}");
+    }
+}
