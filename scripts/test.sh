@@ -67,6 +67,9 @@ cargo test --workspace -- --test-threads 2
 phase "cargo build --release"
 cargo build --release
 
+phase "web console in a real browser (scripts/console-browser-test.sh: chromium + playwright-core + axe-core)"
+scripts/console-browser-test.sh
+
 phase "strongroom scan: SARIF 2.1.0 schema check (scripts/scan-sarif-check.sh)"
 scripts/scan-sarif-check.sh
 

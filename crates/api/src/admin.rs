@@ -19,7 +19,7 @@ use strongroom_audit::{self as audit, AuditFilter};
 use strongroom_core::crypto::context::EncryptionContext;
 use strongroom_core::error::{Error, Result};
 use strongroom_engine::auth::Principal;
-use strongroom_engine::policy::{self, ApprovalStatus, Policy};
+use strongroom_engine::policy::{self, Policy};
 use strongroom_service::approvals::Command;
 
 fn g(action: &'static str, kind: Kind) -> Guarded<'static> {
@@ -442,59 +442,15 @@ async fn decide_approval(
     id: String,
     approve: bool,
 ) -> ApiResult<Json<Value>> {
-    let approver = c.principal.id.clone();
-    let is_approver = c.principal.roles.iter().any(|r| r == "approver");
-    let now = st.now_ms();
-    // Decide and, at quorum, claim the single execution in one locked step:
-    // the request is stored as Executed before it runs, so concurrent final
-    // approvals cannot both execute it.
-    let (result, runs) = st
-        .run(&c, g("strongroom:Approve", Kind::Change), move |s| {
-            let (req, runs) = s.registry.update_approval(&id, |req| {
-                let outcome = if approve {
-                    req.approve(&approver, is_approver, now)
-                } else {
-                    req.deny(&approver, is_approver, now)
-                };
-                outcome.map_err(|e| Error::AccessDenied(e.to_string()))?;
-                if req.status == ApprovalStatus::Approved {
-                    req.mark_executed()
-                        .map_err(|e| Error::InvalidKeyState(e.to_string()))?;
-                    return Ok(true);
-                }
-                Ok(false)
-            })?;
-            Ok(Done::new((req, runs)).key(id, None))
-        })
-        .await?;
-    if !runs {
-        return Ok(Json(json!({ "approval": result, "executed": false })));
-    }
-    // Quorum reached: execute the stored request as its requester, with the
-    // requester's permissions as they are now.
-    let requester = st
-        .seal
-        .services()?
-        .registry
-        .principal(&result.requester)
-        .map_err(|_| {
-            Error::AccessDenied(format!(
-                "the requester {} is disabled; the request cannot run",
-                result.requester
-            ))
-        })?;
-    let exec_caller = Caller {
-        principal: requester,
-        source: c.source.clone(),
-        request_id: c.request_id.clone(),
-    };
-    let output = st
-        .execute_approved(&exec_caller, &result)
-        .await?
-        .into_json();
-    Ok(Json(
-        json!({ "approval": result, "executed": true, "result": output }),
-    ))
+    let d = st.decide_approval(&c, id, approve).await?;
+    Ok(Json(match d.executed {
+        None => json!({ "approval": d.approval, "executed": false }),
+        Some(output) => json!({
+            "approval": d.approval,
+            "executed": true,
+            "result": output.into_json(),
+        }),
+    }))
 }
 
 // ---------- audit ----------

@@ -138,6 +138,9 @@ pub struct Config {
     /// `STRONGROOM_AUDIT_LOW_SPACE_BYTES`.
     #[serde(default = "limits::default_audit_low_space_bytes")]
     pub audit_low_space_bytes: u64,
+    /// Serve the web console at `/ui/` (on by default). `STRONGROOM_UI`.
+    #[serde(default = "yes")]
+    pub ui: bool,
 }
 
 fn default_rotation_days() -> u32 {
@@ -228,6 +231,7 @@ impl Default for Config {
             audit_rotate_secs: 0,
             audit_retain_segments: 0,
             audit_low_space_bytes: limits::default_audit_low_space_bytes(),
+            ui: true,
         }
     }
 }
@@ -316,6 +320,9 @@ impl Config {
                 .map(|a| a.trim().to_string())
                 .filter(|a| !a.is_empty())
                 .collect();
+        }
+        if let Some(v) = env("STRONGROOM_UI") {
+            self.ui = parse_bool("STRONGROOM_UI", &v)?;
         }
         if let Some(v) = env("STRONGROOM_DUAL_CONTROL") {
             self.dual_control = parse_bool("STRONGROOM_DUAL_CONTROL", &v)?;

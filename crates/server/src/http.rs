@@ -1,6 +1,7 @@
 //! The HTTP layers every front-end shares, and the app that composes them:
 //! the native router (`strongroom-api`) and the AWS router
-//! (`strongroom-aws`) side by side, then the body limit and read timeout,
+//! (`strongroom-aws`) side by side, with the web console
+//! (`strongroom-console`, at `/ui/`) unless `ui = false`, then the body limit and read timeout,
 //! metrics, `/metrics`, the 404/405 answers and the audit of requests that
 //! never reached the gate. A new front-end adds its router in [`app`].
 
@@ -34,6 +35,8 @@ pub struct HttpSettings {
     pub aws: strongroom_aws::AwsSettings,
     /// The Vault front-end's mounts.
     pub vault: strongroom_vault::VaultSettings,
+    /// Serve the web console at `/ui/` (`ui` in the config).
+    pub ui: bool,
 }
 
 /// The shared layers' state.
@@ -73,6 +76,12 @@ pub fn app(service: Arc<Service>, settings: HttpSettings) -> Router {
         settings: settings.vault,
         max_body: settings.max_body,
     }));
+    let console = settings.ui.then(|| {
+        strongroom_console::router(Arc::new(strongroom_console::ConsoleState::new(
+            service.clone(),
+            settings.dev_mode,
+        )))
+    });
     let limit = settings.max_body;
     let state = Arc::new(HttpState {
         service,
@@ -85,9 +94,11 @@ pub fn app(service: Arc<Service>, settings: HttpSettings) -> Router {
         .route("/metrics", get(metrics_handler))
         .with_state(state.clone());
     let vault = vault.route_layer(middleware::from_fn_with_state(state.clone(), observe));
-    Router::new()
-        .merge(native)
-        .merge(aws)
+    let mut router = Router::new().merge(native).merge(aws);
+    if let Some(console) = console {
+        router = router.merge(console);
+    }
+    router
         .merge(metrics_route)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -229,6 +229,7 @@ pub async fn run(opts: Options) -> Result<(), Error> {
                 dev_credentials: dev_aws.clone(),
             },
             vault: cfg.vault_settings(),
+            ui: cfg.ui,
         },
     );
 

@@ -308,6 +308,88 @@ impl Service {
     }
 }
 
+/// What deciding an approval request did.
+pub struct ApprovalDecision {
+    /// The request after the decision.
+    pub approval: ApprovalRequest,
+    /// The stored command's result when this decision reached the quorum.
+    pub executed: Option<CommandOutput>,
+}
+
+impl Service {
+    /// Approves (or denies) approval request `id` as `caller`, through the
+    /// gate (`strongroom:Approve`); at quorum runs the stored command as
+    /// its requester, with the requester's permissions as they are now. The
+    /// requester cannot decide their own request (the refusal says so).
+    pub async fn decide_approval(
+        &self,
+        caller: &Caller,
+        id: String,
+        approve: bool,
+    ) -> Result<ApprovalDecision> {
+        use crate::policy::ApprovalStatus;
+        let approver = caller.principal.id.clone();
+        let is_approver = caller.principal.roles.iter().any(|r| r == "approver");
+        let now = self.now_ms();
+        let g = Guarded {
+            action: "strongroom:Approve",
+            key: None,
+            context: None,
+            kind: Kind::Change,
+            command: None,
+        };
+        // Decide and, at quorum, claim the single execution in one locked
+        // step: the request is stored as Executed before it runs, so
+        // concurrent final approvals cannot both execute it.
+        let (approval, runs) = self
+            .run(caller, g, move |s| {
+                let (req, runs) = s.registry.update_approval(&id, |req| {
+                    let outcome = if approve {
+                        req.approve(&approver, is_approver, now)
+                    } else {
+                        req.deny(&approver, is_approver, now)
+                    };
+                    outcome.map_err(|e| Error::AccessDenied(e.to_string()))?;
+                    if req.status == ApprovalStatus::Approved {
+                        req.mark_executed()
+                            .map_err(|e| Error::InvalidKeyState(e.to_string()))?;
+                        return Ok(true);
+                    }
+                    Ok(false)
+                })?;
+                Ok(Done::new((req, runs)).key(id, None))
+            })
+            .await?;
+        if !runs {
+            return Ok(ApprovalDecision {
+                approval,
+                executed: None,
+            });
+        }
+        let requester = self
+            .seal
+            .services()?
+            .registry
+            .principal(&approval.requester)
+            .map_err(|_| {
+                Error::AccessDenied(format!(
+                    "the requester {} is disabled; the request cannot run",
+                    approval.requester
+                ))
+            })?;
+        let exec_caller = Caller {
+            principal: requester,
+            source: caller.source.clone(),
+            request_id: caller.request_id.clone(),
+        };
+        let output = self.execute_approved(&exec_caller, &approval).await?;
+        Ok(ApprovalDecision {
+            approval,
+            executed: Some(output),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -518,6 +518,89 @@ pub use strongroom_proto::report::{
     envelope, hex, render_html, render_markdown, report_digest, verify, SIGNING_DOMAIN,
 };
 
+impl crate::Service {
+    /// The signed compliance report built from live state, through the gate
+    /// (`strongroom:ReadComplianceReport`): the envelope the native API
+    /// answers and the console renders and offers as a download.
+    pub async fn compliance_report(
+        &self,
+        caller: &crate::gate::Caller,
+        dev_mode: bool,
+    ) -> crate::error::Result<Value> {
+        use crate::audit::{self as audit, AuditFilter};
+        use crate::error::Error;
+        let g = crate::gate::Guarded {
+            action: "strongroom:ReadComplianceReport",
+            key: None,
+            context: None,
+            kind: crate::gate::Kind::Read,
+            command: None,
+        };
+        let status = self.seal.status()?;
+        let settings = Settings {
+            dual_control: self.dual_control.enabled,
+            dual_control_approvals: self.dual_control.approvals,
+            tls: self.tls,
+            seal_type: status.seal_type.clone(),
+            shamir_threshold: status.threshold,
+            audit_enabled: true,
+            dev_mode,
+            default_rotation_days: self.default_rotation_days,
+        };
+        let dual = self.dual_control.clone();
+        self.run(caller, g, move |s| {
+            let mut settings = settings;
+            let mut facts = AuditFacts::default();
+            match s.audit_log() {
+                Err(_) => settings.audit_enabled = false,
+                Ok(log) => {
+                    let (next, head) = log.head();
+                    let v = audit::verify_log(log.path(), &log.public_key(), Some((next, &head)))
+                        .map_err(|e| Error::Internal(format!("audit verification: {e}")))?;
+                    facts.verification = Some(json!(v));
+                    let rows = audit::query(log.path(), &AuditFilter::default())
+                        .map_err(|e| Error::Internal(format!("audit query: {e}")))?;
+                    facts.events = rows.len() as u64;
+                    for (_, e) in rows {
+                        facts.first_ms =
+                            Some(facts.first_ms.map_or(e.time_ms, |x| x.min(e.time_ms)));
+                        facts.last_ms = Some(facts.last_ms.map_or(e.time_ms, |x| x.max(e.time_ms)));
+                        if e.root {
+                            facts.root_uses.push((e.time_ms, e.operation.clone()));
+                        }
+                        let approved = e.detail.as_deref().is_some_and(|d| d.contains("approval"));
+                        if e.outcome == "allowed"
+                            && DESTRUCTIVE_OPERATIONS.contains(&e.operation.as_str())
+                            && (e.root || !dual.requires(&e.operation))
+                            && !approved
+                        {
+                            facts.unapproved_destructive.push((
+                                e.time_ms,
+                                e.operation,
+                                e.key_id,
+                                e.identity,
+                            ));
+                        }
+                    }
+                }
+            }
+            let inputs = Inputs {
+                now: s.engine.now(),
+                keys: s.engine.inventory()?,
+                settings,
+                audit: facts,
+                last_drill: s.engine.last_drill()?.map(|d| (d.time, d.passed)),
+                scans: crate::scans::load_all(s.store.as_ref())?,
+            };
+            let body = build(&inputs);
+            let digest = report_digest(&body);
+            let (sig, pk) = s.engine.sign_with_audit_key(SIGNING_DOMAIN, &digest)?;
+            Ok(crate::gate::Done::new(envelope(body, &sig, &pk)))
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

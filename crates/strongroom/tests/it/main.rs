@@ -23,6 +23,7 @@ mod canary;
 mod cli;
 mod cli_access;
 mod cli_usability;
+mod console;
 mod ha_postgres;
 mod hostile;
 mod hsm;
