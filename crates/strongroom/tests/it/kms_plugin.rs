@@ -89,12 +89,18 @@ impl Drop for Plugin {
     }
 }
 
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
+/// One runtime for every client of these tests: a tonic channel's
+/// background task lives on the runtime it was made on.
+static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .unwrap()
-        .block_on(f)
+});
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    RUNTIME.block_on(f)
 }
 
 fn status(c: &mut KeyManagementServiceClient) -> StatusResponse {
