@@ -4,6 +4,7 @@ kube-apiserver does (gRPC, service v2.KeyManagementService). For the README
 and for trying `strongroom kms-plugin` by hand; needs grpcio (PyPI).
 
   kms-plugin-client.py SOCKET status                     JSON: version, healthz, key_id
+                                                         (exit 1 unless healthz is "ok")
   kms-plugin-client.py SOCKET encrypt TEXT               JSON: key_id, ciphertext (base64)
   kms-plugin-client.py SOCKET decrypt KEY_ID CIPHERTEXT  the plaintext
 
@@ -70,13 +71,20 @@ def main(argv) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     socket, op, args = argv[1], argv[2], argv[3:]
-    with grpc.insecure_channel("unix://" + socket) as ch:
+    # The HTTP/2 layer (hyper's h2) refuses an invalid :authority, and
+    # grpcio's default for a unix socket is its path: say localhost, as
+    # kube-apiserver and the kubelet do.
+    options = [("grpc.default_authority", "localhost")]
+    with grpc.insecure_channel("unix://" + socket, options=options) as ch:
         try:
             if op == "status":
                 r = call(ch, "Status", b"")
+                healthz = r.get(2, b"").decode()
                 print(json.dumps({"version": r.get(1, b"").decode(),
-                                  "healthz": r.get(2, b"").decode(),
+                                  "healthz": healthz,
                                   "key_id": r.get(3, b"").decode()}))
+                if healthz != "ok":
+                    return 1
             elif op == "encrypt":
                 r = call(ch, "Encrypt", field(1, args[0].encode()) + field(2, b"readme"))
                 print(json.dumps({"key_id": r.get(2, b"").decode(),

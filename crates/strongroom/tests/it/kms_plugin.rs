@@ -23,14 +23,19 @@ struct Plugin {
     child: Child,
     socket: PathBuf,
     log: PathBuf,
-    _dir: TempDir,
+    /// Taken by [`Plugin::kill9`] to start another plugin in it.
+    dir: Option<TempDir>,
 }
 
 impl Plugin {
     /// Starts the plugin for `key` at `addr` with `token` (from a file) and
     /// waits until its socket answers.
     fn start(addr: &str, token: &str, key: &str) -> Plugin {
-        let dir = TempDir::new("kms");
+        Self::start_in(TempDir::new("kms"), addr, token, key)
+    }
+
+    /// Like [`Plugin::start`], with its socket (and files) in `dir`.
+    fn start_in(dir: TempDir, addr: &str, token: &str, key: &str) -> Plugin {
         let socket = dir.path().join("kms.sock");
         let token_file = dir.path().join("token");
         std::fs::write(&token_file, format!("{token}\n")).unwrap();
@@ -52,10 +57,11 @@ impl Plugin {
             child,
             socket,
             log,
-            _dir: dir,
+            dir: Some(dir),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !p.socket.exists() {
+        // Until it answers (a stale socket file may be there already).
+        while std::os::unix::net::UnixStream::connect(&p.socket).is_err() {
             if let Ok(Some(status)) = p.child.try_wait() {
                 panic!("the plugin exited ({status}):\n{}", p.logs());
             }
@@ -67,6 +73,21 @@ impl Plugin {
             std::thread::sleep(Duration::from_millis(20));
         }
         p
+    }
+
+    /// SIGKILL; returns its directory (socket file included).
+    fn kill9(mut self) -> TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir.take().unwrap()
+    }
+
+    /// SIGTERM (as systemd or the kubelet stop it); waits for the exit.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let st = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(st.success());
+        self.child.wait().unwrap()
     }
 
     fn logs(&self) -> String {
@@ -376,6 +397,34 @@ fn oversized_and_malformed_requests_get_clear_errors() {
     assert_eq!(decrypt(&mut c, &ct, &kid).unwrap(), [9u8; 32]);
     // The plaintexts never reach the plugin's log.
     assert!(!p.logs().contains("CQkJCQkJ"), "{}", p.logs());
+}
+
+#[test]
+fn a_stale_socket_is_replaced_and_sigterm_removes_it() {
+    let s = Server::dev(BIN);
+    let key = create_key(&s, json!({}));
+    // SIGKILL leaves the socket file behind; the next plugin on the
+    // same path replaces it.
+    let p = Plugin::start(&s.addr, &s.token, &key);
+    let socket = p.socket.clone();
+    let dir = p.kill9();
+    assert!(socket.exists(), "a killed plugin leaves its socket");
+    let mut p2 = Plugin::start_in(dir, &s.addr, &s.token, &key);
+    assert_eq!(status(&mut p2.client()).healthz, "ok");
+    // A second plugin on a live socket refuses to start.
+    let out = Command::new(BIN)
+        .args(["kms-plugin", "--socket"])
+        .arg(&p2.socket)
+        .args(["--key", &key, "--addr", &s.addr, "--token", &s.token])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("another process is serving on it"), "{err}");
+    // SIGTERM: a clean exit, and the socket is gone.
+    let st = p2.terminate();
+    assert!(st.success(), "{st:?}\n{}", p2.logs());
+    assert!(!p2.socket.exists());
 }
 
 #[test]
