@@ -13,6 +13,15 @@ use super::CliError;
 
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:8200";
 
+/// Where the client connects and as whom: `STRONGROOM_ADDR`,
+/// `STRONGROOM_TOKEN`, `STRONGROOM_CACERT`, and how long one request may take.
+pub struct Settings {
+    pub addr: String,
+    pub token: Option<String>,
+    pub cacert: Option<String>,
+    pub timeout: Duration,
+}
+
 pub struct Client {
     agent: ureq::Agent,
     base: String,
@@ -23,19 +32,25 @@ pub struct Client {
 
 impl Client {
     pub fn from_env() -> Result<Self, CliError> {
-        let base = std::env::var("STRONGROOM_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string());
-        let base = base.trim_end_matches('/').to_string();
+        Self::new(Settings {
+            addr: std::env::var("STRONGROOM_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string()),
+            token: std::env::var("STRONGROOM_TOKEN").ok(),
+            cacert: std::env::var("STRONGROOM_CACERT").ok(),
+            timeout: Duration::from_secs(120),
+        })
+    }
+
+    /// A client from explicit settings (the KMS plugin's flags); empty
+    /// strings count as unset, as in the environment.
+    pub fn new(s: Settings) -> Result<Self, CliError> {
+        let base = s.addr.trim_end_matches('/').to_string();
         if !base.starts_with("http://") && !base.starts_with("https://") {
             return Err(CliError::new(format!(
                 "STRONGROOM_ADDR={base:?} must start with http:// or https://"
             )));
         }
-        let token = std::env::var("STRONGROOM_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty());
-        let cacert = std::env::var("STRONGROOM_CACERT")
-            .ok()
-            .filter(|p| !p.is_empty());
+        let token = s.token.filter(|t| !t.is_empty());
+        let cacert = s.cacert.filter(|p| !p.is_empty());
         let roots = match &cacert {
             // A private CA (or a self-signed server certificate).
             Some(path) => strongroom_core::pem::read_certs(path)
@@ -53,7 +68,7 @@ impl Client {
             .root_certs(RootCerts::Specific(Arc::new(roots)));
         let cfg = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
+            .timeout_global(Some(s.timeout))
             .tls_config(tls.build())
             .build();
         Ok(Self {
@@ -89,6 +104,20 @@ impl Client {
             return Ok(v);
         }
         Err(api_error(&v))
+    }
+
+    /// Sends a request and returns the HTTP status and the JSON body,
+    /// whatever the status: for callers that map the server's errors
+    /// themselves (the KMS plugin). Fails only when the server cannot be
+    /// reached or its body is not JSON.
+    pub fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), CliError> {
+        let (status, mut resp) = self.send(method, path, body)?;
+        Ok((status, read_json(status, &mut resp)?))
     }
 
     /// A GET whose successful answer is not JSON (e.g. JSON Lines): returns

@@ -233,6 +233,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Kubernetes KMS v2 plugin: serve kube-apiserver's gRPC API on a unix socket,
+    /// as a client of this server (docs/KUBERNETES.md; `strongroom kms-plugin --help`).
+    #[command(disable_help_flag = true)]
+    KmsPlugin {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Dev server only: move its clock forward, run the scheduler now.
     #[command(subcommand)]
     Dev(dev::DevCmd),
@@ -303,6 +310,9 @@ pub trait ServerSide {
     ) -> Result<(), CliError>;
     /// `strongroom bench ARGS…`.
     fn bench(&self, args: Vec<std::ffi::OsString>, fmt: Format) -> Result<(), CliError>;
+    /// `strongroom kms-plugin ARGS…` (the strongroom-kms-plugin crate: its
+    /// gRPC server and async runtime stay out of the CLI crate).
+    fn kms_plugin(&self, args: Vec<std::ffi::OsString>) -> Result<(), CliError>;
 }
 
 #[derive(Subcommand)]
@@ -582,6 +592,7 @@ fn run(cli: Cli, fmt: Format, side: &dyn ServerSide) -> Result<(), CliError> {
         Command::Inventory(a) => lifecycle::inventory(a, fmt),
         Command::Rewrap(a) => lifecycle::rewrap(a, fmt),
         Command::Bench { args } => side.bench(args, fmt),
+        Command::KmsPlugin { args } => side.kms_plugin(args),
         Command::Encapsulate(a) => kem::encapsulate(a, fmt),
         Command::Decapsulate(a) => kem::decapsulate(a, fmt),
         Command::Dev(c) => dev::dev(c, fmt),

@@ -2,7 +2,8 @@
 //! ([`strongroom_cli::ServerSide`]) runs here, on strongroom-server: the
 //! server itself, the offline operator tools that open the storage and the
 //! seal (migrate-seal, offline generate-root, backup restore), and the load
-//! generator (strongroom-bench).
+//! generator (strongroom-bench), and the Kubernetes KMS plugin
+//! (strongroom-kms-plugin).
 
 use std::io::{IsTerminal as _, Write as _};
 
@@ -44,9 +45,15 @@ impl strongroom_cli::ServerSide for Binary {
     fn bench(&self, args: Vec<std::ffi::OsString>, fmt: Format) -> Result<(), CliError> {
         strongroom_bench::main_args(args, fmt)
     }
+    fn kms_plugin(&self, args: Vec<std::ffi::OsString>) -> Result<(), CliError> {
+        init_logging();
+        strongroom_kms_plugin::main_args(args)
+    }
 }
 
-fn serve(a: ServerArgs) -> Result<(), CliError> {
+/// Logs to stderr at `STRONGROOM_LOG` (default info): the server's and the
+/// KMS plugin's.
+fn init_logging() {
     let level = std::env::var("STRONGROOM_LOG").unwrap_or_else(|_| "info".into());
     let level = match level.to_ascii_lowercase().as_str() {
         "error" => tracing::Level::ERROR,
@@ -60,6 +67,10 @@ fn serve(a: ServerArgs) -> Result<(), CliError> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+fn serve(a: ServerArgs) -> Result<(), CliError> {
+    init_logging();
     let mode = if a.dev {
         strongroom_server::Mode::Dev {
             root_token: a.dev_root_token,

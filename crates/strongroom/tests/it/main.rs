@@ -29,6 +29,7 @@ mod hostile;
 mod hsm;
 mod http_api;
 mod key_lifecycle;
+mod kms_plugin;
 mod lifecycle;
 mod operator;
 mod scan_cli;
