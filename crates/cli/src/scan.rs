@@ -60,7 +60,13 @@ fn import(item: &ImportItem<'_>) -> Result<String, String> {
     .map_err(|e| format!("stored, but its metadata was not recorded: {e}"))?;
     Ok(format!(
         "imported {}:{} ({}) as secret {} v{}; in the code, read ${} from the environment and run the program with: strongroom run --secret {} -- <command>",
-        f.path, f.line, f.rule, item.path, v["version"], item.field, item.path
+        f.path,
+        f.line,
+        f.rule,
+        item.path,
+        v["version"]["version"].as_u64().or(v["version"].as_u64()).unwrap_or_default(),
+        item.field,
+        item.path
     ))
 }
 

@@ -58,7 +58,9 @@ fn main() {
         .build()
         .unwrap();
     let grpc = rt.block_on(async {
-        let mut c = KeyManagementServiceClient::connect_unix(socket).await.unwrap();
+        let mut c = KeyManagementServiceClient::connect_unix(socket)
+            .await
+            .unwrap();
         let mut out = Vec::with_capacity(n);
         for i in 0..n + n / 10 {
             let t = Instant::now();

@@ -310,3 +310,104 @@ fn report_to_the_server_feeds_inventory_and_compliance() {
         assert!(!text.contains(&t[4..]), "the token reached the {what}");
     }
 }
+
+/// `strongroom scan --import` against a real dev server: the found token is
+/// stored in the secrets engine at PREFIX/<file>/<rule>, with where it was
+/// found in its metadata; `strongroom run` hands it to a program; the scan
+/// report counts it as imported; a second import never overwrites it; and
+/// without a terminal or --yes nothing is stored.
+#[test]
+fn import_moves_a_found_secret_into_the_secrets_engine() {
+    use crate::common::{cli_json, http, BIN};
+    let s = strongroom_testkit::Server::dev(BIN);
+    let dir = tempdir("import");
+    let t = token(4);
+    std::fs::write(dir.join("settings.py"), format!("GH = \"{t}\"\n")).unwrap();
+    let scan_at = |args: &[&str]| {
+        let mut c = s.cli();
+        c.current_dir(&dir).arg("scan").args(args);
+        c.stdin(std::process::Stdio::null());
+        c.output().expect("run strongroom")
+    };
+    // No terminal and no --yes: refused, nothing stored.
+    let o = scan_at(&[".", "--import", "scanned"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"));
+    let (st, _) = http(
+        &s,
+        "GET",
+        "/v1/secrets/data/scanned/settings.py/github-token",
+        None,
+        Some(&s.token),
+    );
+    assert_eq!(st, 404);
+    // History scans cannot import (the value must still be in a file).
+    let o = scan_at(&[".", "--history", "--import", "scanned", "--yes"]);
+    assert_eq!(o.status.code(), Some(2));
+
+    let o = scan_at(&[
+        ".",
+        "--import",
+        "scanned",
+        "--yes",
+        "--report",
+        "--repository",
+        "app",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("as secret scanned/settings.py/github-token v1")
+            && err.contains("strongroom run --secret scanned/settings.py/github-token"),
+        "{err}"
+    );
+    assert!(err.contains("1 imported"), "{err}");
+    assert!(!err.contains(&t[4..]), "the value is not printed: {err}");
+    let v = cli_json(&s, &["secret", "get", "scanned/settings.py/github-token"]);
+    assert_eq!(v["data"]["GITHUB_TOKEN"], t.as_str(), "{v}");
+    let (st, m) = http(
+        &s,
+        "GET",
+        "/v1/secrets/metadata/scanned/settings.py/github-token",
+        None,
+        Some(&s.token),
+    );
+    assert_eq!(st, 200, "{m}");
+    let meta = m.to_string();
+    assert!(
+        meta.contains("settings.py:1") && meta.contains("scan_fingerprint"),
+        "{m}"
+    );
+    let (_, rep) = http(&s, "GET", "/v1/scans/app", None, Some(&s.token));
+    assert_eq!(rep["imported"], 1, "{rep}");
+    assert_eq!(
+        rep["findings"][0]["imported_to"],
+        "scanned/settings.py/github-token"
+    );
+
+    // The program gets it from strongroom run, not from the code.
+    let o = s
+        .cli()
+        .args([
+            "run",
+            "--secret",
+            "scanned/settings.py/github-token",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(format!("test \"$GITHUB_TOKEN\" = '{t}'"))
+        .output()
+        .expect("strongroom run");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // A second import does not overwrite the stored secret.
+    let o = scan_at(&[".", "--import", "scanned", "--yes"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains(&t[4..]));
+}
