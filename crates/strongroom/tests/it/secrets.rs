@@ -778,3 +778,110 @@ fn run_passes_secrets_in_env_or_private_files_and_the_exit_status() {
     assert!(err.contains("SecretNotFound"), "{err}");
     let _ = cli;
 }
+
+/// POSTs a new version; `None` on a transport error (the server was killed).
+fn put_version(
+    agent: &ureq::Agent,
+    addr: &str,
+    token: &str,
+    path: &str,
+    value: &str,
+) -> Option<(u16, Value)> {
+    let mut resp = agent
+        .post(&format!("{addr}/v1/secrets/data/{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_json(json!({ "data": { "v": value } }))
+        .ok()?;
+    let st = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().ok()?;
+    Some((st, serde_json::from_str(&text).ok()?))
+}
+
+#[test]
+fn kill_9_during_puts_loses_no_acknowledged_version() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let mut s = Server::production(BIN, strongroom_testkit::TempDir::new("secrets-kill9"), None);
+    let shares = common::init_and_unseal(&mut s, 1, 1);
+    // (path, version, value) of every acknowledged put.
+    let mut acked: Vec<(String, u64, String)> = Vec::new();
+    for (i, delay) in [60u64, 250, 140, 330].iter().enumerate() {
+        if i > 0 {
+            s = s.restart();
+            common::unseal_http(&s, &shares);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers: Vec<_> = (0..3)
+            .map(|w| {
+                let (addr, token, stop) = (s.addr.clone(), s.token.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let agent: ureq::Agent = ureq::Agent::config_builder()
+                        .http_status_as_error(false)
+                        .timeout_global(Some(Duration::from_secs(20)))
+                        .build()
+                        .into();
+                    let path = format!("kill/w{w}");
+                    let mut mine = Vec::new();
+                    let mut n = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        n += 1;
+                        let value = format!("i{i}-w{w}-n{n}");
+                        match put_version(&agent, &addr, &token, &path, &value) {
+                            Some((200, v)) => {
+                                let ver = v["version"]["version"].as_u64().expect("version");
+                                mine.push((path.clone(), ver, value));
+                            }
+                            Some((st, v)) => assert!(st == 503, "unexpected answer {st}: {v}"),
+                            None => break,
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(*delay));
+        s.kill9();
+        stop.store(true, Ordering::SeqCst);
+        for w in workers {
+            acked.extend(w.join().unwrap());
+        }
+        s = s.restart();
+        common::unseal_http(&s, &shares);
+        // Only the last max_versions (10) of each path are kept: check those.
+        for (path, ver, value) in &acked {
+            let (_, m) = common::http(
+                &s,
+                "GET",
+                &format!("/v1/secrets/metadata/{path}"),
+                None,
+                Some(&s.token),
+            );
+            let current = m["current_version"].as_u64().unwrap();
+            assert!(
+                current >= *ver,
+                "{path}: acknowledged version {ver} but current is {current}"
+            );
+            if current - ver < 10 {
+                let (st, v) = common::http(
+                    &s,
+                    "GET",
+                    &format!("/v1/secrets/data/{path}?version={ver}"),
+                    None,
+                    Some(&s.token),
+                );
+                assert_eq!(
+                    (st, v["data"]["v"].as_str()),
+                    (200, Some(value.as_str())),
+                    "{path} v{ver}"
+                );
+            }
+        }
+        s.kill9();
+    }
+    assert!(
+        acked.len() >= 12,
+        "too little load to mean anything: {} puts",
+        acked.len()
+    );
+}
