@@ -661,6 +661,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         true,
         &[("versions", "array", false)],
     ),
+    (
+        "post",
+        "/v1/secrets/rotate/{path}",
+        "Rotate a secret of kind postgres: new password, ALTER ROLE, verified login, then a new version",
+        true,
+        &[],
+    ),
 ];
 
 pub fn build() -> Value {

@@ -21,6 +21,7 @@ pub mod gate;
 pub mod naming;
 pub mod node;
 pub mod report;
+pub mod rotator;
 pub mod scheduler;
 pub mod secrets;
 pub mod sweep;

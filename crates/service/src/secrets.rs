@@ -285,6 +285,26 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Rotates a secret Strongroom can rotate itself (kind `postgres`:
+    /// [`crate::rotator`]). On failure nothing changes and the error is
+    /// audited; the old version stays current.
+    pub async fn secret_rotate(&self, caller: &Caller, path: &str) -> Result<VersionMeta> {
+        let p = path.to_string();
+        self.run_on_secret(
+            caller,
+            guard("strongroom:RotateSecret", Kind::Change),
+            path,
+            move |s| {
+                let v = crate::rotator::rotate(s, &p)?;
+                let n = v.version;
+                Ok(Done::new(v).key(resource(&p), Some(n)))
+            },
+        )
+        .await
+    }
+}
+
 fn versions_of(out: CommandOutput) -> Result<Vec<u32>> {
     match out {
         CommandOutput::Value(v) => serde_json::from_value(v["versions"].clone())

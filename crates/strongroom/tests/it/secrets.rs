@@ -885,3 +885,194 @@ fn kill_9_during_puts_loses_no_acknowledged_version() {
         acked.len()
     );
 }
+
+/// psql as the tests' superuser; panics on failure.
+fn psql_admin(sql: &str) {
+    let (code, _, err) = run_cmd(Command::new("psql").args([
+        "-w",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        "test",
+        "-qAtc",
+        sql,
+    ]));
+    assert_eq!(code, 0, "psql {sql}: {err}");
+}
+
+/// Whether `role` logs in with `password` (psql, password authentication).
+fn logs_in(role: &str, password: &str) -> bool {
+    let (code, out, _) = run_cmd(
+        Command::new("psql")
+            .args([
+                "-w",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                role,
+                "-d",
+                "test",
+                "-Atc",
+                "select 1",
+            ])
+            .env("PGPASSWORD", password),
+    );
+    code == 0 && out.trim() == "1"
+}
+
+struct DropRole(String);
+
+impl Drop for DropRole {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-w",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "test",
+                "-qAtc",
+            ])
+            .arg(format!("DROP ROLE IF EXISTS {}", self.0))
+            .output();
+    }
+}
+
+#[test]
+fn postgres_rotator_sets_a_new_password_that_works_and_the_old_one_stops() {
+    let role = format!("sr_rot_{}", std::process::id());
+    let _cleanup = DropRole(role.clone());
+    psql_admin(&format!("DROP ROLE IF EXISTS {role}"));
+    psql_admin(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'initial-pw-1' IN ROLE strongroom_pw_test"
+    ));
+    // The test means something only if passwords are checked for this role.
+    assert!(
+        logs_in(&role, "initial-pw-1"),
+        "the role cannot log in at all"
+    );
+    assert!(
+        !logs_in(&role, "a-wrong-password"),
+        "PostgreSQL accepts any password for {role}: run scripts/setup-test-machine.sh (it adds the pg_hba.conf line for +strongroom_pw_test)"
+    );
+
+    let s = Server::dev(BIN);
+    cli_ok(
+        &s,
+        &[
+            "secret",
+            "put",
+            "db/admin",
+            "url=postgres://postgres@127.0.0.1:5432/test",
+        ],
+    );
+    let url = format!("url=postgres://{role}@127.0.0.1:5432/test");
+    let role_f = format!("role={role}");
+    cli_ok(
+        &s,
+        &[
+            "secret",
+            "put",
+            "app/pg",
+            &url,
+            &role_f,
+            "password=initial-pw-1",
+            "admin=db/admin",
+        ],
+    );
+    // A generic secret is not rotated by Strongroom.
+    let e = cli_err(&s, &["secret", "rotate", "app/pg"]);
+    assert!(e.contains("kind generic"), "{e}");
+    cli_ok(
+        &s,
+        &[
+            "secret",
+            "set-metadata",
+            "app/pg",
+            "--kind",
+            "postgres",
+            "--rotation-period-days",
+            "30",
+        ],
+    );
+
+    let v = cli_json(&s, &["secret", "rotate", "app/pg"]);
+    assert_eq!(v["version"]["version"], 2, "{v}");
+    let new = cli_ok(&s, &["secret", "get", "app/pg", "--field", "password"]);
+    let new = new.trim_end();
+    assert_eq!(new.len(), 32, "a 24-byte base64url password");
+    assert!(logs_in(&role, new), "the new password does not log in");
+    assert!(
+        !logs_in(&role, "initial-pw-1"),
+        "the old password still logs in"
+    );
+    let h = cli_json(&s, &["secret", "history", "app/pg"]);
+    assert!(h["next_rotation_ms"].as_i64().is_some(), "{h}");
+
+    // A failed rotation changes nothing: the privileged connection is unreachable.
+    cli_ok(
+        &s,
+        &[
+            "secret",
+            "put",
+            "db/admin",
+            "url=postgres://postgres@127.0.0.1:1/test",
+        ],
+    );
+    let e = cli_err(&s, &["secret", "rotate", "app/pg"]);
+    assert!(
+        e.contains("rotation failed") && e.contains("privileged"),
+        "{e}"
+    );
+    assert!(!e.contains(new), "the password leaked into an error");
+    // Verification fails (the role's database does not exist): the new
+    // password is taken back and the old version stays current.
+    cli_ok(
+        &s,
+        &[
+            "secret",
+            "put",
+            "db/admin",
+            "url=postgres://postgres@127.0.0.1:5432/test",
+        ],
+    );
+    let bad_url = format!("url=postgres://{role}@127.0.0.1:5432/no_such_db_{role}");
+    cli_ok(&s, &["secret", "patch", "app/pg", &bad_url]);
+    let e = cli_err(&s, &["secret", "rotate", "app/pg"]);
+    assert!(
+        e.contains("rotation failed") && e.contains("as the role"),
+        "{e}"
+    );
+    let h = cli_json(&s, &["secret", "history", "app/pg"]);
+    assert_eq!(
+        h["current_version"], 3,
+        "a failed rotation wrote no version: {h}"
+    );
+    assert!(
+        logs_in(&role, new),
+        "after a failed verification the current password still works"
+    );
+
+    // The failures are audited, never with a password.
+    let audit = std::fs::read_to_string(s.dir.path().join("audit.jsonl")).unwrap();
+    let rotations: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("strongroom:RotateSecret"))
+        .collect();
+    assert!(
+        rotations.iter().any(|l| l.contains("\"error\"")),
+        "{rotations:?}"
+    );
+    assert!(
+        rotations.iter().any(|l| l.contains("\"allowed\"")),
+        "{rotations:?}"
+    );
+    assert!(
+        !audit.contains(new) && !s.logs().contains(new),
+        "a password reached the audit or the log"
+    );
+}
