@@ -1057,6 +1057,19 @@ fn postgres_rotator_sets_a_new_password_that_works_and_the_old_one_stops() {
         "after a failed verification the current password still works"
     );
 
+    // On schedule: once the period has passed, the scheduler rotates it (a
+    // failed pass keeps it due, so the next one retries).
+    let good_url = format!("url=postgres://{role}@127.0.0.1:5432/test");
+    cli_ok(&s, &["secret", "patch", "app/pg", &good_url]);
+    let out = cli_ok(&s, &["dev", "advance-clock", "--days", "31"]);
+    assert!(out.contains("Rotated secret/app/pg to version 5"), "{out}");
+    let newest = cli_ok(&s, &["secret", "get", "app/pg", "--field", "password"]);
+    let newest = newest.trim_end();
+    assert_ne!(newest, new);
+    assert!(logs_in(&role, newest) && !logs_in(&role, new));
+    let out = cli_ok(&s, &["dev", "run-scheduler"]);
+    assert!(!out.contains("secret/app/pg"), "not due again: {out}");
+
     // The failures are audited, never with a password.
     let audit = std::fs::read_to_string(s.dir.path().join("audit.jsonl")).unwrap();
     let rotations: Vec<&str> = audit
