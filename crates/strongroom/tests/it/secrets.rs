@@ -534,6 +534,13 @@ fn policy_over_secret_paths_and_the_audit_of_reads() {
     assert!(!s.logs().contains(canary), "canary in the server log");
     let (_, m) = s.request("GET", "/metrics", None, None);
     assert!(!m.to_string().contains(canary), "canary in /metrics");
+    let m = m.as_str().unwrap_or_default().to_string();
+    assert!(m.lines().any(|l| l == "strongroom_secrets 5"), "{m}");
+    assert!(
+        m.lines()
+            .any(|l| l == "strongroom_secrets_rotation_overdue 0"),
+        "{m}"
+    );
 }
 
 #[test]
