@@ -668,6 +668,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         true,
         &[],
     ),
+    (
+        "get",
+        "/v1/secrets/inventory",
+        "Every secret's metadata (owner, versions, rotation, overdue, last read), never a value",
+        true,
+        &[],
+    ),
 ];
 
 pub fn build() -> Value {

@@ -234,3 +234,12 @@ pub async fn rotate(
     let v = st.service.secret_rotate(&c, &path).await?;
     Ok(Json(json!({ "path": path, "version": v })))
 }
+
+/// `GET /v1/secrets/inventory`: every secret's metadata, never a value.
+pub async fn inventory(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+) -> ApiResult<Json<Value>> {
+    let all = st.service.secret_inventory(&c).await?;
+    Ok(Json(json!({ "secrets": all })))
+}

@@ -211,6 +211,16 @@ fn cli_put_get_list_history_delete_undelete_destroy() {
     assert!(e.contains("SecretNotFound"), "{e}");
     assert_eq!(cli_ok(&s, &["secret", "list", "app"]), "api/\n");
 
+    // The inventory lists secrets after keys (metadata only).
+    let inv = cli_ok(&s, &["inventory"]);
+    assert!(
+        inv.contains("SECRET") && inv.contains("app/api/stripe") && inv.contains("app2/db"),
+        "{inv}"
+    );
+    assert!(!inv.contains("t-2"), "the inventory never shows a value");
+    let v = cli_json(&s, &["inventory", "--owner", "nobody"]);
+    assert!(v.get("secrets").is_none(), "{v}");
+
     // Bad input from the CLI: a clear error, exit 1, nothing written.
     for args in [
         vec!["secret", "put", "app/../x", "a=b"],
@@ -482,6 +492,11 @@ fn policy_over_secret_paths_and_the_audit_of_reads() {
     ok(&s, "GET", "/v1/secrets/list", None, &auditor);
     denied(&s, "GET", &data("app/db"), None, &auditor);
     denied(&s, "GET", &data("app/db"), None, &keyadmin);
+    // The inventory of every secret: the auditor yes, a per-folder grant no.
+    let inv = ok(&s, "GET", "/v1/secrets/inventory", None, &auditor);
+    assert_eq!(inv["secrets"].as_array().map(Vec::len), Some(5), "{inv}");
+    assert!(!inv.to_string().contains(canary));
+    denied(&s, "GET", "/v1/secrets/inventory", None, &app);
     // Patterns that would surprise are refused when the policy is stored.
     for bad in [
         "secret/app*",
