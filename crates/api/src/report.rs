@@ -81,6 +81,7 @@ pub async fn compliance(
                 settings,
                 audit: facts,
                 last_drill: s.engine.last_drill()?.map(|d| (d.time, d.passed)),
+                secrets: report::secret_rows(&s.secrets.all()?, s.now_ms()),
             };
             let body = report::build(&inputs);
             let digest = report::report_digest(&body);

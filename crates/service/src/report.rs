@@ -51,6 +51,25 @@ pub struct Inputs {
     pub audit: AuditFacts,
     /// (time, passed) of the last backup drill, if one was ever recorded.
     pub last_drill: Option<(Timestamp, bool)>,
+    /// [`secret_rows`]: every secret's metadata, never a value.
+    pub secrets: Vec<Value>,
+}
+
+/// One row per secret for the report (metadata only): path, kind, owner,
+/// current version, rotation period, next rotation (ms) and `overdue`
+/// (past its rotation date or expiry at `now_ms`).
+pub fn secret_rows(all: &[crate::secrets_model::SecretMeta], now_ms: i64) -> Vec<Value> {
+    all.iter()
+        .map(|m| {
+            json!({
+                "path": m.path, "kind": m.kind, "owner": m.owner,
+                "current_version": m.current_version,
+                "rotation_period_days": m.rotation_period_days,
+                "next_rotation_ms": m.next_rotation_ms,
+                "overdue": m.rotation_overdue(now_ms),
+            })
+        })
+        .collect()
 }
 
 /// Operations that destroy or retire key material or access.
@@ -415,6 +434,76 @@ pub fn build(inp: &Inputs) -> Value {
         fndh,
     ));
 
+    // Secrets: cryptoperiods of passwords and API keys (docs/SECRETS.md).
+    let paths = |rows: Vec<&Value>| -> Vec<String> {
+        rows.iter().map(|r| s(r, "path").to_string()).collect()
+    };
+    let overdue = paths(
+        inp.secrets
+            .iter()
+            .filter(|r| r["overdue"] == true)
+            .collect(),
+    );
+    let no_period = paths(
+        inp.secrets
+            .iter()
+            .filter(|r| r["rotation_period_days"].as_u64().unwrap_or(0) == 0)
+            .collect(),
+    );
+    let secret_evidence = vec![format!(
+        "{} secrets; {} with a rotation period; {} past their rotation date or expiry",
+        inp.secrets.len(),
+        inp.secrets.len() - no_period.len(),
+        overdue.len()
+    )];
+    let when_any = |findings: &[String]| {
+        if inp.secrets.is_empty() {
+            "not_applicable"
+        } else {
+            pass_fail(findings)
+        }
+    };
+    let fnd_overdue: Vec<String> = if overdue.is_empty() {
+        vec![]
+    } else {
+        vec![format!(
+            "secrets past their rotation date or expiry: {}",
+            overdue.join(", ")
+        )]
+    };
+    let fnd_period: Vec<String> = if no_period.is_empty() {
+        vec![]
+    } else {
+        vec![format!(
+            "secrets without a rotation period: {}",
+            no_period.join(", ")
+        )]
+    };
+    controls.push(control(
+        pci,
+        "8.3.9",
+        "Passwords and secrets are changed at least once per their period: no secret is past its rotation date or expiry",
+        when_any(&fnd_overdue),
+        secret_evidence.clone(),
+        fnd_overdue.clone(),
+    ));
+    controls.push(control(
+        pci,
+        "8.6.3",
+        "Passwords of application and system accounts are changed periodically: every secret has a rotation period",
+        when_any(&fnd_period),
+        secret_evidence.clone(),
+        fnd_period,
+    ));
+    controls.push(control(
+        nist,
+        "5.3 (secrets)",
+        "Cryptoperiods of secrets (passwords, API keys) are defined and kept",
+        when_any(&fnd_overdue),
+        secret_evidence,
+        fnd_overdue,
+    ));
+
     let count = |x: &str| controls.iter().filter(|c| c["status"] == x).count();
     let (p, fl, na) = (count("pass"), count("fail"), count("not_applicable"));
     let mut all_findings: Vec<String> = Vec::new();
@@ -457,6 +546,7 @@ pub fn build(inp: &Inputs) -> Value {
         "audit": { "range": audit_range, "verification": a.verification, "root_token_uses": a.root_uses.len(), "unapproved_destructive": a.unapproved_destructive.len() },
         "last_drill": inp.last_drill.map(|(t, ok)| json!({"time": t, "passed": ok})),
         "keys": key_rows,
+        "secrets": inp.secrets,
         "controls": controls,
     })
 }
@@ -515,6 +605,7 @@ mod tests {
                 ..AuditFacts::default()
             },
             last_drill: Some((e.now(), true)),
+            secrets: vec![],
         }
     }
 
@@ -602,6 +693,38 @@ mod tests {
         let mut inp = inputs(&e);
         inp.audit.verification = Some(json!({"ok": false, "first_bad_index": 3}));
         assert_eq!(status(&build(&inp), "PCI", "3.7.7"), "fail");
+    }
+
+    #[test]
+    fn secrets_controls_name_overdue_and_unscheduled_secrets() {
+        let (_seal, e, _clock) = setup();
+        let mut inp = inputs(&e);
+        let r = build(&inp);
+        assert_eq!(status(&r, "PCI", "8.3.9"), "not_applicable");
+        inp.secrets = vec![
+            json!({"path": "app/db", "rotation_period_days": 30, "overdue": true}),
+            json!({"path": "app/api", "rotation_period_days": 0, "overdue": false}),
+            json!({"path": "app/ok", "rotation_period_days": 30, "overdue": false}),
+        ];
+        let r = build(&inp);
+        assert_eq!(status(&r, "PCI", "8.3.9"), "fail");
+        assert_eq!(status(&r, "PCI", "8.6.3"), "fail");
+        assert_eq!(status(&r, "NIST", "5.3 (secrets)"), "fail");
+        let text = r.to_string();
+        assert!(
+            text.contains("past their rotation date or expiry: app/db"),
+            "{text}"
+        );
+        assert!(
+            text.contains("without a rotation period: app/api"),
+            "{text}"
+        );
+        inp.secrets.truncate(0);
+        inp.secrets
+            .push(json!({"path": "app/ok", "rotation_period_days": 30, "overdue": false}));
+        let r = build(&inp);
+        assert_eq!(status(&r, "PCI", "8.3.9"), "pass");
+        assert_eq!(status(&r, "PCI", "8.6.3"), "pass");
     }
 
     #[test]

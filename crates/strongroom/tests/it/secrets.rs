@@ -497,6 +497,13 @@ fn policy_over_secret_paths_and_the_audit_of_reads() {
     assert_eq!(inv["secrets"].as_array().map(Vec::len), Some(5), "{inv}");
     assert!(!inv.to_string().contains(canary));
     denied(&s, "GET", "/v1/secrets/inventory", None, &app);
+    // The compliance report names secrets without a rotation period (PCI DSS 8.6.3), never a value.
+    let report = ok(&s, "GET", "/v1/reports/compliance", None, &s.token).to_string();
+    assert!(
+        report.contains("secrets without a rotation period: App/db, app, app/cfg/x"),
+        "{report}"
+    );
+    assert!(report.contains("8.3.9") && !report.contains(canary));
     // Patterns that would surprise are refused when the policy is stored.
     for bad in [
         "secret/app*",
