@@ -113,6 +113,23 @@ if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; 
     runuser -u postgres -- psql -qAtc 'select pg_reload_conf()' >/dev/null
     sleep 0.5
   fi
+  # The secrets rotator test (tests/it/secrets.rs) needs passwords that are
+  # really checked: members of the role strongroom_pw_test log in with
+  # scram-sha-256 on 127.0.0.1 (a line before the trust lines); everyone
+  # else keeps trust.
+  psql -w -h 127.0.0.1 -U postgres -d postgres -qAtc \
+    "DO \$\$ BEGIN CREATE ROLE strongroom_pw_test NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" >/dev/null
+  hba=$(runuser -u postgres -- psql -Atc 'show hba_file')
+  if ! grep -q '^host all +strongroom_pw_test ' "$hba"; then
+    echo "==> password authentication for members of strongroom_pw_test in $hba"
+    tmp=$(mktemp)
+    { echo "host all +strongroom_pw_test 127.0.0.1/32 scram-sha-256  # strongroom test.sh: the secrets rotator test"
+      cat "$hba"; } >"$tmp"
+    install -o postgres -g postgres -m 0640 "$tmp" "$hba"
+    rm -f "$tmp"
+    runuser -u postgres -- psql -qAtc 'select pg_reload_conf()' >/dev/null
+    sleep 0.5
+  fi
   # The role the tests connect as is `postgres`, the superuser the cluster is
   # created with (pg_createcluster / the package); then the `test` database.
   if ! psql -w -h 127.0.0.1 -U postgres -d postgres -Atc "select 1 from pg_database where datname = 'test'" | grep -qx 1; then

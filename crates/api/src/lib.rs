@@ -200,5 +200,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/secrets/delete/{*path}", post(secrets::delete))
         .route("/v1/secrets/undelete/{*path}", post(secrets::undelete))
         .route("/v1/secrets/destroy/{*path}", post(secrets::destroy))
+        .route("/v1/secrets/rotate/{*path}", post(secrets::rotate))
+        .route("/v1/secrets/inventory", get(secrets::inventory))
         .with_state(state)
 }

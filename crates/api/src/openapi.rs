@@ -687,6 +687,20 @@ pub const ENDPOINTS: &[Endpoint] = &[
         true,
         &[("versions", "array", false)],
     ),
+    (
+        "post",
+        "/v1/secrets/rotate/{path}",
+        "Rotate a secret of kind postgres: new password, ALTER ROLE, verified login, then a new version",
+        true,
+        &[],
+    ),
+    (
+        "get",
+        "/v1/secrets/inventory",
+        "Every secret's metadata (owner, versions, rotation, overdue, last read), never a value",
+        true,
+        &[],
+    ),
 ];
 
 pub fn build() -> Value {

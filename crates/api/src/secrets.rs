@@ -9,7 +9,8 @@
 //! - `GET|PATCH|DELETE /v1/secrets/metadata/<path>`: metadata and history,
 //!   change it, delete the whole secret (dual control);
 //! - `GET /v1/secrets/list[/<folder>][?after=&limit=]`;
-//! - `POST /v1/secrets/{delete,undelete,destroy}/<path>` `{"versions": [..]}`.
+//! - `POST /v1/secrets/{delete,undelete,destroy}/<path>` `{"versions": [..]}`;
+//! - `POST /v1/secrets/rotate/<path>`: rotate (kind `postgres`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -223,4 +224,22 @@ pub async fn destroy(
 ) -> ApiResult<Json<Value>> {
     let v = st.service.secret_destroy(&c, &path, b.versions).await?;
     Ok(Json(json!({ "path": path, "destroyed": v })))
+}
+
+pub async fn rotate(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+    SecretPath(path): SecretPath,
+) -> ApiResult<Json<Value>> {
+    let v = st.service.secret_rotate(&c, &path).await?;
+    Ok(Json(json!({ "path": path, "version": v })))
+}
+
+/// `GET /v1/secrets/inventory`: every secret's metadata, never a value.
+pub async fn inventory(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+) -> ApiResult<Json<Value>> {
+    let all = st.service.secret_inventory(&c).await?;
+    Ok(Json(json!({ "secrets": all })))
 }

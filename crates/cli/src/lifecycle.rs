@@ -314,8 +314,22 @@ pub fn inventory(a: InventoryArgs, fmt: Format) -> Result<(), CliError> {
         .as_array()
         .map(|r| r.iter().map(flatten).collect())
         .unwrap_or_default();
+    let secrets = secret_rows(&a);
+    let mut v = v;
+    if !secrets.is_empty() {
+        v["secrets"] = Value::Array(secrets.clone());
+    }
     match format {
         InventoryFormat::Json => output::json(&v),
+        InventoryFormat::Table if !secrets.is_empty() => {
+            if output::wide() {
+                output::table(&rows, COLUMNS)
+            } else {
+                output::table(&rows, NARROW_COLUMNS)
+            }
+            out!("");
+            output::table(&secrets, SECRET_COLUMNS);
+        }
         InventoryFormat::Table if output::wide() => output::table(&rows, COLUMNS),
         InventoryFormat::Table => output::table(&rows, NARROW_COLUMNS),
         InventoryFormat::Csv => {
@@ -342,6 +356,58 @@ pub fn inventory(a: InventoryArgs, fmt: Format) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+const SECRET_COLUMNS: &[(&str, &str)] = &[
+    ("path", "SECRET"),
+    ("kind", "KIND"),
+    ("owner", "OWNER"),
+    ("current_version", "VERSION"),
+    ("rotation_period_days", "ROTATION (DAYS)"),
+    ("next_rotation", "NEXT ROTATION"),
+    ("overdue", "OVERDUE"),
+    ("last_read", "LAST READ"),
+];
+
+/// Secrets for the inventory (docs/SECRETS.md), filtered by owner and
+/// overdue; none when a key-only filter (state, expiry) is given or the
+/// caller may not read secrets' metadata.
+fn secret_rows(a: &InventoryArgs) -> Vec<Value> {
+    if a.state.is_some() || a.expiring_within.is_some() {
+        return Vec::new();
+    }
+    let Ok(v) = Client::from_env().and_then(|c| c.call("GET", "/v1/secrets/inventory", None))
+    else {
+        return Vec::new();
+    };
+    let time = |t: &Value| {
+        t.as_i64()
+            .map(|ms| output::rfc3339(ms.div_euclid(1000), None))
+            .unwrap_or_default()
+    };
+    v["secrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| a.owner.as_deref().is_none_or(|o| m["owner"] == o))
+        .filter(|m| !a.no_owner || m["owner"].as_str().is_none_or(str::is_empty))
+        .filter(|m| !a.overdue || m["overdue"] == true)
+        .map(|m| {
+            serde_json::json!({
+                "path": m["path"],
+                "kind": m["kind"],
+                "owner": m["owner"],
+                "current_version": m["current_version"].to_string(),
+                "rotation_period_days": m["rotation_period_days"].to_string(),
+                "next_rotation": time(&m["next_rotation_ms"]),
+                "overdue": if m["overdue"] == true { "OVERDUE" } else { "" },
+                "last_read": match m["last_read"].as_object() {
+                    Some(r) => format!("{} by {}", time(&r["time_ms"]), r["identity"].as_str().unwrap_or("?")),
+                    None => String::new(),
+                },
+            })
+        })
+        .collect()
 }
 
 #[derive(Args)]

@@ -35,6 +35,9 @@ pub enum SecretCmd {
     /// Destroy versions for good (default: the current one), or `--all` to
     /// delete the whole secret. Under dual control by default.
     Destroy(DestroyArgs),
+    /// Rotate a secret of kind postgres: a new password set with ALTER ROLE,
+    /// checked by logging in, then made the current version.
+    Rotate(PathArg),
 }
 
 #[derive(Args)]
@@ -376,6 +379,10 @@ pub fn run(cmd: SecretCmd, fmt: Format) -> Result<(), CliError> {
                 Some(&json!({ "versions": a.versions })),
             )?;
             done(&v, fmt, "Restored", "undeleted", &a.path);
+        }
+        SecretCmd::Rotate(a) => {
+            let v = c.call("POST", &url("rotate", &a.path), None)?;
+            print_version(&v, fmt, "Rotated");
         }
         SecretCmd::Destroy(a) => {
             if a.all {

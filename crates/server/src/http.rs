@@ -373,6 +373,9 @@ async fn metrics_handler(State(st): State<Arc<HttpState>>) -> Response {
             u8::from(d.low())
         );
     }
+    if let Ok(services) = st.seal.services() {
+        text.push_str(&secrets_metrics(services).await);
+    }
     if let Some(l) = &st.listener {
         use std::fmt::Write as _;
         let _ = writeln!(
@@ -393,4 +396,23 @@ async fn metrics_handler(State(st): State<Arc<HttpState>>) -> Response {
             .unwrap_or_default(),
     )
         .into_response()
+}
+
+/// Secrets (docs/SECRETS.md): how many, and how many are past their
+/// rotation date or expiry (PCI DSS 8.3.9/8.6.3, NIST SP 800-57
+/// cryptoperiods). Counts only; never a path or a value.
+async fn secrets_metrics(services: Arc<strongroom_service::node::Services>) -> String {
+    let now = services.now_ms();
+    let all = tokio::task::spawn_blocking(move || services.secrets.all())
+        .await
+        .ok()
+        .and_then(|r| r.ok());
+    let Some(all) = all else {
+        return String::new();
+    };
+    let overdue = all.iter().filter(|m| m.rotation_overdue(now)).count();
+    format!(
+        "# HELP strongroom_secrets Secrets stored.\n# TYPE strongroom_secrets gauge\nstrongroom_secrets {}\n# HELP strongroom_secrets_rotation_overdue Secrets past their rotation date or expiry.\n# TYPE strongroom_secrets_rotation_overdue gauge\nstrongroom_secrets_rotation_overdue {overdue}\n",
+        all.len()
+    )
 }

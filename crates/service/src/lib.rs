@@ -22,6 +22,7 @@ pub mod naming;
 pub mod node;
 pub mod report;
 pub mod scans;
+pub mod rotator;
 pub mod scheduler;
 pub mod secrets;
 pub mod sweep;

@@ -53,6 +53,25 @@ pub struct Inputs {
     pub last_drill: Option<(Timestamp, bool)>,
     /// The latest scan report of each repository (`strongroom scan --report`).
     pub scans: Vec<crate::scans::StoredScan>,
+    /// [`secret_rows`]: every secret's metadata, never a value.
+    pub secrets: Vec<Value>,
+}
+
+/// One row per secret for the report (metadata only): path, kind, owner,
+/// current version, rotation period, next rotation (ms) and `overdue`
+/// (past its rotation date or expiry at `now_ms`).
+pub fn secret_rows(all: &[crate::secrets_model::SecretMeta], now_ms: i64) -> Vec<Value> {
+    all.iter()
+        .map(|m| {
+            json!({
+                "path": m.path, "kind": m.kind, "owner": m.owner,
+                "current_version": m.current_version,
+                "rotation_period_days": m.rotation_period_days,
+                "next_rotation_ms": m.next_rotation_ms,
+                "overdue": m.rotation_overdue(now_ms),
+            })
+        })
+        .collect()
 }
 
 /// Operations that destroy or retire key material or access.
@@ -467,6 +486,76 @@ pub fn build(inp: &Inputs) -> Value {
         fndh,
     ));
 
+    // Secrets: cryptoperiods of passwords and API keys (docs/SECRETS.md).
+    let paths = |rows: Vec<&Value>| -> Vec<String> {
+        rows.iter().map(|r| s(r, "path").to_string()).collect()
+    };
+    let overdue = paths(
+        inp.secrets
+            .iter()
+            .filter(|r| r["overdue"] == true)
+            .collect(),
+    );
+    let no_period = paths(
+        inp.secrets
+            .iter()
+            .filter(|r| r["rotation_period_days"].as_u64().unwrap_or(0) == 0)
+            .collect(),
+    );
+    let secret_evidence = vec![format!(
+        "{} secrets; {} with a rotation period; {} past their rotation date or expiry",
+        inp.secrets.len(),
+        inp.secrets.len() - no_period.len(),
+        overdue.len()
+    )];
+    let when_any = |findings: &[String]| {
+        if inp.secrets.is_empty() {
+            "not_applicable"
+        } else {
+            pass_fail(findings)
+        }
+    };
+    let fnd_overdue: Vec<String> = if overdue.is_empty() {
+        vec![]
+    } else {
+        vec![format!(
+            "secrets past their rotation date or expiry: {}",
+            overdue.join(", ")
+        )]
+    };
+    let fnd_period: Vec<String> = if no_period.is_empty() {
+        vec![]
+    } else {
+        vec![format!(
+            "secrets without a rotation period: {}",
+            no_period.join(", ")
+        )]
+    };
+    controls.push(control(
+        pci,
+        "8.3.9",
+        "Passwords and secrets are changed at least once per their period: no secret is past its rotation date or expiry",
+        when_any(&fnd_overdue),
+        secret_evidence.clone(),
+        fnd_overdue.clone(),
+    ));
+    controls.push(control(
+        pci,
+        "8.6.3",
+        "Passwords of application and system accounts are changed periodically: every secret has a rotation period",
+        when_any(&fnd_period),
+        secret_evidence.clone(),
+        fnd_period,
+    ));
+    controls.push(control(
+        nist,
+        "5.3 (secrets)",
+        "Cryptoperiods of secrets (passwords, API keys) are defined and kept",
+        when_any(&fnd_overdue),
+        secret_evidence,
+        fnd_overdue,
+    ));
+
     let count = |x: &str| controls.iter().filter(|c| c["status"] == x).count();
     let (p, fl, na) = (count("pass"), count("fail"), count("not_applicable"));
     let mut all_findings: Vec<String> = Vec::new();
@@ -510,6 +599,7 @@ pub fn build(inp: &Inputs) -> Value {
         "last_drill": inp.last_drill.map(|(t, ok)| json!({"time": t, "passed": ok})),
         "scans": inp.scans.iter().map(crate::scans::StoredScan::summary).collect::<Vec<_>>(),
         "keys": key_rows,
+        "secrets": inp.secrets,
         "controls": controls,
     })
 }
@@ -591,6 +681,7 @@ impl crate::Service {
                 audit: facts,
                 last_drill: s.engine.last_drill()?.map(|d| (d.time, d.passed)),
                 scans: crate::scans::load_all(s.store.as_ref())?,
+                secrets: secret_rows(&s.secrets.all()?, s.now_ms()),
             };
             let body = build(&inputs);
             let digest = report_digest(&body);
@@ -652,6 +743,7 @@ mod tests {
             },
             last_drill: Some((e.now(), true)),
             scans: Vec::new(),
+            secrets: vec![],
         }
     }
 
@@ -775,6 +867,38 @@ mod tests {
         assert_eq!(status(&r, "PCI", "8.6.2"), "fail");
         assert_eq!(r["summary"]["overall"], "fail");
         assert!(r["summary"]["findings"].to_string().contains("legacy"));
+    }
+
+    #[test]
+    fn secrets_controls_name_overdue_and_unscheduled_secrets() {
+        let (_seal, e, _clock) = setup();
+        let mut inp = inputs(&e);
+        let r = build(&inp);
+        assert_eq!(status(&r, "PCI", "8.3.9"), "not_applicable");
+        inp.secrets = vec![
+            json!({"path": "app/db", "rotation_period_days": 30, "overdue": true}),
+            json!({"path": "app/api", "rotation_period_days": 0, "overdue": false}),
+            json!({"path": "app/ok", "rotation_period_days": 30, "overdue": false}),
+        ];
+        let r = build(&inp);
+        assert_eq!(status(&r, "PCI", "8.3.9"), "fail");
+        assert_eq!(status(&r, "PCI", "8.6.3"), "fail");
+        assert_eq!(status(&r, "NIST", "5.3 (secrets)"), "fail");
+        let text = r.to_string();
+        assert!(
+            text.contains("past their rotation date or expiry: app/db"),
+            "{text}"
+        );
+        assert!(
+            text.contains("without a rotation period: app/api"),
+            "{text}"
+        );
+        inp.secrets.truncate(0);
+        inp.secrets
+            .push(json!({"path": "app/ok", "rotation_period_days": 30, "overdue": false}));
+        let r = build(&inp);
+        assert_eq!(status(&r, "PCI", "8.3.9"), "pass");
+        assert_eq!(status(&r, "PCI", "8.6.3"), "pass");
     }
 
     #[test]

@@ -6,8 +6,75 @@
 use crate::keys::engine::RotationRun;
 use crate::node::Seal;
 
-/// One scheduler pass; returns what it did (empty when sealed).
+/// One scheduler pass; returns what it did (empty when sealed): keys, then
+/// secrets Strongroom rotates itself (kind `postgres`) whose rotation is
+/// due, listed as `secret/<path>`. A failed secret rotation keeps its due
+/// date, so the next pass retries it.
 pub async fn rotate_once(seal: &Seal) -> RotationRun {
+    let mut run = rotate_keys(seal).await;
+    if let Ok(services) = seal.services() {
+        rotate_secrets(&services, &mut run).await;
+    }
+    run
+}
+
+async fn rotate_secrets(services: &std::sync::Arc<crate::node::Services>, run: &mut RotationRun) {
+    let s = services.clone();
+    let now = services.now_ms();
+    let due = match tokio::task::spawn_blocking(move || s.secrets.all()).await {
+        Ok(Ok(all)) => all
+            .into_iter()
+            .filter(|m| {
+                m.kind == crate::secrets_model::SecretKind::Postgres && m.rotation_overdue(now)
+            })
+            .map(|m| m.path)
+            .collect::<Vec<_>>(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "secret rotation scheduler failed");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "secret rotation scheduler task failed");
+            return;
+        }
+    };
+    for path in due {
+        let (s, p) = (services.clone(), path.clone());
+        let result = tokio::task::spawn_blocking(move || crate::rotator::rotate(&s, &p))
+            .await
+            .unwrap_or_else(|e| Err(crate::error::Error::Internal(format!("rotation task: {e}"))));
+        let id = format!("secret/{path}");
+        let ev = match &result {
+            Ok(v) => {
+                tracing::info!(secret = %path, version = v.version, "scheduled secret rotation");
+                run.rotated.push((id.clone(), v.version));
+                services.system_event(
+                    "strongroom:RotateSecret",
+                    &id,
+                    Some(v.version),
+                    "allowed",
+                    format!("rotation period reached; new version {}", v.version),
+                )
+            }
+            Err(e) => {
+                tracing::warn!(secret = %path, error = %e, "scheduled secret rotation failed; the next pass retries");
+                run.failed.push((id.clone(), e.to_string()));
+                services.system_event(
+                    "strongroom:RotateSecret",
+                    &id,
+                    None,
+                    "error",
+                    format!("scheduled rotation failed (retried on the next pass): {e}"),
+                )
+            }
+        };
+        if let Err(e) = services.audit_append(ev).await {
+            tracing::error!(secret = %path, error = %e, "audit write failed");
+        }
+    }
+}
+
+async fn rotate_keys(seal: &Seal) -> RotationRun {
     let Ok(services) = seal.services() else {
         return RotationRun::default();
     };

@@ -285,6 +285,55 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Rotates a secret Strongroom can rotate itself (kind `postgres`:
+    /// [`crate::rotator`]). On failure nothing changes and the error is
+    /// audited; the old version stays current.
+    pub async fn secret_rotate(&self, caller: &Caller, path: &str) -> Result<VersionMeta> {
+        let p = path.to_string();
+        self.run_on_secret(
+            caller,
+            guard("strongroom:RotateSecret", Kind::Change),
+            path,
+            move |s| {
+                let v = crate::rotator::rotate(s, &p)?;
+                let n = v.version;
+                Ok(Done::new(v).key(resource(&p), Some(n)))
+            },
+        )
+        .await
+    }
+}
+
+impl Service {
+    /// Every secret's metadata (never a value), for the inventory: one
+    /// `strongroom:ReadSecretMetadata` decision on the whole tree (the
+    /// folder `""`: granted by `*` or `secret/*`).
+    pub async fn secret_inventory(&self, caller: &Caller) -> Result<Vec<SecretMetadata>> {
+        self.run_on_secret(
+            caller,
+            guard("strongroom:ReadSecretMetadata", Kind::Read),
+            "",
+            move |s| {
+                let now = s.now_ms();
+                let out = s
+                    .secrets
+                    .all()?
+                    .into_iter()
+                    .map(|meta| SecretMetadata {
+                        oldest_version: meta.oldest_version(),
+                        overdue: meta.rotation_overdue(now),
+                        last_read: s.secrets.last_read(&meta.path),
+                        meta,
+                    })
+                    .collect();
+                Ok(Done::new(out))
+            },
+        )
+        .await
+    }
+}
+
 fn versions_of(out: CommandOutput) -> Result<Vec<u32>> {
     match out {
         CommandOutput::Value(v) => serde_json::from_value(v["versions"].clone())

@@ -636,3 +636,57 @@ fn backup_restore_into_an_empty_postgres_database() {
     assert_eq!(st, 200, "{v}");
     assert_eq!(unb64(v["plaintext"].as_str().unwrap()), b"from sqlite");
 }
+
+/// Secrets are read from the database on every request, so a version
+/// written on one node is what another node answers at once; two nodes
+/// can never both create the same version (the second gets 409).
+#[test]
+fn secrets_written_on_one_node_are_read_on_another() {
+    let db = Db::new("secrets");
+    let (nodes, _) = cluster(&db, 2);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let put = |s: &Server, v: &str, cas: Option<u64>| {
+        let mut body = json!({ "data": { "password": v } });
+        if let Some(c) = cas {
+            body["cas"] = json!(c);
+        }
+        s.request("PUT", "/v1/secrets/data/ha/db", Some(&body), Some(&s.token))
+    };
+    let get = |s: &Server| s.request("GET", "/v1/secrets/data/ha/db", None, Some(&s.token));
+    assert_eq!(put(a, "one", Some(0)).0, 200);
+    let (st, v) = get(b);
+    assert_eq!(
+        (st, v["data"]["password"].as_str()),
+        (200, Some("one")),
+        "{v}"
+    );
+    assert_eq!(put(b, "two", Some(1)).0, 200);
+    let (st, v) = get(a);
+    assert_eq!(
+        (st, v["data"]["password"].as_str()),
+        (200, Some("two")),
+        "{v}"
+    );
+    // A stale check-and-set on the other node is refused.
+    let (st, v) = put(a, "stale", Some(1));
+    assert_eq!((st, error_code(st, &v).as_str()), (409, "Conflict"), "{v}");
+    // Destroyed on B: gone on A.
+    let (st, v) = b.request(
+        "POST",
+        "/v1/secrets/destroy/ha/db",
+        Some(&json!({ "versions": [1] })),
+        Some(&b.token),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = a.request(
+        "GET",
+        "/v1/secrets/data/ha/db?version=1",
+        None,
+        Some(&a.token),
+    );
+    assert_eq!(
+        (st, error_code(st, &v).as_str()),
+        (404, "SecretNotFound"),
+        "{v}"
+    );
+}

@@ -211,6 +211,16 @@ fn cli_put_get_list_history_delete_undelete_destroy() {
     assert!(e.contains("SecretNotFound"), "{e}");
     assert_eq!(cli_ok(&s, &["secret", "list", "app"]), "api/\n");
 
+    // The inventory lists secrets after keys (metadata only).
+    let inv = cli_ok(&s, &["inventory"]);
+    assert!(
+        inv.contains("SECRET") && inv.contains("app/api/stripe") && inv.contains("app2/db"),
+        "{inv}"
+    );
+    assert!(!inv.contains("t-2"), "the inventory never shows a value");
+    let v = cli_json(&s, &["inventory", "--owner", "nobody"]);
+    assert!(v.get("secrets").is_none(), "{v}");
+
     // Bad input from the CLI: a clear error, exit 1, nothing written.
     for args in [
         vec!["secret", "put", "app/../x", "a=b"],
@@ -482,6 +492,18 @@ fn policy_over_secret_paths_and_the_audit_of_reads() {
     ok(&s, "GET", "/v1/secrets/list", None, &auditor);
     denied(&s, "GET", &data("app/db"), None, &auditor);
     denied(&s, "GET", &data("app/db"), None, &keyadmin);
+    // The inventory of every secret: the auditor yes, a per-folder grant no.
+    let inv = ok(&s, "GET", "/v1/secrets/inventory", None, &auditor);
+    assert_eq!(inv["secrets"].as_array().map(Vec::len), Some(5), "{inv}");
+    assert!(!inv.to_string().contains(canary));
+    denied(&s, "GET", "/v1/secrets/inventory", None, &app);
+    // The compliance report names secrets without a rotation period (PCI DSS 8.6.3), never a value.
+    let report = ok(&s, "GET", "/v1/reports/compliance", None, &s.token).to_string();
+    assert!(
+        report.contains("secrets without a rotation period: App/db, app, app/cfg/x"),
+        "{report}"
+    );
+    assert!(report.contains("8.3.9") && !report.contains(canary));
     // Patterns that would surprise are refused when the policy is stored.
     for bad in [
         "secret/app*",
@@ -534,6 +556,13 @@ fn policy_over_secret_paths_and_the_audit_of_reads() {
     assert!(!s.logs().contains(canary), "canary in the server log");
     let (_, m) = s.request("GET", "/metrics", None, None);
     assert!(!m.to_string().contains(canary), "canary in /metrics");
+    let m = m.as_str().unwrap_or_default().to_string();
+    assert!(m.lines().any(|l| l == "strongroom_secrets 5"), "{m}");
+    assert!(
+        m.lines()
+            .any(|l| l == "strongroom_secrets_rotation_overdue 0"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -777,4 +806,315 @@ fn run_passes_secrets_in_env_or_private_files_and_the_exit_status() {
     assert_eq!(code, 1);
     assert!(err.contains("SecretNotFound"), "{err}");
     let _ = cli;
+}
+
+/// POSTs a new version; `None` on a transport error (the server was killed).
+fn put_version(
+    agent: &ureq::Agent,
+    addr: &str,
+    token: &str,
+    path: &str,
+    value: &str,
+) -> Option<(u16, Value)> {
+    let mut resp = agent
+        .post(&format!("{addr}/v1/secrets/data/{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_json(json!({ "data": { "v": value } }))
+        .ok()?;
+    let st = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().ok()?;
+    Some((st, serde_json::from_str(&text).ok()?))
+}
+
+#[test]
+fn kill_9_during_puts_loses_no_acknowledged_version() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let mut s = Server::production(BIN, strongroom_testkit::TempDir::new("secrets-kill9"), None);
+    let shares = common::init_and_unseal(&mut s, 1, 1);
+    // (path, version, value) of every acknowledged put.
+    let mut acked: Vec<(String, u64, String)> = Vec::new();
+    for (i, delay) in [60u64, 250, 140, 330].iter().enumerate() {
+        if i > 0 {
+            s = s.restart();
+            common::unseal_http(&s, &shares);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers: Vec<_> = (0..3)
+            .map(|w| {
+                let (addr, token, stop) = (s.addr.clone(), s.token.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let agent: ureq::Agent = ureq::Agent::config_builder()
+                        .http_status_as_error(false)
+                        .timeout_global(Some(Duration::from_secs(20)))
+                        .build()
+                        .into();
+                    let path = format!("kill/w{w}");
+                    let mut mine = Vec::new();
+                    let mut n = 0;
+                    while !stop.load(Ordering::SeqCst) {
+                        n += 1;
+                        let value = format!("i{i}-w{w}-n{n}");
+                        match put_version(&agent, &addr, &token, &path, &value) {
+                            Some((200, v)) => {
+                                let ver = v["version"]["version"].as_u64().expect("version");
+                                mine.push((path.clone(), ver, value));
+                            }
+                            Some((st, v)) => assert!(st == 503, "unexpected answer {st}: {v}"),
+                            None => break,
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(*delay));
+        s.kill9();
+        stop.store(true, Ordering::SeqCst);
+        for w in workers {
+            acked.extend(w.join().unwrap());
+        }
+        s = s.restart();
+        common::unseal_http(&s, &shares);
+        // Only the last max_versions (10) of each path are kept: check those.
+        for (path, ver, value) in &acked {
+            let (_, m) = common::http(
+                &s,
+                "GET",
+                &format!("/v1/secrets/metadata/{path}"),
+                None,
+                Some(&s.token),
+            );
+            let current = m["current_version"].as_u64().unwrap();
+            assert!(
+                current >= *ver,
+                "{path}: acknowledged version {ver} but current is {current}"
+            );
+            if current - ver < 10 {
+                let (st, v) = common::http(
+                    &s,
+                    "GET",
+                    &format!("/v1/secrets/data/{path}?version={ver}"),
+                    None,
+                    Some(&s.token),
+                );
+                assert_eq!(
+                    (st, v["data"]["v"].as_str()),
+                    (200, Some(value.as_str())),
+                    "{path} v{ver}"
+                );
+            }
+        }
+        s.kill9();
+    }
+    assert!(
+        acked.len() >= 12,
+        "too little load to mean anything: {} puts",
+        acked.len()
+    );
+}
+
+/// psql as the tests' superuser; panics on failure.
+fn psql_admin(sql: &str) {
+    let (code, _, err) = run_cmd(Command::new("psql").args([
+        "-w",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        "test",
+        "-qAtc",
+        sql,
+    ]));
+    assert_eq!(code, 0, "psql {sql}: {err}");
+}
+
+/// Whether `role` logs in with `password` (psql, password authentication).
+fn logs_in(role: &str, password: &str) -> bool {
+    let (code, out, _) = run_cmd(
+        Command::new("psql")
+            .args([
+                "-w",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                role,
+                "-d",
+                "test",
+                "-Atc",
+                "select 1",
+            ])
+            .env("PGPASSWORD", password),
+    );
+    code == 0 && out.trim() == "1"
+}
+
+struct DropRole(String);
+
+impl Drop for DropRole {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-w",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "test",
+                "-qAtc",
+            ])
+            .arg(format!("DROP ROLE IF EXISTS {}", self.0))
+            .output();
+    }
+}
+
+#[test]
+fn postgres_rotator_sets_a_new_password_that_works_and_the_old_one_stops() {
+    let role = format!("sr_rot_{}", std::process::id());
+    let _cleanup = DropRole(role.clone());
+    psql_admin(&format!("DROP ROLE IF EXISTS {role}"));
+    psql_admin(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'initial-pw-1' IN ROLE strongroom_pw_test"
+    ));
+    // The test means something only if passwords are checked for this role.
+    assert!(
+        logs_in(&role, "initial-pw-1"),
+        "the role cannot log in at all"
+    );
+    assert!(
+        !logs_in(&role, "a-wrong-password"),
+        "PostgreSQL accepts any password for {role}: run scripts/setup-test-machine.sh (it adds the pg_hba.conf line for +strongroom_pw_test)"
+    );
+
+    let s = Server::dev(BIN);
+    cli_ok(
+        &s,
+        &[
+            "secret",
+            "put",
+            "db/admin",
+            "url=postgres://postgres@127.0.0.1:5432/test",
+        ],
+    );
+    let url = format!("url=postgres://{role}@127.0.0.1:5432/test");
+    let role_f = format!("role={role}");
+    cli_ok(
+        &s,
+        &[
+            "secret",
+            "put",
+            "app/pg",
+            &url,
+            &role_f,
+            "password=initial-pw-1",
+            "admin=db/admin",
+        ],
+    );
+    // A generic secret is not rotated by Strongroom.
+    let e = cli_err(&s, &["secret", "rotate", "app/pg"]);
+    assert!(e.contains("kind generic"), "{e}");
+    cli_ok(
+        &s,
+        &[
+            "secret",
+            "set-metadata",
+            "app/pg",
+            "--kind",
+            "postgres",
+            "--rotation-period-days",
+            "30",
+        ],
+    );
+
+    let v = cli_json(&s, &["secret", "rotate", "app/pg"]);
+    assert_eq!(v["version"]["version"], 2, "{v}");
+    let new = cli_ok(&s, &["secret", "get", "app/pg", "--field", "password"]);
+    let new = new.trim_end();
+    assert_eq!(new.len(), 32, "a 24-byte base64url password");
+    assert!(logs_in(&role, new), "the new password does not log in");
+    assert!(
+        !logs_in(&role, "initial-pw-1"),
+        "the old password still logs in"
+    );
+    let h = cli_json(&s, &["secret", "history", "app/pg"]);
+    assert!(h["next_rotation_ms"].as_i64().is_some(), "{h}");
+
+    // A failed rotation changes nothing: the privileged connection is unreachable.
+    cli_ok(
+        &s,
+        &[
+            "secret",
+            "put",
+            "db/admin",
+            "url=postgres://postgres@127.0.0.1:1/test",
+        ],
+    );
+    let e = cli_err(&s, &["secret", "rotate", "app/pg"]);
+    assert!(
+        e.contains("rotation failed") && e.contains("privileged"),
+        "{e}"
+    );
+    assert!(!e.contains(new), "the password leaked into an error");
+    // Verification fails (the role's database does not exist): the new
+    // password is taken back and the old version stays current.
+    cli_ok(
+        &s,
+        &[
+            "secret",
+            "put",
+            "db/admin",
+            "url=postgres://postgres@127.0.0.1:5432/test",
+        ],
+    );
+    let bad_url = format!("url=postgres://{role}@127.0.0.1:5432/no_such_db_{role}");
+    cli_ok(&s, &["secret", "patch", "app/pg", &bad_url]);
+    let e = cli_err(&s, &["secret", "rotate", "app/pg"]);
+    assert!(
+        e.contains("rotation failed") && e.contains("as the role"),
+        "{e}"
+    );
+    let h = cli_json(&s, &["secret", "history", "app/pg"]);
+    assert_eq!(
+        h["current_version"], 3,
+        "a failed rotation wrote no version: {h}"
+    );
+    assert!(
+        logs_in(&role, new),
+        "after a failed verification the current password still works"
+    );
+
+    // On schedule: once the period has passed, the scheduler rotates it (a
+    // failed pass keeps it due, so the next one retries).
+    let good_url = format!("url=postgres://{role}@127.0.0.1:5432/test");
+    cli_ok(&s, &["secret", "patch", "app/pg", &good_url]);
+    let out = cli_ok(&s, &["dev", "advance-clock", "--days", "31"]);
+    assert!(out.contains("Rotated secret/app/pg to version 5"), "{out}");
+    let newest = cli_ok(&s, &["secret", "get", "app/pg", "--field", "password"]);
+    let newest = newest.trim_end();
+    assert_ne!(newest, new);
+    assert!(logs_in(&role, newest) && !logs_in(&role, new));
+    let out = cli_ok(&s, &["dev", "run-scheduler"]);
+    assert!(!out.contains("secret/app/pg"), "not due again: {out}");
+
+    // The failures are audited, never with a password.
+    let audit = std::fs::read_to_string(s.dir.path().join("audit.jsonl")).unwrap();
+    let rotations: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("strongroom:RotateSecret"))
+        .collect();
+    assert!(
+        rotations.iter().any(|l| l.contains("\"error\"")),
+        "{rotations:?}"
+    );
+    assert!(
+        rotations.iter().any(|l| l.contains("\"allowed\"")),
+        "{rotations:?}"
+    );
+    assert!(
+        !audit.contains(new) && !s.logs().contains(new),
+        "a password reached the audit or the log"
+    );
 }
