@@ -177,6 +177,18 @@ fn default_vault_transit_mounts() -> Vec<String> {
 }
 
 impl Config {
+    /// `STRONGROOM_VAULT_TRANSIT_MOUNTS` (comma-separated), which a dev
+    /// server reads too.
+    pub fn apply_vault_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        if let Some(v) = env("STRONGROOM_VAULT_TRANSIT_MOUNTS") {
+            self.vault_transit_mounts = v
+                .split(',')
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect();
+        }
+    }
+
     /// The Vault front-end's mounts, from `vault_transit_mounts`.
     pub fn vault_settings(&self) -> strongroom_vault::VaultSettings {
         strongroom_vault::VaultSettings {
@@ -314,13 +326,7 @@ impl Config {
         if let Some(v) = env("STRONGROOM_AWS_MAX_SKEW_SECS") {
             self.aws_max_skew_secs = parse_num("STRONGROOM_AWS_MAX_SKEW_SECS", &v)?;
         }
-        if let Some(v) = env("STRONGROOM_VAULT_TRANSIT_MOUNTS") {
-            self.vault_transit_mounts = v
-                .split(',')
-                .map(|a| a.trim().to_string())
-                .filter(|a| !a.is_empty())
-                .collect();
-        }
+        self.apply_vault_env(env);
         if let Some(v) = env("STRONGROOM_UI") {
             self.ui = parse_bool("STRONGROOM_UI", &v)?;
         }
@@ -457,5 +463,21 @@ mod tests {
         let env = |k: &str| (k == "STRONGROOM_TLS_DISABLE").then(|| "maybe".to_string());
         let e = Config::from_toml("storage_path = \"a.db\"\n", &env).expect_err("bad bool");
         assert!(e.to_string().contains("STRONGROOM_TLS_DISABLE"), "{e}");
+    }
+
+    #[test]
+    fn vault_mounts_are_read_and_checked() {
+        let base = "storage_path = \"a.db\"\ntls_disable = true\n";
+        let c = Config::from_toml(base, &no_env).expect("default");
+        assert_eq!(c.vault_transit_mounts, ["transit"]);
+        let c = Config::from_toml(
+            &format!("{base}vault_transit_mounts = [\"transit\", \"payments\"]\n"),
+            &no_env,
+        )
+        .expect("two mounts");
+        assert_eq!(c.vault_settings().mounts.len(), 2);
+        let env = |k: &str| (k == "STRONGROOM_VAULT_TRANSIT_MOUNTS").then(|| "keys".to_string());
+        let e = Config::from_toml(base, &env).expect_err("a native path");
+        assert!(e.to_string().contains("shadow a native /v1/keys"), "{e}");
     }
 }

@@ -106,6 +106,11 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             // The listener limits can be tried on a dev server too.
             cfg.apply_limits_env(&|k| std::env::var(k).ok())?;
             cfg.validate_limits()?;
+            // And the Vault front-end's mounts (docs/VAULT.md, "Mounts").
+            cfg.apply_vault_env(&|k| std::env::var(k).ok());
+            cfg.vault_settings()
+                .validate()
+                .map_err(Error::InvalidArgument)?;
             let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:")?);
             (cfg, store, true)
         }
