@@ -183,7 +183,13 @@ fn a_console_session_never_shows_or_logs_its_token() {
     );
     assert_eq!(status, 303);
     let mut seen = String::new();
-    for p in ["/ui/", "/ui/keys", "/ui/approvals", "/ui/audit", "/ui/identities"] {
+    for p in [
+        "/ui/",
+        "/ui/keys",
+        "/ui/approvals",
+        "/ui/audit",
+        "/ui/identities",
+    ] {
         let (status, page) = curl(&jar, &[&ui(p)]);
         assert!(status == 200 || status == 403, "{p}: {status}");
         seen.push_str(&page);
