@@ -60,6 +60,14 @@ pub struct Config {
     /// Allowed clock skew for SigV4, in seconds. `STRONGROOM_AWS_MAX_SKEW_SECS`.
     #[serde(default = "default_skew")]
     pub aws_max_skew_secs: i64,
+    /// Serves the AWS XKS proxy API at `{prefix}/kms/xks/v1` when set ("" =
+    /// no prefix; off when unset). `STRONGROOM_XKS_PATH_PREFIX`.
+    #[serde(default)]
+    pub xks_path_prefix: Option<String>,
+    /// The keys XKS may use: key ids, or `alias/NAME` (externalKeyId `NAME`).
+    /// `STRONGROOM_XKS_KEYS` (comma-separated).
+    #[serde(default)]
+    pub xks_keys: Vec<String>,
     /// How often the deletion sweep runs, in seconds. `STRONGROOM_SWEEP_INTERVAL_SECS`.
     #[serde(default = "default_sweep")]
     pub sweep_interval_secs: u64,
@@ -179,6 +187,8 @@ impl Default for Config {
             aws_region: None,
             aws_account_id: default_account(),
             aws_max_skew_secs: default_skew(),
+            xks_path_prefix: None,
+            xks_keys: Vec::new(),
             dual_control: true,
             dual_control_actions: None,
             dual_control_approvals: 2,
@@ -285,6 +295,16 @@ impl Config {
         if let Some(v) = env("STRONGROOM_AWS_MAX_SKEW_SECS") {
             self.aws_max_skew_secs = parse_num("STRONGROOM_AWS_MAX_SKEW_SECS", &v)?;
         }
+        if let Some(v) = env("STRONGROOM_XKS_PATH_PREFIX") {
+            self.xks_path_prefix = Some(v);
+        }
+        if let Some(v) = env("STRONGROOM_XKS_KEYS") {
+            self.xks_keys = v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
         if let Some(v) = env("STRONGROOM_DUAL_CONTROL") {
             self.dual_control = parse_bool("STRONGROOM_DUAL_CONTROL", &v)?;
         }
@@ -341,6 +361,17 @@ impl Config {
             return Err(Error::InvalidArgument(
                 "dual_control_approvals must be between 1 and 16".into(),
             ));
+        }
+        if let Some(p) = &self.xks_path_prefix {
+            strongroom_xks::validate_prefix(p).map_err(Error::InvalidArgument)?;
+        }
+        for k in &self.xks_keys {
+            let external = k.strip_prefix("alias/").unwrap_or(k);
+            if strongroom_xks::validate_external_key_id(external).is_err() {
+                return Err(Error::InvalidArgument(format!(
+                    "xks_keys entry {k:?}: a key id or alias/NAME whose id or NAME is 1 to 128 letters, digits, '-', '.' or '_'"
+                )));
+            }
         }
         if self.aws_account_id.len() != 12
             || !self.aws_account_id.bytes().all(|b| b.is_ascii_digit())

@@ -32,6 +32,8 @@ pub struct HttpSettings {
     pub listener: Option<crate::listener::ListenerStats>,
     pub dev_mode: bool,
     pub aws: strongroom_aws::AwsSettings,
+    /// The XKS proxy API, when configured (`xks_path_prefix`).
+    pub xks: Option<strongroom_xks::XksSettings>,
 }
 
 /// The shared layers' state.
@@ -62,6 +64,14 @@ pub fn app(service: Arc<Service>, settings: HttpSettings) -> Router {
         settings.aws,
         settings.max_body,
     )));
+    let xks = match settings.xks {
+        Some(x) => strongroom_xks::router(Arc::new(strongroom_xks::AppState::new(
+            service.clone(),
+            x,
+            settings.max_body,
+        ))),
+        None => Router::new(),
+    };
     let limit = settings.max_body;
     let state = Arc::new(HttpState {
         service,
@@ -76,6 +86,7 @@ pub fn app(service: Arc<Service>, settings: HttpSettings) -> Router {
     Router::new()
         .merge(native)
         .merge(aws)
+        .merge(xks)
         .merge(metrics_route)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

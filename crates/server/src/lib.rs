@@ -228,6 +228,16 @@ pub async fn run(opts: Options) -> Result<(), Error> {
                 max_skew_secs: cfg.aws_max_skew_secs,
                 dev_credentials: dev_aws.clone(),
             },
+            xks: cfg
+                .xks_path_prefix
+                .clone()
+                .map(|path_prefix| strongroom_xks::XksSettings {
+                    path_prefix,
+                    keys: cfg.xks_keys.clone(),
+                    region: cfg.aws_region.clone(),
+                    max_skew_secs: cfg.aws_max_skew_secs,
+                    dev_credentials: dev_aws.clone(),
+                }),
         },
     );
 
