@@ -261,6 +261,37 @@ impl Config {
         Self::from_toml(&text, &|k| std::env::var(k).ok())
     }
 
+    /// `STRONGROOM_XKS_PATH_PREFIX` and `STRONGROOM_XKS_KEYS` (comma-separated);
+    /// a dev server reads them too.
+    pub fn apply_xks_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        if let Some(v) = env("STRONGROOM_XKS_PATH_PREFIX") {
+            self.xks_path_prefix = Some(v);
+        }
+        if let Some(v) = env("STRONGROOM_XKS_KEYS") {
+            self.xks_keys = v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+    }
+
+    /// The XKS prefix and key names follow the XKS URI rules.
+    pub fn validate_xks(&self) -> Result<(), Error> {
+        if let Some(p) = &self.xks_path_prefix {
+            strongroom_xks::validate_prefix(p).map_err(Error::InvalidArgument)?;
+        }
+        for k in &self.xks_keys {
+            let external = k.strip_prefix("alias/").unwrap_or(k);
+            if strongroom_xks::validate_external_key_id(external).is_err() {
+                return Err(Error::InvalidArgument(format!(
+                    "xks_keys entry {k:?}: a key id or alias/NAME whose id or NAME is 1 to 128 letters, digits, '-', '.' or '_'"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), Error> {
         if let Some(v) = env("STRONGROOM_LISTEN") {
             self.listen = v;
@@ -295,16 +326,7 @@ impl Config {
         if let Some(v) = env("STRONGROOM_AWS_MAX_SKEW_SECS") {
             self.aws_max_skew_secs = parse_num("STRONGROOM_AWS_MAX_SKEW_SECS", &v)?;
         }
-        if let Some(v) = env("STRONGROOM_XKS_PATH_PREFIX") {
-            self.xks_path_prefix = Some(v);
-        }
-        if let Some(v) = env("STRONGROOM_XKS_KEYS") {
-            self.xks_keys = v
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
-        }
+        self.apply_xks_env(env);
         if let Some(v) = env("STRONGROOM_DUAL_CONTROL") {
             self.dual_control = parse_bool("STRONGROOM_DUAL_CONTROL", &v)?;
         }
@@ -362,17 +384,7 @@ impl Config {
                 "dual_control_approvals must be between 1 and 16".into(),
             ));
         }
-        if let Some(p) = &self.xks_path_prefix {
-            strongroom_xks::validate_prefix(p).map_err(Error::InvalidArgument)?;
-        }
-        for k in &self.xks_keys {
-            let external = k.strip_prefix("alias/").unwrap_or(k);
-            if strongroom_xks::validate_external_key_id(external).is_err() {
-                return Err(Error::InvalidArgument(format!(
-                    "xks_keys entry {k:?}: a key id or alias/NAME whose id or NAME is 1 to 128 letters, digits, '-', '.' or '_'"
-                )));
-            }
-        }
+        self.validate_xks()?;
         if self.aws_account_id.len() != 12
             || !self.aws_account_id.bytes().all(|b| b.is_ascii_digit())
         {

@@ -106,6 +106,9 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             // The listener limits can be tried on a dev server too.
             cfg.apply_limits_env(&|k| std::env::var(k).ok())?;
             cfg.validate_limits()?;
+            // The XKS proxy can be tried on a dev server too.
+            cfg.apply_xks_env(&|k| std::env::var(k).ok());
+            cfg.validate_xks()?;
             let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:")?);
             (cfg, store, true)
         }

@@ -33,3 +33,4 @@ mod operator;
 mod scan_cli;
 mod schedules_reports;
 mod tls;
+mod xks;
