@@ -385,6 +385,11 @@ fn every_endpoint_round_trip_rotation_and_audit() {
         !audit.contains(&b64(pt)) && !audit.contains("in XKS form"),
         "plaintext in the audit log"
     );
+    let logs = s.logs();
+    assert!(
+        !logs.contains(&b64(pt)) && !logs.contains("in XKS form") && !logs.contains(&cred.1),
+        "plaintext or secret in the server log"
+    );
 }
 
 #[test]
