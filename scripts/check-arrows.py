@@ -30,10 +30,13 @@ ALLOWED = {
     "strongroom-console": {
         "strongroom-core", "strongroom-audit", "strongroom-engine", "strongroom-service",
     },
+    "strongroom-xks": {
+        "strongroom-core", "strongroom-engine", "strongroom-service", "strongroom-sigv4",
+    },
     "strongroom-server": {
         "strongroom-core", "strongroom-audit", "strongroom-store", "strongroom-store-sql",
         "strongroom-engine", "strongroom-service", "strongroom-api", "strongroom-aws",
-        "strongroom-vault", "strongroom-console",
+        "strongroom-vault", "strongroom-console", "strongroom-xks",
     },
     "strongroom-cli": {"strongroom-core", "strongroom-proto", "strongroom-scan"},
     "strongroom-bench": {"strongroom-core", "strongroom-cli", "strongroom-sigv4"},
@@ -50,7 +53,8 @@ ALLOWED = {
 
 # The rules the issue states, checked on top of the table (so a table edit
 # cannot quietly break them).
-FRONT_ENDS = {"strongroom-api", "strongroom-aws", "strongroom-vault", "strongroom-console"}
+FRONT_ENDS = {"strongroom-api", "strongroom-aws", "strongroom-vault", "strongroom-console",
+              "strongroom-xks"}
 BELOW_SERVICE = {"strongroom-core", "strongroom-sigv4", "strongroom-store",
                  "strongroom-engine", "strongroom-proto"}
 BACKENDS_AND_WRITER = {"strongroom-store-sql", "strongroom-audit"}

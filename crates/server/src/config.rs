@@ -64,6 +64,14 @@ pub struct Config {
     /// `["transit"]`. `STRONGROOM_VAULT_TRANSIT_MOUNTS` (comma-separated).
     #[serde(default = "default_vault_transit_mounts")]
     pub vault_transit_mounts: Vec<String>,
+    /// Serves the AWS XKS proxy API at `{prefix}/kms/xks/v1` when set ("" =
+    /// no prefix; off when unset). `STRONGROOM_XKS_PATH_PREFIX`.
+    #[serde(default)]
+    pub xks_path_prefix: Option<String>,
+    /// The keys XKS may use: key ids, or `alias/NAME` (externalKeyId `NAME`).
+    /// `STRONGROOM_XKS_KEYS` (comma-separated).
+    #[serde(default)]
+    pub xks_keys: Vec<String>,
     /// How often the deletion sweep runs, in seconds. `STRONGROOM_SWEEP_INTERVAL_SECS`.
     #[serde(default = "default_sweep")]
     pub sweep_interval_secs: u64,
@@ -219,6 +227,8 @@ impl Default for Config {
             aws_account_id: default_account(),
             aws_max_skew_secs: default_skew(),
             vault_transit_mounts: default_vault_transit_mounts(),
+            xks_path_prefix: None,
+            xks_keys: Vec::new(),
             dual_control: true,
             dual_control_actions: None,
             dual_control_approvals: 2,
@@ -292,6 +302,37 @@ impl Config {
         Self::from_toml(&text, &|k| std::env::var(k).ok())
     }
 
+    /// `STRONGROOM_XKS_PATH_PREFIX` and `STRONGROOM_XKS_KEYS` (comma-separated);
+    /// a dev server reads them too.
+    pub fn apply_xks_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        if let Some(v) = env("STRONGROOM_XKS_PATH_PREFIX") {
+            self.xks_path_prefix = Some(v);
+        }
+        if let Some(v) = env("STRONGROOM_XKS_KEYS") {
+            self.xks_keys = v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+    }
+
+    /// The XKS prefix and key names follow the XKS URI rules.
+    pub fn validate_xks(&self) -> Result<(), Error> {
+        if let Some(p) = &self.xks_path_prefix {
+            strongroom_xks::validate_prefix(p).map_err(Error::InvalidArgument)?;
+        }
+        for k in &self.xks_keys {
+            let external = k.strip_prefix("alias/").unwrap_or(k);
+            if strongroom_xks::validate_external_key_id(external).is_err() {
+                return Err(Error::InvalidArgument(format!(
+                    "xks_keys entry {k:?}: a key id or alias/NAME whose id or NAME is 1 to 128 letters, digits, '-', '.' or '_'"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), Error> {
         if let Some(v) = env("STRONGROOM_LISTEN") {
             self.listen = v;
@@ -330,6 +371,7 @@ impl Config {
         if let Some(v) = env("STRONGROOM_UI") {
             self.ui = parse_bool("STRONGROOM_UI", &v)?;
         }
+        self.apply_xks_env(env);
         if let Some(v) = env("STRONGROOM_DUAL_CONTROL") {
             self.dual_control = parse_bool("STRONGROOM_DUAL_CONTROL", &v)?;
         }
@@ -387,6 +429,7 @@ impl Config {
                 "dual_control_approvals must be between 1 and 16".into(),
             ));
         }
+        self.validate_xks()?;
         if self.aws_account_id.len() != 12
             || !self.aws_account_id.bytes().all(|b| b.is_ascii_digit())
         {

@@ -37,6 +37,8 @@ pub struct HttpSettings {
     pub vault: strongroom_vault::VaultSettings,
     /// Serve the web console at `/ui/` (`ui` in the config).
     pub ui: bool,
+    /// The XKS proxy API, when configured (`xks_path_prefix`).
+    pub xks: Option<strongroom_xks::XksSettings>,
 }
 
 /// The shared layers' state.
@@ -82,6 +84,14 @@ pub fn app(service: Arc<Service>, settings: HttpSettings) -> Router {
             settings.dev_mode,
         )))
     });
+    let xks = match settings.xks {
+        Some(x) => strongroom_xks::router(Arc::new(strongroom_xks::AppState::new(
+            service.clone(),
+            x,
+            settings.max_body,
+        ))),
+        None => Router::new(),
+    };
     let limit = settings.max_body;
     let state = Arc::new(HttpState {
         service,
@@ -94,7 +104,7 @@ pub fn app(service: Arc<Service>, settings: HttpSettings) -> Router {
         .route("/metrics", get(metrics_handler))
         .with_state(state.clone());
     let vault = vault.route_layer(middleware::from_fn_with_state(state.clone(), observe));
-    let mut router = Router::new().merge(native).merge(aws);
+    let mut router = Router::new().merge(native).merge(aws).merge(xks);
     if let Some(console) = console {
         router = router.merge(console);
     }

@@ -111,6 +111,9 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             cfg.vault_settings()
                 .validate()
                 .map_err(Error::InvalidArgument)?;
+            // The XKS proxy can be tried on a dev server too.
+            cfg.apply_xks_env(&|k| std::env::var(k).ok());
+            cfg.validate_xks()?;
             let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:")?);
             (cfg, store, true)
         }
@@ -235,6 +238,16 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             },
             vault: cfg.vault_settings(),
             ui: cfg.ui,
+            xks: cfg
+                .xks_path_prefix
+                .clone()
+                .map(|path_prefix| strongroom_xks::XksSettings {
+                    path_prefix,
+                    keys: cfg.xks_keys.clone(),
+                    region: cfg.aws_region.clone(),
+                    max_skew_secs: cfg.aws_max_skew_secs,
+                    dev_credentials: dev_aws.clone(),
+                }),
         },
     );
 

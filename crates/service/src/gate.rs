@@ -21,6 +21,10 @@ tokio::task_local! {
     /// Set when a request's audit record has been written, so the outer
     /// middleware can audit whatever was refused before reaching the guard.
     pub static AUDITED: Arc<std::sync::atomic::AtomicBool>;
+    /// A front-end's non-secret note for every audit record the gate writes
+    /// within this scope (the XKS proxy's `requestMetadata`), unless the
+    /// record carries its own detail.
+    pub static AUDIT_DETAIL: String;
 }
 
 /// The service every front-end calls: the running node and the rules
@@ -227,7 +231,7 @@ impl Service {
             outcome: outcome.into(),
             error_code: code.map(str::to_string),
             root: caller.principal.is_root(),
-            detail,
+            detail: detail.or_else(|| AUDIT_DETAIL.try_with(|d| d.clone()).ok()),
         }
     }
 

@@ -89,6 +89,30 @@ impl Server {
         s
     }
 
+    /// [`Server::dev`] with extra environment for the server process.
+    pub fn dev_with_env(bin: &str, env: &[(&str, &str)]) -> Server {
+        let dir = TempDir::new("dev");
+        let token = format!(
+            "sr.test-root-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let args = vec![
+            "server".to_string(),
+            "--dev".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--dev-root-token".into(),
+            token.clone(),
+            "--audit-path".into(),
+            dir.path().join("audit.jsonl").display().to_string(),
+        ];
+        let mut s = Self::spawn(bin, dir, &args, env);
+        s.token = token;
+        s.wait_health(200);
+        s
+    }
+
     /// `strongroom server --dev` as a user starts it (no `--audit-path`),
     /// with its temp directory (`TMPDIR`) inside `dir`, so the audit log
     /// it creates there can be checked and is removed with `dir`.

@@ -36,3 +36,4 @@ mod scan_cli;
 mod schedules_reports;
 mod secrets;
 mod tls;
+mod xks;
