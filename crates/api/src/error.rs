@@ -65,7 +65,8 @@ pub fn http_status(e: &Error) -> u16 {
         | Error::AliasNotFound(_)
         | Error::VersionNotFound { .. }
         | Error::NotFound(_)
-        | Error::SecretNotFound(_) => 404,
+        | Error::SecretNotFound(_)
+        | Error::ScanReportNotFound(_) => 404,
         Error::MethodNotAllowed => 405,
         Error::AliasExists(_)
         | Error::KeyDisabled(_)

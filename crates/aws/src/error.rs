@@ -39,7 +39,8 @@ pub fn type_name(e: &Error) -> &'static str {
         | Error::AliasNotFound(_)
         | Error::VersionNotFound { .. }
         | Error::NotFound(_)
-        | Error::SecretNotFound(_) => "NotFoundException",
+        | Error::SecretNotFound(_)
+        | Error::ScanReportNotFound(_) => "NotFoundException",
         Error::AliasExists(_) => "AlreadyExistsException",
         Error::KeyDisabled(_) => "DisabledException",
         Error::KeyPendingDeletion(_)

@@ -76,7 +76,8 @@ fn status_of(e: &Error) -> StatusCode {
         | Error::AliasNotFound(_)
         | Error::VersionNotFound { .. }
         | Error::NotFound(_)
-        | Error::SecretNotFound(_) => StatusCode::NOT_FOUND,
+        | Error::SecretNotFound(_)
+        | Error::ScanReportNotFound(_) => StatusCode::NOT_FOUND,
         Error::AliasExists(_)
         | Error::KeyDisabled(_)
         | Error::KeyPendingDeletion(_)

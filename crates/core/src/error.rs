@@ -79,6 +79,8 @@ pub enum Error {
     NotFound(String),
     /// No such secret, or no such (live) version of it; the message says which and what to do.
     SecretNotFound(String),
+    /// No scan report for that repository (`GET /v1/scans/{repository}`).
+    ScanReportNotFound(String),
     /// The HTTP method is not allowed for this endpoint.
     MethodNotAllowed,
     /// Storage is unavailable (write, fsync or connection failure). Nothing was changed.
@@ -145,6 +147,7 @@ impl Error {
             Error::Conflict(_) => "Conflict",
             Error::NotFound(_) => "NotFound",
             Error::SecretNotFound(_) => "SecretNotFound",
+            Error::ScanReportNotFound(_) => "ScanReportNotFound",
             Error::MethodNotAllowed => "MethodNotAllowed",
             Error::StorageUnavailable(_) => "StorageUnavailable",
             Error::Internal(_) => "InternalError",
@@ -238,6 +241,7 @@ impl fmt::Display for Error {
             Error::Conflict(m) => write!(f, "conflict: {m}; retry the request"),
             Error::NotFound(p) => write!(f, "no such endpoint: {p}; see /v1/openapi.json"),
             Error::SecretNotFound(m) => f.write_str(m),
+            Error::ScanReportNotFound(m) => f.write_str(m),
             Error::MethodNotAllowed => f.write_str("method not allowed for this endpoint; see /v1/openapi.json"),
             Error::StorageUnavailable(m) => write!(f, "storage unavailable: {m}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
@@ -338,6 +342,7 @@ pub fn every_variant() -> Vec<Error> {
         Error::Conflict(s()),
         Error::NotFound(s()),
         Error::SecretNotFound(s()),
+        Error::ScanReportNotFound(s()),
         Error::MethodNotAllowed,
         Error::StorageUnavailable(s()),
         Error::Internal(s()),
@@ -395,6 +400,7 @@ pub fn every_variant() -> Vec<Error> {
             | Error::Conflict(_)
             | Error::NotFound(_)
             | Error::SecretNotFound(_)
+            | Error::ScanReportNotFound(_)
             | Error::MethodNotAllowed
             | Error::StorageUnavailable(_)
             | Error::Internal(_)

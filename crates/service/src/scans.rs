@@ -296,8 +296,8 @@ impl Service {
                 .store
                 .load_record(KIND_SCAN_REPORT, &name)?
                 .ok_or_else(|| {
-                    Error::NotFound(format!(
-                        "no scan report for repository {name:?}; list them with `GET /v1/scans`"
+                    Error::ScanReportNotFound(format!(
+                        "no scan report for repository {name:?}; list them with `GET /v1/scans` (`strongroom inventory --scans`)"
                     ))
                 })?;
             let stored: StoredScan = serde_json::from_slice(&rec.body)

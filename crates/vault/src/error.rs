@@ -86,7 +86,8 @@ pub fn status_of(e: &Error) -> u16 {
         | Error::AliasNotFound(_)
         | Error::VersionNotFound { .. }
         | Error::NotFound(_)
-        | Error::SecretNotFound(_) => 404,
+        | Error::SecretNotFound(_)
+        | Error::ScanReportNotFound(_) => 404,
         Error::MethodNotAllowed => 405,
         Error::RequestTimeout { .. } => 408,
         Error::PayloadTooLarge { .. } => 413,

@@ -48,7 +48,8 @@ impl From<Error> for XksError {
             Error::KeyNotFound(_)
             | Error::AliasNotFound(_)
             | Error::NotFound(_)
-            | Error::SecretNotFound(_) => ("KeyNotFoundException", 404),
+            | Error::SecretNotFound(_)
+            | Error::ScanReportNotFound(_) => ("KeyNotFoundException", 404),
             Error::KeyDisabled(_)
             | Error::KeyPendingDeletion(_)
             | Error::KeyDestroyed(_)
