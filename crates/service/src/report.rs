@@ -382,7 +382,7 @@ pub fn build(inp: &Inputs) -> Value {
             .iter()
             .map(|r| {
                 format!(
-                    "repository {:?}: {} scan by {} at {}: {} open secret, {} open weak-crypto, {} baselined finding(s), {} imported into the secrets engine",
+                    "repository {:?}: {} scan by {} at {}: {} open secret, {} open weak-crypto, {} baselined finding(s), {} imported into the secrets engine ({} rotated since)",
                     r.repository,
                     r.source,
                     r.reported_by,
@@ -390,7 +390,8 @@ pub fn build(inp: &Inputs) -> Value {
                     r.open_secrets,
                     r.open_weak_crypto,
                     r.baselined,
-                    r.imported
+                    r.imported,
+                    r.rotated_since_import
                 )
             })
             .collect()
@@ -674,14 +675,17 @@ impl crate::Service {
                     }
                 }
             }
+            let all_secrets = s.secrets.all()?;
+            let mut scans = crate::scans::load_all(s.store.as_ref())?;
+            crate::scans::fill_rotations(&mut scans, &all_secrets);
             let inputs = Inputs {
                 now: s.engine.now(),
                 keys: s.engine.inventory()?,
                 settings,
                 audit: facts,
                 last_drill: s.engine.last_drill()?.map(|d| (d.time, d.passed)),
-                scans: crate::scans::load_all(s.store.as_ref())?,
-                secrets: secret_rows(&s.secrets.all()?, s.now_ms()),
+                scans,
+                secrets: secret_rows(&all_secrets, s.now_ms()),
             };
             let body = build(&inputs);
             let digest = report_digest(&body);
@@ -844,6 +848,7 @@ mod tests {
             open_weak_crypto: 0,
             baselined,
             imported: 0,
+            rotated_since_import: 0,
             findings: Vec::new(),
         }
     }

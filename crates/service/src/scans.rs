@@ -76,6 +76,11 @@ pub struct StoredScan {
     /// Findings whose value was moved into the secrets engine (`--import`).
     #[serde(default)]
     pub imported: usize,
+    /// Of those, the secrets that have a newer version than the imported
+    /// one (rotated since the import). Not stored: filled in from the
+    /// secrets engine when read ([`fill_rotations`]).
+    #[serde(skip)]
+    pub rotated_since_import: usize,
     pub findings: Vec<ScanFinding>,
 }
 
@@ -92,6 +97,7 @@ impl StoredScan {
             "open_weak_crypto": self.open_weak_crypto,
             "baselined": self.baselined,
             "imported": self.imported,
+            "rotated_since_import": self.rotated_since_import,
             "findings": self.findings.len(),
         })
     }
@@ -198,6 +204,7 @@ impl ScanReport {
                 .count()
         };
         StoredScan {
+            rotated_since_import: 0,
             open_secrets: open("secret"),
             open_weak_crypto: open("weak-crypto"),
             baselined: self.findings.iter().filter(|f| f.baselined).count(),
@@ -213,6 +220,24 @@ impl ScanReport {
             reported_by,
             findings: self.findings,
         }
+    }
+}
+
+/// Counts, for each report, the imported secrets rotated since: `--import`
+/// creates version 1 (check-and-set 0), so a current version above 1 is a
+/// rotation (or a new value written) after the import.
+pub fn fill_rotations(scans: &mut [StoredScan], secrets: &[crate::secrets_model::SecretMeta]) {
+    let current: std::collections::HashMap<&str, u32> = secrets
+        .iter()
+        .map(|m| (m.path.as_str(), m.current_version))
+        .collect();
+    for s in scans {
+        s.rotated_since_import = s
+            .findings
+            .iter()
+            .filter_map(|f| f.imported_to.as_deref())
+            .filter(|p| current.get(p).is_some_and(|v| *v > 1))
+            .count();
     }
 }
 
@@ -270,12 +295,9 @@ impl Service {
             command: None,
         };
         self.run(caller, g, |s| {
-            Ok(Done::new(
-                load_all(s.store.as_ref())?
-                    .iter()
-                    .map(StoredScan::summary)
-                    .collect(),
-            ))
+            let mut scans = load_all(s.store.as_ref())?;
+            fill_rotations(&mut scans, &s.secrets.all()?);
+            Ok(Done::new(scans.iter().map(StoredScan::summary).collect()))
         })
         .await
     }
@@ -302,6 +324,9 @@ impl Service {
                 })?;
             let stored: StoredScan = serde_json::from_slice(&rec.body)
                 .map_err(|e| Error::Internal(format!("stored scan report: {e}")))?;
+            let mut one = [stored];
+            fill_rotations(&mut one, &s.secrets.all()?);
+            let [stored] = one;
             Ok(Done::new(stored))
         })
         .await
@@ -387,6 +412,43 @@ mod tests {
             let e = r.validate().expect_err(field).to_string();
             assert!(e.contains(field), "{field}: {e}");
         }
+    }
+
+    #[test]
+    fn rotations_count_only_imported_secrets_past_version_1() {
+        let mut imported = finding();
+        imported.imported_to = Some("scanned/a/github-token".into());
+        let mut other = finding();
+        other.imported_to = Some("scanned/b/github-token".into());
+        let mut s = report(vec![imported, other, finding()]).into_stored(0, "ci".into());
+        let meta = |path: &str, v: u32| {
+            crate::secrets_model::SecretMeta {
+                path: path.into(),
+                kind: Default::default(),
+                created_ms: 0,
+                updated_ms: 0,
+                current_version: v,
+                max_versions: 10,
+                cas_required: false,
+                owner: String::new(),
+                purpose: String::new(),
+                custom_metadata: Default::default(),
+                rotation_period_days: 0,
+                next_rotation_ms: None,
+                expires_ms: None,
+                versions: Default::default(),
+            }
+        };
+        let mut one = [s];
+        fill_rotations(
+            &mut one,
+            &[
+                meta("scanned/a/github-token", 2),
+                meta("scanned/b/github-token", 1),
+            ],
+        );
+        [s] = one;
+        assert_eq!((s.imported, s.rotated_since_import), (2, 1));
     }
 
     #[test]

@@ -406,6 +406,33 @@ fn import_moves_a_found_secret_into_the_secrets_engine() {
         String::from_utf8_lossy(&o.stderr)
     );
 
+    // A new value written after the import counts as rotated since.
+    assert_eq!(rep["rotated_since_import"], 0, "{rep}");
+    let o = s
+        .cli()
+        .args([
+            "secret",
+            "put",
+            "scanned/settings.py/github-token",
+            "GITHUB_TOKEN=rotated-value",
+        ])
+        .output()
+        .expect("secret put");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (_, rep) = http(&s, "GET", "/v1/scans/app", None, Some(&s.token));
+    assert_eq!(rep["rotated_since_import"], 1, "{rep}");
+    let r = cli_json(&s, &["report", "compliance", "--format", "json"]);
+    assert!(
+        r.to_string()
+            .contains("1 imported into the secrets engine (1 rotated since)"),
+        "{r}"
+    );
+
     // A second import does not overwrite the stored secret.
     let o = scan_at(&[".", "--import", "scanned", "--yes"]);
     assert_eq!(o.status.code(), Some(2));
