@@ -78,8 +78,9 @@ pub struct StoredScan {
     pub imported: usize,
     /// Of those, the secrets that have a newer version than the imported
     /// one (rotated since the import). Not stored: filled in from the
-    /// secrets engine when read ([`fill_rotations`]).
-    #[serde(skip)]
+    /// secrets engine when read ([`fill_rotations`]); what storage holds
+    /// of it is ignored.
+    #[serde(default, skip_deserializing)]
     pub rotated_since_import: usize,
     pub findings: Vec<ScanFinding>,
 }
@@ -421,23 +422,21 @@ mod tests {
         let mut other = finding();
         other.imported_to = Some("scanned/b/github-token".into());
         let mut s = report(vec![imported, other, finding()]).into_stored(0, "ci".into());
-        let meta = |path: &str, v: u32| {
-            crate::secrets_model::SecretMeta {
-                path: path.into(),
-                kind: Default::default(),
-                created_ms: 0,
-                updated_ms: 0,
-                current_version: v,
-                max_versions: 10,
-                cas_required: false,
-                owner: String::new(),
-                purpose: String::new(),
-                custom_metadata: Default::default(),
-                rotation_period_days: 0,
-                next_rotation_ms: None,
-                expires_ms: None,
-                versions: Default::default(),
-            }
+        let meta = |path: &str, v: u32| crate::secrets_model::SecretMeta {
+            path: path.into(),
+            kind: Default::default(),
+            created_ms: 0,
+            updated_ms: 0,
+            current_version: v,
+            max_versions: 10,
+            cas_required: false,
+            owner: String::new(),
+            purpose: String::new(),
+            custom_metadata: Default::default(),
+            rotation_period_days: 0,
+            next_rotation_ms: None,
+            expires_ms: None,
+            versions: Default::default(),
         };
         let mut one = [s];
         fill_rotations(
