@@ -84,6 +84,20 @@ pub struct Guarded<'a> {
     pub command: Option<&'a crate::approvals::Command>,
 }
 
+impl Guarded<'static> {
+    /// A request on the service as a whole (no key, no context, no
+    /// dual-controlled command): what most `strongroom:` actions are.
+    pub fn global(action: &'static str, kind: Kind) -> Self {
+        Guarded {
+            action,
+            key: None,
+            context: None,
+            kind,
+            command: None,
+        }
+    }
+}
+
 /// What `run` needs back from the operation for the audit record.
 pub struct Done<T> {
     pub value: T,

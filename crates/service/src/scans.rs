@@ -264,13 +264,7 @@ impl Service {
         report: ScanReport,
     ) -> Result<serde_json::Value> {
         report.validate()?;
-        let g = Guarded {
-            action: "strongroom:ReportScan",
-            key: None,
-            context: None,
-            kind: Kind::Change,
-            command: None,
-        };
+        let g = Guarded::global("strongroom:ReportScan", Kind::Change);
         let who = caller.principal.id.clone();
         self.run(caller, g, move |s| {
             let stored = report.into_stored(s.now_ms(), who);
@@ -288,13 +282,7 @@ impl Service {
 
     /// The latest report of every repository, without findings.
     pub async fn list_scans(&self, caller: &Caller) -> Result<Vec<serde_json::Value>> {
-        let g = Guarded {
-            action: "strongroom:ReadScans",
-            key: None,
-            context: None,
-            kind: Kind::Read,
-            command: None,
-        };
+        let g = Guarded::global("strongroom:ReadScans", Kind::Read);
         self.run(caller, g, |s| {
             let mut scans = load_all(s.store.as_ref())?;
             fill_rotations(&mut scans, &s.secrets.all()?);
@@ -306,13 +294,7 @@ impl Service {
     /// One repository's latest report, with its findings.
     pub async fn scan_of(&self, caller: &Caller, repository: &str) -> Result<StoredScan> {
         check_repository(repository)?;
-        let g = Guarded {
-            action: "strongroom:ReadScans",
-            key: None,
-            context: None,
-            kind: Kind::Read,
-            command: None,
-        };
+        let g = Guarded::global("strongroom:ReadScans", Kind::Read);
         let name = repository.to_string();
         self.run(caller, g, move |s| {
             let rec = s
