@@ -109,15 +109,7 @@ fn authenticate(
     body: &[u8],
 ) -> Result<Principal, AwsError> {
     let services = st.seal.services()?;
-    let hdrs: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let hdrs = sigv4::header_pairs(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
     let wire = sigv4::WireRequest {
         method: method.as_str(),
         path: uri.path(),
@@ -126,20 +118,17 @@ fn authenticate(
         body,
     };
     let dev = st.aws.dev_credentials.as_ref();
-    // The registry is asked once: the principal found with the secret is
-    // kept for after the signature checks out.
-    let found: std::cell::RefCell<Option<Principal>> = std::cell::RefCell::new(None);
-    let lookup = |akid: &str| -> Option<Vec<u8>> {
+    // The registry is asked once: the principal comes back with the secret.
+    let lookup = |akid: &str| -> Option<(Vec<u8>, Principal)> {
         if let Some((id, secret)) = dev {
             if id == akid {
-                return Some(secret.expose().to_vec());
+                return Some((secret.expose().to_vec(), Principal::root()));
             }
         }
         let (secret, principal) = services.registry.access_key(akid).ok().flatten()?;
-        *found.borrow_mut() = Some(principal);
-        Some(secret.expose().to_vec())
+        Some((secret.expose().to_vec(), principal))
     };
-    let akid = sigv4::verify(&wire, &st.verify, now_unix(), &lookup).map_err(|e| {
+    sigv4::verify_owner(&wire, &st.verify, now_unix(), &lookup).map_err(|e| {
         AwsError::new(
             e.aws_error_type(),
             if matches!(e, sigv4::SigV4Error::MissingAuthorization) {
@@ -149,18 +138,7 @@ fn authenticate(
             },
             e.to_string(),
         )
-    })?;
-    if dev.is_some_and(|(id, _)| *id == akid) {
-        return Ok(Principal::root());
-    }
-    match found.into_inner() {
-        Some(p) => Ok(p),
-        None => Err(AwsError::new(
-            "UnrecognizedClientException",
-            400,
-            "the security token included in the request is invalid",
-        )),
-    }
+    })
 }
 
 /// `POST /`: one AWS KMS operation.

@@ -120,6 +120,39 @@ impl Default for VerifyConfig {
     }
 }
 
+/// A server's received headers as [`WireRequest::headers`] wants them:
+/// names as received, values as (lossy) UTF-8, repeats kept in order.
+pub fn header_pairs<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Vec<(String, String)> {
+    headers
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
+/// An access key id's secret and its owner, if the key is known.
+pub type OwnerLookup<'a, P> = &'a dyn Fn(&str) -> Option<(Vec<u8>, P)>;
+
+/// [`verify`] with a lookup that also returns who the access key belongs
+/// to: answers that owner once the signature checks out (the lookup is
+/// asked once, so the caller's registry is read once).
+pub fn verify_owner<P>(
+    req: &WireRequest,
+    cfg: &VerifyConfig,
+    now_unix: i64,
+    lookup: OwnerLookup<'_, P>,
+) -> Result<P, SigV4Error> {
+    let owner = std::cell::RefCell::new(None);
+    verify(req, cfg, now_unix, &|akid| {
+        let (secret, p) = lookup(akid)?;
+        *owner.borrow_mut() = Some(p);
+        Some(secret)
+    })?;
+    // `verify` succeeds only with a secret from `lookup`, which set the owner.
+    owner.into_inner().ok_or(SigV4Error::SignatureMismatch)
+}
+
 /// A secret that is never a real one, used for unknown access keys so that
 /// they cost the same work as a known key with a wrong secret.
 const UNKNOWN_KEY_SECRET: &[u8] = b"strongroom-sigv4-unknown-access-key-placeholder";

@@ -203,15 +203,7 @@ fn authenticate(
     body: &[u8],
 ) -> Result<Principal, XksError> {
     let services = st.service.seal.services().map_err(XksError::from)?;
-    let hdrs: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let hdrs = sigv4::header_pairs(headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
     let wire = sigv4::WireRequest {
         method: method.as_str(),
         path: uri.path(),
@@ -220,29 +212,17 @@ fn authenticate(
         body,
     };
     let dev = st.settings.dev_credentials.as_ref();
-    let found: std::cell::RefCell<Option<Principal>> = std::cell::RefCell::new(None);
-    let lookup = |akid: &str| -> Option<Vec<u8>> {
+    let lookup = |akid: &str| -> Option<(Vec<u8>, Principal)> {
         if let Some((id, secret)) = dev {
             if id == akid {
-                return Some(secret.expose().to_vec());
+                return Some((secret.expose().to_vec(), Principal::root()));
             }
         }
         let (secret, principal) = services.registry.access_key(akid).ok().flatten()?;
-        *found.borrow_mut() = Some(principal);
-        Some(secret.expose().to_vec())
+        Some((secret.expose().to_vec(), principal))
     };
-    let akid = sigv4::verify(&wire, &st.verify, now_unix(), &lookup)
-        .map_err(|e| XksError::new("AuthenticationFailedException", 401, e.to_string()))?;
-    if dev.is_some_and(|(id, _)| *id == akid) {
-        return Ok(Principal::root());
-    }
-    found.into_inner().ok_or_else(|| {
-        XksError::new(
-            "AuthenticationFailedException",
-            401,
-            "the access key id is not known",
-        )
-    })
+    sigv4::verify_owner(&wire, &st.verify, now_unix(), &lookup)
+        .map_err(|e| XksError::new("AuthenticationFailedException", 401, e.to_string()))
 }
 
 /// Every XKS request.
