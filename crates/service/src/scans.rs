@@ -419,6 +419,7 @@ mod tests {
             next_rotation_ms: None,
             expires_ms: None,
             versions: Default::default(),
+            delete_version_after_secs: 0,
         };
         let mut one = [s];
         fill_rotations(

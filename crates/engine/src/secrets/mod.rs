@@ -12,6 +12,7 @@
 //! (as key destruction does), so the value is gone from the database file,
 //! its journal and its free pages.
 
+pub mod config;
 pub mod fields;
 pub mod path;
 
@@ -25,6 +26,7 @@ use crate::crypto::SecretBytes;
 use crate::error::{Error, Result};
 use crate::seal::barrier::Barrier;
 use crate::storage::{Op, Store, Transaction};
+pub use config::{deletion_time, ConfigUpdate, SecretsConfig, KIND_SECRET_CONFIG};
 pub use fields::{SecretFields, MAX_FIELDS, MAX_VALUE_BYTES};
 
 /// Record kind of a secret's metadata.
@@ -54,12 +56,21 @@ pub enum SecretKind {
 pub struct VersionMeta {
     pub version: u32,
     pub created_ms: i64,
-    /// Set by a soft delete; cleared by undelete.
+    /// Set by a soft delete (cleared by undelete), or in the future by
+    /// `delete_version_after`: the version reads as deleted from then on.
     #[serde(default)]
     pub deletion_ms: Option<i64>,
     /// The value is gone for good (destroyed, crypto-shredded).
     #[serde(default)]
     pub destroyed: bool,
+}
+
+impl VersionMeta {
+    /// Whether the version is soft-deleted at `now` (a deletion time in
+    /// the future, set by `delete_version_after`, is not yet a deletion).
+    pub fn is_deleted_at(&self, now: i64) -> bool {
+        self.deletion_ms.is_some_and(|t| t <= now)
+    }
 }
 
 /// A secret's metadata: everything but the values. Sealed as a record too.
@@ -86,6 +97,10 @@ pub struct SecretMeta {
     pub expires_ms: Option<i64>,
     /// The versions still known (live, deleted or destroyed), by number.
     pub versions: BTreeMap<u32, VersionMeta>,
+    /// Seconds after its creation at which each new version is
+    /// soft-deleted (0: the engine's [`SecretsConfig`] decides).
+    #[serde(default)]
+    pub delete_version_after_secs: i64,
 }
 
 impl SecretMeta {
@@ -105,6 +120,7 @@ impl SecretMeta {
             next_rotation_ms: None,
             expires_ms: None,
             versions: BTreeMap::new(),
+            delete_version_after_secs: 0,
         }
     }
 
@@ -113,11 +129,12 @@ impl SecretMeta {
         self.versions.keys().next().copied().unwrap_or(0)
     }
 
-    fn keep(&self) -> u32 {
-        if self.max_versions == 0 {
-            DEFAULT_MAX_VERSIONS
-        } else {
-            self.max_versions
+    /// Versions kept: the secret's `max_versions`, else the engine's,
+    /// else [`DEFAULT_MAX_VERSIONS`].
+    fn keep(&self, config: &SecretsConfig) -> u32 {
+        match (self.max_versions, config.max_versions) {
+            (0, 0) => DEFAULT_MAX_VERSIONS,
+            (0, n) | (n, _) => n,
         }
     }
 
@@ -149,6 +166,10 @@ pub struct MetadataUpdate {
     pub expires_ms: Option<i64>,
     #[serde(default)]
     pub kind: Option<SecretKind>,
+    /// Seconds after creation at which new versions are soft-deleted;
+    /// 0 clears it (the engine's configuration applies).
+    #[serde(default)]
+    pub delete_version_after_secs: Option<i64>,
 }
 
 /// One page of `list`.
@@ -302,17 +323,20 @@ impl Secrets {
         cas: Option<u32>,
         now: i64,
     ) -> Result<VersionMeta> {
+        let config = self.config()?;
         match cas {
             Some(expected) if expected != m.current_version => {
                 return Err(Error::Conflict(format!(
-                    "check-and-set failed for secret {:?}: cas={expected} but the current version is {}; read it again and retry with cas={}",
+                    "check-and-set parameter did not match the current version: secret {:?} was given cas={expected} but the current version is {}; read it again and retry with cas={}",
                     m.path, m.current_version, m.current_version
                 )))
             }
-            None if m.cas_required => {
+            None if m.cas_required || config.cas_required => {
                 return Err(Error::InvalidArgument(format!(
-                    "secret {:?} requires check-and-set: give cas=<current version> ({}), or cas=0 to create",
-                    m.path, m.current_version
+                    "check-and-set parameter required for this call: secret {:?} requires check-and-set{}; give cas=<current version> ({}), or cas=0 to create",
+                    m.path,
+                    if m.cas_required { "" } else { " (the engine's configuration says so)" },
+                    m.current_version
                 )))
             }
             _ => {}
@@ -328,7 +352,7 @@ impl Secrets {
         let vm = VersionMeta {
             version,
             created_ms: now,
-            deletion_ms: None,
+            deletion_ms: deletion_time(now, &config, m.delete_version_after_secs),
             destroyed: false,
         };
         m.current_version = version;
@@ -342,7 +366,7 @@ impl Secrets {
             id: version_record_id(&m.path, version),
             body,
         });
-        let keep = m.keep() as usize;
+        let keep = m.keep(&config) as usize;
         while m.versions.len() > keep {
             let Some((&old, _)) = m.versions.iter().next() else {
                 break;
@@ -391,7 +415,7 @@ impl Secrets {
                 "version {v} of secret {path:?} was destroyed; its value is gone for good"
             )));
         }
-        if vm.deletion_ms.is_some() {
+        if vm.is_deleted_at(self.now()) {
             return Err(Error::SecretNotFound(format!(
                 "version {v} of secret {path:?} is deleted; restore it with `strongroom secret undelete {path} --versions {v}`"
             )));
@@ -444,7 +468,7 @@ impl Secrets {
         let mut trim = Transaction::new();
         if let Some(n) = u.max_versions {
             m.max_versions = n;
-            let keep = m.keep() as usize;
+            let keep = m.keep(&self.config()?) as usize;
             while m.versions.len() > keep {
                 let Some((&old, _)) = m.versions.iter().next() else {
                     break;
@@ -485,6 +509,9 @@ impl Secrets {
         }
         if let Some(e) = u.expires_ms {
             m.expires_ms = if e == 0 { None } else { Some(e) };
+        }
+        if let Some(d) = u.delete_version_after_secs {
+            m.delete_version_after_secs = d;
         }
         m.updated_ms = now;
         let tx = trim.push(self.put_meta_op(&m)?);
@@ -541,20 +568,25 @@ impl Secrets {
         Ok(list)
     }
 
-    /// Soft-deletes versions (empty: the current one). Reversible.
+    /// Soft-deletes versions (empty: the current one). Reversible. A
+    /// version already deleted keeps its deletion time; one only scheduled
+    /// for deletion (`delete_version_after`) is deleted now.
     pub fn delete_versions(&self, path: &str, versions: &[u32]) -> Result<Vec<u32>> {
-        self.change_versions(path, versions, |vm, now| {
-            if vm.deletion_ms.is_none() && !vm.destroyed {
+        self.change_versions(path, versions, |vm, now, _| {
+            if !vm.destroyed && !vm.is_deleted_at(now) {
                 vm.deletion_ms = Some(now);
             }
         })
     }
 
-    /// Undoes a soft delete (empty: the current version).
+    /// Undoes a soft delete (empty: the current version). With
+    /// `delete_version_after` in force, the version is scheduled for
+    /// deletion again, counted from now (as Vault does).
     pub fn undelete_versions(&self, path: &str, versions: &[u32]) -> Result<Vec<u32>> {
-        self.change_versions(path, versions, |vm, _| {
+        let config = self.config()?;
+        self.change_versions(path, versions, |vm, now, after| {
             if !vm.destroyed {
-                vm.deletion_ms = None;
+                vm.deletion_ms = deletion_time(now, &config, after);
             }
         })
     }
@@ -563,16 +595,17 @@ impl Secrets {
         &self,
         path: &str,
         versions: &[u32],
-        f: impl Fn(&mut VersionMeta, i64),
+        f: impl Fn(&mut VersionMeta, i64, i64),
     ) -> Result<Vec<u32>> {
         check_path(path)?;
         let _w = self.lock()?;
         let now = self.now();
         let mut m = self.metadata(path)?;
         let list = Self::versions_or_current(&m, versions)?;
+        let after = m.delete_version_after_secs;
         for v in &list {
             if let Some(vm) = m.versions.get_mut(v) {
-                f(vm, now);
+                f(vm, now, after);
             }
         }
         m.updated_ms = now;
@@ -676,6 +709,15 @@ fn validate_update(u: &MetadataUpdate) -> Result<()> {
     }
     if u.expires_ms.is_some_and(|e| e < 0) {
         return bad("expires_ms is milliseconds since the epoch (0 clears it)".into());
+    }
+    if u
+        .delete_version_after_secs
+        .is_some_and(|d| !(0..=config::MAX_DELETE_VERSION_AFTER_SECS).contains(&d))
+    {
+        return bad(format!(
+            "delete_version_after is 0 (off) to {} seconds (100 years); it cannot be negative",
+            config::MAX_DELETE_VERSION_AFTER_SECS
+        ));
     }
     Ok(())
 }

@@ -279,3 +279,89 @@ fn destroy_leaves_no_sealed_bytes_in_any_database_file() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn engine_config_applies_to_every_secret_and_delete_version_after_schedules_deletion() {
+    use crate::clock::Clock;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:").expect("sqlite"));
+    let barrier = Arc::new(Barrier::new(&SecretBytes::from_slice(&[9u8; 32])).expect("barrier"));
+    let clock = Arc::new(ManualClock::new(1_700_000_000));
+    let shared: SharedClock = clock.clone();
+    let s = Secrets::new(store, barrier, shared);
+    assert_eq!(s.config().expect("default"), SecretsConfig::default());
+    // Engine-wide cas_required: a write without cas is refused with Vault's words.
+    s.set_config(&ConfigUpdate {
+        cas_required: Some(true),
+        max_versions: Some(2),
+        delete_version_after_secs: Some(60),
+    })
+    .expect("config");
+    let e = s.put("kv/a", &fields(&[("k", "v")]), None).expect_err("cas");
+    assert!(
+        e.to_string()
+            .contains("check-and-set parameter required for this call"),
+        "{e}"
+    );
+    for cas in 0..3 {
+        s.put("kv/a", &fields(&[("k", "v")]), Some(cas)).expect("put");
+    }
+    let e = s.put("kv/a", &fields(&[("k", "v")]), Some(1)).expect_err("cas");
+    assert!(
+        e.to_string()
+            .contains("check-and-set parameter did not match the current version"),
+        "{e}"
+    );
+    // max_versions 2 from the engine: versions 2 and 3 remain.
+    let m = s.metadata("kv/a").expect("meta");
+    assert_eq!(m.versions.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
+    // Deletion is scheduled 60 s after creation: readable until then.
+    let v3 = &m.versions[&3];
+    assert!(v3.deletion_ms.is_some() && !v3.is_deleted_at(clock.now_ms()));
+    assert!(s.get("kv/a", None).is_ok());
+    // The secret's own, shorter setting wins for its next versions.
+    s.update_metadata(
+        "kv/a",
+        &MetadataUpdate {
+            delete_version_after_secs: Some(10),
+            ..MetadataUpdate::default()
+        },
+    )
+    .expect("meta");
+    let v4 = s.put("kv/a", &fields(&[("k", "4")]), Some(3)).expect("v4");
+    assert_eq!(v4.deletion_ms, Some(clock.now_ms() + 10_000));
+    clock.advance(11);
+    assert!(matches!(s.get("kv/a", None), Err(Error::SecretNotFound(_))));
+    assert!(s.get("kv/a", Some(3)).is_ok(), "v3 lives 60 s");
+    // Undelete schedules the deletion again from now.
+    s.undelete_versions("kv/a", &[4]).expect("undelete");
+    assert!(s.get("kv/a", Some(4)).is_ok());
+    clock.advance(11);
+    assert!(s.get("kv/a", Some(4)).is_err());
+    // A negative engine value switches it off for every secret.
+    s.set_config(&ConfigUpdate {
+        delete_version_after_secs: Some(-5),
+        cas_required: Some(false),
+        ..ConfigUpdate::default()
+    })
+    .expect("off");
+    let v5 = s.put("kv/a", &fields(&[("k", "5")]), None).expect("v5");
+    assert_eq!(v5.deletion_ms, None);
+    assert_eq!(s.config().expect("c").delete_version_after_secs, -1);
+    // Out-of-range values are refused and change nothing.
+    assert!(s
+        .set_config(&ConfigUpdate {
+            max_versions: Some(5000),
+            ..ConfigUpdate::default()
+        })
+        .is_err());
+    assert!(s
+        .update_metadata(
+            "kv/a",
+            &MetadataUpdate {
+                delete_version_after_secs: Some(-1),
+                ..MetadataUpdate::default()
+            },
+        )
+        .is_err());
+    assert_eq!(s.config().expect("c").max_versions, 2);
+}

@@ -44,6 +44,7 @@ pub const RECORD_KINDS: &[&str] = &[
     "approval",
     crate::secrets::KIND_SECRET,
     crate::secrets::KIND_SECRET_VERSION,
+    crate::secrets::KIND_SECRET_CONFIG,
 ];
 /// Most secrets a drill reads back.
 const MAX_SECRET_SAMPLES: usize = 50;
