@@ -64,6 +64,11 @@ pub struct Config {
     /// `["transit"]`. `STRONGROOM_VAULT_TRANSIT_MOUNTS` (comma-separated).
     #[serde(default = "default_vault_transit_mounts")]
     pub vault_transit_mounts: Vec<String>,
+    /// The Vault front-end's KV version 2 mounts on the secrets engine
+    /// (docs/VAULT.md, "KV v2"), default `["secret"]`.
+    /// `STRONGROOM_VAULT_KV_MOUNTS` (comma-separated; empty: none).
+    #[serde(default = "default_vault_kv_mounts")]
+    pub vault_kv_mounts: Vec<String>,
     /// Serves the AWS XKS proxy API at `{prefix}/kms/xks/v1` when set ("" =
     /// no prefix; off when unset). `STRONGROOM_XKS_PATH_PREFIX`.
     #[serde(default)]
@@ -184,29 +189,48 @@ fn default_vault_transit_mounts() -> Vec<String> {
     vec!["transit".into()]
 }
 
+fn default_vault_kv_mounts() -> Vec<String> {
+    vec!["secret".into()]
+}
+
+fn comma_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
 impl Config {
-    /// `STRONGROOM_VAULT_TRANSIT_MOUNTS` (comma-separated), which a dev
-    /// server reads too.
+    /// `STRONGROOM_VAULT_TRANSIT_MOUNTS` and `STRONGROOM_VAULT_KV_MOUNTS`
+    /// (comma-separated), which a dev server reads too.
     pub fn apply_vault_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
         if let Some(v) = env("STRONGROOM_VAULT_TRANSIT_MOUNTS") {
-            self.vault_transit_mounts = v
-                .split(',')
-                .map(|a| a.trim().to_string())
-                .filter(|a| !a.is_empty())
-                .collect();
+            self.vault_transit_mounts = comma_list(&v);
+        }
+        if let Some(v) = env("STRONGROOM_VAULT_KV_MOUNTS") {
+            self.vault_kv_mounts = comma_list(&v);
         }
     }
 
-    /// The Vault front-end's mounts, from `vault_transit_mounts`.
+    /// The Vault front-end's mounts, from `vault_transit_mounts` and
+    /// `vault_kv_mounts` (a name in both is refused by `validate`).
     pub fn vault_settings(&self) -> strongroom_vault::VaultSettings {
+        let mount = |kind| {
+            move |p: &String| strongroom_vault::Mount {
+                path: p.clone(),
+                kind,
+            }
+        };
         strongroom_vault::VaultSettings {
             mounts: self
                 .vault_transit_mounts
                 .iter()
-                .map(|p| strongroom_vault::Mount {
-                    path: p.clone(),
-                    kind: strongroom_vault::MountKind::Transit,
-                })
+                .map(mount(strongroom_vault::MountKind::Transit))
+                .chain(
+                    self.vault_kv_mounts
+                        .iter()
+                        .map(mount(strongroom_vault::MountKind::KvV2)),
+                )
                 .collect(),
         }
     }
@@ -227,6 +251,7 @@ impl Default for Config {
             aws_account_id: default_account(),
             aws_max_skew_secs: default_skew(),
             vault_transit_mounts: default_vault_transit_mounts(),
+            vault_kv_mounts: default_vault_kv_mounts(),
             xks_path_prefix: None,
             xks_keys: Vec::new(),
             dual_control: true,
@@ -522,5 +547,16 @@ mod tests {
         let env = |k: &str| (k == "STRONGROOM_VAULT_TRANSIT_MOUNTS").then(|| "keys".to_string());
         let e = Config::from_toml(base, &env).expect_err("a native path");
         assert!(e.to_string().contains("shadow a native /v1/keys"), "{e}");
+        assert_eq!(c.vault_kv_mounts, ["secret"]);
+        let env = |k: &str| (k == "STRONGROOM_VAULT_KV_MOUNTS").then(|| "kv, team".to_string());
+        let c = Config::from_toml(base, &env).expect("kv mounts");
+        assert_eq!(c.vault_kv_mounts, ["kv", "team"]);
+        assert_eq!(c.vault_settings().mounts.len(), 3);
+        let e = Config::from_toml(&format!("{base}vault_kv_mounts = [\"transit\"]\n"), &no_env)
+            .expect_err("a name in both lists");
+        assert!(e.to_string().contains("listed twice"), "{e}");
+        let env = |k: &str| (k == "STRONGROOM_VAULT_KV_MOUNTS").then(|| "secrets".to_string());
+        let e = Config::from_toml(base, &env).expect_err("the native secrets path");
+        assert!(e.to_string().contains("shadow a native /v1/secrets"), "{e}");
     }
 }

@@ -25,6 +25,7 @@ pub mod rotator;
 pub mod scans;
 pub mod scheduler;
 pub mod secrets;
+pub mod secrets_kv;
 pub mod sweep;
 
 pub(crate) use strongroom_audit as audit;

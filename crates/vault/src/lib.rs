@@ -1,8 +1,8 @@
 //! The Vault/OpenBao-compatible front-end: the HTTP API that hvac, the
 //! `vault`/`bao` CLI and the other Vault clients speak, on the same service
 //! layer as the native and AWS front-ends. Transit mounts (`transit/` by
-//! default) and the system paths those clients call; KV v2 mounts are
-//! meant to sit beside Transit as another [`MountKind`].
+//! default), KV version 2 mounts on the secrets engine (`secret/` by
+//! default) and the system paths those clients call.
 //!
 //! Which requests are Vault's (docs/VAULT.md, "Paths beside the native
 //! API"): every `/v1/...` request that carries `X-Vault-Request` (hvac and
@@ -12,6 +12,7 @@
 //! `/v1/sys/internal/ui/mounts...`. See [`claims`].
 
 pub mod error;
+pub mod kv;
 pub mod sys;
 pub mod transit;
 pub mod wire;
@@ -31,12 +32,15 @@ use wire::{Op, VaultRequest};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MountKind {
     Transit,
+    /// KV version 2 on the secrets engine.
+    KvV2,
 }
 
 impl MountKind {
     pub fn type_name(self) -> &'static str {
         match self {
             MountKind::Transit => "transit",
+            MountKind::KvV2 => "kv",
         }
     }
 }
@@ -58,10 +62,16 @@ pub struct VaultSettings {
 impl Default for VaultSettings {
     fn default() -> Self {
         VaultSettings {
-            mounts: vec![Mount {
-                path: "transit".into(),
-                kind: MountKind::Transit,
-            }],
+            mounts: vec![
+                Mount {
+                    path: "transit".into(),
+                    kind: MountKind::Transit,
+                },
+                Mount {
+                    path: "secret".into(),
+                    kind: MountKind::KvV2,
+                },
+            ],
         }
     }
 }
@@ -109,6 +119,8 @@ pub const RESERVED_MOUNT_NAMES: &[&str] = &[
     "inventory",
     "reports",
     "backup",
+    "secrets",
+    "scans",
 ];
 
 impl VaultSettings {
@@ -266,6 +278,7 @@ async fn dispatch(st: &AppState, req: &VaultRequest) -> Result<Response, VaultEr
         [mount, rest @ ..] => match st.settings.mount(mount) {
             Some(m) => match m.kind {
                 MountKind::Transit => transit::dispatch(st, req, &m.path, rest).await,
+                MountKind::KvV2 => kv::dispatch(st, req, &m.path, rest).await,
             },
             None => Err(VaultError::unsupported_path(&req.path)),
         },
@@ -323,6 +336,8 @@ mod tests {
         for p in [
             "/v1/transit/encrypt/k",
             "/v1/transit/keys",
+            "/v1/secret/data/app/db",
+            "/v1/secret/metadata",
             "/v1/auth/token/lookup-self",
             "/v1/sys/mounts",
             "/v1/sys/mounts/transit",
@@ -332,6 +347,7 @@ mod tests {
         }
         for p in [
             "/v1/encrypt",
+            "/v1/secrets/data/app/db",
             "/v1/transitx/encrypt/k",
             "/",
             "/metrics",
@@ -351,7 +367,9 @@ mod tests {
                 kind: MountKind::Transit,
             }],
         };
-        for p in ["keys", "encrypt", "sys", "auth", "", "a/b", "x y"] {
+        for p in [
+            "keys", "encrypt", "sys", "auth", "secrets", "scans", "", "a/b", "x y",
+        ] {
             assert!(bad(p).validate().is_err(), "{p:?} accepted");
         }
         assert!(bad("payments").validate().is_ok());

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::VaultError;
 use crate::wire::{self, Op, VaultRequest};
-use crate::{authenticate, expect, AppState, Mount};
+use crate::{authenticate, expect, AppState, Mount, MountKind};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -86,16 +86,27 @@ fn mount_list(st: &AppState) -> String {
 }
 
 fn mount_info(m: &Mount) -> Value {
+    // The `bao kv` / `vault kv` preflight reads `options.version`.
+    let (description, options) = match m.kind {
+        MountKind::Transit => (
+            "Strongroom transit (Strongroom keys, policies and audit)",
+            json!({}),
+        ),
+        MountKind::KvV2 => (
+            "Strongroom secrets (KV version 2 on Strongroom's secrets engine, policies and audit)",
+            json!({ "version": "2" }),
+        ),
+    };
     json!({
         "type": m.kind.type_name(),
-        "description": format!("Strongroom {} (Strongroom keys, policies and audit)", m.kind.type_name()),
+        "description": description,
         "accessor": format!("{}_strongroom", m.kind.type_name()),
         "config": {
             "default_lease_ttl": 0,
             "max_lease_ttl": 0,
             "force_no_cache": false,
         },
-        "options": {},
+        "options": options,
         "deprecation_status": "supported",
         "local": false,
         "seal_wrap": false,
@@ -120,12 +131,26 @@ async fn enable_mount(
     authenticate(st, req).await?;
     let name = path.trim_end_matches('/');
     let wanted = req.body.get("type").and_then(Value::as_str).unwrap_or("");
+    let same = |m: &Mount| match m.kind {
+        MountKind::Transit => wanted == "transit",
+        // `bao secrets enable -version=2 kv` and `... kv-v2`; not version 1.
+        MountKind::KvV2 => {
+            let version = req
+                .body
+                .get("options")
+                .and_then(|o| o.get("version"))
+                .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+            (wanted == "kv" && version.as_deref().is_none_or(|v| v == "2"))
+                || (wanted == "kv-v2" && version.as_deref().is_none_or(|v| v == "2"))
+        }
+    };
     match (req.op, st.settings.mount(name)) {
-        (Op::Write, Some(m)) if m.kind.type_name() == wanted => Ok(wire::no_content()),
+        (Op::Write, Some(m)) if same(m) => Ok(wire::no_content()),
         (Op::Write, Some(m)) => Err(VaultError::bad_request(format!(
-            "path is already in use at {}/ (type {}); mounts are set in Strongroom's configuration ([vault] section), not through sys/mounts",
+            "path is already in use at {}/ (type {}{}); mounts are set in Strongroom's configuration (vault_transit_mounts, vault_kv_mounts), not through sys/mounts",
             m.path,
-            m.kind.type_name()
+            m.kind.type_name(),
+            if m.kind == MountKind::KvV2 { ", version 2" } else { "" }
         ))),
         _ => Err(VaultError::bad_request(format!(
             "mounts are set in Strongroom's configuration, not through sys/mounts; this server has: {}. Enabling an existing mount with its type is accepted and changes nothing",

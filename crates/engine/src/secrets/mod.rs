@@ -220,10 +220,19 @@ fn check_path(p: &str) -> Result<()> {
     path::validate_path(p).map_err(Error::InvalidArgument)
 }
 
+const NO_SECRET: &str = "no secret at ";
+
 fn not_found(p: &str) -> Error {
     Error::SecretNotFound(format!(
-        "no secret at {p:?}; list what exists with `strongroom secret list`"
+        "{NO_SECRET}{p:?}; list what exists with `strongroom secret list`"
     ))
+}
+
+/// Whether `e` says there is no secret at all at the path (rather than
+/// no such version): Vault KV answers deletes of a missing secret with
+/// success.
+pub fn is_missing_secret(e: &Error) -> bool {
+    matches!(e, Error::SecretNotFound(m) if m.starts_with(NO_SECRET))
 }
 
 impl Secrets {
