@@ -177,7 +177,7 @@ impl Service {
             caller,
             guard("strongroom:WriteSecret", Kind::Change),
             "",
-            move |s| Ok(Done::new(s.secrets.set_config(&update)?).key("secret/*".into(), None)),
+            move |s| Ok(Done::new(s.secrets.set_config(&update)?).key("secret/*", None)),
         )
         .await
     }

@@ -139,7 +139,11 @@ async fn enable_mount(
                 .body
                 .get("options")
                 .and_then(|o| o.get("version"))
-                .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                });
             (wanted == "kv" && version.as_deref().is_none_or(|v| v == "2"))
                 || (wanted == "kv-v2" && version.as_deref().is_none_or(|v| v == "2"))
         }

@@ -84,8 +84,7 @@ impl Secrets {
                 super::DEFAULT_MAX_VERSIONS
             )));
         }
-        if u
-            .delete_version_after_secs
+        if u.delete_version_after_secs
             .is_some_and(|d| d.abs() > MAX_DELETE_VERSION_AFTER_SECS)
         {
             return Err(Error::InvalidArgument(format!(

@@ -719,8 +719,7 @@ fn validate_update(u: &MetadataUpdate) -> Result<()> {
     if u.expires_ms.is_some_and(|e| e < 0) {
         return bad("expires_ms is milliseconds since the epoch (0 clears it)".into());
     }
-    if u
-        .delete_version_after_secs
+    if u.delete_version_after_secs
         .is_some_and(|d| !(0..=config::MAX_DELETE_VERSION_AFTER_SECS).contains(&d))
     {
         return bad(format!(

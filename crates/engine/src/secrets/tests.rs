@@ -296,16 +296,21 @@ fn engine_config_applies_to_every_secret_and_delete_version_after_schedules_dele
         delete_version_after_secs: Some(60),
     })
     .expect("config");
-    let e = s.put("kv/a", &fields(&[("k", "v")]), None).expect_err("cas");
+    let e = s
+        .put("kv/a", &fields(&[("k", "v")]), None)
+        .expect_err("cas");
     assert!(
         e.to_string()
             .contains("check-and-set parameter required for this call"),
         "{e}"
     );
     for cas in 0..3 {
-        s.put("kv/a", &fields(&[("k", "v")]), Some(cas)).expect("put");
+        s.put("kv/a", &fields(&[("k", "v")]), Some(cas))
+            .expect("put");
     }
-    let e = s.put("kv/a", &fields(&[("k", "v")]), Some(1)).expect_err("cas");
+    let e = s
+        .put("kv/a", &fields(&[("k", "v")]), Some(1))
+        .expect_err("cas");
     assert!(
         e.to_string()
             .contains("check-and-set parameter did not match the current version"),
