@@ -543,7 +543,8 @@ mod tests {
             &no_env,
         )
         .expect("two mounts");
-        assert_eq!(c.vault_settings().mounts.len(), 2);
+        // Two Transit mounts and the default KV mount `secret`.
+        assert_eq!(c.vault_settings().mounts.len(), 3);
         let env = |k: &str| (k == "STRONGROOM_VAULT_TRANSIT_MOUNTS").then(|| "keys".to_string());
         let e = Config::from_toml(base, &env).expect_err("a native path");
         assert!(e.to_string().contains("shadow a native /v1/keys"), "{e}");
@@ -552,6 +553,9 @@ mod tests {
         let c = Config::from_toml(base, &env).expect("kv mounts");
         assert_eq!(c.vault_kv_mounts, ["kv", "team"]);
         assert_eq!(c.vault_settings().mounts.len(), 3);
+        let env = |k: &str| (k == "STRONGROOM_VAULT_KV_MOUNTS").then(String::new);
+        let c = Config::from_toml(base, &env).expect("no kv mounts");
+        assert_eq!(c.vault_settings().mounts.len(), 1);
         let e = Config::from_toml(&format!("{base}vault_kv_mounts = [\"transit\"]\n"), &no_env)
             .expect_err("a name in both lists");
         assert!(e.to_string().contains("listed twice"), "{e}");
