@@ -881,9 +881,7 @@ mod tests {
     fn values_must_be_strings_and_name_the_field_not_the_value() {
         let ok = secret_fields(&f(json!({"user": "app", "password": "s3cret"}))).expect("ok");
         assert_eq!(ok.get("password"), Some("s3cret"));
-        let e = secret_fields(&f(json!({"port": 6543})))
-            .err()
-            .expect("refused");
+        let e = secret_fields(&f(json!({"port": 6543}))).expect_err("refused");
         assert!(
             e.message.contains("data.port is a number") && !e.message.contains("6543"),
             "{}",
