@@ -13,8 +13,8 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use strongroom_service::node::{Seal, Services};
 use strongroom_engine::secrets;
+use strongroom_service::node::{Seal, Services};
 use strongroom_store::{Change, Store};
 
 /// The periodic full resync.

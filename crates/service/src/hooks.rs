@@ -5,7 +5,7 @@
 //! names one (`rotation_hook`), so nobody who can write secrets can make
 //! the server run a command of their choosing.
 //!
-//! A command hook is run without a shell, with an empty environment
+//! A hook is a command or an HTTPS webhook. A command hook is run without a shell, with an empty environment
 //! (`PATH=/usr/local/bin:/usr/bin:/bin` only; none of the server's
 //! variables), in `/`, in its own process group. It reads on stdin:
 //!
@@ -18,6 +18,11 @@
 //! that is not that JSON or breaks a secret's limits) is a failed rotation:
 //! nothing is written. Its stdout and stderr are never logged, audited or
 //! put in an error (stderr is read and thrown away).
+//!
+//! A webhook gets the same JSON as the body of a `POST` (HTTPS only, the
+//! server's certificate checked against the system's trust store or the
+//! hook's `ca_file`, no redirects) and must answer 2xx with the same
+//! `{"fields": …}` body. Its answer is never logged either.
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -42,6 +47,13 @@ pub const MAX_OUTPUT_BYTES: usize = 1 << 20;
 pub enum HookTarget {
     /// An executable (absolute path) and its arguments.
     Command(Vec<String>),
+    /// An HTTPS URL the same JSON is POSTed to; the answer's body is the
+    /// same JSON a command prints. `ca_file`: PEM certificates to trust
+    /// instead of the system's trust store.
+    Webhook {
+        url: String,
+        ca_file: Option<String>,
+    },
 }
 
 /// One operator-configured rotation hook.
@@ -62,14 +74,32 @@ impl RotationHook {
     /// Checks a hook as configured; the message says what to fix.
     pub fn validate(&self) -> std::result::Result<(), String> {
         validate_name(&self.name)?;
-        let HookTarget::Command(argv) = &self.target;
-        match argv.first() {
-            Some(p) if p.starts_with('/') => {}
-            _ => {
-                return Err(format!(
-                    "secret_rotation_hook {:?}: command must be a list whose first item is an absolute path to an executable, e.g. [\"/usr/local/bin/rotate\", \"--flag\"] (no shell is used)",
-                    self.name
-                ))
+        match &self.target {
+            HookTarget::Command(argv) => match argv.first() {
+                Some(p) if p.starts_with('/') => {}
+                _ => {
+                    return Err(format!(
+                        "secret_rotation_hook {:?}: command must be a list whose first item is an absolute path to an executable, e.g. [\"/usr/local/bin/rotate\", \"--flag\"] (no shell is used)",
+                        self.name
+                    ))
+                }
+            },
+            HookTarget::Webhook { url, ca_file } => {
+                let ok = url.starts_with("https://")
+                    && url
+                        .parse::<ureq::http::Uri>()
+                        .is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()));
+                if !ok {
+                    return Err(format!(
+                        "secret_rotation_hook {:?}: url must be an https:// URL with a host, e.g. \"https://rotator.internal/stripe\" (plain http is refused)",
+                        self.name
+                    ));
+                }
+                if let Some(f) = ca_file {
+                    roots(Some(f)).map_err(|e| {
+                        format!("secret_rotation_hook {:?}: ca_file: {e}", self.name)
+                    })?;
+                }
             }
         }
         if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
@@ -212,10 +242,105 @@ pub fn parse_output(name: &str, out: &[u8]) -> Result<SecretFields> {
     Ok(f)
 }
 
+/// The certificates a webhook's server is checked against: `ca_file`'s,
+/// or the system's trust store.
+fn roots(
+    ca_file: Option<&String>,
+) -> std::result::Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    match ca_file {
+        Some(path) => {
+            let certs = strongroom_core::pem::read_certs(path).map_err(|e| e.to_string())?;
+            if certs.is_empty() {
+                return Err(format!("{path} holds no PEM certificate"));
+            }
+            Ok(certs
+                .iter()
+                .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
+                .collect())
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            if found.certs.is_empty() {
+                return Err(
+                    "no trusted CA certificates were found in the system trust store; install ca-certificates or set ca_file"
+                        .into(),
+                );
+            }
+            Ok(found
+                .certs
+                .iter()
+                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                .collect())
+        }
+    }
+}
+
+/// POSTs `input` to a webhook hook and returns the answer's body, or a
+/// failure that says why without quoting any of it. HTTPS only, no
+/// redirects, the server's certificate checked (rustls on aws-lc-rs).
+pub fn run_webhook(
+    h: &RotationHook,
+    url: &str,
+    ca_file: Option<&String>,
+    input: Zeroizing<Vec<u8>>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    use ureq::tls::{RootCerts, TlsConfig};
+    let name = h.name.as_str();
+    let roots = roots(ca_file).map_err(|e| failed(name, e))?;
+    let tls = TlsConfig::builder()
+        .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .root_certs(RootCerts::Specific(std::sync::Arc::new(roots)))
+        .build();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .https_only(true)
+        .max_redirects(0)
+        .timeout_global(Some(h.timeout))
+        .tls_config(tls)
+        .build()
+        .into();
+    let mut resp = agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(&input[..])
+        .map_err(|e| match e {
+            ureq::Error::Timeout(_) => failed(
+                name,
+                format!("{url} did not answer within {} s", h.timeout.as_secs()),
+            ),
+            other => failed(name, format!("POST {url} failed: {other}")),
+        })?;
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        return Err(failed(
+            name,
+            format!(
+                "{url} answered HTTP {status}; nothing was written (the answer's body is never logged)"
+            ),
+        ));
+    }
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_OUTPUT_BYTES as u64)
+        .read_to_vec()
+        .map_err(|_| {
+            failed(
+                name,
+                format!("reading the answer of {url} failed (over {MAX_OUTPUT_BYTES} bytes, too slow, or the connection broke)"),
+            )
+        })?;
+    Ok(Zeroizing::new(body))
+}
+
 /// Runs a command hook with `input` on stdin and returns its stdout, or a
 /// failure that says why without quoting any output.
 pub fn run_command(h: &RotationHook, input: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>> {
-    let HookTarget::Command(argv) = &h.target;
+    let HookTarget::Command(argv) = &h.target else {
+        return Err(Error::Internal("run_command on a webhook".into()));
+    };
     let name = h.name.as_str();
     let (program, args) = argv
         .split_first()
@@ -332,6 +457,7 @@ pub fn rotate_with(
     let input = hook_input(&h.name, path, version, current)?;
     let out = match &h.target {
         HookTarget::Command(_) => run_command(h, input)?,
+        HookTarget::Webhook { url, ca_file } => run_webhook(h, url, ca_file.as_ref(), input)?,
     };
     parse_output(&h.name, &out)
 }
@@ -361,8 +487,9 @@ mod tests {
         h.timeout = Duration::from_secs(1);
         h.name = "a b".into();
         assert!(h.validate().is_err());
-        assert!(RotationHooks::new(vec![hook(&["/bin/true"], &[]), hook(&["/bin/true"], &[])])
-            .is_err());
+        assert!(
+            RotationHooks::new(vec![hook(&["/bin/true"], &[]), hook(&["/bin/true"], &[])]).is_err()
+        );
     }
 
     #[test]
@@ -420,15 +547,23 @@ mod tests {
         let out = rotate_with(&h, "a", 1, &f).expect("ran");
         assert_eq!(out.get("home"), Some("none"));
         assert!(out.get("n").is_some_and(|n| n != "0"));
-        let e = rotate_with(&hook(&["/bin/sh", "-c", "echo leaked >&2; exit 3"], &[]), "a", 1, &f)
-            .err()
-            .expect("fails")
-            .to_string();
+        let e = rotate_with(
+            &hook(&["/bin/sh", "-c", "echo leaked >&2; exit 3"], &[]),
+            "a",
+            1,
+            &f,
+        )
+        .err()
+        .expect("fails")
+        .to_string();
         assert!(e.contains("status 3") && !e.contains("leaked"), "{e}");
         let mut slow = hook(&["/bin/sh", "-c", "sleep 30; echo '{}'"], &[]);
         slow.timeout = Duration::from_secs(1);
         let t = Instant::now();
-        let e = rotate_with(&slow, "a", 1, &f).err().expect("timeout").to_string();
+        let e = rotate_with(&slow, "a", 1, &f)
+            .err()
+            .expect("timeout")
+            .to_string();
         assert!(e.contains("killed"), "{e}");
         assert!(t.elapsed() < Duration::from_secs(10));
         let e = rotate_with(&hook(&["/nonexistent/hook"], &[]), "a", 1, &f)

@@ -179,25 +179,25 @@ fn rotate_postgres(s: &Services, path: &str) -> Result<VersionMeta> {
         .map_err(|e| Error::Internal(format!("rotation runtime: {e}")))?;
     rt.block_on(async {
         tokio::time::timeout(PG_ROTATION_TIMEOUT, async {
-        let admin = connect(&admin_cfg, "the privileged connection").await?;
-        admin
-            .batch_execute(alter(&new).as_str())
-            .await
-            .map_err(|e| pg_error("ALTER ROLE", &e))?;
-        let verified = match connect(&role_cfg, "as the role with the new password").await {
-            Ok(c) => c
-                .simple_query("SELECT 1")
+            let admin = connect(&admin_cfg, "the privileged connection").await?;
+            admin
+                .batch_execute(alter(&new).as_str())
                 .await
-                .map(|_| ())
-                .map_err(|e| pg_error("SELECT 1 as the role", &e)),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = verified {
-            // Put the old password back so the current version still works.
-            let _ = admin.batch_execute(alter(&old).as_str()).await;
-            return Err(e);
-        }
-        Ok(())
+                .map_err(|e| pg_error("ALTER ROLE", &e))?;
+            let verified = match connect(&role_cfg, "as the role with the new password").await {
+                Ok(c) => c
+                    .simple_query("SELECT 1")
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| pg_error("SELECT 1 as the role", &e)),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = verified {
+                // Put the old password back so the current version still works.
+                let _ = admin.batch_execute(alter(&old).as_str()).await;
+                return Err(e);
+            }
+            Ok(())
         })
         .await
         .unwrap_or_else(|_| {

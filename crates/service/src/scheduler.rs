@@ -26,9 +26,7 @@ async fn rotate_secrets(services: &std::sync::Arc<crate::node::Services>, run: &
     let due = match tokio::task::spawn_blocking(move || s.secrets.all()).await {
         Ok(Ok(all)) => all
             .into_iter()
-            .filter(|m| {
-                m.kind != crate::secrets_model::SecretKind::Generic && m.rotation_due(now)
-            })
+            .filter(|m| m.kind != crate::secrets_model::SecretKind::Generic && m.rotation_due(now))
             .map(|m| m.path)
             .collect::<Vec<_>>(),
         Ok(Err(e)) => {

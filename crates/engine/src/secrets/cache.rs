@@ -120,3 +120,60 @@ impl Cache {
             .unwrap_or((0, 0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, value_len: usize) -> CachedSecret {
+        let mut f = SecretFields::new();
+        f.insert("v".into(), "x".repeat(value_len));
+        CachedSecret {
+            meta: SecretMeta::new(path, 0),
+            current: Some(f),
+        }
+    }
+
+    #[test]
+    fn bounded_in_entries_and_in_value_bytes() {
+        let c = Cache::default();
+        let g = c.generation().expect("generation");
+        let big = MAX_VALUE_BYTES_CACHED / 16 - 1;
+        for i in 0..40 {
+            c.insert(g, entry(&format!("big/{i}"), big));
+            assert!(c.size().1 <= MAX_VALUE_BYTES_CACHED, "{:?}", c.size());
+        }
+        assert!(c.size().0 >= 15, "{:?}", c.size());
+        // Too large to cache: the metadata is kept, the value is not.
+        c.insert(g, entry("huge", MAX_VALUE_BYTES_CACHED / 16 + 1));
+        assert!(c.get("huge").is_some_and(|e| e.current.is_none()));
+        for i in 0..(MAX_ENTRIES + 100) {
+            c.insert(g, entry(&format!("small/{i}"), 1));
+        }
+        assert!(c.size().0 <= MAX_ENTRIES, "{:?}", c.size());
+        // The byte count stays exact through evictions and replacements.
+        let sum: usize = c
+            .state
+            .lock()
+            .expect("lock")
+            .map
+            .values()
+            .map(|e| e.value_bytes())
+            .sum();
+        assert_eq!(c.size().1, sum);
+        c.clear();
+        assert_eq!(c.size(), (0, 0));
+    }
+
+    #[test]
+    fn a_load_older_than_an_invalidation_is_not_installed() {
+        let c = Cache::default();
+        let before = c.generation().expect("generation");
+        c.invalidate("a");
+        c.insert(before, entry("a", 1));
+        assert!(c.get("a").is_none());
+        let now = c.generation().expect("generation");
+        c.insert(now, entry("a", 1));
+        assert!(c.get("a").is_some());
+    }
+}

@@ -394,7 +394,11 @@ impl Secrets {
     }
 
     /// Commits a change to the secret at `path`, then forgets its cache entry.
-    fn commit(&self, path: &str, tx: Transaction) -> std::result::Result<(), crate::storage::StoreError> {
+    fn commit(
+        &self,
+        path: &str,
+        tx: Transaction,
+    ) -> std::result::Result<(), crate::storage::StoreError> {
         let r = self.store.commit(tx);
         self.cache.invalidate(path);
         r
@@ -532,7 +536,11 @@ impl Secrets {
     }
 
     /// [`Secrets::get`] from storage, bypassing the cache.
-    pub fn get_stored(&self, path: &str, version: Option<u32>) -> Result<(SecretFields, VersionMeta)> {
+    pub fn get_stored(
+        &self,
+        path: &str,
+        version: Option<u32>,
+    ) -> Result<(SecretFields, VersionMeta)> {
         let m = self.metadata_stored(path)?;
         self.get_in(&m, version)
     }
@@ -908,8 +916,7 @@ impl Secrets {
 pub fn validate_hook_name(n: &str) -> std::result::Result<(), String> {
     if !n.is_empty()
         && n.len() <= 64
-        && n
-            .bytes()
+        && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
     {
         Ok(())

@@ -1,5 +1,6 @@
 //! `[[secret_rotation_hook]]`: the operator's rotation hooks for secrets of
-//! kind `hook` (docs/SECRETS.md, "Rotation hooks"). Defined here, in the
+//! kind `hook` (docs/SECRETS.md, "Rotation hooks"): a command or an HTTPS
+//! webhook. Defined here, in the
 //! server's configuration, and never by a secret's writer.
 
 use std::time::Duration;
@@ -18,9 +19,12 @@ pub struct HookConfig {
     /// An absolute path to an executable and its arguments (no shell).
     #[serde(default)]
     pub command: Option<Vec<String>>,
-    /// An HTTPS webhook: not built yet (refused with a clear message).
+    /// Or an HTTPS webhook the JSON is POSTed to.
     #[serde(default)]
     pub url: Option<String>,
+    /// For `url`: PEM certificates to trust instead of the system's store.
+    #[serde(default)]
+    pub ca_file: Option<String>,
     /// Seconds the hook is given (1 to 120; default 30).
     #[serde(default)]
     pub timeout_secs: Option<u64>,
@@ -40,16 +44,20 @@ struct HooksFile {
 impl HookConfig {
     fn build(&self) -> Result<RotationHook, String> {
         let target = match (&self.command, &self.url) {
-            (Some(c), None) => HookTarget::Command(c.clone()),
-            (None, Some(_)) => {
+            (Some(c), None) if self.ca_file.is_none() => HookTarget::Command(c.clone()),
+            (None, Some(u)) => HookTarget::Webhook {
+                url: u.clone(),
+                ca_file: self.ca_file.clone(),
+            },
+            (Some(_), None) => {
                 return Err(format!(
-                    "secret_rotation_hook {:?}: the webhook form (url) is not built in this version; use command = [\"/path/to/executable\", ...]",
+                    "secret_rotation_hook {:?}: ca_file goes with url, not command",
                     self.name
                 ))
             }
             _ => {
                 return Err(format!(
-                    "secret_rotation_hook {:?}: give command = [\"/path/to/executable\", \"arg\", ...]",
+                    "secret_rotation_hook {:?}: give either command = [\"/path/to/executable\", \"arg\", ...] or url = \"https://...\"",
                     self.name
                 ))
             }
@@ -115,10 +123,21 @@ mod tests {
         assert!(hooks.find("other", "payments/x").is_err());
         for (bad, says) in [
             ("name = \"x\"\ncommand = [\"rotate\"]", "absolute path"),
-            ("name = \"x\"\nurl = \"https://h/\"", "not built"),
-            ("name = \"x\"", "give command"),
+            ("name = \"x\"\nurl = \"http://h/\"", "https://"),
+            (
+                "name = \"x\"\nurl = \"https://h/\"\ncommand = [\"/bin/true\"]",
+                "either",
+            ),
+            (
+                "name = \"x\"\nurl = \"https://h/\"\nca_file = \"/nonexistent.pem\"",
+                "ca_file",
+            ),
+            ("name = \"x\"", "give either"),
             ("name = \"x y\"\ncommand = [\"/bin/true\"]", "not allowed"),
-            ("name = \"x\"\ncommand = [\"/bin/true\"]\ntimeout_secs = 0", "timeout_secs"),
+            (
+                "name = \"x\"\ncommand = [\"/bin/true\"]\ntimeout_secs = 0",
+                "timeout_secs",
+            ),
         ] {
             let c = Config::from_toml(&format!("[[secret_rotation_hook]]\n{bad}\n"), &none)
                 .expect("parses");
@@ -133,6 +152,9 @@ mod tests {
             &none,
         )
         .expect("parses");
-        assert!(rotation_hooks(&c.secret_rotation_hook, &none).is_err(), "twice");
+        assert!(
+            rotation_hooks(&c.secret_rotation_hook, &none).is_err(),
+            "twice"
+        );
     }
 }

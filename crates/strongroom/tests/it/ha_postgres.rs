@@ -767,7 +767,9 @@ fn one_rotation_of_a_secret_at_a_time_across_nodes() {
     };
     std::thread::scope(|scope| {
         let first = scope.spawn(|| rotate(a));
-        within(Duration::from_secs(10), "the hook started on A", || runs() == 1);
+        within(Duration::from_secs(10), "the hook started on A", || {
+            runs() == 1
+        });
         let (st, v) = rotate(b);
         assert_eq!((st, error_code(st, &v).as_str()), (409, "Conflict"), "{v}");
         assert!(
@@ -781,6 +783,10 @@ fn one_rotation_of_a_secret_at_a_time_across_nodes() {
     assert_eq!(runs(), 1, "the hook ran once");
     // The lease was given back: B rotates now.
     let (st, v) = rotate(b);
-    assert_eq!((st, v["version"]["version"].as_u64()), (200, Some(3)), "{v}");
+    assert_eq!(
+        (st, v["version"]["version"].as_u64()),
+        (200, Some(3)),
+        "{v}"
+    );
     assert_eq!(runs(), 2);
 }
