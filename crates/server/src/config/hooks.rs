@@ -111,8 +111,9 @@ mod tests {
     #[test]
     fn hooks_parse_and_bad_ones_are_refused() {
         let none = |_: &str| None;
+        const BASE: &str = "storage_path = \"/tmp/x.db\"\ntls_disable = true\n";
         let c = Config::from_toml(
-            "[[secret_rotation_hook]]\nname = \"stripe\"\ncommand = [\"/usr/local/bin/rotate\", \"--live\"]\ntimeout_secs = 10\npaths = [\"payments/*\"]\n",
+            &format!("{BASE}[[secret_rotation_hook]]\nname = \"stripe\"\ncommand = [\"/usr/local/bin/rotate\", \"--live\"]\ntimeout_secs = 10\npaths = [\"payments/*\"]\n"),
             &none,
         )
         .expect("config");
@@ -139,7 +140,7 @@ mod tests {
                 "timeout_secs",
             ),
         ] {
-            let c = Config::from_toml(&format!("[[secret_rotation_hook]]\n{bad}\n"), &none)
+            let c = Config::from_toml(&format!("{BASE}[[secret_rotation_hook]]\n{bad}\n"), &none)
                 .expect("parses");
             let e = rotation_hooks(&c.secret_rotation_hook, &none)
                 .err()
@@ -148,7 +149,7 @@ mod tests {
             assert!(e.contains(says), "{bad}: {e}");
         }
         let c = Config::from_toml(
-            "[[secret_rotation_hook]]\nname = \"a\"\ncommand = [\"/bin/true\"]\n[[secret_rotation_hook]]\nname = \"a\"\ncommand = [\"/bin/false\"]\n",
+            &format!("{BASE}[[secret_rotation_hook]]\nname = \"a\"\ncommand = [\"/bin/true\"]\n[[secret_rotation_hook]]\nname = \"a\"\ncommand = [\"/bin/false\"]\n"),
             &none,
         )
         .expect("parses");
