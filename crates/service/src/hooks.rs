@@ -522,7 +522,7 @@ mod tests {
             br#"{"fields": {"bad name": "leaked-canary"}}"#,
             br#"{"fields": {}}"#,
         ] {
-            let e = parse_output("h", bad).err().expect("refused").to_string();
+            let e = parse_output("h", bad).expect_err("refused").to_string();
             assert!(!e.contains("leaked-canary"), "{e}");
             assert!(e.contains("rotation failed"), "{e}");
         }
@@ -553,22 +553,19 @@ mod tests {
             1,
             &f,
         )
-        .err()
-        .expect("fails")
+        .expect_err("fails")
         .to_string();
         assert!(e.contains("status 3") && !e.contains("leaked"), "{e}");
         let mut slow = hook(&["/bin/sh", "-c", "sleep 30; echo '{}'"], &[]);
         slow.timeout = Duration::from_secs(1);
         let t = Instant::now();
         let e = rotate_with(&slow, "a", 1, &f)
-            .err()
-            .expect("timeout")
+            .expect_err("timeout")
             .to_string();
         assert!(e.contains("killed"), "{e}");
         assert!(t.elapsed() < Duration::from_secs(10));
         let e = rotate_with(&hook(&["/nonexistent/hook"], &[]), "a", 1, &f)
-            .err()
-            .expect("missing")
+            .expect_err("missing")
             .to_string();
         assert!(e.contains("cannot start"), "{e}");
     }

@@ -143,8 +143,7 @@ mod tests {
             let c = Config::from_toml(&format!("{BASE}[[secret_rotation_hook]]\n{bad}\n"), &none)
                 .expect("parses");
             let e = rotation_hooks(&c.secret_rotation_hook, &none)
-                .err()
-                .expect("refused")
+                .expect_err("refused")
                 .to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
