@@ -643,6 +643,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("rotation_period_days", "integer", false),
             ("expires_ms", "integer", false),
             ("kind", "string", false),
+            ("rotation_hook", "string", false),
         ],
     ),
     (
@@ -690,7 +691,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     (
         "post",
         "/v1/secrets/rotate/{path}",
-        "Rotate a secret of kind postgres: new password, ALTER ROLE, verified login, then a new version",
+        "Rotate a secret of kind postgres (new password, ALTER ROLE, verified login) or hook (the operator's rotation hook prints the new version), then write it as a new version",
         true,
         &[],
     ),

@@ -10,7 +10,7 @@
 //!   change it, delete the whole secret (dual control);
 //! - `GET /v1/secrets/list[/<folder>][?after=&limit=]`;
 //! - `POST /v1/secrets/{delete,undelete,destroy}/<path>` `{"versions": [..]}`;
-//! - `POST /v1/secrets/rotate/<path>`: rotate (kind `postgres`).
+//! - `POST /v1/secrets/rotate/<path>`: rotate (kind `postgres` or `hook`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

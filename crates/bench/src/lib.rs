@@ -46,9 +46,10 @@ pub struct BenchArgs {
     #[arg(long)]
     all: bool,
     /// Workloads to run (repeatable or comma-separated): encrypt, decrypt,
-    /// data-key, aws-encrypt, sign-ecdsa-p256, sign-ed25519, sign-rsa-2048,
-    /// hmac, batch-encrypt, create-key, file-envelope, sign-ml-dsa-65,
-    /// verify-ml-dsa-65, encapsulate-ml-kem-768, decapsulate-ml-kem-768.
+    /// data-key, aws-encrypt, vault-encrypt, sign-ecdsa-p256, sign-ed25519,
+    /// sign-rsa-2048, hmac, batch-encrypt, create-key, file-envelope,
+    /// sign-ml-dsa-65, verify-ml-dsa-65, encapsulate-ml-kem-768,
+    /// decapsulate-ml-kem-768, secret-get, secret-put.
     #[arg(long = "workload", short = 'w', value_delimiter = ',')]
     workloads: Vec<String>,
     /// Concurrent keep-alive connections.
@@ -1200,5 +1201,20 @@ mod tests {
             assert_eq!(Workload::parse(w.name()), Some(w));
         }
         assert_eq!(Workload::parse("nope"), None);
+    }
+
+    #[test]
+    fn help_lists_every_workload() {
+        use clap::CommandFactory as _;
+        #[derive(clap::Parser)]
+        struct Top {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        let mut cmd = Top::command();
+        let help = cmd.render_long_help().to_string();
+        for w in ALL {
+            assert!(help.contains(w.name()), "--help does not list {}", w.name());
+        }
     }
 }

@@ -26,7 +26,7 @@ pub enum SecretCmd {
     List(ListArgs),
     /// Metadata and every version's dates (never values).
     History(PathArg),
-    /// Change metadata: max versions, check-and-set, owner, purpose, rotation period, kind.
+    /// Change metadata: max versions, check-and-set, owner, purpose, rotation period, kind, rotation hook.
     SetMetadata(SetMetadataArgs),
     /// Soft-delete versions (default: the current one); `undelete` restores them.
     Delete(VersionsArgs),
@@ -35,8 +35,9 @@ pub enum SecretCmd {
     /// Destroy versions for good (default: the current one), or `--all` to
     /// delete the whole secret. Under dual control by default.
     Destroy(DestroyArgs),
-    /// Rotate a secret of kind postgres: a new password set with ALTER ROLE,
-    /// checked by logging in, then made the current version.
+    /// Rotate a secret of kind postgres (a new password set with ALTER ROLE,
+    /// checked by logging in) or kind hook (the operator-configured hook it
+    /// names prints the new version); only then is it the current version.
     Rotate(PathArg),
 }
 
@@ -108,9 +109,13 @@ pub struct SetMetadataArgs {
     /// Days between rotations (0: none).
     #[arg(long)]
     pub rotation_period_days: Option<u32>,
-    /// `generic` or `postgres`.
+    /// `generic`, `postgres` or `hook`.
     #[arg(long)]
     pub kind: Option<String>,
+    /// For kind hook: the name of a rotation hook configured on the server
+    /// (`[[secret_rotation_hook]]`); "" clears it.
+    #[arg(long)]
+    pub rotation_hook: Option<String>,
     /// Custom metadata as KEY=VALUE (repeatable; replaces the whole map).
     #[arg(long = "custom")]
     pub custom: Vec<String>,
@@ -355,6 +360,9 @@ pub fn run(cmd: SecretCmd, fmt: Format) -> Result<(), CliError> {
             if let Some(k) = a.kind {
                 body["kind"] = json!(k);
             }
+            if let Some(h) = a.rotation_hook {
+                body["rotation_hook"] = json!(h);
+            }
             if !a.custom.is_empty() {
                 body["custom_metadata"] = json!(super::pairs("--custom", &a.custom)?);
             }
@@ -448,6 +456,9 @@ fn history(v: &Value) {
     };
     out!("Path             {}", text("path"));
     out!("Kind             {}", text("kind"));
+    if v["rotation_hook"].is_string() {
+        out!("Rotation hook    {}", text("rotation_hook"));
+    }
     out!("Current version  {}", text("current_version"));
     out!("Oldest version   {}", text("oldest_version"));
     out!("Max versions     {}", text("max_versions"));

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use strongroom_core::error::Error;
 
+pub mod hooks;
 pub mod limits;
 mod pkcs11;
 pub use pkcs11::RefusedSecret;
@@ -154,6 +155,10 @@ pub struct Config {
     /// Serve the web console at `/ui/` (on by default). `STRONGROOM_UI`.
     #[serde(default = "yes")]
     pub ui: bool,
+    /// Rotation hooks for secrets of kind `hook` (config/hooks.rs); more in
+    /// the file named by `STRONGROOM_SECRET_ROTATION_HOOKS_FILE`.
+    #[serde(default)]
+    pub secret_rotation_hook: Vec<hooks::HookConfig>,
 }
 
 fn default_rotation_days() -> u32 {
@@ -279,6 +284,7 @@ impl Default for Config {
             audit_retain_segments: 0,
             audit_low_space_bytes: limits::default_audit_low_space_bytes(),
             ui: true,
+            secret_rotation_hook: Vec::new(),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! commit on any node is announced ([`Change`]); this thread applies each
 //! announcement to this node's in-memory engine and registry, so a key
 //! created, rotated or disabled, or a token revoked, on one node takes
-//! effect here as soon as the notification arrives (milliseconds).
+//! effect here as soon as the notification arrives (milliseconds); a
+//! secret written elsewhere is dropped from this node's secrets cache.
 //!
 //! Fallbacks, for notifications that cannot arrive: a full resync whenever
 //! the listening connection is re-established, whenever this node becomes
@@ -12,6 +13,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use strongroom_engine::secrets;
 use strongroom_service::node::{Seal, Services};
 use strongroom_store::{Change, Store};
 
@@ -70,9 +72,17 @@ fn run(seal: Arc<Seal>, rx: std::sync::mpsc::Receiver<Change>) {
 fn apply(s: &Services, c: &Change) {
     let r = match c {
         Change::Key(id) => s.engine.reload_key(id).map(|_| ()),
+        Change::Record { kind, id }
+            if kind == secrets::KIND_SECRET || kind == secrets::KIND_SECRET_VERSION =>
+        {
+            s.secrets.invalidate(id);
+            Ok(())
+        }
+        Change::Record { kind, .. } if kind == secrets::KIND_ROTATION_LEASE => Ok(()),
         Change::Record { kind, id } => s.registry.reload_record(kind, id),
         Change::Meta(_) => Ok(()),
         Change::Resync => s.engine.resync_keys().and_then(|n| {
+            s.secrets.clear_cache();
             if n > 0 {
                 tracing::info!(keys = n, "resync: reloaded keys changed elsewhere");
             }

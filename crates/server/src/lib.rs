@@ -162,8 +162,14 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         low_space_bytes: cfg.audit_low_space_bytes,
     };
     let shared_store = store.clone();
+    let rotation_hooks =
+        config::hooks::rotation_hooks(&cfg.secret_rotation_hook, &|k| std::env::var(k).ok())?;
+    if !rotation_hooks.names().is_empty() {
+        tracing::info!(hooks = ?rotation_hooks.names(), "secret rotation hooks configured");
+    }
     let seal = Arc::new(hsm::configure(
-        Seal::open(store, clock, rng, EngineConfig::default(), audit_cfg)?,
+        Seal::open(store, clock, rng, EngineConfig::default(), audit_cfg)?
+            .with_rotation_hooks(rotation_hooks),
         &cfg,
         dev,
     )?);

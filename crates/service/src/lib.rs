@@ -9,6 +9,8 @@
 //! - [`approvals`]: dual-controlled changes as typed commands, stored,
 //!   approved and run here;
 //! - [`secrets`]: the secrets operations, each through the gate;
+//! - [`rotator`], [`hooks`]: rotation of secrets (PostgreSQL roles, and
+//!   operator-configured rotation hooks);
 //! - [`auth_limit`]: the failed-authentication limit per source;
 //! - [`naming`]: key ids, aliases and ARNs;
 //! - [`scheduler`], [`sweep`]: what the node does by itself (scheduled
@@ -18,6 +20,7 @@
 pub mod approvals;
 pub mod auth_limit;
 pub mod gate;
+pub mod hooks;
 pub mod naming;
 pub mod node;
 pub mod report;

@@ -407,6 +407,7 @@ mod tests {
         let meta = |path: &str, v: u32| crate::secrets_model::SecretMeta {
             path: path.into(),
             kind: Default::default(),
+            rotation_hook: None,
             created_ms: 0,
             updated_ms: 0,
             current_version: v,

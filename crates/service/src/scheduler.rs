@@ -7,9 +7,11 @@ use crate::keys::engine::RotationRun;
 use crate::node::Seal;
 
 /// One scheduler pass; returns what it did (empty when sealed): keys, then
-/// secrets Strongroom rotates itself (kind `postgres`) whose rotation is
-/// due, listed as `secret/<path>`. A failed secret rotation keeps its due
-/// date, so the next pass retries it.
+/// secrets Strongroom rotates itself (kind `postgres` and `hook`) whose
+/// rotation date has come, listed as `secret/<path>`. A failed secret
+/// rotation keeps its due date, so the next pass retries it. Each secret
+/// is rotated under its rotation lease, so with several nodes only one
+/// rotates it (rotator.rs).
 pub async fn rotate_once(seal: &Seal) -> RotationRun {
     let mut run = rotate_keys(seal).await;
     if let Ok(services) = seal.services() {
@@ -24,9 +26,7 @@ async fn rotate_secrets(services: &std::sync::Arc<crate::node::Services>, run: &
     let due = match tokio::task::spawn_blocking(move || s.secrets.all()).await {
         Ok(Ok(all)) => all
             .into_iter()
-            .filter(|m| {
-                m.kind == crate::secrets_model::SecretKind::Postgres && m.rotation_overdue(now)
-            })
+            .filter(|m| m.kind != crate::secrets_model::SecretKind::Generic && m.rotation_due(now))
             .map(|m| m.path)
             .collect::<Vec<_>>(),
         Ok(Err(e)) => {
@@ -40,12 +40,16 @@ async fn rotate_secrets(services: &std::sync::Arc<crate::node::Services>, run: &
     };
     for path in due {
         let (s, p) = (services.clone(), path.clone());
-        let result = tokio::task::spawn_blocking(move || crate::rotator::rotate(&s, &p))
-            .await
-            .unwrap_or_else(|e| Err(crate::error::Error::Internal(format!("rotation task: {e}"))));
+        let result =
+            tokio::task::spawn_blocking(move || crate::rotator::rotate_if_due(&s, &p, now))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(crate::error::Error::Internal(format!("rotation task: {e}")))
+                });
         let id = format!("secret/{path}");
         let ev = match &result {
-            Ok(v) => {
+            Ok(None) => continue,
+            Ok(Some(v)) => {
                 tracing::info!(secret = %path, version = v.version, "scheduled secret rotation");
                 run.rotated.push((id.clone(), v.version));
                 services.system_event(

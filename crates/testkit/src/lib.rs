@@ -198,6 +198,16 @@ impl Server {
     /// a `postgres://` URL; its config and audit log live in `dir`. Several
     /// such servers may share one database.
     pub fn production_with_storage(bin: &str, dir: TempDir, storage: &str) -> Server {
+        Self::production_with_storage_env(bin, dir, storage, &[])
+    }
+
+    /// [`Server::production_with_storage`] with extra environment.
+    pub fn production_with_storage_env(
+        bin: &str,
+        dir: TempDir,
+        storage: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let config = dir.path().join("strongroom.toml");
         let text = format!(
             "listen = \"127.0.0.1:0\"\nstorage_path = {storage:?}\naudit_path = {:?}\ntls_disable = true\n",
@@ -209,7 +219,7 @@ impl Server {
             "--config".into(),
             config.display().to_string(),
         ];
-        Self::spawn(bin, dir, &args, &[])
+        Self::spawn(bin, dir, &args, env)
     }
 
     /// Restarts a production server on the same directory (new port).

@@ -13,6 +13,7 @@
 //! its journal and its free pages.
 
 pub mod config;
+pub mod cache;
 pub mod fields;
 pub mod path;
 
@@ -27,12 +28,17 @@ use crate::error::{Error, Result};
 use crate::seal::barrier::Barrier;
 use crate::storage::{Op, Store, Transaction};
 pub use config::{deletion_time, ConfigUpdate, SecretsConfig, KIND_SECRET_CONFIG};
+pub use cache::CachedSecret;
 pub use fields::{SecretFields, MAX_FIELDS, MAX_VALUE_BYTES};
 
 /// Record kind of a secret's metadata.
 pub const KIND_SECRET: &str = "secret";
 /// Record kind of one secret version's sealed fields.
 pub const KIND_SECRET_VERSION: &str = "secret-version";
+/// Record kind of a rotation lease ([`Secrets::lease_rotation`]).
+pub const KIND_ROTATION_LEASE: &str = "secret-rotation-lease";
+/// A rotation lease's window: a lease is exclusive for at least this long.
+pub const ROTATION_LEASE_MS: i64 = 5 * 60 * 1000;
 /// Versions kept when a secret does not say (`max_versions = 0`).
 pub const DEFAULT_MAX_VERSIONS: u32 = 10;
 /// The most versions a secret may keep.
@@ -49,6 +55,8 @@ pub enum SecretKind {
     Generic,
     /// A PostgreSQL role's credentials: Strongroom rotates the password.
     Postgres,
+    /// Rotated by an operator-configured hook (the secret's `rotation_hook`).
+    Hook,
 }
 
 /// One version's facts (never its value).
@@ -78,6 +86,9 @@ impl VersionMeta {
 pub struct SecretMeta {
     pub path: String,
     pub kind: SecretKind,
+    /// For kind `hook`: the name of the operator-configured hook that rotates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_hook: Option<String>,
     pub created_ms: i64,
     pub updated_ms: i64,
     /// The newest version (0: none written yet).
@@ -108,6 +119,7 @@ impl SecretMeta {
         SecretMeta {
             path: path.to_string(),
             kind: SecretKind::Generic,
+            rotation_hook: None,
             created_ms: now,
             updated_ms: now,
             current_version: 0,
@@ -136,6 +148,12 @@ impl SecretMeta {
             (0, 0) => DEFAULT_MAX_VERSIONS,
             (0, n) | (n, _) => n,
         }
+    }
+
+    /// Whether the rotation date has come (what the scheduler rotates on;
+    /// an expiry alone shows as overdue but is not rotated again and again).
+    pub fn rotation_due(&self, now: i64) -> bool {
+        self.next_rotation_ms.is_some_and(|t| t <= now)
     }
 
     /// Whether a rotation is due at `now` (or the secret has expired).
@@ -170,6 +188,9 @@ pub struct MetadataUpdate {
     /// 0 clears it (the engine's configuration applies).
     #[serde(default)]
     pub delete_version_after_secs: Option<i64>,
+    /// The rotation hook's name ("" clears it).
+    #[serde(default)]
+    pub rotation_hook: Option<String>,
 }
 
 /// One page of `list`.
@@ -182,12 +203,16 @@ pub struct ListPage {
 }
 
 /// The secrets engine: reads and writes secrets through the store, sealing
-/// under the barrier. Writes on one node are serialized.
+/// under the barrier. Writes on one node are serialized. Reads are served
+/// from a bounded cache of opened metadata and current values ([`cache`]),
+/// invalidated by every write here and, with a shared backend, by the other
+/// nodes' change notifications.
 pub struct Secrets {
     store: Arc<dyn Store>,
     barrier: Arc<Barrier>,
     clock: SharedClock,
     write: Mutex<()>,
+    cache: cache::Cache,
     /// Last read of a value, per path: kept in memory on this node only
     /// (writing it to storage would make every read a write).
     last_read: Mutex<std::collections::HashMap<String, LastRead>>,
@@ -199,6 +224,44 @@ pub struct LastRead {
     pub time_ms: i64,
     pub identity: String,
     pub version: u32,
+}
+
+/// A held rotation lease; released by [`RotationLease::release`] or on drop.
+pub struct RotationLease {
+    store: Arc<dyn Store>,
+    ids: Vec<String>,
+}
+
+impl RotationLease {
+    /// Gives the lease back (its records are deleted).
+    pub fn release(mut self) -> Result<()> {
+        self.release_inner()
+    }
+
+    fn release_inner(&mut self) -> Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = Transaction::new();
+        for id in self.ids.drain(..) {
+            tx = tx.push(Op::DeleteRecord {
+                kind: KIND_ROTATION_LEASE.into(),
+                id,
+            });
+        }
+        self.store.commit(tx).map_err(Error::from)
+    }
+}
+
+impl Drop for RotationLease {
+    fn drop(&mut self) {
+        // Best effort: a lease not given back expires with its windows.
+        let _ = self.release_inner();
+    }
+}
+
+fn lease_id(path: &str, window: i64) -> String {
+    format!("{path}#{window}")
 }
 
 /// The AAD identity of a secret's metadata record.
@@ -242,6 +305,7 @@ impl Secrets {
             barrier,
             clock,
             write: Mutex::new(()),
+            cache: cache::Cache::default(),
             last_read: Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -265,7 +329,7 @@ impl Secrets {
         self.last_read.lock().ok()?.get(path).cloned()
     }
 
-    fn now(&self) -> i64 {
+    pub fn now(&self) -> i64 {
         self.clock.now_ms()
     }
 
@@ -275,8 +339,65 @@ impl Secrets {
             .map_err(|_| Error::Internal("secrets write lock poisoned".into()))
     }
 
-    /// A secret's metadata, or `None` if there is no secret at `path`.
+    /// Forgets what is cached of the secret at `path` (another node changed
+    /// it: `server::ha`). Also takes a version record id (`path@NNNNNNNNNN`).
+    pub fn invalidate(&self, path_or_version_id: &str) {
+        let path = match path_or_version_id.rsplit_once('@') {
+            Some((p, v)) if v.len() == 10 && v.bytes().all(|b| b.is_ascii_digit()) => p,
+            _ => path_or_version_id,
+        };
+        self.cache.invalidate(path);
+    }
+
+    /// Forgets every cached secret (values zeroized): on seal, and when
+    /// change notifications may have been missed.
+    pub fn clear_cache(&self) {
+        self.cache.clear();
+    }
+
+    /// How many secrets are cached, and the bytes of their cached values.
+    pub fn cache_size(&self) -> (usize, usize) {
+        self.cache.size()
+    }
+
+    /// The cached entry for `path`, or loaded from storage and cached;
+    /// `None` if there is no secret at `path`.
+    fn entry(&self, path: &str) -> Result<Option<Arc<CachedSecret>>> {
+        // The generation is taken before the lookup: an invalidation after
+        // it (even of the entry just found) keeps a stale load out.
+        let generation = self.cache.generation();
+        if let Some(e) = self.cache.get(path) {
+            return Ok(Some(e));
+        }
+        let Some(meta) = self.find_stored(path)? else {
+            return Ok(None);
+        };
+        let entry = CachedSecret {
+            meta,
+            current: None,
+        };
+        if let Some(g) = generation {
+            self.cache.insert(
+                g,
+                CachedSecret {
+                    meta: entry.meta.clone(),
+                    current: None,
+                },
+            );
+        }
+        Ok(Some(Arc::new(entry)))
+    }
+
+    /// A secret's metadata (from the cache when warm), or `None` if there
+    /// is no secret at `path`.
     pub fn find(&self, path: &str) -> Result<Option<SecretMeta>> {
+        check_path(path)?;
+        Ok(self.entry(path)?.map(|e| e.meta.clone()))
+    }
+
+    /// A secret's metadata read from storage (what writes and rotations
+    /// decide on), or `None`.
+    pub fn find_stored(&self, path: &str) -> Result<Option<SecretMeta>> {
         check_path(path)?;
         let Some(rec) = self.store.load_record(KIND_SECRET, path)? else {
             return Ok(None);
@@ -295,6 +416,22 @@ impl Secrets {
     /// A secret's metadata; `NotFound` if there is none.
     pub fn metadata(&self, path: &str) -> Result<SecretMeta> {
         self.find(path)?.ok_or_else(|| not_found(path))
+    }
+
+    /// [`Secrets::metadata`] read from storage.
+    pub fn metadata_stored(&self, path: &str) -> Result<SecretMeta> {
+        self.find_stored(path)?.ok_or_else(|| not_found(path))
+    }
+
+    /// Commits a change to the secret at `path`, then forgets its cache entry.
+    fn commit(
+        &self,
+        path: &str,
+        tx: Transaction,
+    ) -> std::result::Result<(), crate::storage::StoreError> {
+        let r = self.store.commit(tx);
+        self.cache.invalidate(path);
+        r
     }
 
     fn seal_meta(&self, m: &SecretMeta) -> Result<Vec<u8>> {
@@ -320,7 +457,7 @@ impl Secrets {
         let _w = self.lock()?;
         let now = self.now();
         let mut m = self
-            .find(path)?
+            .find_stored(path)?
             .unwrap_or_else(|| SecretMeta::new(path, now));
         self.write_version(&mut m, value, cas, now)
     }
@@ -387,7 +524,7 @@ impl Secrets {
             });
         }
         tx = tx.push(self.put_meta_op(m)?);
-        self.store.commit(tx).map_err(|e| match e {
+        self.commit(&m.path, tx).map_err(|e| match e {
             crate::storage::StoreError::Conflict(_) => Error::Conflict(format!(
                 "version {version} of secret {:?} was written concurrently; read it again and retry",
                 m.path
@@ -397,15 +534,84 @@ impl Secrets {
         Ok(vm)
     }
 
-    /// A version's fields (`None`: the current one) and its facts.
+    /// A version's fields (`None`: the current one) and its facts. Served
+    /// from the cache when it holds the answer; the current version's
+    /// value is cached once read.
     pub fn get(&self, path: &str, version: Option<u32>) -> Result<(SecretFields, VersionMeta)> {
-        let m = self.metadata(path)?;
+        check_path(path)?;
+        let generation = self.cache.generation();
+        let Some(entry) = self.entry(path)? else {
+            return Err(not_found(path));
+        };
+        if let Some(answer) = Self::answer_cached(&entry, version, self.now()) {
+            return answer;
+        }
+        match self.get_in(&entry.meta, version) {
+            Ok((fields, vm)) => {
+                if let (Some(g), true) = (generation, vm.version == entry.meta.current_version) {
+                    self.cache.insert(
+                        g,
+                        CachedSecret {
+                            meta: entry.meta.clone(),
+                            current: Some(fields.duplicate()),
+                        },
+                    );
+                }
+                Ok((fields, vm))
+            }
+            // The cached metadata may be stale (a version destroyed on
+            // another node a moment ago): once more from storage.
+            Err(_) => {
+                self.cache.invalidate(path);
+                self.get_stored(path, version)
+            }
+        }
+    }
+
+    /// [`Secrets::get`] from storage, bypassing the cache.
+    pub fn get_stored(
+        &self,
+        path: &str,
+        version: Option<u32>,
+    ) -> Result<(SecretFields, VersionMeta)> {
+        let m = self.metadata_stored(path)?;
         self.get_in(&m, version)
     }
 
-    fn get_in(&self, m: &SecretMeta, version: Option<u32>) -> Result<(SecretFields, VersionMeta)> {
+    /// The cached entry for `path` if it answers a read of `version`
+    /// (`None`: the current one) without storage: the value is cached, or
+    /// the answer is an error the metadata alone gives (no such version,
+    /// deleted, destroyed). The service runs such reads inline.
+    pub fn cached_read(&self, path: &str, version: Option<u32>) -> Option<Arc<CachedSecret>> {
+        let e = self.cache.get(path)?;
+        let v = version.unwrap_or(e.meta.current_version);
+        let answers = Self::readable(&e.meta, v, self.now()).is_err()
+            || (v == e.meta.current_version && e.current.is_some());
+        answers.then_some(e)
+    }
+
+    /// The answer a cached entry gives to a read of `version`, or `None`
+    /// when it needs storage.
+    /// `now`: the node's clock, which decides whether a scheduled deletion
+    /// (`delete_version_after`) has come.
+    pub fn answer_cached(
+        e: &CachedSecret,
+        version: Option<u32>,
+        now: i64,
+    ) -> Option<Result<(SecretFields, VersionMeta)>> {
+        let v = version.unwrap_or(e.meta.current_version);
+        match Self::readable(&e.meta, v, now) {
+            Err(err) => Some(Err(err)),
+            Ok(vm) => match &e.current {
+                Some(f) if v == e.meta.current_version => Some(Ok((f.duplicate(), vm.clone()))),
+                _ => None,
+            },
+        }
+    }
+
+    /// The facts of version `v` if its value can be read.
+    fn readable(m: &SecretMeta, v: u32, now: i64) -> Result<&VersionMeta> {
         let path = &m.path;
-        let v = version.unwrap_or(m.current_version);
         let Some(vm) = m.versions.get(&v) else {
             return Err(Error::SecretNotFound(if m.current_version == 0 {
                 format!(
@@ -424,11 +630,18 @@ impl Secrets {
                 "version {v} of secret {path:?} was destroyed; its value is gone for good"
             )));
         }
-        if vm.is_deleted_at(self.now()) {
+        if vm.is_deleted_at(now) {
             return Err(Error::SecretNotFound(format!(
                 "version {v} of secret {path:?} is deleted; restore it with `strongroom secret undelete {path} --versions {v}`"
             )));
         }
+        Ok(vm)
+    }
+
+    fn get_in(&self, m: &SecretMeta, version: Option<u32>) -> Result<(SecretFields, VersionMeta)> {
+        let path = &m.path;
+        let v = version.unwrap_or(m.current_version);
+        let vm = Self::readable(m, v, self.now())?;
         let rec = self
             .store
             .load_record(KIND_SECRET_VERSION, &version_record_id(path, v))?
@@ -452,7 +665,7 @@ impl Secrets {
     ) -> Result<VersionMeta> {
         check_path(path)?;
         let _w = self.lock()?;
-        let mut m = self.metadata(path)?;
+        let mut m = self.metadata_stored(path)?;
         let (current, _) = self.get_in(&m, None)?;
         let mut next = current.duplicate();
         for (n, v) in set.iter() {
@@ -472,7 +685,7 @@ impl Secrets {
         let _w = self.lock()?;
         let now = self.now();
         let mut m = self
-            .find(path)?
+            .find_stored(path)?
             .unwrap_or_else(|| SecretMeta::new(path, now));
         let mut trim = Transaction::new();
         if let Some(n) = u.max_versions {
@@ -504,6 +717,9 @@ impl Secrets {
         if let Some(k) = u.kind {
             m.kind = k;
         }
+        if let Some(h) = &u.rotation_hook {
+            m.rotation_hook = (!h.is_empty()).then(|| h.clone());
+        }
         if let Some(d) = u.rotation_period_days {
             m.rotation_period_days = d;
             m.next_rotation_ms = if d == 0 {
@@ -524,7 +740,7 @@ impl Secrets {
         }
         m.updated_ms = now;
         let tx = trim.push(self.put_meta_op(&m)?);
-        self.store.commit(tx)?;
+        self.commit(path, tx)?;
         Ok(m)
     }
 
@@ -609,7 +825,7 @@ impl Secrets {
         check_path(path)?;
         let _w = self.lock()?;
         let now = self.now();
-        let mut m = self.metadata(path)?;
+        let mut m = self.metadata_stored(path)?;
         let list = Self::versions_or_current(&m, versions)?;
         let after = m.delete_version_after_secs;
         for v in &list {
@@ -618,8 +834,7 @@ impl Secrets {
             }
         }
         m.updated_ms = now;
-        self.store
-            .commit(Transaction::new().push(self.put_meta_op(&m)?))?;
+        self.commit(path, Transaction::new().push(self.put_meta_op(&m)?))?;
         Ok(list)
     }
 
@@ -629,7 +844,7 @@ impl Secrets {
         check_path(path)?;
         let _w = self.lock()?;
         let now = self.now();
-        let mut m = self.metadata(path)?;
+        let mut m = self.metadata_stored(path)?;
         let list = Self::versions_or_current(&m, versions)?;
         let mut tx = Transaction::new();
         for v in &list {
@@ -643,7 +858,7 @@ impl Secrets {
         }
         m.updated_ms = now;
         tx = tx.push(self.put_meta_op(&m)?);
-        self.store.commit(tx)?;
+        self.commit(path, tx)?;
         self.store.purge()?;
         Ok(list)
     }
@@ -652,7 +867,7 @@ impl Secrets {
     pub fn delete_all(&self, path: &str) -> Result<u32> {
         check_path(path)?;
         let _w = self.lock()?;
-        let m = self.metadata(path)?;
+        let m = self.metadata_stored(path)?;
         let mut tx = Transaction::new();
         for v in m.versions.keys() {
             tx = tx.push(Op::DeleteRecord {
@@ -664,9 +879,68 @@ impl Secrets {
             kind: KIND_SECRET.into(),
             id: path.to_string(),
         });
-        self.store.commit(tx)?;
+        self.commit(path, tx)?;
         self.store.purge()?;
         Ok(m.versions.len() as u32)
+    }
+
+    /// Takes the rotation lease of the secret at `path`, so that no other
+    /// rotation of it (on this node or another sharing the store) runs
+    /// until it is released or at least [`ROTATION_LEASE_MS`] have passed.
+    /// `Conflict` when another rotation holds it.
+    ///
+    /// How: time is cut into windows of [`ROTATION_LEASE_MS`]; a lease is
+    /// two records, one for the current window and one for the next,
+    /// inserted in one transaction. Storage refuses a second insert of the
+    /// same record, so two holders can never overlap, and a lease taken at
+    /// any moment stays exclusive for at least one whole window, even if
+    /// its holder dies without releasing it (it simply expires).
+    pub fn lease_rotation(&self, path: &str, holder: &str) -> Result<RotationLease> {
+        check_path(path)?;
+        let window = self.now().div_euclid(ROTATION_LEASE_MS);
+        let ids = [lease_id(path, window), lease_id(path, window + 1)];
+        let body = |id: &str| {
+            self.barrier.seal(
+                &format!("strongroom/secret-rotation-lease/{id}"),
+                serde_json::json!({ "holder": holder, "taken_ms": self.now() })
+                    .to_string()
+                    .as_bytes(),
+            )
+        };
+        let mut tx = Transaction::new();
+        for id in &ids {
+            tx = tx.push(Op::InsertRecord {
+                kind: KIND_ROTATION_LEASE.into(),
+                id: id.clone(),
+                body: body(id)?,
+            });
+        }
+        // Windows already past are left over by holders that died: removed.
+        let prefix = format!("{path}#");
+        for rec in self.store.load_records(KIND_ROTATION_LEASE)? {
+            let old = rec
+                .id
+                .strip_prefix(&prefix)
+                .and_then(|w| w.parse::<i64>().ok())
+                .is_some_and(|w| w < window);
+            if old {
+                tx = tx.push(Op::DeleteRecord {
+                    kind: KIND_ROTATION_LEASE.into(),
+                    id: rec.id,
+                });
+            }
+        }
+        match self.store.commit(tx) {
+            Ok(()) => Ok(RotationLease {
+                store: self.store.clone(),
+                ids: ids.to_vec(),
+            }),
+            Err(crate::storage::StoreError::Conflict(_)) => Err(Error::Conflict(format!(
+                "a rotation of secret {path:?} is already running (on this node or another one sharing the storage); it holds the rotation lease for up to {} minutes. Retry when it has finished",
+                ROTATION_LEASE_MS / 60_000
+            ))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Every secret's metadata (inventory, reports, the rotation sweep).
@@ -680,6 +954,21 @@ impl Secrets {
             out.push(m);
         }
         Ok(out)
+    }
+}
+
+/// A rotation hook's name: 1 to 64 characters of `A-Z a-z 0-9 _ -`.
+pub fn validate_hook_name(n: &str) -> std::result::Result<(), String> {
+    if !n.is_empty()
+        && n.len() <= 64
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "rotation hook name {n:?} is not allowed: use 1-64 characters of A-Z a-z 0-9 _ -"
+        ))
     }
 }
 
@@ -712,6 +1001,9 @@ fn validate_update(u: &MetadataUpdate) -> Result<()> {
                 );
             }
         }
+    }
+    if let Some(h) = u.rotation_hook.as_deref().filter(|h| !h.is_empty()) {
+        validate_hook_name(h).map_err(Error::InvalidArgument)?;
     }
     if u.rotation_period_days.is_some_and(|d| d > 3650) {
         return bad("rotation_period_days is at most 3650 (0 turns rotation off)".into());

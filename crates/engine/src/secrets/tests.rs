@@ -370,3 +370,148 @@ fn engine_config_applies_to_every_secret_and_delete_version_after_schedules_dele
         .is_err());
     assert_eq!(s.config().expect("c").max_versions, 2);
 }
+
+/// Two engines on one store: what two HA nodes sharing a database are.
+fn two_nodes() -> (Secrets, Secrets, Arc<dyn Store>) {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:").expect("sqlite"));
+    let barrier = Arc::new(Barrier::new(&SecretBytes::from_slice(&[9u8; 32])).expect("barrier"));
+    let clock: SharedClock = Arc::new(ManualClock::new(1_700_000_000));
+    (
+        Secrets::new(store.clone(), barrier.clone(), clock.clone()),
+        Secrets::new(store.clone(), barrier, clock),
+        store,
+    )
+}
+
+#[test]
+fn reads_are_cached_and_every_write_here_invalidates() {
+    let (s, store) = setup();
+    s.put("app/db", &fields(&[("pw", "one")]), None)
+        .expect("v1");
+    assert_eq!(s.cache_size(), (0, 0), "a write caches nothing");
+    assert!(s.cached_read("app/db", None).is_none());
+    assert_eq!(s.get("app/db", None).expect("get").0.get("pw"), Some("one"));
+    assert_eq!(s.cache_size(), (1, "pw".len() + "one".len()));
+    // The next read needs no storage: the stored records can be gone.
+    let e = s.cached_read("app/db", None).expect("warm");
+    let (f, v) = Secrets::answer_cached(&e, None, 1_700_000_000_000)
+        .expect("cached")
+        .expect("ok");
+    assert_eq!((f.get("pw"), v.version), (Some("one"), 1));
+    store
+        .commit(Transaction::new().push(Op::DeleteRecord {
+            kind: KIND_SECRET_VERSION.into(),
+            id: version_record_id("app/db", 1),
+        }))
+        .expect("delete behind its back");
+    assert_eq!(
+        s.get("app/db", None).expect("cached").0.get("pw"),
+        Some("one")
+    );
+    // Each write on this node drops the entry.
+    s.put("app/db", &fields(&[("pw", "two")]), Some(1))
+        .expect("v2");
+    assert!(s.cached_read("app/db", None).is_none());
+    assert_eq!(s.get("app/db", None).expect("get").0.get("pw"), Some("two"));
+    s.delete_versions("app/db", &[]).expect("soft delete");
+    assert!(matches!(
+        s.get("app/db", None),
+        Err(Error::SecretNotFound(_))
+    ));
+    // An error the metadata gives is answered from the cache too.
+    assert!(s.cached_read("app/db", None).is_some());
+    s.undelete_versions("app/db", &[]).expect("undelete");
+    assert_eq!(s.get("app/db", None).expect("get").0.get("pw"), Some("two"));
+    s.update_metadata(
+        "app/db",
+        &MetadataUpdate {
+            owner: Some("team".into()),
+            ..Default::default()
+        },
+    )
+    .expect("meta");
+    assert_eq!(s.metadata("app/db").expect("m").owner, "team");
+    assert!(s.cached_read("app/db", None).is_none());
+    // A non-current version is read from storage and not cached.
+    s.get("app/db", None).expect("warm");
+    assert!(s.cached_read("app/db", Some(1)).is_none());
+    s.clear_cache();
+    assert_eq!(s.cache_size(), (0, 0));
+    s.delete_all("app/db").expect("delete all");
+    assert!(matches!(
+        s.get("app/db", None),
+        Err(Error::SecretNotFound(_))
+    ));
+}
+
+#[test]
+fn another_nodes_write_is_seen_after_invalidation_and_cas_never_trusts_the_cache() {
+    let (a, b, _) = two_nodes();
+    a.put("ha/db", &fields(&[("pw", "one")]), None).expect("v1");
+    assert_eq!(a.get("ha/db", None).expect("a").0.get("pw"), Some("one"));
+    b.put("ha/db", &fields(&[("pw", "two")]), Some(1))
+        .expect("v2 on b");
+    // Until the notification arrives, A answers from its cache...
+    assert_eq!(a.get("ha/db", None).expect("a").0.get("pw"), Some("one"));
+    // ...but a write on A decides check-and-set on what is stored.
+    assert!(matches!(
+        a.put("ha/db", &fields(&[("pw", "x")]), Some(1)),
+        Err(Error::Conflict(_))
+    ));
+    // The notification names the version record or the metadata record.
+    a.get("ha/db", None).expect("warm again");
+    a.invalidate(&version_record_id("ha/db", 2));
+    assert_eq!(a.get("ha/db", None).expect("a").0.get("pw"), Some("two"));
+    b.put("ha/db", &fields(&[("pw", "three")]), Some(2))
+        .expect("v3 on b");
+    a.invalidate("ha/db");
+    assert_eq!(a.get("ha/db", None).expect("a").0.get("pw"), Some("three"));
+    // A version destroyed on B while A's metadata is stale: A answers
+    // "not found" from storage, never a 500.
+    a.get("ha/db", None).expect("warm");
+    b.destroy_versions("ha/db", &[1]).expect("destroy on b");
+    assert!(matches!(
+        a.get("ha/db", Some(1)),
+        Err(Error::SecretNotFound(_))
+    ));
+}
+
+#[test]
+fn one_rotation_lease_at_a_time_across_nodes_and_it_expires() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:").expect("sqlite"));
+    let barrier = Arc::new(Barrier::new(&SecretBytes::from_slice(&[9u8; 32])).expect("barrier"));
+    let clock = Arc::new(ManualClock::new(1_700_000_000));
+    let shared: SharedClock = clock.clone();
+    let a = Secrets::new(store.clone(), barrier.clone(), shared.clone());
+    let b = Secrets::new(store.clone(), barrier, shared);
+    let held = a.lease_rotation("app/db", "a").expect("a takes it");
+    assert!(matches!(
+        b.lease_rotation("app/db", "b"),
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        a.lease_rotation("app/db", "a again"),
+        Err(Error::Conflict(_))
+    ));
+    // Another secret's lease is independent.
+    b.lease_rotation("app/other", "b")
+        .expect("other path")
+        .release()
+        .expect("release");
+    held.release().expect("release");
+    let again = b.lease_rotation("app/db", "b").expect("free after release");
+    // A holder that never gives it back: exclusive for at least one whole
+    // window, then it expires.
+    std::mem::forget(again);
+    clock.advance(ROTATION_LEASE_MS / 1000 - 1);
+    assert!(a.lease_rotation("app/db", "a").is_err(), "still held");
+    clock.advance(ROTATION_LEASE_MS / 1000 + 1);
+    let late = a.lease_rotation("app/db", "a").expect("expired");
+    // The dead holder's records were cleaned up on the way.
+    assert_eq!(store.load_records(KIND_ROTATION_LEASE).expect("l").len(), 2);
+    drop(late);
+    assert!(store
+        .load_records(KIND_ROTATION_LEASE)
+        .expect("l")
+        .is_empty());
+}

@@ -113,6 +113,8 @@ pub struct Services {
     /// them, so audit times agree with key dates on a moved dev clock.
     pub clock: SharedClock,
     pub rng: SharedRng,
+    /// The operator-configured rotation hooks (secrets of kind `hook`).
+    pub rotation_hooks: Arc<crate::hooks::RotationHooks>,
 }
 
 impl Services {
@@ -281,6 +283,7 @@ pub struct Seal {
     kind: SealKind,
     /// The last HSM unseal failure (shown by `status` while sealed).
     seal_error: Mutex<Option<String>>,
+    rotation_hooks: Arc<crate::hooks::RotationHooks>,
 }
 
 fn cluster_bytes(hex: &str) -> Result<[u8; 16]> {
@@ -316,7 +319,14 @@ impl Seal {
             state: RwLock::new(state),
             kind: SealKind::Shamir,
             seal_error: Mutex::new(None),
+            rotation_hooks: Arc::default(),
         })
+    }
+
+    /// The operator's rotation hooks (`[[secret_rotation_hook]]`).
+    pub fn with_rotation_hooks(mut self, hooks: crate::hooks::RotationHooks) -> Self {
+        self.rotation_hooks = Arc::new(hooks);
+        self
     }
 
     /// Uses a PKCS#11 HSM instead of Shamir shares (`seal = "pkcs11"`).
@@ -608,6 +618,7 @@ impl Seal {
                 store: self.store.clone(),
                 clock: self.clock.clone(),
                 rng: self.rng.clone(),
+                rotation_hooks: self.rotation_hooks.clone(),
             },
             token_hash,
         ))
@@ -656,6 +667,11 @@ impl Seal {
     /// Drops the engine and every cached key; the server is sealed again.
     pub fn seal(&self) -> Result<()> {
         let mut st = self.lock()?;
+        if let State::Unsealed { services, .. } = &*st {
+            // Cached secret values are zeroized now, not when the last
+            // request holding these services ends.
+            services.secrets.clear_cache();
+        }
         if matches!(*st, State::Unsealed { .. }) {
             *st = State::Sealed {
                 progress: Vec::new(),

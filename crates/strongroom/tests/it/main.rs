@@ -34,6 +34,7 @@ mod lifecycle;
 mod operator;
 mod scan_cli;
 mod schedules_reports;
+mod secret_hooks;
 mod secrets;
 mod tls;
 mod xks;
