@@ -271,7 +271,7 @@ impl Client {
             "DecryptError",
         ];
         if self.client_cert
-            && text.contains("AlertReceived")
+            && text.contains("alert")
             && refused.iter().any(|r| text.contains(r))
         {
             return Some(
