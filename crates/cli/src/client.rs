@@ -238,10 +238,11 @@ fn client_identity(
         .into_iter()
         .map(|der| Certificate::from_der(&der).to_owned())
         .collect();
-    let pem = zeroize::Zeroizing::new(
-        std::fs::read(&key)
-            .map_err(|e| CliError::new(format!("STRONGROOM_CLIENT_KEY={key:?}: cannot read it: {e}")))?,
-    );
+    let pem = zeroize::Zeroizing::new(std::fs::read(&key).map_err(|e| {
+        CliError::new(format!(
+            "STRONGROOM_CLIENT_KEY={key:?}: cannot read it: {e}"
+        ))
+    })?);
     let private = PrivateKey::from_pem(&pem).map_err(|e| {
         CliError::new(format!(
             "STRONGROOM_CLIENT_KEY={key:?}: no PEM private key in it ({e}); give the key file of the client certificate"
@@ -270,10 +271,7 @@ impl Client {
             "CertificateUnknown",
             "DecryptError",
         ];
-        if self.client_cert
-            && text.contains("alert")
-            && refused.iter().any(|r| text.contains(r))
-        {
+        if self.client_cert && text.contains("alert") && refused.iter().any(|r| text.contains(r)) {
             return Some(
                 "The server refused the client certificate (STRONGROOM_CLIENT_CERT): it must be signed by the server's tls_client_ca, be within its validity dates, and allow client authentication",
             );

@@ -371,12 +371,9 @@ impl Config {
 
     /// `tls_client_ca` and how it applies, when mutual TLS is on.
     pub fn client_auth(&self) -> Option<(&str, ClientAuth)> {
-        self.tls_client_ca.as_deref().map(|ca| {
-            (
-                ca,
-                self.tls_client_auth.unwrap_or(ClientAuth::Optional),
-            )
-        })
+        self.tls_client_ca
+            .as_deref()
+            .map(|ca| (ca, self.tls_client_auth.unwrap_or(ClientAuth::Optional)))
     }
 
     /// `STRONGROOM_XKS_PATH_PREFIX` and `STRONGROOM_XKS_KEYS` (comma-separated);

@@ -146,10 +146,8 @@ fn common_names(subject: &[u8]) -> Vec<String> {
             let Ok(mut parts) = SliceReader::new(atv.value()) else {
                 break;
             };
-            let (Ok(oid), Ok(value)) = (
-                parts.decode::<AnyRef<'_>>(),
-                parts.decode::<AnyRef<'_>>(),
-            ) else {
+            let (Ok(oid), Ok(value)) = (parts.decode::<AnyRef<'_>>(), parts.decode::<AnyRef<'_>>())
+            else {
                 break;
             };
             if oid.tag() != Tag::ObjectIdentifier || oid.value() != OID_CN {

@@ -243,7 +243,12 @@ pub(super) fn load_into(r: &Registry, inner: &mut Inner) -> Result<()> {
 }
 
 /// Re-reads one binding record (another node's change).
-pub(super) fn reload_into(r: &Registry, inner: &mut Inner, id: &str, body: Option<&[u8]>) -> Result<()> {
+pub(super) fn reload_into(
+    r: &Registry,
+    inner: &mut Inner,
+    id: &str,
+    body: Option<&[u8]>,
+) -> Result<()> {
     match body {
         Some(b) => {
             let v: CertBinding = r.open(KIND_CERT_BINDING, id, b)?;

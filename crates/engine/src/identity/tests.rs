@@ -252,10 +252,22 @@ fn cert_bindings_match_exactly_and_stop_with_the_identity() {
     r.bind_cert("alice", CertField::Dns, "alice.svc.internal")
         .expect("bind");
     // Unknown or disabled identity, bad names, a name bound twice.
-    assert_eq!(code(r.bind_cert("carol", CertField::Cn, "x")), "InvalidArgument");
-    assert_eq!(code(r.bind_cert("bob", CertField::Cn, "")), "InvalidArgument");
-    assert_eq!(code(r.bind_cert("bob", CertField::Cn, " x")), "InvalidArgument");
-    assert_eq!(code(r.bind_cert("bob", CertField::Cn, "a\nb")), "InvalidArgument");
+    assert_eq!(
+        code(r.bind_cert("carol", CertField::Cn, "x")),
+        "InvalidArgument"
+    );
+    assert_eq!(
+        code(r.bind_cert("bob", CertField::Cn, "")),
+        "InvalidArgument"
+    );
+    assert_eq!(
+        code(r.bind_cert("bob", CertField::Cn, " x")),
+        "InvalidArgument"
+    );
+    assert_eq!(
+        code(r.bind_cert("bob", CertField::Cn, "a\nb")),
+        "InvalidArgument"
+    );
     assert_eq!(
         code(r.bind_cert("bob", CertField::Dns, "alice.svc.internal")),
         "Conflict"
@@ -274,12 +286,16 @@ fn cert_bindings_match_exactly_and_stop_with_the_identity() {
         dns("alice.svc.internal."),
         dns("alice.svc"),
     ] {
-        let e = r.authenticate_cert(&[other.clone()]).err().expect("unbound");
+        let e = r
+            .authenticate_cert(&[other.clone()])
+            .err()
+            .expect("unbound");
         assert_eq!(e.code(), "CertificateNotBound", "{other}");
         assert!(e.to_string().contains(&other.to_string()), "{e}");
     }
     // Names bound to two identities: none.
-    r.bind_cert("bob", CertField::Cn, "shared").expect("bind bob");
+    r.bind_cert("bob", CertField::Cn, "shared")
+        .expect("bind bob");
     let e = r
         .authenticate_cert(&[dns("alice.svc.internal"), cn("shared")])
         .err()
@@ -298,10 +314,19 @@ fn cert_bindings_match_exactly_and_stop_with_the_identity() {
     );
     // Unbinding stops it too.
     r2.unbind_cert(CertField::Cn, "shared").expect("unbind");
-    assert_eq!(code(r2.authenticate_cert(&[cn("shared")])), "CertificateNotBound");
-    assert_eq!(code(r2.unbind_cert(CertField::Cn, "shared")), "InvalidArgument");
+    assert_eq!(
+        code(r2.authenticate_cert(&[cn("shared")])),
+        "CertificateNotBound"
+    );
+    assert_eq!(
+        code(r2.unbind_cert(CertField::Cn, "shared")),
+        "InvalidArgument"
+    );
     // Another node sees the unbind through reload_record.
     r.reload_record(KIND_CERT_BINDING, &binding_id(CertField::Cn, "shared"))
         .expect("reload");
-    assert_eq!(code(r.authenticate_cert(&[cn("shared")])), "CertificateNotBound");
+    assert_eq!(
+        code(r.authenticate_cert(&[cn("shared")])),
+        "CertificateNotBound"
+    );
 }
