@@ -276,6 +276,97 @@ pub async fn list_access_keys(
     ))
 }
 
+// ---------- certificate identities ----------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindCert {
+    identity: String,
+    /// `cn`, `dns` or `uri`.
+    field: String,
+    value: String,
+}
+
+/// Binds a client-certificate name to an identity: a request over mutual
+/// TLS with a certificate carrying that name, and no token, acts as it.
+pub async fn bind_cert(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+    ApiJson(r): ApiJson<BindCert>,
+) -> ApiResult<Json<Value>> {
+    let me = c.principal.clone();
+    Ok(Json(
+        st.run(
+            &c,
+            g("strongroom:BindCertificate", Kind::Change),
+            move |s| {
+                only_self_unless_root(&me, &r.identity, "certificate bindings")?;
+                let field = strongroom_engine::identity::CertField::parse(&r.field)?;
+                let b = s.registry.bind_cert(&r.identity, field, &r.value)?;
+                Ok(Done::new(json!({ "binding": b })))
+            },
+        )
+        .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnbindCert {
+    field: String,
+    value: String,
+}
+
+pub async fn unbind_cert(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+    ApiJson(r): ApiJson<UnbindCert>,
+) -> ApiResult<Json<Value>> {
+    let me = c.principal.clone();
+    Ok(Json(
+        st.run(
+            &c,
+            g("strongroom:UnbindCertificate", Kind::Change),
+            move |s| {
+                let field = strongroom_engine::identity::CertField::parse(&r.field)?;
+                let id = strongroom_engine::identity::binding_id(field, &r.value);
+                // Only root, or the identity the name is bound to, may unbind it.
+                if let Some(b) = s
+                    .registry
+                    .list_cert_bindings(None)?
+                    .into_iter()
+                    .find(|b| b.id == id)
+                {
+                    if !me.is_root() && me.id != b.identity {
+                        return Err(Error::AccessDenied(format!(
+                            "only root may unbind a certificate name bound to another identity ({})",
+                            b.identity
+                        )));
+                    }
+                }
+                let b = s.registry.unbind_cert(field, &r.value)?;
+                Ok(Done::new(json!({ "binding": b })))
+            },
+        )
+        .await?,
+    ))
+}
+
+pub async fn list_cert_bindings(
+    State(st): State<Arc<AppState>>,
+    Authed(c): Authed,
+    Query(q): Query<IdentityQuery>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        st.run(&c, g("strongroom:ManageIdentities", Kind::Use), move |s| {
+            Ok(Done::new(json!({
+                "bindings": s.registry.list_cert_bindings(q.identity.as_deref())?
+            })))
+        })
+        .await?,
+    ))
+}
+
 // ---------- policies ----------
 
 pub async fn put_policy(

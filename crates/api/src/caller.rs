@@ -1,5 +1,7 @@
 //! The native API's credentials: `Authorization: Bearer <token>` (or
-//! `X-Strongroom-Token`), turned into the service's [`Caller`].
+//! `X-Strongroom-Token`), or, without a token, the verified client
+//! certificate of a mutual-TLS connection (a [`ClientCert`] the listener
+//! put in the request), turned into the service's [`Caller`].
 
 use std::sync::Arc;
 
@@ -9,7 +11,7 @@ use axum::http::request::Parts;
 use super::error::ApiError;
 use super::AppState;
 use strongroom_core::error::Error;
-use strongroom_service::gate::Caller;
+use strongroom_service::gate::{Caller, ClientCert};
 
 /// An authenticated native caller (the extractor for handlers).
 pub struct Authed(pub Caller);
@@ -60,14 +62,20 @@ impl FromRequestParts<Arc<AppState>> for Authed {
                     .get("x-strongroom-token")
                     .and_then(|v| v.to_str().ok())
             });
+        let cert = parts.extensions.get::<ClientCert>();
         let caller = state
-            .authenticate_bearer(token.map(|t| t.trim().as_bytes()), source_of(parts), || {
-                format!(
-                    "{} {}",
-                    parts.method,
-                    parts.uri.path().chars().take(100).collect::<String>()
-                )
-            })
+            .authenticate_request(
+                token.map(|t| t.trim().as_bytes()),
+                cert,
+                source_of(parts),
+                || {
+                    format!(
+                        "{} {}",
+                        parts.method,
+                        parts.uri.path().chars().take(100).collect::<String>()
+                    )
+                },
+            )
             .await?;
         Ok(Authed(caller))
     }

@@ -59,7 +59,7 @@ pub fn http_status(e: &Error) -> u16 {
         | Error::ImportTokenExpired
         | Error::IncorrectKeyMaterial(_) => 400,
         Error::ApprovalRequired { .. } => 202,
-        Error::Unauthenticated | Error::InvalidToken => 401,
+        Error::Unauthenticated | Error::InvalidToken | Error::CertificateNotBound(_) => 401,
         Error::AccessDenied(_) => 403,
         Error::KeyNotFound(_)
         | Error::AliasNotFound(_)

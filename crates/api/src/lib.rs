@@ -148,6 +148,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/identities/{*name}", get(admin::show_identity))
         .route("/v1/identity/disable", post(admin::disable_identity))
         .route("/v1/identity/grants", post(admin::set_grants))
+        .route("/v1/identity/bind-cert", post(admin::bind_cert))
+        .route("/v1/identity/unbind-cert", post(admin::unbind_cert))
+        .route("/v1/identity/certs", get(admin::list_cert_bindings))
         .route(
             "/v1/tokens",
             get(admin::list_tokens).post(admin::create_token),

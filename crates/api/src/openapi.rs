@@ -388,6 +388,31 @@ pub const ENDPOINTS: &[Endpoint] = &[
         ],
     ),
     (
+        "post",
+        "/v1/identity/bind-cert",
+        "Bind a client-certificate name (field cn, dns or uri; exact match) to an identity",
+        true,
+        &[
+            ("identity", "string", true),
+            ("field", "string", true),
+            ("value", "string", true),
+        ],
+    ),
+    (
+        "post",
+        "/v1/identity/unbind-cert",
+        "Remove a client-certificate name's binding (it stops authenticating at once)",
+        true,
+        &[("field", "string", true), ("value", "string", true)],
+    ),
+    (
+        "get",
+        "/v1/identity/certs",
+        "List client-certificate bindings (query: identity)",
+        true,
+        &[],
+    ),
+    (
         "get",
         "/v1/tokens",
         "List tokens (query: identity)",

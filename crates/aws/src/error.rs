@@ -54,7 +54,7 @@ pub fn type_name(e: &Error) -> &'static str {
         Error::IncorrectKey => "IncorrectKeyException",
         Error::UsageLimitReached(_) => "LimitExceededException",
         Error::Unauthenticated => "MissingAuthenticationTokenException",
-        Error::InvalidToken => "UnrecognizedClientException",
+        Error::InvalidToken | Error::CertificateNotBound(_) => "UnrecognizedClientException",
         Error::AccessDenied(_) | Error::ApprovalRequired { .. } => "AccessDeniedException",
         Error::MethodNotAllowed => "UnsupportedOperationException",
         Error::Sealed

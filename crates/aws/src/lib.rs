@@ -240,6 +240,7 @@ async fn handle_inner(
         principal,
         source,
         request_id,
+        certificate: None,
     };
     ops::dispatch(st, &st.arn, &caller, &op, req).await
 }

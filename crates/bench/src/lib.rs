@@ -38,6 +38,13 @@ pub struct BenchArgs {
     /// A token allowed to create keys and use them (the dev root token).
     #[arg(long, env = "STRONGROOM_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// PEM client certificate (mutual TLS) for the setup and file-envelope
+    /// requests, which go through the CLI's HTTP client; with --client-key.
+    #[arg(long, env = "STRONGROOM_CLIENT_CERT", requires = "client_key")]
+    client_cert: Option<String>,
+    /// The client certificate's PEM private key.
+    #[arg(long, env = "STRONGROOM_CLIENT_KEY", requires = "client_cert")]
+    client_key: Option<String>,
     /// AWS access key pair AKID:SECRET for the aws-encrypt workload (e.g. the
     /// dev server's --dev-aws-credentials). Without it aws-encrypt is skipped.
     #[arg(long, env = "STRONGROOM_BENCH_AWS_CREDENTIALS", hide_env_values = true)]
@@ -706,6 +713,10 @@ pub fn run(a: BenchArgs, fmt: Format) -> Result<(), CliError> {
     // The CLI's HTTP client (setup calls, and file-envelope's data key) reads these.
     std::env::set_var("STRONGROOM_ADDR", a.addr.trim_end_matches('/'));
     std::env::set_var("STRONGROOM_TOKEN", &token);
+    if let (Some(c), Some(k)) = (&a.client_cert, &a.client_key) {
+        std::env::set_var("STRONGROOM_CLIENT_CERT", c);
+        std::env::set_var("STRONGROOM_CLIENT_KEY", k);
+    }
 
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -53,7 +53,58 @@ pub enum IdentityCmd {
         #[arg(long, conflicts_with = "policies")]
         no_policies: bool,
     },
+    /// Bind a client-certificate name to an identity: a request over mutual
+    /// TLS whose verified certificate carries that name, and no token, acts
+    /// as the identity. Exact, case-sensitive match (docs/ACCESS.md).
+    /// Only root binds names for another identity.
+    BindCert {
+        name: String,
+        #[command(flatten)]
+        cert: CertNameArg,
+    },
+    /// Remove a certificate name's binding; the certificate stops
+    /// authenticating at once.
+    UnbindCert {
+        #[command(flatten)]
+        cert: CertNameArg,
+    },
+    /// List certificate bindings (of one identity, or all).
+    Certs { name: Option<String> },
 }
+
+/// One certificate name: exactly one of --cn, --dns, --uri.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct CertNameArg {
+    /// The certificate's subject common name (CN).
+    #[arg(long)]
+    cn: Option<String>,
+    /// A DNS name in the certificate's subjectAltName.
+    #[arg(long)]
+    dns: Option<String>,
+    /// A URI in the certificate's subjectAltName (e.g. a SPIFFE id).
+    #[arg(long)]
+    uri: Option<String>,
+}
+
+impl CertNameArg {
+    fn field_value(self) -> (&'static str, String) {
+        match (self.cn, self.dns, self.uri) {
+            (Some(v), _, _) => ("cn", v),
+            (_, Some(v), _) => ("dns", v),
+            (_, _, Some(v)) => ("uri", v),
+            // clap's group makes one of them required.
+            (None, None, None) => ("cn", String::new()),
+        }
+    }
+}
+
+const CERT_BINDING_COLUMNS: &[(&str, &str)] = &[
+    ("identity", "IDENTITY"),
+    ("field", "FIELD"),
+    ("value", "NAME"),
+    ("created_at", "BOUND (UTC)"),
+];
 
 #[derive(Subcommand)]
 pub enum TokenCmd {
@@ -329,6 +380,54 @@ pub fn identity(c: IdentityCmd, fmt: Format) -> Result<(), CliError> {
             }
             let v = client.call("POST", "/v1/identity/grants", Some(&body))?;
             show_identity(&v, fmt);
+        }
+        IdentityCmd::BindCert { name, cert } => {
+            let (field, value) = cert.field_value();
+            let v = client.call(
+                "POST",
+                "/v1/identity/bind-cert",
+                Some(&json!({ "identity": name, "field": field, "value": value })),
+            )?;
+            match fmt {
+                Format::Json => output::json(&v),
+                Format::Table => out!("Bound {field}:{value} to identity {name}."),
+            }
+        }
+        IdentityCmd::UnbindCert { cert } => {
+            let (field, value) = cert.field_value();
+            let v = client.call(
+                "POST",
+                "/v1/identity/unbind-cert",
+                Some(&json!({ "field": field, "value": value })),
+            )?;
+            match fmt {
+                Format::Json => output::json(&v),
+                Format::Table => out!(
+                    "Unbound {field}:{value} (it was bound to identity {}).",
+                    v["binding"]["identity"].as_str().unwrap_or("?")
+                ),
+            }
+        }
+        IdentityCmd::Certs { name } => {
+            let path = match &name {
+                Some(n) => format!("/v1/identity/certs?identity={}", urlencode(n)),
+                None => "/v1/identity/certs".to_string(),
+            };
+            let v = client.call("GET", &path, None)?;
+            match fmt {
+                Format::Json => output::json(&v),
+                Format::Table => {
+                    let rows = arr(&v["bindings"]);
+                    if rows.is_empty() {
+                        out!("No certificate bindings.");
+                    } else {
+                        output::table(
+                            &rows_with_times(rows, &["created_at"], &[]),
+                            CERT_BINDING_COLUMNS,
+                        );
+                    }
+                }
+            }
         }
     }
     Ok(())

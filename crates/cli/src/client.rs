@@ -1,5 +1,6 @@
 //! The HTTP client the CLI uses: `STRONGROOM_ADDR`, `STRONGROOM_TOKEN`,
-//! `STRONGROOM_CACERT`. Errors from the server are shown with their code.
+//! `STRONGROOM_CACERT`, and for mutual TLS `STRONGROOM_CLIENT_CERT` and
+//! `STRONGROOM_CLIENT_KEY`. Errors from the server are shown with their code.
 //! HTTPS servers are verified against the system trust store, or only
 //! against `STRONGROOM_CACERT` when it is set (a private CA).
 
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 
 use super::CliError;
 
@@ -19,6 +20,10 @@ pub struct Settings {
     pub addr: String,
     pub token: Option<String>,
     pub cacert: Option<String>,
+    /// A client certificate (PEM, leaf first) and its private key (PEM),
+    /// presented when the server asks (mutual TLS).
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
     pub timeout: Duration,
 }
 
@@ -28,6 +33,8 @@ pub struct Client {
     token: Option<String>,
     /// Whether STRONGROOM_CACERT named the trusted CA (else: the system store).
     private_ca: bool,
+    /// Whether a client certificate is presented.
+    client_cert: bool,
 }
 
 impl Client {
@@ -36,6 +43,8 @@ impl Client {
             addr: std::env::var("STRONGROOM_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string()),
             token: std::env::var("STRONGROOM_TOKEN").ok(),
             cacert: std::env::var("STRONGROOM_CACERT").ok(),
+            client_cert: std::env::var("STRONGROOM_CLIENT_CERT").ok(),
+            client_key: std::env::var("STRONGROOM_CLIENT_KEY").ok(),
             timeout: Duration::from_secs(120),
         })
     }
@@ -61,11 +70,17 @@ impl Client {
             None if base.starts_with("https://") => system_roots()?,
             None => Vec::new(),
         };
+        let identity = client_identity(
+            s.client_cert.filter(|p| !p.is_empty()),
+            s.client_key.filter(|p| !p.is_empty()),
+        )?;
+        let client_cert = identity.is_some();
         let tls = TlsConfig::builder()
             .unversioned_rustls_crypto_provider(Arc::new(
                 rustls::crypto::aws_lc_rs::default_provider(),
             ))
-            .root_certs(RootCerts::Specific(Arc::new(roots)));
+            .root_certs(RootCerts::Specific(Arc::new(roots)))
+            .client_cert(identity);
         let cfg = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(s.timeout))
@@ -76,6 +91,7 @@ impl Client {
             base,
             token,
             private_ca: cacert.is_some(),
+            client_cert,
         })
     }
 
@@ -177,7 +193,9 @@ impl Client {
             if let Some(wrong) = self.scheme_mismatch() {
                 return wrong;
             }
-            if text.contains("certificate") || text.contains("Certificate") {
+            if let Some(hint) = self.client_cert_hint(&text) {
+                CliError::new(format!("TLS to {} failed: {text}. {hint}", self.base))
+            } else if text.contains("certificate") || text.contains("Certificate") {
                 let hint = if self.private_ca {
                     "Check that STRONGROOM_CACERT names the certificate (or CA) the server uses"
                 } else {
@@ -195,7 +213,72 @@ impl Client {
     }
 }
 
+/// The client certificate and key of `STRONGROOM_CLIENT_CERT` and
+/// `STRONGROOM_CLIENT_KEY`: both or neither.
+fn client_identity(
+    cert: Option<String>,
+    key: Option<String>,
+) -> Result<Option<ClientCert>, CliError> {
+    let (cert, key) = match (cert, key) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(k)) => (c, k),
+        (Some(_), None) => {
+            return Err(CliError::new(
+                "STRONGROOM_CLIENT_CERT is set but STRONGROOM_CLIENT_KEY is not; set both (the certificate and its private key, PEM) or neither",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(CliError::new(
+                "STRONGROOM_CLIENT_KEY is set but STRONGROOM_CLIENT_CERT is not; set both (the certificate and its private key, PEM) or neither",
+            ))
+        }
+    };
+    let chain: Vec<Certificate<'static>> = strongroom_core::pem::read_certs(&cert)
+        .map_err(|e| CliError::new(format!("STRONGROOM_CLIENT_CERT={cert:?}: {e}")))?
+        .into_iter()
+        .map(|der| Certificate::from_der(&der).to_owned())
+        .collect();
+    let pem = zeroize::Zeroizing::new(std::fs::read(&key).map_err(|e| {
+        CliError::new(format!(
+            "STRONGROOM_CLIENT_KEY={key:?}: cannot read it: {e}"
+        ))
+    })?);
+    let private = PrivateKey::from_pem(&pem).map_err(|e| {
+        CliError::new(format!(
+            "STRONGROOM_CLIENT_KEY={key:?}: no PEM private key in it ({e}); give the key file of the client certificate"
+        ))
+    })?;
+    Ok(Some(ClientCert::new_with_certs(&chain, private)))
+}
+
 impl Client {
+    /// What to do about a handshake the server ended over the client
+    /// certificate (mutual TLS), from the TLS error's text.
+    fn client_cert_hint(&self, text: &str) -> Option<&'static str> {
+        if text.contains("CertificateRequired") {
+            return Some(if self.client_cert {
+                "The server asked for a client certificate and did not accept the one given; check STRONGROOM_CLIENT_CERT and STRONGROOM_CLIENT_KEY"
+            } else {
+                "The server requires a client certificate (tls_client_auth = \"required\"): set STRONGROOM_CLIENT_CERT and STRONGROOM_CLIENT_KEY to a certificate signed by its tls_client_ca and its key"
+            });
+        }
+        let refused = [
+            "UnknownCA",
+            "BadCertificate",
+            "CertificateExpired",
+            "CertificateRevoked",
+            "UnsupportedCertificate",
+            "CertificateUnknown",
+            "DecryptError",
+        ];
+        if self.client_cert && text.contains("alert") && refused.iter().any(|r| text.contains(r)) {
+            return Some(
+                "The server refused the client certificate (STRONGROOM_CLIENT_CERT): it must be signed by the server's tls_client_ca, be within its validity dates, and allow client authentication",
+            );
+        }
+        None
+    }
+
     /// After a failed request: does the server answer on the other scheme?
     /// A health request (no token, no body) on `https://` without
     /// certificate checks, or on `http://`, tells which one it speaks.

@@ -39,6 +39,9 @@ fn help_lists_the_environment() {
         "STRONGROOM_ADDR",
         "STRONGROOM_TOKEN",
         "STRONGROOM_CACERT",
+        "STRONGROOM_CLIENT_CERT",
+        "STRONGROOM_CLIENT_KEY",
+        "STRONGROOM_TLS_CLIENT_CA",
         "STRONGROOM_LOG",
         "STRONGROOM_STORAGE_PATH",
     ] {

@@ -138,12 +138,16 @@ Environment (client commands):
   STRONGROOM_TOKEN   Bearer token (the root token, or an identity's token)
   STRONGROOM_CACERT  PEM file of a private CA or self-signed server certificate;
                      without it, https:// servers are checked against the system trust store
+  STRONGROOM_CLIENT_CERT  PEM client certificate for mutual TLS (with STRONGROOM_CLIENT_KEY);
+                     bound to an identity, it authenticates when no token is set
+  STRONGROOM_CLIENT_KEY   The client certificate's PEM private key
 
 Environment (server):
   STRONGROOM_LOG     Log level: error, warn, info (default), debug, trace
   STRONGROOM_<NAME>  Overrides the config setting <name>, e.g. STRONGROOM_LISTEN,
                      STRONGROOM_STORAGE_PATH, STRONGROOM_AUDIT_PATH, STRONGROOM_TLS_CERT,
-                     STRONGROOM_TLS_KEY, STRONGROOM_PKCS11_PIN (docs/OPERATIONS.md)";
+                     STRONGROOM_TLS_KEY, STRONGROOM_TLS_CLIENT_CA, STRONGROOM_PKCS11_PIN
+                     (docs/OPERATIONS.md)";
 
 #[derive(Parser)]
 #[command(
@@ -260,7 +264,8 @@ enum Command {
 
 #[derive(Args)]
 pub struct ServerArgs {
-    /// Development mode: in memory, auto-unsealed, plain HTTP. Never for production.
+    /// Development mode: in memory, auto-unsealed, plain HTTP (TLS when
+    /// STRONGROOM_TLS_CERT and STRONGROOM_TLS_KEY are set). Never for production.
     #[arg(long)]
     pub dev: bool,
     /// Configuration file (TOML) for a real server.

@@ -69,7 +69,9 @@ fn status_of(e: &Error) -> StatusCode {
         | Error::InvalidImportToken(_)
         | Error::ImportTokenExpired
         | Error::IncorrectKeyMaterial(_) => StatusCode::BAD_REQUEST,
-        Error::Unauthenticated | Error::InvalidToken => StatusCode::UNAUTHORIZED,
+        Error::Unauthenticated | Error::InvalidToken | Error::CertificateNotBound(_) => {
+            StatusCode::UNAUTHORIZED
+        }
         Error::AccessDenied(_) => StatusCode::FORBIDDEN,
         Error::ApprovalRequired { .. } => StatusCode::ACCEPTED,
         Error::KeyNotFound(_)

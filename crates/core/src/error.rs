@@ -52,6 +52,10 @@ pub enum Error {
     Unauthenticated,
     /// The credentials are unknown, expired or revoked.
     InvalidToken,
+    /// A verified client certificate was presented without a token, but
+    /// none of its names is bound to an enabled identity (or its names are
+    /// bound to more than one). The message lists the certificate's names.
+    CertificateNotBound(String),
     /// The caller may not perform this operation.
     AccessDenied(String),
     /// The action is under dual control: a pending approval request was
@@ -136,6 +140,7 @@ impl Error {
             Error::UsageLimitReached(_) => "UsageLimitReached",
             Error::Unauthenticated => "Unauthenticated",
             Error::InvalidToken => "InvalidToken",
+            Error::CertificateNotBound(_) => "CertificateNotBound",
             Error::AccessDenied(_) => "AccessDenied",
             Error::ApprovalRequired { .. } => "ApprovalRequired",
             Error::AuditUnavailable => "AuditUnavailable",
@@ -221,6 +226,7 @@ impl fmt::Display for Error {
                 "no token presented; set STRONGROOM_TOKEN or send `Authorization: Bearer <token>`",
             ),
             Error::InvalidToken => f.write_str("the token is invalid, expired or revoked"),
+            Error::CertificateNotBound(m) => f.write_str(m),
             Error::AccessDenied(m) => write!(f, "access denied: {m}"),
             Error::ApprovalRequired { message, .. } => f.write_str(message),
             Error::AuditTampered { path, index, reason } => write!(
@@ -324,6 +330,7 @@ pub fn every_variant() -> Vec<Error> {
         Error::UsageLimitReached(s()),
         Error::Unauthenticated,
         Error::InvalidToken,
+        Error::CertificateNotBound(s()),
         Error::AccessDenied(s()),
         Error::ApprovalRequired {
             id: s(),
@@ -389,6 +396,7 @@ pub fn every_variant() -> Vec<Error> {
             | Error::UsageLimitReached(_)
             | Error::Unauthenticated
             | Error::InvalidToken
+            | Error::CertificateNotBound(_)
             | Error::AccessDenied(_)
             | Error::ApprovalRequired { .. }
             | Error::AuditUnavailable

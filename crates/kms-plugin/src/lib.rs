@@ -50,6 +50,14 @@ pub struct PluginArgs {
     /// system trust store for https://).
     #[arg(long, env = "STRONGROOM_CACERT")]
     pub cacert: Option<String>,
+    /// PEM client certificate for mutual TLS (with --client-key): the
+    /// plugin's identity when the certificate is bound to one and no token
+    /// is given (docs/ACCESS.md, "Client certificates").
+    #[arg(long, env = "STRONGROOM_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<String>,
+    /// The client certificate's PEM private key.
+    #[arg(long, env = "STRONGROOM_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<String>,
     /// How long one request to Strongroom may take, in milliseconds
     /// (kube-apiserver's own KMS timeout is 3 s by default).
     #[arg(long, default_value_t = 3000)]
@@ -85,15 +93,18 @@ pub fn run(a: PluginArgs) -> Result<(), CliError> {
         ),
         None => a.token.clone(),
     };
-    if token.as_deref().is_none_or(str::is_empty) {
+    let has_cert = a.client_cert.as_deref().is_some_and(|c| !c.is_empty());
+    if token.as_deref().is_none_or(str::is_empty) && !has_cert {
         return Err(CliError::new(
-            "no token: give --token-file FILE (or STRONGROOM_TOKEN) with a token of an identity allowed kms:Encrypt, kms:Decrypt and kms:DescribeKey on the key",
+            "no token and no client certificate: give --token-file FILE (or STRONGROOM_TOKEN) with a token, or --client-cert/--client-key (STRONGROOM_CLIENT_CERT/STRONGROOM_CLIENT_KEY) with a certificate bound to an identity, allowed kms:Encrypt, kms:Decrypt and kms:DescribeKey on the key",
         ));
     }
     let upstream = Client::new(Settings {
         addr: a.addr.clone(),
         token,
         cacert: a.cacert.clone(),
+        client_cert: a.client_cert.clone(),
+        client_key: a.client_key.clone(),
         timeout: Duration::from_millis(a.timeout_ms.max(1)),
     })?;
     let plugin = Arc::new(Plugin::new(upstream, a.key.clone()));

@@ -32,6 +32,17 @@ pub struct Config {
     /// Serve plain HTTP (logged as a warning at every start). `STRONGROOM_TLS_DISABLE`.
     #[serde(default)]
     pub tls_disable: bool,
+    /// PEM bundle of the CA certificate(s) that sign client certificates:
+    /// turns on mutual TLS (docs/ACCESS.md, "Client certificates").
+    /// `STRONGROOM_TLS_CLIENT_CA`.
+    #[serde(default)]
+    pub tls_client_ca: Option<String>,
+    /// With `tls_client_ca`: "optional" (the default; a client without a
+    /// certificate still connects and uses a token) or "required" (the
+    /// handshake fails without a valid client certificate).
+    /// `STRONGROOM_TLS_CLIENT_AUTH`.
+    #[serde(default)]
+    pub tls_client_auth: Option<ClientAuth>,
     /// Request body limit in bytes. `STRONGROOM_MAX_REQUEST_BYTES`.
     #[serde(default = "default_max")]
     pub max_request_bytes: usize,
@@ -161,6 +172,26 @@ pub struct Config {
     pub secret_rotation_hook: Vec<hooks::HookConfig>,
 }
 
+/// Whether a client certificate is required (`tls_client_auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    Optional,
+    Required,
+}
+
+impl ClientAuth {
+    fn parse(name: &str, v: &str) -> Result<ClientAuth, Error> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "optional" => Ok(ClientAuth::Optional),
+            "required" => Ok(ClientAuth::Required),
+            _ => Err(Error::InvalidArgument(format!(
+                "{name}={v:?}: use optional or required"
+            ))),
+        }
+    }
+}
+
 fn default_rotation_days() -> u32 {
     365
 }
@@ -249,6 +280,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             tls_disable: false,
+            tls_client_ca: None,
+            tls_client_auth: None,
             max_request_bytes: default_max(),
             audit_path: None,
             audit_checkpoint_every: default_checkpoint(),
@@ -333,6 +366,47 @@ impl Config {
         Self::from_toml(&text, &|k| std::env::var(k).ok())
     }
 
+    /// `STRONGROOM_TLS_CERT`, `STRONGROOM_TLS_KEY`, `STRONGROOM_TLS_CLIENT_CA`
+    /// and `STRONGROOM_TLS_CLIENT_AUTH`; a dev server reads them too (and
+    /// serves TLS when the first two are set).
+    pub fn apply_tls_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), Error> {
+        if let Some(v) = env("STRONGROOM_TLS_CERT") {
+            self.tls_cert = Some(v);
+        }
+        if let Some(v) = env("STRONGROOM_TLS_KEY") {
+            self.tls_key = Some(v);
+        }
+        if let Some(v) = env("STRONGROOM_TLS_CLIENT_CA") {
+            self.tls_client_ca = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = env("STRONGROOM_TLS_CLIENT_AUTH") {
+            self.tls_client_auth = Some(ClientAuth::parse("STRONGROOM_TLS_CLIENT_AUTH", &v)?);
+        }
+        Ok(())
+    }
+
+    /// The client-certificate settings agree with the rest of TLS.
+    pub fn validate_client_auth(&self) -> Result<(), Error> {
+        if self.tls_client_auth.is_some() && self.tls_client_ca.is_none() {
+            return Err(Error::InvalidArgument(
+                "tls_client_auth needs tls_client_ca: set tls_client_ca = \"/etc/strongroom/client-ca.pem\" (the CA that signs client certificates), or remove tls_client_auth".into(),
+            ));
+        }
+        if self.tls_client_ca.is_some() && self.tls_disable {
+            return Err(Error::InvalidArgument(
+                "tls_client_ca needs TLS: client certificates are checked in the TLS handshake, so remove tls_disable = true (and set tls_cert and tls_key) or remove tls_client_ca".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `tls_client_ca` and how it applies, when mutual TLS is on.
+    pub fn client_auth(&self) -> Option<(&str, ClientAuth)> {
+        self.tls_client_ca
+            .as_deref()
+            .map(|ca| (ca, self.tls_client_auth.unwrap_or(ClientAuth::Optional)))
+    }
+
     /// `STRONGROOM_XKS_PATH_PREFIX` and `STRONGROOM_XKS_KEYS` (comma-separated);
     /// a dev server reads them too.
     pub fn apply_xks_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
@@ -371,12 +445,7 @@ impl Config {
         if let Some(v) = env("STRONGROOM_STORAGE_PATH") {
             self.storage_path = Some(v);
         }
-        if let Some(v) = env("STRONGROOM_TLS_CERT") {
-            self.tls_cert = Some(v);
-        }
-        if let Some(v) = env("STRONGROOM_TLS_KEY") {
-            self.tls_key = Some(v);
-        }
+        self.apply_tls_env(env)?;
         if let Some(v) = env("STRONGROOM_TLS_DISABLE") {
             self.tls_disable = parse_bool("STRONGROOM_TLS_DISABLE", &v)?;
         }
@@ -446,6 +515,7 @@ impl Config {
                 "TLS needs tls_cert and tls_key in the config; to serve plain HTTP set tls_disable = true explicitly".into(),
             ));
         }
+        self.validate_client_auth()?;
         if self.max_request_bytes < 1024 {
             return Err(Error::InvalidArgument(
                 "max_request_bytes must be at least 1024".into(),
@@ -537,6 +607,38 @@ mod tests {
         let env = |k: &str| (k == "STRONGROOM_TLS_DISABLE").then(|| "maybe".to_string());
         let e = Config::from_toml("storage_path = \"a.db\"\n", &env).expect_err("bad bool");
         assert!(e.to_string().contains("STRONGROOM_TLS_DISABLE"), "{e}");
+    }
+
+    #[test]
+    fn client_auth_settings_are_checked() {
+        let tls = "storage_path = \"a.db\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n";
+        let c = Config::from_toml(tls, &no_env).expect("no mTLS");
+        assert!(c.client_auth().is_none());
+        let c = Config::from_toml(&format!("{tls}tls_client_ca = \"ca.pem\"\n"), &no_env)
+            .expect("optional by default");
+        assert_eq!(c.client_auth(), Some(("ca.pem", ClientAuth::Optional)));
+        let env = |k: &str| match k {
+            "STRONGROOM_TLS_CLIENT_CA" => Some("env-ca.pem".to_string()),
+            "STRONGROOM_TLS_CLIENT_AUTH" => Some("Required".to_string()),
+            _ => None,
+        };
+        let c = Config::from_toml(tls, &env).expect("from env");
+        assert_eq!(c.client_auth(), Some(("env-ca.pem", ClientAuth::Required)));
+        let e = Config::from_toml(&format!("{tls}tls_client_auth = \"required\"\n"), &no_env)
+            .expect_err("auth without a CA");
+        assert!(e.to_string().contains("needs tls_client_ca"), "{e}");
+        let e = Config::from_toml(&format!("{tls}tls_client_auth = \"sometimes\"\n"), &no_env)
+            .expect_err("bad value");
+        assert!(e.to_string().contains("optional"), "{e}");
+        let env = |k: &str| (k == "STRONGROOM_TLS_CLIENT_AUTH").then(|| "maybe".to_string());
+        let e = Config::from_toml(tls, &env).expect_err("bad env value");
+        assert!(e.to_string().contains("STRONGROOM_TLS_CLIENT_AUTH"), "{e}");
+        let e = Config::from_toml(
+            "storage_path = \"a.db\"\ntls_disable = true\ntls_client_ca = \"ca.pem\"\n",
+            &no_env,
+        )
+        .expect_err("mTLS without TLS");
+        assert!(e.to_string().contains("tls_client_ca needs TLS"), "{e}");
     }
 
     #[test]

@@ -186,6 +186,10 @@ async fn read_body_first(State(st): State<Arc<HttpState>>, req: Request, next: N
                 .extensions
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|c| c.0);
+            let cert = parts
+                .extensions
+                .get::<strongroom_service::gate::ClientCert>()
+                .cloned();
             let resp = strongroom_service::gate::AUDITED
                 .scope(
                     audited.clone(),
@@ -203,7 +207,7 @@ async fn read_body_first(State(st): State<Arc<HttpState>>, req: Request, next: N
             let source = peer
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "unknown".into());
-            audit_unguarded(&st, &method, &path, &headers, &source, resp).await
+            audit_unguarded(&st, &method, &path, &headers, cert.as_ref(), &source, resp).await
         }
         Err(_) => {
             // Over the limit while streaming (no or false Content-Length).
@@ -224,6 +228,7 @@ async fn audit_unguarded(
     method: &axum::http::Method,
     path: &str,
     headers: &axum::http::HeaderMap,
+    cert: Option<&strongroom_service::gate::ClientCert>,
     source: &str,
     resp: Response,
 ) -> Response {
@@ -239,15 +244,23 @@ async fn audit_unguarded(
     let Ok(services) = st.seal.services() else {
         return resp;
     };
-    let identity = headers
+    let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.split_once(' ')
                 .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
                 .map(|(_, t)| t.trim())
-        })
-        .and_then(|t| st.seal.authenticate(t.as_bytes()).ok());
+        });
+    // As the gate does: the token, or without one the client certificate.
+    let (identity, via) = match (bearer, cert) {
+        (Some(t), _) => (st.seal.authenticate(t.as_bytes()).ok(), None),
+        (None, Some(c)) => match services.registry.authenticate_cert(&c.names) {
+            Ok((p, name)) => (Some(p), Some(format!("via certificate {name}"))),
+            Err(_) => (None, None),
+        },
+        (None, None) => (None, None),
+    };
     if identity.is_none() && status.as_u16() >= 400 && !sys_change {
         // Anonymous errors (404 probes and the like) are audited compactly:
         // the first per source, code and interval on its own, the rest
@@ -288,7 +301,7 @@ async fn audit_unguarded(
             .get::<ErrorCode>()
             .map(|c| c.0.to_string()),
         root: identity.as_ref().is_some_and(|p| p.is_root()),
-        detail: None,
+        detail: via,
     };
     match st.audit(&services, ev).await {
         Ok(()) => resp,

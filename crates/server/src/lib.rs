@@ -114,6 +114,18 @@ pub async fn run(opts: Options) -> Result<(), Error> {
             // The XKS proxy can be tried on a dev server too.
             cfg.apply_xks_env(&|k| std::env::var(k).ok());
             cfg.validate_xks()?;
+            // And TLS with client certificates: STRONGROOM_TLS_CERT and
+            // STRONGROOM_TLS_KEY turn TLS on (docs/ACCESS.md).
+            cfg.apply_tls_env(&|k| std::env::var(k).ok())?;
+            if cfg.tls_cert.is_some() || cfg.tls_key.is_some() {
+                if cfg.tls_cert.is_none() || cfg.tls_key.is_none() {
+                    return Err(Error::InvalidArgument(
+                        "a dev server serves TLS only with both STRONGROOM_TLS_CERT and STRONGROOM_TLS_KEY set".into(),
+                    ));
+                }
+                cfg.tls_disable = false;
+            }
+            cfg.validate_client_auth()?;
             let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:")?);
             (cfg, store, true)
         }
@@ -173,14 +185,22 @@ pub async fn run(opts: Options) -> Result<(), Error> {
         &cfg,
         dev,
     )?);
-    let tls = if dev || cfg.tls_disable {
+    let tls = if cfg.tls_disable {
         None
     } else {
         Some(tls::acceptor(
             cfg.tls_cert.as_deref().unwrap_or_default(),
             cfg.tls_key.as_deref().unwrap_or_default(),
+            cfg.client_auth(),
         )?)
     };
+    if let Some((ca, mode)) = cfg.client_auth() {
+        tracing::info!(
+            client_ca = %ca,
+            required = mode == config::ClientAuth::Required,
+            "mutual TLS: client certificates are verified against tls_client_ca"
+        );
+    }
     let listener = TcpListener::bind(&listen)
         .await
         .map_err(|e| Error::InvalidArgument(format!("cannot listen on {listen}: {e}")))?;
@@ -269,7 +289,11 @@ pub async fn run(opts: Options) -> Result<(), Error> {
     if let Some(t) = &dev_token {
         eprintln!();
         eprintln!("WARNING: DEVELOPMENT MODE. Storage is in memory and lost on exit, the server");
-        eprintln!("WARNING: unsealed itself, and TLS is off. Never use --dev in production.");
+        if scheme == "https" {
+            eprintln!("WARNING: unsealed itself. Never use --dev in production.");
+        } else {
+            eprintln!("WARNING: unsealed itself, and TLS is off. Never use --dev in production.");
+        }
         if dev_dual_control {
             eprintln!("Dual control is ON (--dev-dual-control).");
         } else {

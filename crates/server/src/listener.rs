@@ -27,6 +27,7 @@ use tokio::sync::Notify;
 use tower::ServiceExt as _;
 
 use super::config::limits::ListenerLimits;
+use strongroom_service::gate::ClientCert;
 
 /// `busy` value of a connection chosen for closing: no new request starts on it.
 const CLOSING: u32 = u32::MAX;
@@ -322,7 +323,17 @@ pub async fn serve(
                         .await
                         {
                             Ok(Ok(s)) => {
-                                serve_conn(TokioIo::new(s), svc, peer, &limits, conn, reg).await
+                                // Mutual TLS: the certificate the handshake
+                                // verified goes with every request of the
+                                // connection (docs/ACCESS.md).
+                                let cert = s
+                                    .get_ref()
+                                    .1
+                                    .peer_certificates()
+                                    .and_then(|c| c.first())
+                                    .and_then(super::tls::client_cert);
+                                serve_conn(TokioIo::new(s), svc, peer, &limits, conn, reg, cert)
+                                    .await
                             }
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed")
@@ -330,7 +341,9 @@ pub async fn serve(
                             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         }
                     }
-                    None => serve_conn(TokioIo::new(stream), svc, peer, &limits, conn, reg).await,
+                    None => {
+                        serve_conn(TokioIo::new(stream), svc, peer, &limits, conn, reg, None).await
+                    }
                 }
             };
             tokio::select! {
@@ -362,6 +375,7 @@ async fn serve_conn<I>(
     limits: &ListenerLimits,
     conn: Arc<Conn>,
     registry: Arc<Registry>,
+    cert: Option<ClientCert>,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -369,6 +383,7 @@ async fn serve_conn<I>(
         svc,
         conn,
         registry,
+        cert,
     };
     let served = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -393,6 +408,8 @@ struct Tracked {
     svc: axum::Router,
     conn: Arc<Conn>,
     registry: Arc<Registry>,
+    /// The connection's verified client certificate (mutual TLS).
+    cert: Option<ClientCert>,
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<axum::response::Response, Infallible>> + Send>>;
@@ -417,7 +434,11 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Tracked {
             conn: self.conn.clone(),
             registry: self.registry.clone(),
         };
-        let fut = self.svc.clone().oneshot(req.map(axum::body::Body::new));
+        let mut req = req.map(axum::body::Body::new);
+        if let Some(c) = &self.cert {
+            req.extensions_mut().insert(c.clone());
+        }
+        let fut = self.svc.clone().oneshot(req);
         Box::pin(async move {
             let resp = fut.await;
             drop(guard);

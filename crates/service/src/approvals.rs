@@ -381,6 +381,8 @@ impl Service {
             principal: requester,
             source: caller.source.clone(),
             request_id: caller.request_id.clone(),
+            // The requester acts now; how the approver came is in the approve call's own audit record.
+            certificate: None,
         };
         let output = self.execute_approved(&exec_caller, &approval).await?;
         Ok(ApprovalDecision {

@@ -60,6 +60,29 @@ pub struct Caller {
     pub principal: Principal,
     pub source: String,
     pub request_id: String,
+    /// The certificate name (e.g. `dns:payments.internal`) that
+    /// authenticated the caller, when it came by client certificate instead
+    /// of a token; every audit record of the request says so.
+    pub certificate: Option<String>,
+}
+
+/// The verified client certificate of a mutual-TLS connection, as the
+/// listener puts it in each request's extensions: its names (URI SANs, DNS
+/// SANs, then subject CNs, each in certificate order). Only a certificate
+/// that chained to `tls_client_ca` and was in its validity period gets here.
+#[derive(Clone, Debug)]
+pub struct ClientCert {
+    pub names: Arc<Vec<crate::identity::CertName>>,
+}
+
+/// The audit detail of a caller who came by client certificate starts
+/// with `via certificate NAME`.
+fn with_certificate(caller: &Caller, detail: Option<String>) -> Option<String> {
+    match (&caller.certificate, detail) {
+        (None, d) => d,
+        (Some(c), None) => Some(format!("via certificate {c}")),
+        (Some(c), Some(d)) => Some(format!("via certificate {c}; {d}")),
+    }
 }
 
 /// What a request does to its target.
@@ -166,6 +189,39 @@ impl Service {
                 principal,
                 source,
                 request_id,
+                certificate: None,
+            }),
+            Err(e) => {
+                self.audit_auth_failure(&services, &request_id, &source, &operation(), e.code())
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Authenticates a request by its token, or, when it has none, by its
+    /// verified client certificate (mutual TLS): a token always wins, so a
+    /// client with a certificate can still act as another identity by
+    /// sending that identity's token. Failures are audited and limited as
+    /// for [`Service::authenticate_bearer`].
+    pub async fn authenticate_request(
+        &self,
+        token: Option<&[u8]>,
+        cert: Option<&ClientCert>,
+        source: String,
+        operation: impl FnOnce() -> String,
+    ) -> Result<Caller> {
+        let Some(cert) = cert.filter(|_| token.is_none()) else {
+            return self.authenticate_bearer(token, source, operation).await;
+        };
+        let services = self.seal.services()?;
+        let request_id = self.request_id();
+        match services.registry.authenticate_cert(&cert.names) {
+            Ok((principal, by)) => Ok(Caller {
+                principal,
+                source,
+                request_id,
+                certificate: Some(by.to_string()),
             }),
             Err(e) => {
                 self.audit_auth_failure(&services, &request_id, &source, &operation(), e.code())
@@ -245,7 +301,10 @@ impl Service {
             outcome: outcome.into(),
             error_code: code.map(str::to_string),
             root: caller.principal.is_root(),
-            detail: detail.or_else(|| AUDIT_DETAIL.try_with(|d| d.clone()).ok()),
+            detail: with_certificate(
+                caller,
+                detail.or_else(|| AUDIT_DETAIL.try_with(|d| d.clone()).ok()),
+            ),
         }
     }
 
@@ -635,6 +694,7 @@ mod tests {
             principal: Principal::root(),
             source: "127.0.0.1:1".into(),
             request_id: "t".into(),
+            certificate: None,
         }
     }
 

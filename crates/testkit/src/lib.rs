@@ -113,6 +113,34 @@ impl Server {
         s
     }
 
+    /// [`Server::dev_with_env`] without the health check over plain HTTP:
+    /// for a dev server that serves TLS (`STRONGROOM_TLS_CERT`,
+    /// `STRONGROOM_TLS_KEY`, perhaps requiring client certificates), which
+    /// the kit's own HTTP helper cannot reach. The server is ready once it
+    /// has printed its address (a dev server initializes first); drive it
+    /// with [`Server::cli`] plus `STRONGROOM_CACERT`, or curl.
+    pub fn dev_tls(bin: &str, env: &[(&str, &str)]) -> Server {
+        let dir = TempDir::new("dev-tls");
+        let token = format!(
+            "sr.test-root-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let args = vec![
+            "server".to_string(),
+            "--dev".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--dev-root-token".into(),
+            token.clone(),
+            "--audit-path".into(),
+            dir.path().join("audit.jsonl").display().to_string(),
+        ];
+        let mut s = Self::spawn(bin, dir, &args, env);
+        s.token = token;
+        s
+    }
+
     /// `strongroom server --dev` as a user starts it (no `--audit-path`),
     /// with its temp directory (`TMPDIR`) inside `dir`, so the audit log
     /// it creates there can be checked and is removed with `dir`.
@@ -407,7 +435,9 @@ impl Server {
         let mut c = Command::new(&self.bin);
         c.env("STRONGROOM_ADDR", &self.addr)
             .env("STRONGROOM_TOKEN", &self.token)
-            .env_remove("STRONGROOM_CACERT");
+            .env_remove("STRONGROOM_CACERT")
+            .env_remove("STRONGROOM_CLIENT_CERT")
+            .env_remove("STRONGROOM_CLIENT_KEY");
         c
     }
 

@@ -81,7 +81,10 @@ pub fn status_of(e: &Error) -> u16 {
         | Error::KeyExpired { .. }
         | Error::VersionCompromised { .. } => 400,
         Error::ApprovalRequired { .. } => 202,
-        Error::Unauthenticated | Error::InvalidToken | Error::AccessDenied(_) => 403,
+        Error::Unauthenticated
+        | Error::InvalidToken
+        | Error::CertificateNotBound(_)
+        | Error::AccessDenied(_) => 403,
         Error::KeyNotFound(_)
         | Error::AliasNotFound(_)
         | Error::VersionNotFound { .. }
@@ -114,7 +117,9 @@ impl From<Error> for VaultError {
             Error::Unauthenticated | Error::InvalidToken => {
                 "permission denied: missing or invalid token (send X-Vault-Token: <a Strongroom token>)".to_string()
             }
-            Error::AccessDenied(_) => format!("permission denied: {}", e.public_message()),
+            Error::AccessDenied(_) | Error::CertificateNotBound(_) => {
+                format!("permission denied: {}", e.public_message())
+            }
             Error::ApprovalRequired { message, .. } => message.clone(),
             _ => e.public_message(),
         };

@@ -236,13 +236,15 @@ fn token_of(headers: &HeaderMap) -> Result<Option<String>, VaultError> {
     }
 }
 
-/// Authenticates the request's token through the service (failures are
-/// audited and rate-limited there).
+/// Authenticates the request's token, or without one its verified client
+/// certificate, through the service (failures are audited and
+/// rate-limited there).
 pub async fn authenticate(st: &AppState, req: &VaultRequest) -> Result<Caller, VaultError> {
     let token = token_of(&req.headers)?;
     let op = format!("vault:{} {}", req.method, req.path_for_audit());
-    st.authenticate_bearer(
+    st.authenticate_request(
         token.as_deref().map(str::as_bytes),
+        req.cert.as_ref(),
         req.source.clone(),
         move || op,
     )
@@ -260,10 +262,16 @@ pub async fn handle(State(st): State<Arc<AppState>>, req: axum::extract::Request
         }
     };
     let source = source_of(parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>());
-    let req = match VaultRequest::parse(&parts.method, &parts.uri, parts.headers, &body, source) {
+    let cert = parts
+        .extensions
+        .get::<strongroom_service::gate::ClientCert>()
+        .cloned();
+    let mut req = match VaultRequest::parse(&parts.method, &parts.uri, parts.headers, &body, source)
+    {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
+    req.cert = cert;
     match dispatch(&st, &req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

@@ -33,6 +33,9 @@ pub struct VaultRequest {
     /// The JSON body's fields (`{}` when there is no body).
     pub body: Map<String, Value>,
     pub source: String,
+    /// The verified client certificate of a mutual-TLS connection, which
+    /// authenticates a request that has no token (docs/ACCESS.md).
+    pub cert: Option<strongroom_service::gate::ClientCert>,
 }
 
 impl VaultRequest {
@@ -96,6 +99,7 @@ impl VaultRequest {
             headers,
             body,
             source,
+            cert: None,
         })
     }
 

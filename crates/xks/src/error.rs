@@ -66,7 +66,9 @@ impl From<Error> for XksError {
                 ("InvalidCiphertextException", 400)
             }
             Error::InvalidKeyUsage(_) => ("InvalidKeyUsageException", 400),
-            Error::Unauthenticated | Error::InvalidToken => ("AuthenticationFailedException", 401),
+            Error::Unauthenticated | Error::InvalidToken | Error::CertificateNotBound(_) => {
+                ("AuthenticationFailedException", 401)
+            }
             Error::AccessDenied(_) | Error::ApprovalRequired { .. } => {
                 ("AccessDeniedException", 403)
             }

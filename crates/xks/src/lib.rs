@@ -306,6 +306,7 @@ async fn handle_inner(
         principal,
         source,
         request_id,
+        certificate: None,
     };
     match op {
         Op::Health => {

@@ -92,6 +92,8 @@ struct Inner {
     access_keys: HashMap<String, AccessKeyRecord>,
     policies: BTreeMap<String, Policy>,
     approvals: BTreeMap<String, ApprovalRequest>,
+    /// Certificate names bound to identities, by record id (certs.rs).
+    cert_bindings: HashMap<String, CertBinding>,
     /// Effective policies per identity, rebuilt on every change.
     effective: HashMap<String, Arc<Vec<Policy>>>,
 }
@@ -165,6 +167,7 @@ impl Registry {
             let a: ApprovalRequest = r.open(KIND_APPROVAL, &rec.id, &rec.body)?;
             inner.approvals.insert(a.id.clone(), a);
         }
+        certs::load_into(&r, &mut inner)?;
         rebuild_effective(&mut inner);
         *r.inner.write().map_err(|_| poisoned())? = inner;
         Ok(r)
@@ -728,6 +731,11 @@ fn poisoned() -> Error {
     Error::Internal("identity registry lock poisoned".into())
 }
 
+mod certs;
+pub use certs::{
+    binding_id, validate_cert_value, CertBinding, CertField, CertName, KIND_CERT_BINDING,
+    MAX_CERT_NAME,
+};
 mod key_policy;
 
 mod sync;

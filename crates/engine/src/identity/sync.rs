@@ -68,6 +68,7 @@ impl Registry {
                     inner.approvals.remove(id);
                 }
             },
+            super::KIND_CERT_BINDING => super::certs::reload_into(self, &mut inner, id, body)?,
             _ => return Ok(()),
         }
         rebuild_effective(&mut inner);
@@ -98,6 +99,7 @@ impl Registry {
             let v: ApprovalRequest = self.open(KIND_APPROVAL, &rec.id, &rec.body)?;
             fresh.approvals.insert(v.id.clone(), v);
         }
+        super::certs::load_into(self, &mut fresh)?;
         rebuild_effective(&mut fresh);
         *self.inner.write().map_err(|_| super::poisoned())? = fresh;
         Ok(())

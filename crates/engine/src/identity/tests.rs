@@ -226,3 +226,107 @@ fn revoked_access_keys_are_unknown() {
         .iter()
         .all(|k| k.revoked_at.is_some()));
 }
+
+fn cn(v: &str) -> CertName {
+    CertName {
+        field: CertField::Cn,
+        value: v.into(),
+    }
+}
+
+fn dns(v: &str) -> CertName {
+    CertName {
+        field: CertField::Dns,
+        value: v.into(),
+    }
+}
+
+#[test]
+fn cert_bindings_match_exactly_and_stop_with_the_identity() {
+    let f = Fixture::new();
+    let r = f.registry();
+    r.create_identity("alice", IdentityKind::Service, vec![], vec![])
+        .expect("alice");
+    r.create_identity("bob", IdentityKind::Service, vec![], vec![])
+        .expect("bob");
+    r.bind_cert("alice", CertField::Dns, "alice.svc.internal")
+        .expect("bind");
+    // Unknown or disabled identity, bad names, a name bound twice.
+    assert_eq!(
+        code(r.bind_cert("carol", CertField::Cn, "x")),
+        "InvalidArgument"
+    );
+    assert_eq!(
+        code(r.bind_cert("bob", CertField::Cn, "")),
+        "InvalidArgument"
+    );
+    assert_eq!(
+        code(r.bind_cert("bob", CertField::Cn, " x")),
+        "InvalidArgument"
+    );
+    assert_eq!(
+        code(r.bind_cert("bob", CertField::Cn, "a\nb")),
+        "InvalidArgument"
+    );
+    assert_eq!(
+        code(r.bind_cert("bob", CertField::Dns, "alice.svc.internal")),
+        "Conflict"
+    );
+    assert_eq!(code(CertField::parse("email")), "InvalidArgument");
+
+    let (p, by) = r
+        .authenticate_cert(&[cn("whatever"), dns("alice.svc.internal")])
+        .expect("bound");
+    assert_eq!(p.id, "alice");
+    assert_eq!(by.to_string(), "dns:alice.svc.internal");
+    // Exact: another field, another case, a prefix: not the same name.
+    for other in [
+        cn("alice.svc.internal"),
+        dns("Alice.svc.internal"),
+        dns("alice.svc.internal."),
+        dns("alice.svc"),
+    ] {
+        let e = r
+            .authenticate_cert(&[other.clone()])
+            .err()
+            .expect("unbound");
+        assert_eq!(e.code(), "CertificateNotBound", "{other}");
+        assert!(e.to_string().contains(&other.to_string()), "{e}");
+    }
+    // Names bound to two identities: none.
+    r.bind_cert("bob", CertField::Cn, "shared")
+        .expect("bind bob");
+    let e = r
+        .authenticate_cert(&[dns("alice.svc.internal"), cn("shared")])
+        .err()
+        .expect("ambiguous");
+    assert!(e.to_string().contains("more than one identity"), "{e}");
+
+    // Survives a reload; a disabled identity's certificate stops working.
+    let r2 = f.registry();
+    assert_eq!(r2.list_cert_bindings(None).expect("list").len(), 2);
+    assert_eq!(r2.list_cert_bindings(Some("bob")).expect("list").len(), 1);
+    r2.update_identity("alice", |i| i.disabled = true)
+        .expect("disable");
+    assert_eq!(
+        code(r2.authenticate_cert(&[dns("alice.svc.internal")])),
+        "CertificateNotBound"
+    );
+    // Unbinding stops it too.
+    r2.unbind_cert(CertField::Cn, "shared").expect("unbind");
+    assert_eq!(
+        code(r2.authenticate_cert(&[cn("shared")])),
+        "CertificateNotBound"
+    );
+    assert_eq!(
+        code(r2.unbind_cert(CertField::Cn, "shared")),
+        "InvalidArgument"
+    );
+    // Another node sees the unbind through reload_record.
+    r.reload_record(KIND_CERT_BINDING, &binding_id(CertField::Cn, "shared"))
+        .expect("reload");
+    assert_eq!(
+        code(r.authenticate_cert(&[cn("shared")])),
+        "CertificateNotBound"
+    );
+}

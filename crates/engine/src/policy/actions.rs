@@ -61,6 +61,8 @@ pub const ACTIONS: &[&str] = &[
     "strongroom:RevokeToken",
     "strongroom:CreateAccessKey",
     "strongroom:RevokeAccessKey",
+    "strongroom:BindCertificate",
+    "strongroom:UnbindCertificate",
     "strongroom:ManagePolicies",
     // Audit (Read / System)
     "strongroom:ReadAudit",
@@ -227,6 +229,8 @@ pub(crate) const ACTION_TABLE: &[ActionInfo] = &[
     info("strongroom:RevokeToken", Identity, Global),
     info("strongroom:CreateAccessKey", Identity, Global),
     info("strongroom:RevokeAccessKey", Identity, Global),
+    info("strongroom:BindCertificate", Identity, Global),
+    info("strongroom:UnbindCertificate", Identity, Global),
     info("strongroom:ManagePolicies", Identity, Global),
     info("strongroom:ReadAudit", Read, Global),
     info("strongroom:ConfigureAudit", System, Global),

@@ -60,6 +60,8 @@ const TABLE: &[(&str, char, bool)] = &[
     ("strongroom:RevokeToken", 'I', false),
     ("strongroom:CreateAccessKey", 'I', false),
     ("strongroom:RevokeAccessKey", 'I', false),
+    ("strongroom:BindCertificate", 'I', false),
+    ("strongroom:UnbindCertificate", 'I', false),
     ("strongroom:ManagePolicies", 'I', false),
     ("strongroom:ReadAudit", 'R', false),
     ("strongroom:ConfigureAudit", 'S', false),

@@ -31,6 +31,7 @@ mod http_api;
 mod key_lifecycle;
 mod kms_plugin;
 mod lifecycle;
+mod mtls;
 mod operator;
 mod scan_cli;
 mod schedules_reports;

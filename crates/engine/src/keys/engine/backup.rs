@@ -42,6 +42,7 @@ pub const RECORD_KINDS: &[&str] = &[
     "access_key",
     "policy",
     "approval",
+    crate::identity::KIND_CERT_BINDING,
     crate::secrets::KIND_SECRET,
     crate::secrets::KIND_SECRET_VERSION,
     crate::secrets::KIND_SECRET_CONFIG,
