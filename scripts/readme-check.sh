@@ -32,7 +32,8 @@
 # repository.
 #
 # Every session starts with PATH, STRONGROOM_ADDR and STRONGROOM_TOKEN set as
-# the quickstart says. A document with no `server` block gets the quickstart's
+# the quickstart says, and STRONGROOM_TRIAL=/tmp/strongroom-trial (the prefix
+# under which docs/PRODUCTION.md's trial run puts the package's paths). A document with no `server` block gets the quickstart's
 # dev server: `target/release/strongroom server --dev --dev-root-token
 # dev-only-token` on 127.0.0.1:8200. Everything a pass starts runs in one
 # process group, killed at the end of the pass, pass or fail. Ports the blocks
@@ -156,6 +157,7 @@ readme_server_wait() {  # PID PORT LOG: until the server block's port answers
 cd "\$README_REPO"
 export PATH="\$README_REPO/target/release:\$PATH"
 export STRONGROOM_ADDR=http://127.0.0.1:8200 STRONGROOM_TOKEN=dev-only-token
+export STRONGROOM_TRIAL=/tmp/strongroom-trial
 $start_dev
 trap 'echo "\$LINENO" > "$dwork/failed-line"' ERR
 source "$dwork/blocks.sh"

@@ -94,7 +94,7 @@ def norun_blocks(path, strict=False):
     for start, info, body in shell_blocks(path):
         if "norun" not in info[1:]:
             continue
-        first = body[0] if body else ""
+        first = body[0].strip() if body else ""
         if NORUN_REASON.match(first):
             out.append((start, first[len("# not run in CI: "):].strip()))
         elif strict:
