@@ -755,9 +755,19 @@ fn concurrent_rekeys_on_two_nodes_cannot_both_win() {
     let b = &nodes[1];
     let (st, v) = b.request("POST", "/v1/sys/seal", None, Some(&b.token));
     assert_eq!(st, 200, "{v}");
-    let (st, v) = b.request("POST", "/v1/sys/unseal", Some(&json!({ "share": first[0] })), None);
+    let (st, v) = b.request(
+        "POST",
+        "/v1/sys/unseal",
+        Some(&json!({ "share": first[0] })),
+        None,
+    );
     assert_eq!(st, 200, "{v}");
-    let (st, v) = b.request("POST", "/v1/sys/unseal", Some(&json!({ "share": first[1] })), None);
+    let (st, v) = b.request(
+        "POST",
+        "/v1/sys/unseal",
+        Some(&json!({ "share": first[1] })),
+        None,
+    );
     assert_eq!(
         (st, error_code(st, &v).as_str()),
         (400, "InvalidShare"),
@@ -799,7 +809,11 @@ fn concurrent_rekeys_on_two_nodes_cannot_both_win() {
             .iter()
             .all(|n| n.request("POST", "/v1/keys", Some(&json!({})), Some(t)).0 == 200)
     };
-    assert_eq!(tokens.iter().filter(|t| working(t)).count(), 1, "{results:?}");
+    assert_eq!(
+        tokens.iter().filter(|t| working(t)).count(),
+        1,
+        "{results:?}"
+    );
     for (st, v) in results.iter().filter(|(st, _)| *st != 200) {
         assert_eq!(
             (*st, error_code(*st, v).as_str()),

@@ -506,7 +506,10 @@ fn shares_typed_at_a_terminal_are_not_echoed() {
         .iter()
         .map(|x| x.as_str().unwrap().to_string())
         .collect();
-    let env = [("STRONGROOM_ADDR", s.addr.as_str()), ("STRONGROOM_TOKEN", "")];
+    let env = [
+        ("STRONGROOM_ADDR", s.addr.as_str()),
+        ("STRONGROOM_TOKEN", ""),
+    ];
     // Any 12 characters of a share on the screen count as an echo.
     let shown = |out: &str, share: &str| {
         share
@@ -518,7 +521,7 @@ fn shares_typed_at_a_terminal_are_not_echoed() {
     // The control: ECHO left on, the typed share is on the screen.
     let (code, out) = on_a_tty(
         &env,
-        &[("share: ", &shares[0])],
+        &[("share: ", shares[0].as_str())],
         true,
         &["sh", "-c", "printf 'share: '; read s; echo"],
     );
@@ -527,7 +530,12 @@ fn shares_typed_at_a_terminal_are_not_echoed() {
 
     const PROMPT: &str = "Unseal share (input is hidden): ";
     for (i, share) in shares[..2].iter().enumerate() {
-        let (code, out) = on_a_tty(&env, &[(PROMPT, share)], false, &[BIN, "operator", "unseal"]);
+        let (code, out) = on_a_tty(
+            &env,
+            &[(PROMPT, share.as_str())],
+            false,
+            &[BIN, "operator", "unseal"],
+        );
         assert_eq!(code, Some(0), "unseal {i}: {out}");
         assert!(!shown(&out, share), "the share was echoed: {out}");
         assert!(!out.contains("warning"), "{out}");
@@ -542,8 +550,11 @@ fn shares_typed_at_a_terminal_are_not_echoed() {
     let (code, out) = on_a_tty(
         &env,
         &[
-            ("Unseal share 1 of 2 (input is hidden): ", &shares[2]),
-            ("Unseal share 2 of 2 (input is hidden): ", &typo),
+            (
+                "Unseal share 1 of 2 (input is hidden): ",
+                shares[2].as_str(),
+            ),
+            ("Unseal share 2 of 2 (input is hidden): ", typo.as_str()),
         ],
         false,
         &[BIN, "operator", "generate-root"],
@@ -556,14 +567,23 @@ fn shares_typed_at_a_terminal_are_not_echoed() {
     let (code, out) = on_a_tty(
         &env,
         &[
-            ("Unseal share 1 of 2 (input is hidden): ", &shares[2]),
-            ("Unseal share 2 of 2 (input is hidden): ", &shares[0]),
+            (
+                "Unseal share 1 of 2 (input is hidden): ",
+                shares[2].as_str(),
+            ),
+            (
+                "Unseal share 2 of 2 (input is hidden): ",
+                shares[0].as_str(),
+            ),
         ],
         false,
         &[BIN, "operator", "generate-root"],
     );
     assert_eq!(code, Some(0), "{out}");
-    assert!(!shown(&out, &shares[2]) && !shown(&out, &shares[0]), "{out}");
+    assert!(
+        !shown(&out, &shares[2]) && !shown(&out, &shares[0]),
+        "{out}"
+    );
     assert_eq!(
         key_create_status(&s, &s.token),
         401,
