@@ -258,6 +258,32 @@ impl super::Seal {
         Ok(())
     }
 
+    /// Shared storage (several nodes): another node may have generated a
+    /// new root token (or revoked it). Reloads this node's copy from the
+    /// stored record, so a token generated there works here too; the HA
+    /// sync thread calls it on every metadata change and resync. A no-op
+    /// while sealed; a record that cannot be read leaves the copy as it is
+    /// (`root_token_still_valid` still checks the record on every use).
+    pub fn reload_root_token(&self) -> Result<()> {
+        let services = self.services()?;
+        let Some(record) = self.store.get_meta(META_ROOT_TOKEN)? else {
+            return Ok(());
+        };
+        let hash = services.barrier.open(ROOT_TOKEN_IDENTITY, &record)?;
+        let mut st = self.lock()?;
+        if let State::Unsealed {
+            root_token_hash,
+            services: current,
+        } = &mut *st
+        {
+            // Not across a seal and unseal in between: that one loaded its own.
+            if std::sync::Arc::ptr_eq(current, &services) {
+                *root_token_hash = hash;
+            }
+        }
+        Ok(())
+    }
+
     /// Shared storage (several nodes): the root token may have been revoked
     /// or replaced by another node, so a presented root token is checked
     /// against the stored record too. Fails closed when it cannot be read.
