@@ -93,5 +93,83 @@ class Blocks(unittest.TestCase):
             list(readme_blocks.blocks(self.path))
 
 
+SERVER_DOC = r"""# Server
+
+```sh server
+rm -f /tmp/x.log
+cargo run --release -- server --dev \
+  --listen 127.0.0.1:8233
+```
+
+```sh
+! strongroom key describe alias/none
+! cat <<'JSON'
+! not a command
+JSON
+! strongroom encrypt \
+  --key k
+echo "! not at the start"
+```
+
+```sh norun
+# not run in CI: needs systemd as PID 1
+systemctl start strongroom
+```
+"""
+
+
+class Markers(unittest.TestCase):
+    def setUp(self):
+        fd, self.path = tempfile.mkstemp(suffix=".md")
+        with os.fdopen(fd, "w") as f:
+            f.write(SERVER_DOC)
+
+    def tearDown(self):
+        os.unlink(self.path)
+
+    def run_tool(self, *args, check=True):
+        return subprocess.run([sys.executable, os.path.join(HERE, "readme_blocks.py"), self.path, *args],
+                              check=check, capture_output=True, text=True)
+
+    def script(self):
+        mapfile = self.path + ".map"
+        out = self.run_tool("--map", mapfile).stdout.split("\n")
+        with open(mapfile) as f:
+            mapping = dict(tuple(map(int, line.split())) for line in f)
+        os.unlink(mapfile)
+        return out, mapping
+
+    def test_server_block_runs_in_the_background_and_is_waited_for(self):
+        out, _ = self.script()
+        i = out.index("readme_block 1 4")
+        self.assertEqual(out[i + 1], "{")
+        self.assertEqual(out[i + 2], "rm -f /tmp/x.log")
+        self.assertEqual(out[i + 3], "strongroom server --dev \\")  # cargo run --release -- is the binary
+        self.assertEqual(out[i + 5], '} > "$README_WORK/server-1.log" 2>&1 &')
+        self.assertEqual(out[i + 6], 'readme_server_wait $! 8233 "$README_WORK/server-1.log"')
+        self.assertEqual(self.run_tool("--ports").stdout.strip(), "8233")
+
+    def test_negated_commands_are_checked_after_their_last_line(self):
+        out, mapping = self.script()
+        checks = [k for k, line in enumerate(out, 1) if line == "readme_must_fail $?"]
+        self.assertEqual(len(checks), 3, out)
+        # each check comes right after the whole command, and maps to its `!` line
+        self.assertEqual(out[checks[0] - 2], "! strongroom key describe alias/none")
+        self.assertEqual(out[checks[1] - 2], "JSON")
+        self.assertEqual(out[checks[2] - 2], "  --key k")
+        self.assertEqual([mapping[c] for c in checks], [10, 11, 14])
+        self.assertNotEqual(out[out.index('echo "! not at the start"')], "readme_must_fail $?")
+
+    def test_norun_needs_a_reason_in_strict_mode(self):
+        self.assertEqual(self.run_tool("--norun", "--strict").stdout.strip(),
+                         f"{self.path}:20: not run: needs systemd as PID 1")
+        with open(self.path, "a") as f:
+            f.write("\n```sh norun\nno reason\n```\n")
+        r = self.run_tool("--norun", "--strict", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(":25: a norun block must say why", r.stderr)
+        self.assertEqual(self.run_tool("--norun").returncode, 0)  # README: not strict
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,16 +1,17 @@
 //! Multi-node cache coherence. With a shared backend (PostgreSQL), every
 //! commit on any node is announced ([`Change`]); this thread applies each
 //! announcement to this node's in-memory engine and registry, so a key
-//! created, rotated or disabled, or a token revoked, on one node takes
-//! effect here as soon as the notification arrives (milliseconds); a
-//! secret written elsewhere is dropped from this node's secrets cache.
+//! created, rotated or disabled, a token revoked, or a root token generated
+//! or revoked, on one node takes effect here as soon as the notification
+//! arrives (milliseconds); a secret written elsewhere is dropped from this
+//! node's secrets cache.
 //!
 //! Fallbacks, for notifications that cannot arrive: a full resync whenever
 //! the listening connection is re-established, whenever this node becomes
 //! unsealed, and every [`RESYNC_EVERY`] regardless.
 
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use strongroom_engine::secrets;
@@ -37,35 +38,53 @@ pub fn spawn(seal: Arc<Seal>, store: &Arc<dyn Store>) {
 
 fn run(seal: Arc<Seal>, rx: std::sync::mpsc::Receiver<Change>) {
     let mut next_resync = Instant::now() + RESYNC_EVERY;
-    let mut seen: Option<Arc<Services>> = None;
+    // A weak reference: holding the services of a node that was sealed
+    // would keep its audit log open, and an unseal within the next check
+    // would find the file "already open in this process".
+    let mut seen: Option<Weak<Services>> = None;
     loop {
         // A fresh unseal loaded from storage, but a change committed while
         // it was loading may have been announced before it was installed.
         if let Ok(s) = seal.services() {
-            if !seen.as_ref().is_some_and(|p| Arc::ptr_eq(p, &s)) {
+            if !seen
+                .as_ref()
+                .is_some_and(|p| std::ptr::eq(p.as_ptr(), Arc::as_ptr(&s)))
+            {
                 apply(&s, &Change::Resync);
-                seen = Some(s);
+                root_token(&seal);
+                seen = Some(Arc::downgrade(&s));
             }
         } else {
             seen = None;
         }
         let now = Instant::now();
         if now >= next_resync {
-            if let Some(s) = &seen {
-                apply(s, &Change::Resync);
+            if let Some(s) = seen.as_ref().and_then(Weak::upgrade) {
+                apply(&s, &Change::Resync);
+                root_token(&seal);
             }
             next_resync = now + RESYNC_EVERY;
         }
         let wait = CHECK_SEAL_EVERY.min(next_resync.saturating_duration_since(now));
         match rx.recv_timeout(wait) {
             Ok(c) => {
-                if let Some(s) = &seen {
-                    apply(s, &c);
+                if let Some(s) = seen.as_ref().and_then(Weak::upgrade) {
+                    apply(&s, &c);
+                    if matches!(c, Change::Meta(_)) {
+                        root_token(&seal);
+                    }
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
+    }
+}
+
+/// A root token generated or revoked on another node (a metadata change).
+fn root_token(seal: &Seal) {
+    if let Err(e) = seal.reload_root_token() {
+        tracing::warn!(error = %e, "root token reload failed; the next resync retries");
     }
 }
 

@@ -148,6 +148,23 @@ fn apply(tx: &Connection, op: &Op) -> Result<(), StoreError> {
             )
             .map_err(|e| conflict_or(e, format!("metadata {name} already exists")))?;
         }
+        Op::UpdateMeta {
+            name,
+            expected,
+            value,
+        } => {
+            let n = tx
+                .execute(
+                    "UPDATE meta SET value = ?1 WHERE name = ?2 AND value = ?3",
+                    params![value, name, expected],
+                )
+                .map_err(unavailable)?;
+            if n != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "metadata {name} was changed concurrently"
+                )));
+            }
+        }
         Op::InsertKey { id, body } => {
             tx.execute(
                 "INSERT INTO keys(id, seq, revision, body)

@@ -45,6 +45,15 @@ pub enum Op {
     PutMeta { name: String, value: Vec<u8> },
     /// Insert a named metadata blob; the transaction fails with `Conflict` if it exists.
     InsertMeta { name: String, value: Vec<u8> },
+    /// Replace a named metadata blob if its value is still `expected`
+    /// (compare-and-set); the transaction fails with `Conflict` if it
+    /// changed or is absent. Two writers that read the same value cannot
+    /// both win (the seal's rekey and generate-root across nodes).
+    UpdateMeta {
+        name: String,
+        expected: Vec<u8>,
+        value: Vec<u8>,
+    },
     /// Insert a new key (revision 1); fails with `Conflict` if the id exists.
     InsertKey { id: String, body: Vec<u8> },
     /// Replace a key's body if its revision is still `expected`; the new revision is `expected + 1`.

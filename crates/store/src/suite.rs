@@ -8,6 +8,7 @@ use super::{Op, Store, StoreError, Transaction};
 pub fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     meta_round_trip(make().as_ref());
     insert_meta_conflicts(make().as_ref());
+    update_meta_compare_and_set(make().as_ref());
     keys_insert_update_cas(make().as_ref());
     versions_unique(make().as_ref());
     failed_transaction_writes_nothing(make().as_ref());
@@ -166,6 +167,45 @@ fn insert_meta_conflicts(s: &dyn Store) {
         s.commit(Transaction::new().push(op())),
         Err(StoreError::Conflict(_))
     ));
+}
+
+fn update_meta_compare_and_set(s: &dyn Store) {
+    let update = |expected: &[u8], value: &[u8]| Op::UpdateMeta {
+        name: "root".into(),
+        expected: expected.to_vec(),
+        value: value.to_vec(),
+    };
+    // Absent: nothing to compare with.
+    assert!(matches!(
+        s.commit(Transaction::new().push(update(&[1], &[2]))),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_meta("root").expect("get"), None);
+    s.commit(Transaction::new().push(Op::PutMeta {
+        name: "root".into(),
+        value: vec![1],
+    }))
+    .expect("put");
+    // Two writers read [1]: the first wins, the second conflicts and
+    // changes nothing, not even the other ops of its transaction.
+    s.commit(Transaction::new().push(update(&[1], &[2])))
+        .expect("first compare-and-set");
+    assert!(matches!(
+        s.commit(
+            Transaction::new()
+                .push(Op::PutMeta {
+                    name: "config".into(),
+                    value: vec![7],
+                })
+                .push(update(&[1], &[3]))
+        ),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_meta("root").expect("get"), Some(vec![2]));
+    assert_eq!(s.get_meta("config").expect("get"), None);
+    // Same value as expected: allowed (a check that nothing changed).
+    s.commit(Transaction::new().push(update(&[2], &[2])))
+        .expect("unchanged compare-and-set");
 }
 
 fn keys_insert_update_cas(s: &dyn Store) {

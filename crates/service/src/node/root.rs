@@ -22,6 +22,10 @@ use super::{
 /// A checked rekey, not yet stored.
 pub struct RekeyPlan {
     config: Vec<u8>,
+    /// The wrapped root key the old shares opened: the commit replaces it
+    /// only if it is still the stored one (compare-and-set), so two rekeys
+    /// that checked the same old shares (on two nodes) cannot both win.
+    old_wrapped_root: Vec<u8>,
     wrapped_root: Vec<u8>,
     /// The new shares, returned once by [`super::Seal::rekey_commit`].
     shares: Vec<SecretBytes>,
@@ -34,6 +38,10 @@ pub struct NewRoot {
     token: SecretBytes,
     record: Vec<u8>,
     hash: SecretBytes,
+    /// What the quorum was checked against: the wrapped root key, and the
+    /// root-token record it replaces (compare-and-set at commit).
+    wrapped_root: Vec<u8>,
+    old_record: Option<Vec<u8>>,
 }
 
 impl super::Seal {
@@ -52,7 +60,13 @@ impl super::Seal {
     /// unlock: each share is parsed (framing, checksum, installation), a
     /// share given twice is refused, too few are refused, and the
     /// recombined unseal key must unwrap the stored root key.
-    fn root_from_quorum(&self, cfg: &SealConfig, texts: &[String]) -> Result<SecretBytes> {
+    /// Also returns the wrapped root key it opened, for the commit's
+    /// compare-and-set.
+    fn root_from_quorum(
+        &self,
+        cfg: &SealConfig,
+        texts: &[String],
+    ) -> Result<(SecretBytes, Vec<u8>)> {
         let needed = cfg.threshold as usize;
         if texts.len() < needed {
             return Err(Error::InvalidShare(format!(
@@ -83,12 +97,14 @@ impl super::Seal {
             .ok_or_else(|| Error::Internal("root key record missing".into()))?;
         let wrap = LoadedKey::load(KeySpec::Aes256Gcm, &unseal_key)
             .map_err(|_| Error::Internal("unseal key did not load".into()))?;
-        wrap.aes_open(root_key_aad(&cfg.cluster_id).as_bytes(), &wrapped)
+        let root = wrap
+            .aes_open(root_key_aad(&cfg.cluster_id).as_bytes(), &wrapped)
             .map_err(|_| {
                 Error::InvalidShare(
                     "the shares did not reconstruct the unseal key (a share is from before a rekey, or mistyped); nothing was changed".into(),
                 )
-            })
+            })?;
+        Ok((root, wrapped))
     }
 
     /// Rekey, step 1: checks the old quorum and the new split, and makes the
@@ -97,7 +113,7 @@ impl super::Seal {
         self.services()?;
         let cfg = self.shamir_config()?;
         check_split(shares, threshold)?;
-        let root = self.root_from_quorum(&cfg, old)?;
+        let (root, old_wrapped_root) = self.root_from_quorum(&cfg, old)?;
         let mut unseal_key = SecretBytes::zeroed(AES_KEY_LEN);
         self.rng.fill(unseal_key.expose_mut())?;
         let wrap = LoadedKey::load(KeySpec::Aes256Gcm, &unseal_key)
@@ -119,6 +135,7 @@ impl super::Seal {
         };
         Ok(RekeyPlan {
             config: serde_json::to_vec(&new_cfg).map_err(|e| Error::Internal(e.to_string()))?,
+            old_wrapped_root,
             wrapped_root,
             shares: new_shares,
             shares_count: shares,
@@ -127,19 +144,28 @@ impl super::Seal {
     }
 
     /// Rekey, step 2: stores the new seal configuration and wrapped root key
-    /// in one transaction and returns the new shares (shown once).
+    /// in one transaction and returns the new shares (shown once). The
+    /// wrapped root key is replaced only if it is still the one the old
+    /// shares opened: a rekey that another node (sharing the database)
+    /// stored in between wins, and this one is refused, changing nothing.
     pub fn rekey_commit(&self, plan: RekeyPlan) -> Result<Vec<SecretBytes>> {
-        self.store.commit(
-            Transaction::new()
-                .push(Op::PutMeta {
-                    name: META_SEAL_CONFIG.into(),
-                    value: plan.config,
-                })
-                .push(Op::PutMeta {
-                    name: META_ROOT_KEY.into(),
-                    value: plan.wrapped_root,
-                }),
-        )?;
+        self.store
+            .commit(
+                Transaction::new()
+                    .push(Op::PutMeta {
+                        name: META_SEAL_CONFIG.into(),
+                        value: plan.config,
+                    })
+                    .push(Op::UpdateMeta {
+                        name: META_ROOT_KEY.into(),
+                        expected: plan.old_wrapped_root,
+                        value: plan.wrapped_root,
+                    }),
+            )
+            .map_err(|e| match Error::from(e) {
+                Error::Conflict(_) => superseded("rekey"),
+                other => other,
+            })?;
         tracing::warn!(
             shares = plan.shares_count,
             threshold = plan.threshold,
@@ -153,7 +179,8 @@ impl super::Seal {
     pub fn generate_root_prepare(&self, shares: &[String]) -> Result<NewRoot> {
         let services = self.services()?;
         let cfg = self.shamir_config()?;
-        self.root_from_quorum(&cfg, shares)?;
+        let old_record = self.store.get_meta(META_ROOT_TOKEN)?;
+        let (_, wrapped_root) = self.root_from_quorum(&cfg, shares)?;
         let token = auth::new_token(self.rng.as_ref())?;
         let hash = auth::token_hash(token.expose());
         let record = services.barrier.seal(ROOT_TOKEN_IDENTITY, &hash)?;
@@ -161,13 +188,43 @@ impl super::Seal {
             token,
             record,
             hash: SecretBytes::from_slice(&hash),
+            wrapped_root,
+            old_record,
         })
     }
 
     /// Generate-root, step 2: stores the new root token's hash and uses it
     /// at once; returns the token (shown once).
+    /// Refused, changing nothing, if a rekey or another generate-root (on
+    /// another node sharing the database) was stored since the quorum was
+    /// checked.
     pub fn generate_root_commit(&self, new: NewRoot) -> Result<SecretBytes> {
-        self.replace_root_token(new.record, new.hash)?;
+        let token_op = match new.old_record {
+            Some(expected) => Op::UpdateMeta {
+                name: META_ROOT_TOKEN.into(),
+                expected,
+                value: new.record,
+            },
+            None => Op::InsertMeta {
+                name: META_ROOT_TOKEN.into(),
+                value: new.record,
+            },
+        };
+        // The unchanged root key is compared, not changed: the shares that
+        // authorized this are still the current ones.
+        let still_current = Op::UpdateMeta {
+            name: META_ROOT_KEY.into(),
+            expected: new.wrapped_root.clone(),
+            value: new.wrapped_root,
+        };
+        self.replace_root_token(
+            Transaction::new().push(still_current).push(token_op),
+            new.hash,
+        )
+        .map_err(|e| match e {
+            Error::Conflict(_) => superseded("generate-root"),
+            other => other,
+        })?;
         tracing::warn!("a new root token was generated from a quorum of unseal shares");
         Ok(new.token)
     }
@@ -177,12 +234,18 @@ impl super::Seal {
     pub fn revoke_root(&self) -> Result<()> {
         let services = self.services()?;
         let record = services.barrier.seal(ROOT_TOKEN_IDENTITY, &[])?;
-        self.replace_root_token(record, SecretBytes::zeroed(0))?;
+        self.replace_root_token(
+            Transaction::new().push(Op::PutMeta {
+                name: META_ROOT_TOKEN.into(),
+                value: record,
+            }),
+            SecretBytes::zeroed(0),
+        )?;
         tracing::warn!("the root token was revoked");
         Ok(())
     }
 
-    fn replace_root_token(&self, record: Vec<u8>, hash: SecretBytes) -> Result<()> {
+    fn replace_root_token(&self, tx: Transaction, hash: SecretBytes) -> Result<()> {
         let mut st = self.lock()?;
         let State::Unsealed {
             root_token_hash, ..
@@ -190,11 +253,34 @@ impl super::Seal {
         else {
             return Err(Error::Sealed);
         };
-        self.store.commit(Transaction::new().push(Op::PutMeta {
-            name: META_ROOT_TOKEN.into(),
-            value: record,
-        }))?;
+        self.store.commit(tx)?;
         *root_token_hash = hash;
+        Ok(())
+    }
+
+    /// Shared storage (several nodes): another node may have generated a
+    /// new root token (or revoked it). Reloads this node's copy from the
+    /// stored record, so a token generated there works here too; the HA
+    /// sync thread calls it on every metadata change and resync. A no-op
+    /// while sealed; a record that cannot be read leaves the copy as it is
+    /// (`root_token_still_valid` still checks the record on every use).
+    pub fn reload_root_token(&self) -> Result<()> {
+        let services = self.services()?;
+        let Some(record) = self.store.get_meta(META_ROOT_TOKEN)? else {
+            return Ok(());
+        };
+        let hash = services.barrier.open(ROOT_TOKEN_IDENTITY, &record)?;
+        let mut st = self.lock()?;
+        if let State::Unsealed {
+            root_token_hash,
+            services: current,
+        } = &mut *st
+        {
+            // Not across a seal and unseal in between: that one loaded its own.
+            if std::sync::Arc::ptr_eq(current, &services) {
+                *root_token_hash = hash;
+            }
+        }
         Ok(())
     }
 
@@ -217,6 +303,15 @@ impl super::Seal {
             None => false,
         }
     }
+}
+
+/// A share-authorized change lost a race: the shares or the root token were
+/// replaced (by another node, or another request) after its quorum was
+/// checked. Nothing was changed.
+fn superseded(what: &str) -> Error {
+    Error::InvalidShare(format!(
+        "a rekey or generate-root was stored (on this or another node sharing the storage) after this {what}'s shares were checked, so this {what} was not made and nothing was changed; check `strongroom operator status`, and use the current shares"
+    ))
 }
 
 /// "1 share", "3 shares".

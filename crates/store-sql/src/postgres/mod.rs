@@ -453,7 +453,9 @@ fn payloads(ops: &[Op]) -> BTreeSet<String> {
                     .payload(),
                 );
             }
-            Op::PutMeta { name, .. } | Op::InsertMeta { name, .. } => {
+            Op::PutMeta { name, .. }
+            | Op::InsertMeta { name, .. }
+            | Op::UpdateMeta { name, .. } => {
                 out.insert(Change::Meta(name.clone()).payload());
             }
         }
@@ -482,6 +484,26 @@ async fn apply(tx: &deadpool_postgres::Transaction<'_>, op: &Op) -> Attempt<()> 
                 .await,
                 || format!("metadata {name} already exists")
             );
+        }
+        Op::UpdateMeta {
+            name,
+            expected,
+            value,
+        } => {
+            // Under READ COMMITTED a concurrent writer's UPDATE waits for
+            // this row lock, then re-checks `value = $3` against the new row.
+            let n = attempt!(
+                tx.execute(
+                    "UPDATE meta SET value = $1 WHERE name = $2 AND value = $3",
+                    &[value, name, expected],
+                )
+                .await
+            );
+            if n != 1 {
+                return Attempt::Fail(StoreError::Conflict(format!(
+                    "metadata {name} was changed concurrently"
+                )));
+            }
         }
         Op::InsertKey { id, body } => {
             attempt!(

@@ -790,3 +790,134 @@ fn one_rotation_of_a_secret_at_a_time_across_nodes() {
     );
     assert_eq!(runs(), 2);
 }
+
+/// Two nodes on one database rekey at the same moment with the same
+/// (current) shares, round after round: exactly one wins each round; the
+/// other gets a clear 400 InvalidShare and changes nothing (a store-level
+/// compare-and-set on the wrapped root key, so the loser's shares, which
+/// would not unseal anything, are never handed out). Then the node that
+/// did not rekey, sealed, refuses the old shares and takes the new ones;
+/// and of two generate-roots at once on the two nodes, one token works.
+#[test]
+fn concurrent_rekeys_on_two_nodes_cannot_both_win() {
+    let db = Db::new("rekey");
+    let (nodes, first) = cluster(&db, 2);
+    let rekey = |s: &Server, shares: &[String]| {
+        s.request(
+            "POST",
+            "/v1/sys/rekey",
+            Some(&json!({ "shares": shares, "new_shares": 3, "new_threshold": 2 })),
+            None,
+        )
+    };
+    const ROUNDS: usize = 8;
+    let mut current: Vec<String> = first[..2].to_vec();
+    let mut raced = 0;
+    for round in 0..ROUNDS {
+        let barrier = std::sync::Barrier::new(nodes.len());
+        let results: Vec<(u16, Value)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = nodes
+                .iter()
+                .map(|n| {
+                    let (barrier, current) = (&barrier, &current);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        rekey(n, current)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winners: Vec<&Value> = results
+            .iter()
+            .filter(|(st, _)| *st == 200)
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+        let (st, loser) = results.iter().find(|(st, _)| *st != 200).unwrap();
+        assert_eq!(error_code(*st, loser), "InvalidShare", "{loser}");
+        assert_eq!(*st, 400, "{loser}");
+        let msg = loser["error"]["message"].as_str().unwrap();
+        if msg.contains("was stored") {
+            raced += 1; // both had checked the old shares: the compare-and-set refused the second
+        } else {
+            assert!(msg.contains("did not reconstruct"), "{msg}");
+        }
+        current = winners[0]["shares"].as_array().unwrap()[..2]
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+    }
+    eprintln!("concurrent rekeys: {ROUNDS} rounds, {raced} refused by the compare-and-set");
+
+    // Node 2 keeps no verifier of its own: sealed, it refuses the first
+    // shares and unseals with the last winner's.
+    let b = &nodes[1];
+    let (st, v) = b.request("POST", "/v1/sys/seal", None, Some(&b.token));
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = b.request(
+        "POST",
+        "/v1/sys/unseal",
+        Some(&json!({ "share": first[0] })),
+        None,
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = b.request(
+        "POST",
+        "/v1/sys/unseal",
+        Some(&json!({ "share": first[1] })),
+        None,
+    );
+    assert_eq!(
+        (st, error_code(st, &v).as_str()),
+        (400, "InvalidShare"),
+        "old shares on the other node: {v}"
+    );
+    unseal_http(b, &current);
+
+    // Two generate-roots at once, on the two nodes: one token, not two.
+    let barrier = std::sync::Barrier::new(nodes.len());
+    let results: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|n| {
+                let (barrier, current) = (&barrier, &current);
+                scope.spawn(move || {
+                    barrier.wait();
+                    n.request(
+                        "POST",
+                        "/v1/sys/generate-root",
+                        Some(&json!({ "shares": current })),
+                        None,
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let tokens: Vec<String> = results
+        .iter()
+        .filter(|(st, _)| *st == 200)
+        .map(|(_, v)| v["root_token"].as_str().unwrap_or_default().to_string())
+        .collect();
+    // One that checked the shares after the other was stored replaces it
+    // (as generate-root does); one that overlapped is refused. Either way
+    // the newest token works on both nodes (the other node reloads the
+    // root token on the change notification), and only it.
+    assert!(!tokens.is_empty(), "{results:?}");
+    let working = |t: &String| {
+        nodes
+            .iter()
+            .all(|n| n.request("POST", "/v1/keys", Some(&json!({})), Some(t)).0 == 200)
+    };
+    within(ONE_SECOND, "the new root token works on both nodes", || {
+        tokens.iter().filter(|t| working(t)).count() == 1
+    });
+    for (st, v) in results.iter().filter(|(st, _)| *st != 200) {
+        assert_eq!(
+            (*st, error_code(*st, v).as_str()),
+            (400, "InvalidShare"),
+            "{v}"
+        );
+    }
+}

@@ -456,3 +456,137 @@ fn offline_generate_root_refuses_while_the_server_listens() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("stop the server first"), "{err}");
 }
+
+/// Runs `args` on a real pseudo-terminal (scripts/pty-drive.py, which makes
+/// it the command's controlling terminal): each `(prompt, line)` is typed
+/// after the prompt shows and, unless `echo_ok`, only once the terminal's
+/// ECHO flag is off. Returns the exit status and everything the terminal
+/// showed.
+fn on_a_tty(
+    env: &[(&str, &str)],
+    typed: &[(&str, &str)],
+    echo_ok: bool,
+    args: &[&str],
+) -> (Option<i64>, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pty-drive.py");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(script);
+    if echo_ok {
+        cmd.arg("--echo-ok");
+    }
+    for (prompt, line) in typed {
+        cmd.args(["--expect", prompt, "--send", line]);
+    }
+    cmd.arg("--").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let (_, out, err) = run_cmd(&mut cmd);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    (
+        v["exit"].as_i64(),
+        format!("{}{}", v["output"].as_str().unwrap_or_default(), v["error"]),
+    )
+}
+
+/// Shares typed at a real terminal are not echoed, and they unseal; the
+/// same for generate-root's prompts. The control: a prompt that leaves
+/// ECHO on shows the typed share, so the check can see an echo.
+#[test]
+fn shares_typed_at_a_terminal_are_not_echoed() {
+    let mut s = Server::production(BIN, TempDir::new("tty"), None);
+    let v = cli_json(
+        &s,
+        &["operator", "init", "--shares", "3", "--threshold", "2"],
+    );
+    s.token = v["root_token"].as_str().unwrap().to_string();
+    let shares: Vec<String> = v["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect();
+    let env = [
+        ("STRONGROOM_ADDR", s.addr.as_str()),
+        ("STRONGROOM_TOKEN", ""),
+    ];
+    // Any 12 characters of a share on the screen count as an echo.
+    let shown = |out: &str, share: &str| {
+        share
+            .as_bytes()
+            .windows(12)
+            .any(|w| out.contains(std::str::from_utf8(w).unwrap()))
+    };
+
+    // The control: ECHO left on, the typed share is on the screen.
+    let (code, out) = on_a_tty(
+        &env,
+        &[("share: ", shares[0].as_str())],
+        true,
+        &["sh", "-c", "printf 'share: '; read s; echo"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(shown(&out, &shares[0]), "the control saw no echo: {out}");
+
+    const PROMPT: &str = "Unseal share (input is hidden): ";
+    for (i, share) in shares[..2].iter().enumerate() {
+        let (code, out) = on_a_tty(
+            &env,
+            &[(PROMPT, share.as_str())],
+            false,
+            &[BIN, "operator", "unseal"],
+        );
+        assert_eq!(code, Some(0), "unseal {i}: {out}");
+        assert!(!shown(&out, share), "the share was echoed: {out}");
+        assert!(!out.contains("warning"), "{out}");
+        let want = if i == 0 { "1 of 2" } else { "Unsealed" };
+        assert!(out.contains(want), "unseal {i}: {out}");
+    }
+    s.wait_health(200);
+    assert_eq!(key_create_status(&s, &s.token), 200);
+
+    // A mistyped share at the terminal: refused, not echoed in the error either.
+    let typo = format!("{}x", &shares[2][..shares[2].len() - 1]);
+    let (code, out) = on_a_tty(
+        &env,
+        &[
+            (
+                "Unseal share 1 of 2 (input is hidden): ",
+                shares[2].as_str(),
+            ),
+            ("Unseal share 2 of 2 (input is hidden): ", typo.as_str()),
+        ],
+        false,
+        &[BIN, "operator", "generate-root"],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("InvalidShare"), "{out}");
+    assert!(!shown(&out, &shares[2]) && !shown(&out, &typo), "{out}");
+
+    // generate-root asks for the threshold, hidden, and makes a new root token.
+    let (code, out) = on_a_tty(
+        &env,
+        &[
+            (
+                "Unseal share 1 of 2 (input is hidden): ",
+                shares[2].as_str(),
+            ),
+            (
+                "Unseal share 2 of 2 (input is hidden): ",
+                shares[0].as_str(),
+            ),
+        ],
+        false,
+        &[BIN, "operator", "generate-root"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        !shown(&out, &shares[2]) && !shown(&out, &shares[0]),
+        "{out}"
+    );
+    assert_eq!(
+        key_create_status(&s, &s.token),
+        401,
+        "the old root token still works after generate-root: {out}"
+    );
+}
