@@ -186,8 +186,7 @@ impl Engine {
             inner.aliases.insert(a.clone(), uuid);
         }
         inner.order.insert(seq, uuid);
-        inner.keys.insert(
-            uuid,
+        inner.install(
             Arc::new(KeyEntry {
                 seq,
                 meta: meta.clone(),

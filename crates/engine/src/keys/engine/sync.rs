@@ -84,8 +84,7 @@ impl Engine {
         for a in &meta.aliases {
             inner.aliases.insert(a.clone(), uuid);
         }
-        inner.keys.insert(
-            uuid,
+        inner.install(
             Arc::new(KeyEntry {
                 seq,
                 meta,
