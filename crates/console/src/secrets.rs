@@ -477,7 +477,7 @@ mod tests {
         };
         let b = render_wiped(&page).expect("render");
         let s = std::str::from_utf8(&b).expect("utf-8");
-        assert!(s.contains("&lt;script&gt;alert(1)&lt;/script&gt;&amp;"), "{s}");
+        assert!(s.contains("&#60;script&#62;alert(1)&#60;/script&#62;&#38;"), "{s}");
         assert!(!s.contains("<script>"));
     }
 }

@@ -280,7 +280,7 @@ fn console_secrets_show_metadata_and_reveal_a_value_only_by_an_audited_post() {
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("payments") && page.contains("every 30 days"), "{page}");
     assert!(page.contains("Reveal version 1 (audited)"), "{page}");
-    assert!(page.contains("&lt;script&gt;window.x=1&lt;/script&gt;"), "{page}");
+    assert!(page.contains("&#60;script&#62;window.x=1&#60;/script&#62;"), "{page}");
     assert!(!page.contains("<script>"), "custom metadata is escaped");
     assert!(!page.contains(canary), "no value without a reveal");
     assert!(page.contains("not read on this node"), "{page}");
@@ -350,7 +350,7 @@ fn console_secrets_show_metadata_and_reveal_a_value_only_by_an_audited_post() {
     // A path outside the grammar: refused with the rule, rendered inert.
     let (status, out) = curl(&jar, &[&ui("/ui/secrets/app/%3Cimg%20src=x%3E")]);
     assert_eq!(status, 400, "{out}");
-    assert!(out.contains("&lt;img src=x&gt;") && !out.contains("<img"), "{out}");
+    assert!(out.contains("&#60;img src=x&#62;") && !out.contains("<img"), "{out}");
 
     // Soft delete, then the current version cannot be revealed; undelete.
     let (status, _) = curl(
