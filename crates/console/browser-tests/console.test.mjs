@@ -393,11 +393,12 @@ try {
     const bad = '<img src=x onerror="window.__xss=9">';
     const r = await page.goto(`${BASE}/ui/secrets/app/${encodeURIComponent(bad)}`);
     assert.equal(r.status(), 400);
-    assert.ok((await page.textContent('#message')).includes(bad));
+    assert.ok((await page.textContent('#message')).includes('<img src=x onerror='), 'the refusal shows the path as text');
     assert.equal(await page.evaluate(() => window.__xss), undefined);
     assert.equal(await page.locator('main img').count(), 0);
     const r2 = await page.goto(`${BASE}/ui/secrets?folder=${encodeURIComponent(bad)}`);
     assert.equal(r2.status(), 400);
+    assert.ok((await page.textContent('#refused')).includes('<img src=x onerror='));
     assert.equal(await page.evaluate(() => window.__xss), undefined);
     assert.equal(await page.locator('main img').count(), 0);
     // The API refuses such a path too: nothing was created.

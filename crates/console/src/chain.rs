@@ -91,7 +91,10 @@ impl Drop for Running {
 
 /// Verifies the chain as `caller` (one gated `strongroom:ReadAudit`
 /// call) and keeps the result.
-pub async fn check_now(st: &ConsoleState, caller: &Caller) -> Result<Checked, strongroom_core::error::Error> {
+pub async fn check_now(
+    st: &ConsoleState,
+    caller: &Caller,
+) -> Result<Checked, strongroom_core::error::Error> {
     let t0 = Instant::now();
     let chain = crate::pages::verify_chain_as(&st.service, caller).await?;
     let c = Checked {

@@ -140,7 +140,13 @@ fn anonymous_chrome(title: &str) -> Chrome {
     }
 }
 
-pub(crate) fn message(c: Option<&Ctx>, status: StatusCode, title: &str, text: String, back: &str) -> Response {
+pub(crate) fn message(
+    c: Option<&Ctx>,
+    status: StatusCode,
+    title: &str,
+    text: String,
+    back: &str,
+) -> Response {
     let chrome = match c {
         Some(c) => chrome(c, "", title),
         None => anonymous_chrome(title),
@@ -164,7 +170,13 @@ pub(crate) fn message(c: Option<&Ctx>, status: StatusCode, title: &str, text: St
 }
 
 /// After a form: the outcome as a one-time message, then back to `to`.
-pub(crate) fn back_with(st: &ConsoleState, c: &Ctx, kind: &'static str, text: String, to: &str) -> Response {
+pub(crate) fn back_with(
+    st: &ConsoleState,
+    c: &Ctx,
+    kind: &'static str,
+    text: String,
+    to: &str,
+) -> Response {
     st.sessions.set_flash(&c.cur.id, Flash { kind, text });
     Redirect::to(to).into_response()
 }
@@ -519,7 +531,9 @@ pub(crate) async fn verify_chain_as(svc: &Service, caller: &Caller) -> Result<Ch
 /// Verifies now (the audit page's check, "Verify now"), keeping the result
 /// for the overview.
 async fn verify_chain(st: &ConsoleState, c: &Ctx) -> Result<Chain, Error> {
-    crate::chain::check_now(st, &c.caller).await.map(|k| k.chain)
+    crate::chain::check_now(st, &c.caller)
+        .await
+        .map(|k| k.chain)
 }
 
 fn took(d: std::time::Duration) -> String {
@@ -629,7 +643,9 @@ pub async fn overview(State(st): St, c: Ctx) -> Response {
         let r = svc
             .run(&c.caller, guarded("kms:ListKeys", None, Kind::Use), |s| {
                 let counts = s.engine.counts_by_state()?;
-                let due = s.engine.rotation_overdue(OVERVIEW_LIST, OVERVIEW_COUNT_CAP)?;
+                let due = s
+                    .engine
+                    .rotation_overdue(OVERVIEW_LIST, OVERVIEW_COUNT_CAP)?;
                 let exp = s.engine.expiring_within(
                     EXPIRY_WARNING_DAYS,
                     OVERVIEW_LIST,
@@ -656,10 +672,7 @@ pub async fn overview(State(st): St, c: Ctx) -> Response {
                     due.keys
                         .into_iter()
                         .map(|m| Brief {
-                            note: format!(
-                                "rotation due since {}",
-                                opt_time(m.next_rotation_at)
-                            ),
+                            note: format!("rotation due since {}", opt_time(m.next_rotation_at)),
                             id: m.id,
                             owner: m.owner,
                         })
@@ -790,11 +803,7 @@ fn keys_link(q: &KeysQuery, cursor: Option<&str>) -> String {
 
 /// The key list's rows and next cursor for `q`, through the gate. Bad
 /// filters are refused with what to write instead.
-pub async fn list_keys(
-    svc: &Service,
-    caller: &Caller,
-    q: &KeysQuery,
-) -> Result<KeyList, Error> {
+pub async fn list_keys(svc: &Service, caller: &Caller, q: &KeysQuery) -> Result<KeyList, Error> {
     let state = match nonempty(&q.state) {
         None => None,
         Some(s) => Some(KeyState::parse(&s).ok_or_else(|| {
@@ -893,7 +902,11 @@ const SCAN_BUDGET: usize = 100_000;
 
 pub(crate) type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
-pub(crate) fn bad_query(c: &Ctx, r: axum::extract::rejection::QueryRejection, back: &str) -> Response {
+pub(crate) fn bad_query(
+    c: &Ctx,
+    r: axum::extract::rejection::QueryRejection,
+    back: &str,
+) -> Response {
     message(
         Some(c),
         StatusCode::BAD_REQUEST,
@@ -908,12 +921,16 @@ pub async fn keys(State(st): St, c: Ctx, q: QueryResult<KeysQuery>) -> Response 
         Ok(Query(q)) => q,
         Err(r) => return bad_query(&c, r, "/ui/keys"),
     };
-    let (KeyList {
-        rows,
-        next,
-        limit,
-        partial,
-    }, refused, status) = match list_keys(&st.service, &c.caller, &q).await {
+    let (
+        KeyList {
+            rows,
+            next,
+            limit,
+            partial,
+        },
+        refused,
+        status,
+    ) = match list_keys(&st.service, &c.caller, &q).await {
         Ok(l) => (l, String::new(), StatusCode::OK),
         Err(e) => (
             KeyList {

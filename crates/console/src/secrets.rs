@@ -25,8 +25,8 @@ use strongroom_service::secrets::list_folder;
 use strongroom_service::Service;
 
 use crate::pages::{
-    back_with, back_with_result, bad_query, chrome, field, form, html, message, nonempty,
-    opt_time, say, status_of, time_ms, Ctx, QueryResult, St,
+    back_with, back_with_result, bad_query, chrome, field, form, html, message, nonempty, opt_time,
+    say, status_of, time_ms, Ctx, QueryResult, St,
 };
 use crate::views::*;
 
@@ -107,7 +107,11 @@ pub async fn secrets(State(st): St, c: Ctx, q: QueryResult<SecretsQuery>) -> Res
         Ok(Query(q)) => q,
         Err(r) => return bad_query(&c, r, "/ui/secrets"),
     };
-    let folder = list_folder(nonempty(&q.folder).unwrap_or_default().trim_start_matches('/'));
+    let folder = list_folder(
+        nonempty(&q.folder)
+            .unwrap_or_default()
+            .trim_start_matches('/'),
+    );
     let mut crumbs = vec![("secrets".to_string(), "/ui/secrets".to_string())];
     let mut so_far = String::new();
     for seg in folder.split('/').filter(|s| !s.is_empty()) {
@@ -131,8 +135,9 @@ pub async fn secrets(State(st): St, c: Ctx, q: QueryResult<SecretsQuery>) -> Res
         Some(l) => match l.parse::<usize>() {
             Ok(n) if (1..=1000).contains(&n) => n,
             _ => {
-                view.refused =
-                    format!("{l:?} names per page is out of range; use a whole number from 1 to 1000.");
+                view.refused = format!(
+                    "{l:?} names per page is out of range; use a whole number from 1 to 1000."
+                );
                 return html(StatusCode::BAD_REQUEST, view);
             }
         },
@@ -358,11 +363,28 @@ pub async fn secret_action(
         "reveal" => reveal(&st, &c, &path, version, &back).await,
         "delete" => {
             let r = svc.secret_delete(&c.caller, &path, versions).await;
-            back_with_result(&st, &c, r, |v| format!("Deleted version {}: it can be undeleted until it is destroyed.", join(&v)), &back)
+            back_with_result(
+                &st,
+                &c,
+                r,
+                |v| {
+                    format!(
+                        "Deleted version {}: it can be undeleted until it is destroyed.",
+                        join(&v)
+                    )
+                },
+                &back,
+            )
         }
         "undelete" => {
             let r = svc.secret_undelete(&c.caller, &path, versions).await;
-            back_with_result(&st, &c, r, |v| format!("Undeleted version {}.", join(&v)), &back)
+            back_with_result(
+                &st,
+                &c,
+                r,
+                |v| format!("Undeleted version {}.", join(&v)),
+                &back,
+            )
         }
         "destroy" => {
             let r = svc.secret_destroy(&c.caller, &path, versions).await;
@@ -370,7 +392,12 @@ pub async fn secret_action(
                 &st,
                 &c,
                 r,
-                |v| format!("Destroyed version {}: its value is gone for good.", join(&v)),
+                |v| {
+                    format!(
+                        "Destroyed version {}: its value is gone for good.",
+                        join(&v)
+                    )
+                },
                 &back,
             )
         }
@@ -412,7 +439,11 @@ async fn reveal(
         }
     };
     let page = Reveal {
-        chrome: chrome(c, "secrets", format!("Secret {path}: version {}", v.version.version)),
+        chrome: chrome(
+            c,
+            "secrets",
+            format!("Secret {path}: version {}", v.version.version),
+        ),
         path,
         version: v.version.version,
         fields: v.fields.iter().collect(),
@@ -438,7 +469,6 @@ async fn reveal(
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,7 +484,10 @@ mod tests {
             list_link("app/", Some("5"), Some("x y")),
             "/ui/secrets?folder=app%2F&limit=5&after=x+y"
         );
-        assert_eq!(secret_audit_link("app/db"), "/ui/audit?key=secret%2Fapp%2Fdb");
+        assert_eq!(
+            secret_audit_link("app/db"),
+            "/ui/audit?key=secret%2Fapp%2Fdb"
+        );
     }
 
     #[test]
@@ -477,7 +510,10 @@ mod tests {
         };
         let b = render_wiped(&page).expect("render");
         let s = std::str::from_utf8(&b).expect("utf-8");
-        assert!(s.contains("&#60;script&#62;alert(1)&#60;/script&#62;&#38;"), "{s}");
+        assert!(
+            s.contains("&#60;script&#62;alert(1)&#60;/script&#62;&#38;"),
+            "{s}"
+        );
         assert!(!s.contains("<script>"));
     }
 }

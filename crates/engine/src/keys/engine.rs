@@ -362,14 +362,12 @@ impl Engine {
                 inner.aliases.insert(a.clone(), uuid);
             }
             inner.order.insert(seq, uuid);
-            inner.install(
-                Arc::new(KeyEntry {
-                    seq,
-                    meta,
-                    versions: ventries,
-                    uuid,
-                }),
-            );
+            inner.install(Arc::new(KeyEntry {
+                seq,
+                meta,
+                versions: ventries,
+                uuid,
+            }));
         }
         tracing::info!(
             read_versions_ms = t_versions,
@@ -765,14 +763,12 @@ impl Engine {
         inner.order.insert(seq, uuid);
         let mut versions = HashMap::new();
         versions.insert(1, Arc::new(Self::fresh_version(loaded)));
-        inner.install(
-            Arc::new(KeyEntry {
-                seq,
-                meta: meta.clone(),
-                versions,
-                uuid,
-            }),
-        );
+        inner.install(Arc::new(KeyEntry {
+            seq,
+            meta: meta.clone(),
+            versions,
+            uuid,
+        }));
         Ok(meta)
     }
 
@@ -843,14 +839,12 @@ impl Engine {
         for a in &meta.aliases {
             inner.aliases.insert(a.clone(), entry.uuid);
         }
-        inner.install(
-            Arc::new(KeyEntry {
-                seq: entry.seq,
-                meta: meta.clone(),
-                versions,
-                uuid: entry.uuid,
-            }),
-        );
+        inner.install(Arc::new(KeyEntry {
+            seq: entry.seq,
+            meta: meta.clone(),
+            versions,
+            uuid: entry.uuid,
+        }));
         Ok(meta)
     }
 

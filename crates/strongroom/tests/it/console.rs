@@ -271,22 +271,37 @@ fn console_secrets_show_metadata_and_reveal_a_value_only_by_an_audited_post() {
     // The folders, then the secret: metadata and history, never the value.
     let (status, page) = curl(&jar, &[&ui("/ui/secrets")]);
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("href=\"/ui/secrets?folder=app%2F\""), "{page}");
-    assert!(page.contains("href=\"/ui/secrets\" aria-current=\"page\""), "the nav link");
+    assert!(
+        page.contains("href=\"/ui/secrets?folder=app%2F\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"/ui/secrets\" aria-current=\"page\""),
+        "the nav link"
+    );
     let (status, page) = curl(&jar, &[&ui("/ui/secrets?folder=app/")]);
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("href=\"/ui/secrets/app/db\""), "{page}");
     let (status, page) = curl(&jar, &[&ui("/ui/secrets/app/db")]);
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("payments") && page.contains("every 30 days"), "{page}");
+    assert!(
+        page.contains("payments") && page.contains("every 30 days"),
+        "{page}"
+    );
     assert!(page.contains("Reveal version 1 (audited)"), "{page}");
-    assert!(page.contains("&#60;script&#62;window.x=1&#60;/script&#62;"), "{page}");
+    assert!(
+        page.contains("&#60;script&#62;window.x=1&#60;/script&#62;"),
+        "{page}"
+    );
     assert!(!page.contains("<script>"), "custom metadata is escaped");
     assert!(!page.contains(canary), "no value without a reveal");
     assert!(page.contains("not read on this node"), "{page}");
 
     // A reveal without the form token: refused, nothing read.
-    let (status, out) = curl(&jar, &["--data", "action=reveal", &ui("/ui/secrets/app/db")]);
+    let (status, out) = curl(
+        &jar,
+        &["--data", "action=reveal", &ui("/ui/secrets/app/db")],
+    );
     assert_eq!(status, 403, "{out}");
     assert!(!out.contains(canary));
     assert!(audit_records(&s, "action=strongroom:ReadSecret").is_empty());
@@ -301,8 +316,14 @@ fn console_secrets_show_metadata_and_reveal_a_value_only_by_an_audited_post() {
     );
     assert_eq!(status, 200, "{out}");
     assert!(out.contains(canary), "{out}");
-    assert!(out.to_ascii_lowercase().contains("cache-control: no-store"), "{out}");
-    assert!(!out.to_ascii_lowercase().contains("location:"), "no redirect");
+    assert!(
+        out.to_ascii_lowercase().contains("cache-control: no-store"),
+        "{out}"
+    );
+    assert!(
+        !out.to_ascii_lowercase().contains("location:"),
+        "no redirect"
+    );
     let reads = audit_records(&s, "action=strongroom:ReadSecret&outcome=allowed");
     assert_eq!(reads.len(), 1, "{reads:?}");
     assert!(reads[0].to_string().contains("secret/app/db"), "{reads:?}");
@@ -342,15 +363,24 @@ fn console_secrets_show_metadata_and_reveal_a_value_only_by_an_audited_post() {
         ],
     );
     assert_eq!(status, 403, "{out}");
-    assert!(out.contains("Refused") && out.contains("needs strongroom:ReadSecret"), "{out}");
+    assert!(
+        out.contains("Refused") && out.contains("needs strongroom:ReadSecret"),
+        "{out}"
+    );
     assert!(!out.contains(canary));
-    let denied = audit_records(&s, "identity=dave&action=strongroom:ReadSecret&outcome=denied");
+    let denied = audit_records(
+        &s,
+        "identity=dave&action=strongroom:ReadSecret&outcome=denied",
+    );
     assert_eq!(denied.len(), 1, "{denied:?}");
 
     // A path outside the grammar: refused with the rule, rendered inert.
     let (status, out) = curl(&jar, &[&ui("/ui/secrets/app/%3Cimg%20src=x%3E")]);
     assert_eq!(status, 400, "{out}");
-    assert!(out.contains("&#60;img src=x&#62;") && !out.contains("<img"), "{out}");
+    assert!(
+        out.contains("&#60;img src=x&#62;") && !out.contains("<img"),
+        "{out}"
+    );
 
     // Soft delete, then the current version cannot be revealed; undelete.
     let (status, _) = curl(
@@ -363,7 +393,10 @@ fn console_secrets_show_metadata_and_reveal_a_value_only_by_an_audited_post() {
     );
     assert_eq!(status, 303);
     let (_, page) = curl(&jar, &[&ui("/ui/secrets/app/db")]);
-    assert!(page.contains("Deleted version 1") && page.contains("deleted at"), "{page}");
+    assert!(
+        page.contains("Deleted version 1") && page.contains("deleted at"),
+        "{page}"
+    );
     assert!(page.contains("id=\"reveal\" disabled"), "{page}");
     let (status, _) = curl(
         &jar,
@@ -379,7 +412,10 @@ fn console_secrets_show_metadata_and_reveal_a_value_only_by_an_audited_post() {
 
     // The value is nowhere but in the one reveal answer.
     let (_, export) = s.get("/v1/audit/export");
-    assert!(!export.to_string().contains(canary), "canary in the audit log");
+    assert!(
+        !export.to_string().contains(canary),
+        "canary in the audit log"
+    );
     assert!(!s.logs().contains(canary), "canary in the server log");
 }
 
@@ -399,7 +435,10 @@ fn console_overview_shows_the_kept_chain_check_and_verifies_on_request() {
     assert!(page.contains("<p>2 keys.</p>"), "{page}");
     assert!(page.contains("id=\"verify-now\""), "{page}");
     // Verify now: the check runs in the request and is kept.
-    let (status, _) = curl(&jar, &["--data", &format!("csrf={csrf}"), &ui("/ui/verify-chain")]);
+    let (status, _) = curl(
+        &jar,
+        &["--data", &format!("csrf={csrf}"), &ui("/ui/verify-chain")],
+    );
     assert_eq!(status, 303);
     let (_, page) = curl(&jar, &[&ui("/ui/")]);
     assert!(page.contains("Audit chain intact"), "{page}");
@@ -411,5 +450,9 @@ fn console_overview_shows_the_kept_chain_check_and_verifies_on_request() {
     // The key list filters walk the indexes: an owner filter finds its key.
     let (status, page) = curl(&jar, &[&ui("/ui/keys?owner=b")]);
     assert_eq!(status, 200, "{page}");
-    assert_eq!(page.matches("<tr><td><a href=\"/ui/keys/").count(), 1, "{page}");
+    assert_eq!(
+        page.matches("<tr><td><a href=\"/ui/keys/").count(),
+        1,
+        "{page}"
+    );
 }

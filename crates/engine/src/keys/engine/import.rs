@@ -186,14 +186,12 @@ impl Engine {
             inner.aliases.insert(a.clone(), uuid);
         }
         inner.order.insert(seq, uuid);
-        inner.install(
-            Arc::new(KeyEntry {
-                seq,
-                meta: meta.clone(),
-                versions: HashMap::new(),
-                uuid,
-            }),
-        );
+        inner.install(Arc::new(KeyEntry {
+            seq,
+            meta: meta.clone(),
+            versions: HashMap::new(),
+            uuid,
+        }));
         Ok(meta)
     }
 

@@ -188,8 +188,7 @@ impl Engine {
         if let Some(t) = &filter.tag {
             sets.push(inner.index.by_tag.get(t).unwrap_or(&EMPTY));
         }
-        let seqs: Box<dyn Iterator<Item = u64> + '_> = match sets.iter().min_by_key(|s| s.len())
-        {
+        let seqs: Box<dyn Iterator<Item = u64> + '_> = match sets.iter().min_by_key(|s| s.len()) {
             Some(set) => Box::new(set.range(start..).copied()),
             None => Box::new(inner.order.range(start..).map(|(s, _)| *s)),
         };
@@ -285,7 +284,9 @@ pub(super) fn index_matches(inner: &Inner) -> bool {
     }
     use std::collections::BTreeMap;
     let flat = |m: &HashMap<KeyState, BTreeSet<u64>>| -> BTreeMap<String, BTreeSet<u64>> {
-        m.iter().map(|(k, v)| (k.name().to_string(), v.clone())).collect()
+        m.iter()
+            .map(|(k, v)| (k.name().to_string(), v.clone()))
+            .collect()
     };
     flat(&fresh.by_state) == flat(&inner.index.by_state)
         && fresh.by_owner == inner.index.by_owner

@@ -84,14 +84,12 @@ impl Engine {
         for a in &meta.aliases {
             inner.aliases.insert(a.clone(), uuid);
         }
-        inner.install(
-            Arc::new(KeyEntry {
-                seq,
-                meta,
-                versions,
-                uuid,
-            }),
-        );
+        inner.install(Arc::new(KeyEntry {
+            seq,
+            meta,
+            versions,
+            uuid,
+        }));
         Ok(true)
     }
 

@@ -22,8 +22,8 @@ fn engine() -> (Arc<ManualClock>, Arc<Engine>, Seal) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(":memory:").expect("open sqlite"));
     let clock = Arc::new(ManualClock::new(T0));
     let shared: SharedClock = clock.clone();
-    let seal = Seal::open(store, shared, Arc::new(SystemRng), EngineConfig::default())
-        .expect("open seal");
+    let seal =
+        Seal::open(store, shared, Arc::new(SystemRng), EngineConfig::default()).expect("open seal");
     seal.init_dev(None).expect("init_dev");
     let e = seal.engine().expect("engine");
     (clock, e, seal)
@@ -66,7 +66,10 @@ fn naive(all: &[KeyMeta], f: &KeyFilter) -> Vec<String> {
 fn check(e: &Engine) {
     assert!(index_matches(&e.read().expect("read")), "index out of step");
     let all = walk(e, &KeyFilter::default(), 1000, usize::MAX);
-    let all: Vec<KeyMeta> = all.iter().map(|id| e.describe(id).expect("describe")).collect();
+    let all: Vec<KeyMeta> = all
+        .iter()
+        .map(|id| e.describe(id).expect("describe"))
+        .collect();
     let mut filters = vec![KeyFilter::default()];
     for s in [
         KeyState::Enabled,
@@ -117,11 +120,20 @@ fn check(e: &Engine) {
     for f in &filters {
         let want = naive(&all, f);
         for (limit, max_scan) in [(1000, usize::MAX), (3, usize::MAX), (2, 5), (1000, 1)] {
-            assert_eq!(walk(e, f, limit, max_scan), want, "{f:?} limit {limit} scan {max_scan}");
+            assert_eq!(
+                walk(e, f, limit, max_scan),
+                want,
+                "{f:?} limit {limit} scan {max_scan}"
+            );
         }
     }
     let counts = e.counts_by_state().expect("counts");
-    for s in [KeyState::Enabled, KeyState::Disabled, KeyState::PendingDeletion, KeyState::Destroyed] {
+    for s in [
+        KeyState::Enabled,
+        KeyState::Disabled,
+        KeyState::PendingDeletion,
+        KeyState::Destroyed,
+    ] {
         let n = all.iter().filter(|m| m.state == s).count();
         assert_eq!(counts.get(&s).copied().unwrap_or(0), n, "{s:?}");
     }
@@ -133,13 +145,24 @@ fn check(e: &Engine) {
     let due = e.rotation_overdue(3, 1000).expect("overdue");
     assert_eq!(due.total, overdue.len());
     assert_eq!(due.keys.len(), overdue.len().min(3));
-    assert!(due.keys.iter().all(|m| m.next_rotation_at.is_some_and(|t| t <= now)));
-    assert_eq!(e.rotation_overdue(3, 2).expect("capped").total, overdue.len().min(2));
+    assert!(due
+        .keys
+        .iter()
+        .all(|m| m.next_rotation_at.is_some_and(|t| t <= now)));
+    assert_eq!(
+        e.rotation_overdue(3, 2).expect("capped").total,
+        overdue.len().min(2)
+    );
     let expiring = all
         .iter()
-        .filter(|m| m.state != KeyState::Destroyed && m.expiry_date.is_some_and(|t| t < now + 30 * DAY))
+        .filter(|m| {
+            m.state != KeyState::Destroyed && m.expiry_date.is_some_and(|t| t < now + 30 * DAY)
+        })
         .count();
-    assert_eq!(e.expiring_within(30, 50, 1000).expect("expiring").total, expiring);
+    assert_eq!(
+        e.expiring_within(30, 50, 1000).expect("expiring").total,
+        expiring
+    );
 }
 
 #[test]
@@ -149,7 +172,10 @@ fn indexes_stay_in_step_and_filtered_lists_equal_a_full_walk() {
     let mut ids = Vec::new();
     for i in 0..24u32 {
         let mut tags = BTreeMap::new();
-        tags.insert("env".to_string(), if i % 3 == 0 { "prod" } else { "dev" }.to_string());
+        tags.insert(
+            "env".to_string(),
+            if i % 3 == 0 { "prod" } else { "dev" }.to_string(),
+        );
         let id = e
             .create(CreateKey {
                 owner: if i % 2 == 0 { "team-a" } else { "team-b" }.into(),
@@ -171,7 +197,12 @@ fn indexes_stay_in_step_and_filtered_lists_equal_a_full_walk() {
     for id in &scheduled {
         e.schedule_deletion(id, Some(7)).expect("schedule");
     }
-    for id in ids.iter().skip(2).step_by(3).filter(|i| !scheduled.contains(i)) {
+    for id in ids
+        .iter()
+        .skip(2)
+        .step_by(3)
+        .filter(|i| !scheduled.contains(i))
+    {
         let mut set_tags = BTreeMap::new();
         set_tags.insert("env".to_string(), "prod".to_string());
         e.update(
