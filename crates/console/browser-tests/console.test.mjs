@@ -4,7 +4,9 @@
 // `npm ci` here first); never `playwright install`.
 //
 //   STRONGROOM_BIN=target/release/strongroom node console.test.mjs
-//   SCREENSHOTS=docs/console   where the screenshots go (both widths)
+//   SCREENSHOTS=docs/console   write the screenshots there (both widths); unset: none
+//                              (scripts/console-browser-test.sh sets it only
+//                              when CONSOLE_SCREENSHOTS=1, so CI leaves the tree clean)
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { createServer } from 'node:net';
 import { chromium } from 'playwright-core';
 
 const BIN = process.env.STRONGROOM_BIN || 'target/release/strongroom';
-const SHOTS = process.env.SCREENSHOTS || 'docs/console';
+const SHOTS = process.env.SCREENSHOTS || '';
 const ROOT = 'dev-only-token';
 const axeSource = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
 
@@ -76,6 +78,33 @@ for (const [name, roles] of [['alice', ['key-admin', 'approver']], ['bob', ['app
   tokens[name] = t.json.token;
 }
 tokens.root = ROOT;
+
+// frank may read the secrets under app/ (values included); nothing else.
+{
+  const p = await api('POST', '/v1/policies', {
+    name: 'app-secrets',
+    statements: [{ effect: 'Allow', actions: ['strongroom:ReadSecret', 'strongroom:ReadSecretMetadata', 'strongroom:ListSecrets'],
+      resources: ['secret/app/*'] }],
+  });
+  assert.equal(p.status, 200, p.text);
+  const c = await api('POST', '/v1/identities', { name: 'frank', roles: [], policies: ['app-secrets'] });
+  assert.equal(c.status, 200, c.text);
+  const t = await api('POST', '/v1/tokens', { identity: 'frank' });
+  assert.equal(t.status, 200, t.text);
+  tokens.frank = t.json.token;
+}
+const CANARY = 'canary-browser-reveal-91d3';
+const XSS = '<script>window.__xss=7</script><img src=x onerror="window.__xss=8">';
+{
+  const w = await api('PUT', '/v1/secrets/data/app/db', { data: { password: CANARY, user: 'payments' } });
+  assert.equal(w.status, 200, w.text);
+  const m = await api('PATCH', '/v1/secrets/metadata/app/db', {
+    owner: 'payments team', purpose: XSS, rotation_period_days: 30, custom_metadata: { note: XSS },
+  });
+  assert.equal(m.status, 200, m.text);
+  const d = await api('PUT', '/v1/secrets/data/app/api/token', { data: { token: 'not-a-real-token' } });
+  assert.equal(d.status, 200, d.text);
+}
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
@@ -289,8 +318,97 @@ try {
     await ctx.close();
   });
 
+  await test('secrets: browse, metadata without the value, an audited reveal that shows in the audit log', async () => {
+    const ctx = await context();
+    const page = await ctx.newPage();
+    await signIn(page, 'frank');
+    await page.click('nav >> text=Secrets');
+    // frank may not list the top folder: a refusal that says why, not an error.
+    assert.match(await page.textContent('#refused'), /Refused/);
+    await page.goto(`${BASE}/ui/secrets?folder=app/`);
+    assert.deepEqual((await page.locator('#secrets li').allTextContents()).map((t) => t.trim()), ['folder api/', 'db']);
+    await page.click('#secrets >> text=db');
+    assert.equal(page.url(), `${BASE}/ui/secrets/app/db`);
+    const detail = await page.textContent('main');
+    assert.ok(!detail.includes(CANARY), 'no value before the reveal');
+    assert.match(detail, /every 30 days/);
+    assert.match(await page.textContent('#secret-versions'), /live/);
+    // The XSS payload in the purpose and custom metadata is text, and inert.
+    assert.ok((await page.textContent('#secret-facts')).includes(XSS));
+    assert.ok((await page.textContent('#secret-custom')).includes(XSS));
+    assert.equal(await page.evaluate(() => window.__xss), undefined);
+    assert.equal(await page.locator('main img, main script').count(), 0);
+    // The reveal: a POST answer, the value shown once, not in the address.
+    const [resp] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#reveal')]);
+    assert.equal(resp.status(), 200);
+    assert.match(resp.headers()['cache-control'], /no-store/);
+    assert.ok((await page.textContent('#revealed')).includes(CANARY));
+    assert.ok(!page.url().includes(CANARY));
+    assert.equal(page.url(), `${BASE}/ui/secrets/app/db`);
+    // Back on the detail page: the value is gone, the last read is shown.
+    await page.click('#hide');
+    assert.ok(!(await page.textContent('main')).includes(CANARY));
+    assert.match(await page.textContent('#secret-facts'), /by frank, version 1/);
+    await ctx.close();
+    // The read is in the audit log, as frank, with the path and version (the auditor looks).
+    const c2 = await context();
+    const p2 = await c2.newPage();
+    await signIn(p2, 'dave');
+    await p2.goto(`${BASE}/ui/audit?key=${encodeURIComponent('secret/app/db')}&action=strongroom:ReadSecret`);
+    const rows = await p2.locator('#audit tbody tr').allTextContents();
+    assert.ok(rows.some((r) => r.includes('frank') && r.includes('secret/app/db v1') && r.includes('allowed')), rows.join('\n'));
+    assert.ok(rows.every((r) => !r.includes(CANARY)));
+    await c2.close();
+  });
+
+  await test('secrets: a user without ReadSecret sees the reveal disabled with the reason; forcing it is refused', async () => {
+    const ctx = await context();
+    const page = await ctx.newPage();
+    await signIn(page, 'dave');
+    await page.goto(`${BASE}/ui/secrets/app/db`);
+    assert.ok(await page.locator('#reveal').isDisabled());
+    assert.match(await page.textContent('#why-reveal'), /Not available to you/);
+    await page.locator('#reveal').evaluate((b) => b.removeAttribute('disabled'));
+    const [resp] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#reveal')]);
+    assert.equal(resp.status(), 403);
+    assert.match(await page.textContent('#message'), /Refused: .*needs strongroom:ReadSecret/);
+    assert.ok(!(await page.textContent('main')).includes(CANARY));
+    // eve has no rights at all: the secrets pages refuse, with the reason.
+    const c2 = await context();
+    const p2 = await c2.newPage();
+    await signIn(p2, 'eve');
+    for (const path of ['/ui/secrets', '/ui/secrets/app/db']) {
+      const r = await p2.goto(BASE + path);
+      assert.equal(r.status(), 403, path);
+      assert.match(await p2.textContent('main'), /Refused/, path);
+    }
+    await c2.close();
+    await ctx.close();
+  });
+
+  await test('secrets: markup in a secret path is refused by the path rule and rendered inert', async () => {
+    const ctx = await context();
+    const page = await ctx.newPage();
+    await signIn(page, 'root');
+    const bad = '<img src=x onerror="window.__xss=9">';
+    const r = await page.goto(`${BASE}/ui/secrets/app/${encodeURIComponent(bad)}`);
+    assert.equal(r.status(), 400);
+    assert.ok((await page.textContent('#message')).includes('<img src=x onerror='), 'the refusal shows the path as text');
+    assert.equal(await page.evaluate(() => window.__xss), undefined);
+    assert.equal(await page.locator('main img').count(), 0);
+    const r2 = await page.goto(`${BASE}/ui/secrets?folder=${encodeURIComponent(bad)}`);
+    assert.equal(r2.status(), 400);
+    assert.ok((await page.textContent('#refused')).includes('<img src=x onerror='));
+    assert.equal(await page.evaluate(() => window.__xss), undefined);
+    assert.equal(await page.locator('main img').count(), 0);
+    // The API refuses such a path too: nothing was created.
+    const w = await api('PUT', `/v1/secrets/data/${encodeURIComponent(bad)}`, { data: { v: '1' } });
+    assert.equal(w.status, 400, w.text);
+    await ctx.close();
+  });
+
   await test('axe-core: no serious violations on any page; screenshots at 1280 and 390 px', async () => {
-    mkdirSync(SHOTS, { recursive: true });
+    if (SHOTS) mkdirSync(SHOTS, { recursive: true });
     // A pending request, so the approvals page shows the buttons.
     const a = await context();
     const alice = await a.newPage();
@@ -306,7 +424,8 @@ try {
     const pages = [['sign-in', '/ui/sign-in', null], ['overview', '/ui/', 'root'], ['keys', '/ui/keys', 'root'],
       ['key', `/ui/keys/${keyId}`, 'root'], ['approvals', '/ui/approvals', 'bob'],
       ['audit', '/ui/audit?verify=1', 'root'], ['compliance', '/ui/compliance', 'root'],
-      ['identities', '/ui/identities', 'root']];
+      ['identities', '/ui/identities', 'root'], ['secrets', '/ui/secrets?folder=app/', 'root'],
+      ['secret', '/ui/secrets/app/db', 'root'], ['secret-refused', '/ui/secrets/app/db', 'dave']];
     for (const width of [1280, 390]) {
       const sessions = {};
       for (const [name, path, who] of pages) {
@@ -319,10 +438,20 @@ try {
         const resp = await page.goto(BASE + path);
         assert.equal(resp.status(), 200, `${path} as ${who}`);
         await axeCheck(page, `${name} at ${width}px`);
-        await page.screenshot({ path: `${SHOTS}/${name}-${width}.png`, fullPage: true });
+        if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}-${width}.png`, fullPage: true });
         await page.close();
         if (!who) await ctx.close();
       }
+      // The reveal answer (a POST), as frank.
+      const fc = await context(width);
+      const fp = await fc.newPage();
+      await signIn(fp, 'frank');
+      await fp.goto(`${BASE}/ui/secrets/app/api/token`);
+      await fp.click('#reveal');
+      assert.ok((await fp.textContent('#revealed')).includes('not-a-real-token'));
+      await axeCheck(fp, `reveal at ${width}px`);
+      if (SHOTS) await fp.screenshot({ path: `${SHOTS}/reveal-${width}.png`, fullPage: true });
+      await fc.close();
       for (const c of Object.values(sessions)) await c.close();
     }
   });

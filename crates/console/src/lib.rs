@@ -12,7 +12,9 @@
 //! Every asset is embedded (one stylesheet); the pages have no script and
 //! no inline style, and the Content Security Policy forbids both ([`security_headers`]).
 
+mod chain;
 mod pages;
+mod secrets;
 mod session;
 mod views;
 
@@ -35,6 +37,8 @@ pub struct ConsoleState {
     pub sessions: Sessions,
     /// Shown in the compliance report's settings.
     pub dev_mode: bool,
+    /// The last audit chain check, for the overview (`chain.rs`).
+    pub(crate) chain: chain::ChainCache,
 }
 
 impl ConsoleState {
@@ -43,6 +47,7 @@ impl ConsoleState {
             service,
             sessions: Sessions::new(DEFAULT_IDLE_SECS),
             dev_mode,
+            chain: chain::ChainCache::default(),
         }
     }
 }
@@ -62,6 +67,12 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .route("/ui/keys", get(pages::keys).post(pages::create_key))
         .route("/ui/keys/{id}", get(pages::key_detail))
         .route("/ui/keys/{id}/{action}", post(pages::key_action))
+        .route("/ui/secrets", get(secrets::secrets))
+        .route(
+            "/ui/secrets/{*path}",
+            get(secrets::secret).post(secrets::secret_action),
+        )
+        .route("/ui/verify-chain", post(pages::verify_now))
         .route("/ui/approvals", get(pages::approvals))
         .route("/ui/approvals/{id}/{decision}", post(pages::decide))
         .route("/ui/audit", get(pages::audit))

@@ -34,7 +34,7 @@ use crate::session::{self, Current, Flash, NoSession, SESSION_COOKIE, SIGN_IN_CO
 use crate::views::*;
 use crate::ConsoleState;
 
-type St = State<Arc<ConsoleState>>;
+pub(crate) type St = State<Arc<ConsoleState>>;
 
 /// Audit records per page.
 const AUDIT_PAGE: usize = 50;
@@ -43,7 +43,7 @@ const EXPIRY_WARNING_DAYS: i64 = 30;
 
 // ---------- answers ----------
 
-fn html(status: StatusCode, t: impl Template) -> Response {
+pub(crate) fn html(status: StatusCode, t: impl Template) -> Response {
     match t.render() {
         Ok(body) => (status, Html(body)).into_response(),
         Err(e) => {
@@ -58,7 +58,7 @@ fn html(status: StatusCode, t: impl Template) -> Response {
 }
 
 /// The HTTP status a refusal or failure is shown with (one match for every error).
-fn status_of(e: &Error) -> StatusCode {
+pub(crate) fn status_of(e: &Error) -> StatusCode {
     match e {
         Error::InvalidArgument(_)
         | Error::MalformedRequest(_)
@@ -109,7 +109,7 @@ fn status_of(e: &Error) -> StatusCode {
 }
 
 /// What the page says about a refusal or failure (never internals).
-fn say(e: &Error) -> String {
+pub(crate) fn say(e: &Error) -> String {
     match e {
         Error::AccessDenied(_) => format!("Refused: {}", e.public_message()),
         Error::Sealed => {
@@ -120,7 +120,7 @@ fn say(e: &Error) -> String {
     }
 }
 
-fn chrome(c: &Ctx, nav: &'static str, title: impl Into<String>) -> Chrome {
+pub(crate) fn chrome(c: &Ctx, nav: &'static str, title: impl Into<String>) -> Chrome {
     Chrome {
         user: c.caller.principal.id.clone(),
         root: c.caller.principal.is_root(),
@@ -142,7 +142,13 @@ fn anonymous_chrome(title: &str) -> Chrome {
     }
 }
 
-fn message(c: Option<&Ctx>, status: StatusCode, title: &str, text: String, back: &str) -> Response {
+pub(crate) fn message(
+    c: Option<&Ctx>,
+    status: StatusCode,
+    title: &str,
+    text: String,
+    back: &str,
+) -> Response {
     let chrome = match c {
         Some(c) => chrome(c, "", title),
         None => anonymous_chrome(title),
@@ -166,12 +172,18 @@ fn message(c: Option<&Ctx>, status: StatusCode, title: &str, text: String, back:
 }
 
 /// After a form: the outcome as a one-time message, then back to `to`.
-fn back_with(st: &ConsoleState, c: &Ctx, kind: &'static str, text: String, to: &str) -> Response {
+pub(crate) fn back_with(
+    st: &ConsoleState,
+    c: &Ctx,
+    kind: &'static str,
+    text: String,
+    to: &str,
+) -> Response {
     st.sessions.set_flash(&c.cur.id, Flash { kind, text });
     Redirect::to(to).into_response()
 }
 
-fn back_with_result<T>(
+pub(crate) fn back_with_result<T>(
     st: &ConsoleState,
     c: &Ctx,
     r: Result<T, Error>,
@@ -194,15 +206,15 @@ fn back_with_result<T>(
     }
 }
 
-fn time_s(t: i64) -> String {
+pub(crate) fn time_s(t: i64) -> String {
     format_rfc3339(t)
 }
 
-fn time_ms(t: i64) -> String {
+pub(crate) fn time_ms(t: i64) -> String {
     format_rfc3339(t.div_euclid(1000))
 }
 
-fn opt_time(t: Option<i64>) -> String {
+pub(crate) fn opt_time(t: Option<i64>) -> String {
     t.map(time_s).unwrap_or_else(|| "—".into())
 }
 
@@ -263,7 +275,7 @@ impl FromRequestParts<Arc<ConsoleState>> for Ctx {
 }
 
 /// Whether the caller's policies allow `action` (on `key`), and if not, why.
-fn may(c: &Ctx, action: &str, key: Option<&KeyMeta>) -> Allowed {
+pub(crate) fn may(c: &Ctx, action: &str, key: Option<&KeyMeta>) -> Allowed {
     let d = Service::decide(&c.caller.principal, action, key, None);
     Allowed {
         allowed: d.allowed,
@@ -275,14 +287,14 @@ fn may(c: &Ctx, action: &str, key: Option<&KeyMeta>) -> Allowed {
     }
 }
 
-fn not_now(why: &str) -> Allowed {
+pub(crate) fn not_now(why: &str) -> Allowed {
     Allowed {
         allowed: false,
         why: why.into(),
     }
 }
 
-fn guarded<'a>(action: &'static str, key: Option<&'a str>, kind: Kind) -> Guarded<'a> {
+pub(crate) fn guarded<'a>(action: &'static str, key: Option<&'a str>, kind: Kind) -> Guarded<'a> {
     Guarded {
         action,
         key,
@@ -294,7 +306,7 @@ fn guarded<'a>(action: &'static str, key: Option<&'a str>, kind: Kind) -> Guarde
 
 /// A form body (`application/x-www-form-urlencoded`), checked for the
 /// session's anti-forgery token before anything else looks at it.
-fn form(c: &Ctx, body: &Bytes) -> Result<BTreeMap<String, String>, Box<Response>> {
+pub(crate) fn form(c: &Ctx, body: &Bytes) -> Result<BTreeMap<String, String>, Box<Response>> {
     let fields: BTreeMap<String, String> = serde_urlencoded::from_bytes(body).map_err(|_| {
         Box::new(message(
             Some(c),
@@ -320,7 +332,7 @@ fn csrf_refused(c: Option<&Ctx>) -> Response {
     )
 }
 
-fn field<'a>(f: &'a BTreeMap<String, String>, name: &str) -> &'a str {
+pub(crate) fn field<'a>(f: &'a BTreeMap<String, String>, name: &str) -> &'a str {
     f.get(name).map(|s| s.trim()).unwrap_or("")
 }
 
@@ -501,20 +513,99 @@ fn audit_err(e: audit::AuditError) -> Error {
     }
 }
 
+/// Verifies the audit log's hash chain and checkpoint signatures as
+/// `caller` (one gated `strongroom:ReadAudit` call).
+pub(crate) async fn verify_chain_as(svc: &Service, caller: &Caller) -> Result<Chain, Error> {
+    svc.run(
+        caller,
+        guarded("strongroom:ReadAudit", None, Kind::Read),
+        |s| {
+            let log = s.audit_log()?;
+            let (next, head) = log.head();
+            let report = audit::verify_log(log.path(), &log.public_key(), Some((next, &head)))
+                .map_err(audit_err)?;
+            Ok(Done::new(chain_view(&report)))
+        },
+    )
+    .await
+}
+
+/// Verifies now (the audit page's check, "Verify now"), keeping the result
+/// for the overview.
 async fn verify_chain(st: &ConsoleState, c: &Ctx) -> Result<Chain, Error> {
-    st.service
-        .run(
-            &c.caller,
-            guarded("strongroom:ReadAudit", None, Kind::Read),
-            |s| {
-                let log = s.audit_log()?;
-                let (next, head) = log.head();
-                let report = audit::verify_log(log.path(), &log.public_key(), Some((next, &head)))
-                    .map_err(audit_err)?;
-                Ok(Done::new(chain_view(&report)))
-            },
-        )
+    crate::chain::check_now(st, &c.caller)
         .await
+        .map(|k| k.chain)
+}
+
+fn took(d: std::time::Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// "Verify now" on the overview: the chain check at once, as the caller.
+pub async fn verify_now(State(st): St, c: Ctx, body: Bytes) -> Response {
+    if let Err(r) = form(&c, &body) {
+        return *r;
+    }
+    match crate::chain::check_now(&st, &c.caller).await {
+        Ok(k) if k.chain.ok => back_with(
+            &st,
+            &c,
+            "ok",
+            format!(
+                "Audit chain intact: {} entries, {} signed checkpoints (checked in {}).",
+                k.chain.entries,
+                k.chain.checkpoints,
+                took(k.took)
+            ),
+            "/ui/",
+        ),
+        Ok(k) => back_with(
+            &st,
+            &c,
+            "error",
+            format!(
+                "Audit chain BROKEN at index {}: {}",
+                k.chain.first_bad, k.chain.reason
+            ),
+            "/ui/",
+        ),
+        Err(e) => back_with(&st, &c, "error", say(&e), "/ui/"),
+    }
+}
+
+/// Most keys listed under overdue rotations and under expiry on the overview.
+const OVERVIEW_LIST: usize = 50;
+/// The overview counts overdue or expiring keys up to this many.
+const OVERVIEW_COUNT_CAP: usize = 100_000;
+
+fn capped(n: usize) -> String {
+    if n >= OVERVIEW_COUNT_CAP {
+        format!("At least {OVERVIEW_COUNT_CAP}")
+    } else {
+        n.to_string()
+    }
+}
+
+fn chain_status(st: &Arc<ConsoleState>, c: &Ctx) -> ChainStatus {
+    crate::chain::refresh_if_stale(st, &c.caller);
+    let (last, running) = st.chain.snapshot();
+    ChainStatus {
+        checked: last
+            .as_ref()
+            .map(|k| format!("{} by {}, took {}", time_ms(k.at_ms), k.by, took(k.took)))
+            .unwrap_or_default(),
+        last: last.map(|k| k.chain),
+        running_since: running.map(time_ms).unwrap_or_default(),
+        every: format!(
+            "The console checks again in the background when the result is over {} minutes old.",
+            crate::chain::RECHECK_SECS / 60
+        ),
+    }
 }
 
 pub async fn overview(State(st): St, c: Ctx) -> Response {
@@ -547,16 +638,26 @@ pub async fn overview(State(st): St, c: Ctx) -> Response {
         "off".into()
     };
     let (mut keys, mut total_keys, mut overdue, mut expiring) = (None, 0, None, None);
+    let (mut overdue_total, mut expiring_total) = (String::new(), String::new());
     if may(&c, "kms:ListKeys", None).allowed {
+        // Bounded reads of the engine's indexes: the counts by state, and
+        // the first keys due, whatever the number of keys.
         let r = svc
-            .run(&c.caller, guarded("kms:ListKeys", None, Kind::Read), |s| {
+            .run(&c.caller, guarded("kms:ListKeys", None, Kind::Use), |s| {
                 let counts = s.engine.counts_by_state()?;
-                let inv = s.engine.inventory()?;
-                Ok(Done::new((counts, inv)))
+                let due = s
+                    .engine
+                    .rotation_overdue(OVERVIEW_LIST, OVERVIEW_COUNT_CAP)?;
+                let exp = s.engine.expiring_within(
+                    EXPIRY_WARNING_DAYS,
+                    OVERVIEW_LIST,
+                    OVERVIEW_COUNT_CAP,
+                )?;
+                Ok(Done::new((counts, due, exp)))
             })
             .await;
         match r {
-            Ok((counts, inv)) => {
+            Ok((counts, due, exp)) => {
                 total_keys = counts.values().sum();
                 keys = Some(
                     ALL_STATES
@@ -567,37 +668,37 @@ pub async fn overview(State(st): St, c: Ctx) -> Response {
                         })
                         .collect(),
                 );
-                let s =
-                    |v: &Value, f: &str| v.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+                let now = svc.now_ms() / 1000;
+                overdue_total = capped(due.total);
                 overdue = Some(
-                    inv.iter()
-                        .filter(|r| {
-                            r.get("rotation_overdue").and_then(Value::as_bool) == Some(true)
-                        })
-                        .take(50)
-                        .map(|r| Brief {
-                            id: s(r, "id"),
-                            owner: s(r, "owner"),
-                            note: "rotation overdue".into(),
+                    due.keys
+                        .into_iter()
+                        .map(|m| Brief {
+                            note: format!("rotation due since {}", opt_time(m.next_rotation_at)),
+                            id: m.id,
+                            owner: m.owner,
                         })
                         .collect(),
                 );
+                expiring_total = capped(exp.total);
                 expiring = Some(
-                    inv.iter()
-                        .filter(|r| s(r, "state") != "Destroyed")
-                        .filter_map(|r| {
-                            let left = r.get("expires_in_days").and_then(Value::as_i64)?;
-                            (left < EXPIRY_WARNING_DAYS).then(|| Brief {
-                                id: s(r, "id"),
-                                owner: s(r, "owner"),
-                                note: if left < 0 {
+                    exp.keys
+                        .into_iter()
+                        .map(|m| {
+                            let left = m
+                                .expiry_date
+                                .map(|x| (x - now).div_euclid(86_400))
+                                .unwrap_or(0);
+                            Brief {
+                                note: if m.expiry_date.is_some_and(|x| x <= now) {
                                     "expired".into()
                                 } else {
                                     format!("expires in {left} days")
                                 },
-                            })
+                                id: m.id,
+                                owner: m.owner,
+                            }
                         })
-                        .take(50)
                         .collect(),
                 );
             }
@@ -626,8 +727,16 @@ pub async fn overview(State(st): St, c: Ctx) -> Response {
     }
     let mut chain = None;
     if may(&c, "strongroom:ReadAudit", None).allowed {
-        match verify_chain(&st, &c).await {
-            Ok(v) => chain = Some(v),
+        // Seeing the kept result is reading the audit log: gated and audited.
+        match svc
+            .run(
+                &c.caller,
+                guarded("strongroom:ReadAudit", None, Kind::Use),
+                |_| Ok(Done::new(())),
+            )
+            .await
+        {
+            Ok(()) => chain = Some(chain_status(&st, &c)),
             Err(e) => refusals.push(say(&e)),
         }
     }
@@ -641,7 +750,9 @@ pub async fn overview(State(st): St, c: Ctx) -> Response {
             keys,
             total_keys,
             overdue,
+            overdue_total,
             expiring,
+            expiring_total,
             pending,
             chain,
             refusals,
@@ -662,7 +773,7 @@ pub struct KeysQuery {
     cursor: Option<String>,
 }
 
-fn nonempty(s: &Option<String>) -> Option<String> {
+pub(crate) fn nonempty(s: &Option<String>) -> Option<String> {
     s.as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -694,11 +805,7 @@ fn keys_link(q: &KeysQuery, cursor: Option<&str>) -> String {
 
 /// The key list's rows and next cursor for `q`, through the gate. Bad
 /// filters are refused with what to write instead.
-pub async fn list_keys(
-    svc: &Service,
-    caller: &Caller,
-    q: &KeysQuery,
-) -> Result<(Vec<KeyRow>, Option<String>, usize), Error> {
+pub async fn list_keys(svc: &Service, caller: &Caller, q: &KeysQuery) -> Result<KeyList, Error> {
     let state = match nonempty(&q.state) {
         None => None,
         Some(s) => Some(KeyState::parse(&s).ok_or_else(|| {
@@ -734,16 +841,28 @@ pub async fn list_keys(
         tag,
     };
     let cursor = nonempty(&q.cursor);
-    let (keys, next) = svc
+    let page = svc
         .run(caller, guarded("kms:ListKeys", None, Kind::Use), move |s| {
-            Ok(Done::new(s.engine.list(
+            Ok(Done::new(s.engine.list_bounded(
                 &filter,
                 limit,
                 cursor.as_deref(),
+                SCAN_BUDGET,
             )?))
         })
         .await?;
-    let mut rows: Vec<KeyRow> = keys
+    let partial = if page.scan_limited {
+        format!(
+            "This page searched {} keys and found {} that match, so it stopped early; Next page goes on searching.",
+            page.examined,
+            page.keys.len()
+        )
+    } else {
+        String::new()
+    };
+    let next = page.next;
+    let mut rows: Vec<KeyRow> = page
+        .keys
         .into_iter()
         .map(|m| KeyRow {
             alias: m.aliases.first().cloned().unwrap_or_default(),
@@ -760,12 +879,36 @@ pub async fn list_keys(
         Some("state") => rows.sort_by(|a, b| a.state.cmp(&b.state)),
         _ => {}
     }
-    Ok((rows, next, limit))
+    Ok(KeyList {
+        rows,
+        next,
+        limit,
+        partial,
+    })
 }
 
-type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+/// A page of the key list.
+pub struct KeyList {
+    pub rows: Vec<KeyRow>,
+    pub next: Option<String>,
+    pub limit: usize,
+    /// Why the page has fewer rows than asked ("" when it does not).
+    pub partial: String,
+}
 
-fn bad_query(c: &Ctx, r: axum::extract::rejection::QueryRejection, back: &str) -> Response {
+/// Most keys one page of the key list examines: a filter the engine's
+/// indexes answer walks only matching keys, but a combination of filters
+/// whose smallest index is large may examine many keys that do not match
+/// all of them; the page then stops here and says so.
+const SCAN_BUDGET: usize = 100_000;
+
+pub(crate) type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+pub(crate) fn bad_query(
+    c: &Ctx,
+    r: axum::extract::rejection::QueryRejection,
+    back: &str,
+) -> Response {
     message(
         Some(c),
         StatusCode::BAD_REQUEST,
@@ -780,9 +923,27 @@ pub async fn keys(State(st): St, c: Ctx, q: QueryResult<KeysQuery>) -> Response 
         Ok(Query(q)) => q,
         Err(r) => return bad_query(&c, r, "/ui/keys"),
     };
-    let (rows, next, limit, refused, status) = match list_keys(&st.service, &c.caller, &q).await {
-        Ok((rows, next, limit)) => (rows, next, limit, String::new(), StatusCode::OK),
-        Err(e) => (Vec::new(), None, 100, say(&e), status_of(&e)),
+    let (
+        KeyList {
+            rows,
+            next,
+            limit,
+            partial,
+        },
+        refused,
+        status,
+    ) = match list_keys(&st.service, &c.caller, &q).await {
+        Ok(l) => (l, String::new(), StatusCode::OK),
+        Err(e) => (
+            KeyList {
+                rows: Vec::new(),
+                next: None,
+                limit: 100,
+                partial: String::new(),
+            },
+            say(&e),
+            status_of(&e),
+        ),
     };
     let state = nonempty(&q.state).unwrap_or_default();
     let page = Keys {
@@ -800,6 +961,7 @@ pub async fn keys(State(st): St, c: Ctx, q: QueryResult<KeysQuery>) -> Response 
         next: next.as_deref().map(|n| keys_link(&q, Some(n))),
         first: nonempty(&q.cursor).map(|_| keys_link(&q, None)),
         rows,
+        partial,
         refused,
         create: may(&c, "kms:CreateKey", None),
         specs: strongroom_core::crypto::spec::ALL_SPECS
@@ -1260,7 +1422,10 @@ pub async fn approvals(State(st): St, c: Ctx) -> Response {
                 key_link: a
                     .key_id
                     .as_ref()
-                    .map(|k| format!("/ui/keys/{k}"))
+                    .map(|k| match k.strip_prefix("secret/") {
+                        Some(p) => format!("/ui/secrets/{p}"),
+                        None => format!("/ui/keys/{k}"),
+                    })
                     .unwrap_or_default(),
                 key: a.key_id.clone().unwrap_or_else(|| "—".into()),
                 action: a.action,

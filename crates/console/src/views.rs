@@ -47,6 +47,7 @@ pub struct Count {
     pub n: usize,
 }
 
+#[derive(Clone)]
 pub struct Chain {
     pub ok: bool,
     pub entries: u64,
@@ -72,10 +73,26 @@ pub struct Overview {
     pub keys: Option<Vec<Count>>,
     pub total_keys: usize,
     pub overdue: Option<Vec<Brief>>,
+    /// Overdue rotations in all (up to the cap; the list shows the first).
+    pub overdue_total: String,
     pub expiring: Option<Vec<Brief>>,
+    pub expiring_total: String,
     pub pending: Option<usize>,
-    pub chain: Option<Chain>,
+    pub chain: Option<ChainStatus>,
     pub refusals: Vec<String>,
+}
+
+/// The audit chain check as the overview shows it: the last result (kept
+/// by the console, see `chain.rs`), when it was made, and whether one is
+/// running now.
+pub struct ChainStatus {
+    pub last: Option<Chain>,
+    /// "2026-12-04T10:00:00Z by alice, took 1.2 s"
+    pub checked: String,
+    /// When the running check started ("" if none is running).
+    pub running_since: String,
+    /// How often the console checks again by itself, in words.
+    pub every: String,
 }
 
 pub struct KeyRow {
@@ -103,6 +120,9 @@ pub struct Keys {
     pub rows: Vec<KeyRow>,
     pub next: Option<String>,
     pub first: Option<String>,
+    /// The page stopped at the search budget before it was full: says how
+    /// far it searched ("" otherwise).
+    pub partial: String,
     pub refused: String,
     pub create: Allowed,
     pub specs: Vec<&'static str>,
@@ -249,4 +269,80 @@ pub struct Identities {
     pub identities: Vec<IdentityRow>,
     pub tokens: Vec<TokenRow>,
     pub refused: String,
+}
+
+/// One child of a secrets folder: a secret, or a sub-folder (name ends in `/`).
+pub struct SecretEntry {
+    pub name: String,
+    pub link: String,
+    pub folder: bool,
+}
+
+#[derive(Template)]
+#[template(path = "secrets.html")]
+pub struct SecretsList {
+    pub chrome: Chrome,
+    /// The folder shown ("" for the top).
+    pub folder: String,
+    /// (label, link) from the top down to the folder.
+    pub crumbs: Vec<(String, String)>,
+    pub entries: Vec<SecretEntry>,
+    pub limit: usize,
+    pub next: Option<String>,
+    pub first: Option<String>,
+    pub refused: String,
+}
+
+pub struct SecretVersionRow {
+    pub version: u32,
+    pub created: String,
+    /// "live", "deleted at …" or "destroyed".
+    pub state: String,
+    pub current: bool,
+    pub live: bool,
+    pub deleted: bool,
+    pub destroyed: bool,
+}
+
+/// The secret actions, each with whether the caller may do it (by policy).
+pub struct SecretActions {
+    pub reveal: Allowed,
+    pub delete: Allowed,
+    pub destroy: Allowed,
+    /// "Request destruction (needs 2 approvals)" under dual control.
+    pub destroy_label: String,
+}
+
+#[derive(Template)]
+#[template(path = "secret.html")]
+pub struct SecretPage {
+    pub chrome: Chrome,
+    pub path: String,
+    pub facts: Vec<(String, String)>,
+    pub custom: Vec<(String, String)>,
+    pub rotation: Vec<(String, String)>,
+    pub overdue: bool,
+    pub versions: Vec<SecretVersionRow>,
+    /// The current version can be revealed (it is live).
+    pub current_live: bool,
+    pub current_version: u32,
+    pub actions: SecretActions,
+    pub audit_link: String,
+    pub folder_link: String,
+}
+
+/// The answer to an explicit reveal: the value, once, on this page only
+/// (never in a URL, a redirect, the session or a log). Borrows the fields
+/// from the service's answer, so no other copy of a value is made before
+/// the page is rendered into a buffer that is wiped when it is dropped.
+#[derive(Template)]
+#[template(path = "reveal.html")]
+pub struct Reveal<'a> {
+    pub chrome: Chrome,
+    pub path: &'a str,
+    pub version: u32,
+    pub fields: Vec<(&'a str, &'a str)>,
+    pub read_at: String,
+    pub back: String,
+    pub audit_link: String,
 }

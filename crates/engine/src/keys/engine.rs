@@ -108,6 +108,8 @@ struct Inner {
     aliases: HashMap<String, Uuid>,
     order: BTreeMap<u64, Uuid>,
     next_seq: u64,
+    /// Keys by state, owner, tag, next rotation and expiry (`index.rs`).
+    index: index::Index,
 }
 
 pub struct Engine {
@@ -360,15 +362,12 @@ impl Engine {
                 inner.aliases.insert(a.clone(), uuid);
             }
             inner.order.insert(seq, uuid);
-            inner.keys.insert(
+            inner.install(Arc::new(KeyEntry {
+                seq,
+                meta,
+                versions: ventries,
                 uuid,
-                Arc::new(KeyEntry {
-                    seq,
-                    meta,
-                    versions: ventries,
-                    uuid,
-                }),
-            );
+            }));
         }
         tracing::info!(
             read_versions_ms = t_versions,
@@ -622,46 +621,15 @@ impl Engine {
     }
 
     /// One page of keys in creation order; the cursor is opaque to clients.
+    /// Filters walk an index (`list_bounded`), not every key.
     pub fn list(
         &self,
         filter: &KeyFilter,
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<(Vec<KeyMeta>, Option<String>)> {
-        let limit = limit.clamp(1, 1000);
-        let start = match cursor {
-            None => 0,
-            Some(c) => c.parse::<u64>().map_err(|_| {
-                Error::InvalidArgument(format!(
-                    "cursor {c:?} is not valid; pass the next_cursor value from the previous page"
-                ))
-            })?,
-        };
-        let inner = self.read()?;
-        let mut out = Vec::new();
-        let mut next = None;
-        for (&seq, id) in inner.order.range(start..) {
-            let Some(e) = inner.keys.get(id) else {
-                continue;
-            };
-            let m = &e.meta;
-            let keep = filter.alias.as_ref().is_none_or(|a| m.aliases.contains(a))
-                && filter.owner.as_ref().is_none_or(|o| &m.owner == o)
-                && filter.state.is_none_or(|s| m.state == s)
-                && filter
-                    .tag
-                    .as_ref()
-                    .is_none_or(|(k, v)| m.tags.get(k) == Some(v));
-            if !keep {
-                continue;
-            }
-            if out.len() == limit {
-                next = Some(seq.to_string());
-                break;
-            }
-            out.push(m.clone());
-        }
-        Ok((out, next))
+        let page = self.list_bounded(filter, limit, cursor, usize::MAX)?;
+        Ok((page.keys, page.next))
     }
 
     pub fn list_aliases(&self) -> Result<Vec<(String, String)>> {
@@ -673,16 +641,6 @@ impl Engine {
             .collect();
         v.sort();
         Ok(v)
-    }
-
-    /// Key counts by state, for metrics.
-    pub fn counts_by_state(&self) -> Result<HashMap<KeyState, usize>> {
-        let inner = self.read()?;
-        let mut m = HashMap::new();
-        for e in inner.keys.values() {
-            *m.entry(e.meta.state).or_insert(0) += 1;
-        }
-        Ok(m)
     }
 
     // ---------- writes ----------
@@ -805,15 +763,12 @@ impl Engine {
         inner.order.insert(seq, uuid);
         let mut versions = HashMap::new();
         versions.insert(1, Arc::new(Self::fresh_version(loaded)));
-        inner.keys.insert(
+        inner.install(Arc::new(KeyEntry {
+            seq,
+            meta: meta.clone(),
+            versions,
             uuid,
-            Arc::new(KeyEntry {
-                seq,
-                meta: meta.clone(),
-                versions,
-                uuid,
-            }),
-        );
+        }));
         Ok(meta)
     }
 
@@ -884,15 +839,12 @@ impl Engine {
         for a in &meta.aliases {
             inner.aliases.insert(a.clone(), entry.uuid);
         }
-        inner.keys.insert(
-            entry.uuid,
-            Arc::new(KeyEntry {
-                seq: entry.seq,
-                meta: meta.clone(),
-                versions,
-                uuid: entry.uuid,
-            }),
-        );
+        inner.install(Arc::new(KeyEntry {
+            seq: entry.seq,
+            meta: meta.clone(),
+            versions,
+            uuid: entry.uuid,
+        }));
         Ok(meta)
     }
 
@@ -1832,6 +1784,8 @@ pub mod backup;
 pub use backup::{BackupSummary, DrillReport};
 mod data_key_pair;
 mod import;
+mod index;
+pub use index::{DueKeys, KeyListPage};
 mod kem;
 pub use kem::{Decapsulated, Encapsulated};
 mod rotation;

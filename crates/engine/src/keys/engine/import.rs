@@ -186,15 +186,12 @@ impl Engine {
             inner.aliases.insert(a.clone(), uuid);
         }
         inner.order.insert(seq, uuid);
-        inner.keys.insert(
+        inner.install(Arc::new(KeyEntry {
+            seq,
+            meta: meta.clone(),
+            versions: HashMap::new(),
             uuid,
-            Arc::new(KeyEntry {
-                seq,
-                meta: meta.clone(),
-                versions: HashMap::new(),
-                uuid,
-            }),
-        );
+        }));
         Ok(meta)
     }
 

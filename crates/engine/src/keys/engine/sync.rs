@@ -84,15 +84,12 @@ impl Engine {
         for a in &meta.aliases {
             inner.aliases.insert(a.clone(), uuid);
         }
-        inner.keys.insert(
+        inner.install(Arc::new(KeyEntry {
+            seq,
+            meta,
+            versions,
             uuid,
-            Arc::new(KeyEntry {
-                seq,
-                meta,
-                versions,
-                uuid,
-            }),
-        );
+        }));
         Ok(true)
     }
 
