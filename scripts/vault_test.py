@@ -491,14 +491,14 @@ def t_bao_kv(addr):
     assert g["data"]["data"] == {"user": "app", "password": "three"} and g["data"]["metadata"]["version"] == 3, g
     g = json.loads(bao(addr, "kv", "get", "-format=json", "-version=1", "secret/cli/db").stdout)
     assert g["data"]["data"]["password"] == "one", g
-    assert bao(addr, "kv", "get", "-field=password", "secret/cli/db").stdout.strip() == "three"
+    assert json.loads(bao(addr, "kv", "get", "-format=json", "secret/cli/db").stdout)["data"]["data"]["password"] == "three"
     assert json.loads(bao(addr, "kv", "list", "-format=json", "secret/cli").stdout) == ["db"]
     bao(addr, "kv", "delete", "secret/cli/db")
     # as with OpenBao: exit 0, the version's metadata with its deletion_time, no data
     g = json.loads(bao(addr, "kv", "get", "-format=json", "secret/cli/db").stdout)
     assert g["data"]["data"] is None and g["data"]["metadata"]["deletion_time"], g
     bao(addr, "kv", "undelete", "-versions=3", "secret/cli/db")
-    assert bao(addr, "kv", "get", "-field=password", "secret/cli/db").stdout.strip() == "three"
+    assert json.loads(bao(addr, "kv", "get", "-format=json", "secret/cli/db").stdout)["data"]["data"]["password"] == "three"
     bao(addr, "kv", "destroy", "-versions=1", "secret/cli/db")
     m = json.loads(bao(addr, "kv", "metadata", "get", "-format=json", "secret/cli/db").stdout)
     assert m["data"]["versions"]["1"]["destroyed"] is True and m["data"]["current_version"] == 3, m
@@ -600,6 +600,10 @@ def t_policy(addr):
     assert j["data"]["strongroom_state"] == "PendingDeletion", j
 
 
+KV_ACTIONS = ("ReadSecret", "WriteSecret", "ReadSecretMetadata", "ListSecrets",
+              "DeleteSecret", "DestroySecret")
+
+
 @check("KV policies: an identity without ReadSecret is denied values; dual control on destroy")
 def t_kv_policy(addr):
     kv = hvac.Client(url=addr, token=TOKEN).secrets.kv.v2
@@ -620,9 +624,7 @@ def t_kv_policy(addr):
     with open(policy, "w") as f:
         json.dump({"name": "vault-kv-team", "description": "the team's secrets",
                    "statements": [{"effect": "Allow",
-                                   "actions": ["strongroom:ReadSecret", "strongroom:WriteSecret",
-                                               "strongroom:ReadSecretMetadata", "strongroom:ListSecrets",
-                                               "strongroom:DeleteSecret", "strongroom:DestroySecret"],
+                                   "actions": ["strongroom:" + a for a in KV_ACTIONS],
                                    "resources": ["secret/team/app/*"]}]}, f)
     strongroom_cli(addr, "policy", "put", "--file", policy)
     team = token_for(addr, "kv-team", "key-user", "vault-kv-team")
