@@ -79,7 +79,7 @@ scripts/scan-sarif-check.sh
 phase "Vault front-end: hvac, the bao CLI, shape diff against OpenBao (scripts/vault-test.sh)"
 scripts/vault-test.sh
 
-phase "README check (scripts/readme-check.sh: every sh block, in order, twice)"
+phase "README and docs check (scripts/readme-check.sh: every sh block of README.md and docs/*.md, in order, twice)"
 scripts/readme-check.sh
 
 phase "Debian package: build, install, verify, run, remove (scripts/package-test.sh)"
