@@ -11,8 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
-cargo build --release -p strongroom >/dev/null
-BIN=target/release/strongroom
+# BIN=path/to/strongroom skips the release build (e.g. to compare builds).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -p strongroom >/dev/null
+  BIN=target/release/strongroom
+fi
 PORT=${PORT:-18299}
 TOKEN=bench-token
 DUR=${DUR:-10s}

@@ -287,9 +287,8 @@ fn cert_bindings_match_exactly_and_stop_with_the_identity() {
         dns("alice.svc"),
     ] {
         let e = r
-            .authenticate_cert(&[other.clone()])
-            .err()
-            .expect("unbound");
+            .authenticate_cert(std::slice::from_ref(&other))
+            .expect_err("unbound");
         assert_eq!(e.code(), "CertificateNotBound", "{other}");
         assert!(e.to_string().contains(&other.to_string()), "{e}");
     }
@@ -298,8 +297,7 @@ fn cert_bindings_match_exactly_and_stop_with_the_identity() {
         .expect("bind bob");
     let e = r
         .authenticate_cert(&[dns("alice.svc.internal"), cn("shared")])
-        .err()
-        .expect("ambiguous");
+        .expect_err("ambiguous");
     assert!(e.to_string().contains("more than one identity"), "{e}");
 
     // Survives a reload; a disabled identity's certificate stops working.
