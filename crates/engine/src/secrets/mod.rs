@@ -12,8 +12,8 @@
 //! (as key destruction does), so the value is gone from the database file,
 //! its journal and its free pages.
 
-pub mod config;
 pub mod cache;
+pub mod config;
 pub mod fields;
 pub mod path;
 
@@ -27,8 +27,8 @@ use crate::crypto::SecretBytes;
 use crate::error::{Error, Result};
 use crate::seal::barrier::Barrier;
 use crate::storage::{Op, Store, Transaction};
-pub use config::{deletion_time, ConfigUpdate, SecretsConfig, KIND_SECRET_CONFIG};
 pub use cache::CachedSecret;
+pub use config::{deletion_time, ConfigUpdate, SecretsConfig, KIND_SECRET_CONFIG};
 pub use fields::{SecretFields, MAX_FIELDS, MAX_VALUE_BYTES};
 
 /// Record kind of a secret's metadata.
