@@ -14,7 +14,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use strongroom_engine::secrets;
+use strongroom_engine::secrets::{KIND_ROTATION_LEASE, KIND_SECRET, KIND_SECRET_VERSION};
 use strongroom_service::node::{Seal, Services};
 use strongroom_store::{Change, Store};
 
@@ -91,13 +91,11 @@ fn root_token(seal: &Seal) {
 fn apply(s: &Services, c: &Change) {
     let r = match c {
         Change::Key(id) => s.engine.reload_key(id).map(|_| ()),
-        Change::Record { kind, id }
-            if kind == secrets::KIND_SECRET || kind == secrets::KIND_SECRET_VERSION =>
-        {
+        Change::Record { kind, id } if kind == KIND_SECRET || kind == KIND_SECRET_VERSION => {
             s.secrets.invalidate(id);
             Ok(())
         }
-        Change::Record { kind, .. } if kind == secrets::KIND_ROTATION_LEASE => Ok(()),
+        Change::Record { kind, .. } if kind == KIND_ROTATION_LEASE => Ok(()),
         Change::Record { kind, id } => s.registry.reload_record(kind, id),
         Change::Meta(_) => Ok(()),
         Change::Resync => s.engine.resync_keys().and_then(|n| {

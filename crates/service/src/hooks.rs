@@ -518,7 +518,7 @@ mod tests {
         assert_eq!(ok.get("password"), Some("new"));
         for bad in [
             &br#"leaked-canary"#[..],
-            br#"{"password": "leaked-canary"}"#,
+            br#"{"value": "leaked-canary"}"#,
             br#"{"fields": {"bad name": "leaked-canary"}}"#,
             br#"{"fields": {}}"#,
         ] {

@@ -24,8 +24,11 @@ use super::{SecretFields, SecretMeta};
 
 /// Most secrets cached.
 pub const MAX_ENTRIES: usize = 4096;
-/// Most bytes of cached values (field names + values) in all entries.
-pub const MAX_VALUE_BYTES_CACHED: usize = 8 << 20;
+/// Most bytes held by all entries: their values (field names + values) and
+/// an estimate of their metadata (a secret may keep 1000 versions).
+pub const MAX_BYTES_CACHED: usize = 16 << 20;
+/// A value larger than this is not cached (read from storage each time).
+pub const MAX_VALUE_CACHED: usize = MAX_BYTES_CACHED / 32;
 
 /// One cached secret: its metadata, and the current version's value once
 /// it has been read. No Debug or Clone (it holds a value).
@@ -35,15 +38,26 @@ pub struct CachedSecret {
 }
 
 impl CachedSecret {
-    fn value_bytes(&self) -> usize {
-        self.current.as_ref().map_or(0, SecretFields::size)
+    /// What the entry counts against [`MAX_BYTES_CACHED`].
+    fn cost(&self) -> usize {
+        let m = &self.meta;
+        let meta = 256
+            + m.path.len()
+            + m.owner.len()
+            + m.purpose.len()
+            + m.versions.len() * 64
+            + m.custom_metadata
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 32)
+                .sum::<usize>();
+        meta + self.current.as_ref().map_or(0, SecretFields::size)
     }
 }
 
 #[derive(Default)]
 struct State {
     map: HashMap<String, Arc<CachedSecret>>,
-    value_bytes: usize,
+    bytes: usize,
     /// Bumped by every invalidation and clear.
     generation: u64,
 }
@@ -72,26 +86,28 @@ impl Cache {
             return;
         }
         let mut entry = entry;
-        if entry.value_bytes() > MAX_VALUE_BYTES_CACHED / 16 {
+        if entry.current.as_ref().map_or(0, SecretFields::size) > MAX_VALUE_CACHED {
             // A very large value is read from storage each time.
             entry.current = None;
         }
-        let add = entry.value_bytes();
-        if let Some(old) = s.map.remove(&entry.meta.path) {
-            s.value_bytes -= old.value_bytes();
+        let add = entry.cost();
+        if add > MAX_BYTES_CACHED / 4 {
+            return;
         }
-        while !s.map.is_empty()
-            && (s.map.len() >= MAX_ENTRIES || s.value_bytes + add > MAX_VALUE_BYTES_CACHED)
+        if let Some(old) = s.map.remove(&entry.meta.path) {
+            s.bytes -= old.cost();
+        }
+        while !s.map.is_empty() && (s.map.len() >= MAX_ENTRIES || s.bytes + add > MAX_BYTES_CACHED)
         {
             // Any entry: the cache only has to stay bounded.
             let Some(k) = s.map.keys().next().cloned() else {
                 break;
             };
             if let Some(old) = s.map.remove(&k) {
-                s.value_bytes -= old.value_bytes();
+                s.bytes -= old.cost();
             }
         }
-        s.value_bytes += add;
+        s.bytes += add;
         s.map.insert(entry.meta.path.clone(), Arc::new(entry));
     }
 
@@ -99,7 +115,7 @@ impl Cache {
         if let Ok(mut s) = self.state.lock() {
             s.generation += 1;
             if let Some(old) = s.map.remove(path) {
-                s.value_bytes -= old.value_bytes();
+                s.bytes -= old.cost();
             }
         }
     }
@@ -108,15 +124,15 @@ impl Cache {
         if let Ok(mut s) = self.state.lock() {
             s.generation += 1;
             s.map.clear();
-            s.value_bytes = 0;
+            s.bytes = 0;
         }
     }
 
-    /// (entries, bytes of cached values).
+    /// (entries, bytes counted: values and metadata).
     pub(crate) fn size(&self) -> (usize, usize) {
         self.state
             .lock()
-            .map(|s| (s.map.len(), s.value_bytes))
+            .map(|s| (s.map.len(), s.bytes))
             .unwrap_or((0, 0))
     }
 }
@@ -138,14 +154,14 @@ mod tests {
     fn bounded_in_entries_and_in_value_bytes() {
         let c = Cache::default();
         let g = c.generation().expect("generation");
-        let big = MAX_VALUE_BYTES_CACHED / 16 - 1;
-        for i in 0..40 {
+        let big = MAX_VALUE_CACHED - 1;
+        for i in 0..80 {
             c.insert(g, entry(&format!("big/{i}"), big));
-            assert!(c.size().1 <= MAX_VALUE_BYTES_CACHED, "{:?}", c.size());
+            assert!(c.size().1 <= MAX_BYTES_CACHED, "{:?}", c.size());
         }
-        assert!(c.size().0 >= 15, "{:?}", c.size());
+        assert!(c.size().0 >= 30, "{:?}", c.size());
         // Too large to cache: the metadata is kept, the value is not.
-        c.insert(g, entry("huge", MAX_VALUE_BYTES_CACHED / 16 + 1));
+        c.insert(g, entry("huge", MAX_VALUE_CACHED + 1));
         assert!(c.get("huge").is_some_and(|e| e.current.is_none()));
         for i in 0..(MAX_ENTRIES + 100) {
             c.insert(g, entry(&format!("small/{i}"), 1));
@@ -158,7 +174,7 @@ mod tests {
             .expect("lock")
             .map
             .values()
-            .map(|e| e.value_bytes())
+            .map(|e| e.cost())
             .sum();
         assert_eq!(c.size().1, sum);
         c.clear();
