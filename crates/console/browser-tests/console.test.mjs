@@ -83,7 +83,7 @@ tokens.root = ROOT;
 {
   const p = await api('POST', '/v1/policies', {
     name: 'app-secrets',
-    statements: [{ effect: 'Allow', actions: ['strongroom:ReadSecret', 'strongroom:ReadSecretMetadata', 'strongroom:ListSecrets'],
+    statements: [{ effect: 'Allow', actions: ['ReadSecret', 'ReadSecretMetadata', 'ListSecrets'].map((a) => `strongroom:${a}`),
       resources: ['secret/app/*'] }],
   });
   assert.equal(p.status, 200, p.text);
